@@ -1,0 +1,111 @@
+"""The HTTP application and the `serve` process around it.
+
+One ASGI callable (no router): `/healthz`, CORS preflight, and everything else to
+the REST endpoint, which answers JSON even for unknown paths. `serve` opens the
+store, makes the first portal on first start, and runs uvicorn on the event loop
+that later hosts the SIP side too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from sipline.config import Settings
+from sipline.rest.endpoint import RestApi, json_response
+from sipline.services import Services
+from sipline.store.crypto import SecretBox, load_or_create_key
+from sipline.store.database import Database, sqlite_url
+from sipline.tls import ensure_self_signed
+
+log = logging.getLogger("sipline")
+BASE_URL_FILE = "base_url"  # where `serve` leaves its URL for `sipline webhook create`
+
+
+class SiplineApp:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.rest = RestApi(services)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        if scope["path"] == "/healthz":
+            response = await self.healthz()
+        elif request.method == "OPTIONS":
+            response = json_response({})
+        else:
+            response = await self.rest(request)
+        await response(scope, receive, send)
+
+    async def healthz(self):
+        try:
+            await self.services.db.ping()
+        except SQLAlchemyError:
+            return json_response({"error": "DATABASE_UNAVAILABLE", "error_description": "Database unreachable"}, 503)
+        return json_response({"status": "ok"})
+
+
+def open_database(settings: Settings) -> Database:
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    box = SecretBox(load_or_create_key(settings.data_dir, settings.secret_key))
+    db = Database(sqlite_url(settings.data_dir), box)
+    db.migrate()
+    db.check_key()
+    return db
+
+
+async def serve(settings: Settings) -> None:
+    db = open_database(settings)
+    services = Services.build(db, incoming_server=settings.registrar_name)
+    created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines)
+    cert, key = _tls_files(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            SiplineApp(services),
+            host=settings.host,
+            port=settings.port,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+            lifespan="off",
+            access_log=False,  # paths carry webhook codes; never log them
+            log_level=settings.log_level,
+            server_header=False,
+            # a client that never closes its connection must not hold up a stop (systemd, tests)
+            timeout_graceful_shutdown=5,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        (settings.data_dir / BASE_URL_FILE).write_text(settings.base_url + "\n")
+        if created is not None:
+            print(f"webhook: {settings.base_url}{created.path}", flush=True)
+        log.info("sipline listening on %s", settings.base_url)
+    try:
+        await task
+    finally:
+        db.close()
+
+
+def _tls_files(settings: Settings) -> tuple[str | None, str | None]:
+    if settings.tls_self_signed:
+        ca, cert, key = ensure_self_signed(settings.data_dir, settings.host)
+        print(f"ca: {ca.resolve()}", flush=True)
+        return str(cert), str(key)
+    if settings.tls_cert is not None:
+        return str(settings.tls_cert), str(settings.tls_key)
+    return None, None
+
+
+def base_url_of(data_dir: Path, fallback: str) -> str:
+    path = data_dir / BASE_URL_FILE
+    return path.read_text().strip() if path.exists() else fallback

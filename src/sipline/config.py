@@ -1,0 +1,103 @@
+"""Settings of a sipline process: command-line flags, each with a SIPLINE_* environment fallback."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from sipline.sip.address import InvalidAddress, parse_server_address
+
+
+class ConfigError(ValueError):
+    """A setting has a value sipline cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("sipline-data")
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_self_signed: bool = False
+    incoming_server: str | None = None
+    max_cloud_lines: int = 10  # voximplant-sip.md §2 step 3, for new portals
+    secret_key: str | None = None  # base64; else <data dir>/secret.key
+    access_log: bool = False
+    log_level: str = "info"
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_self_signed or self.tls_cert is not None
+
+    @property
+    def url_host(self) -> str:
+        """The host for URLs we print: the listen address, or this machine's name for a wildcard."""
+        host = self.host
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return host
+        if address.is_unspecified:
+            return socket.getfqdn()
+        return f"[{host}]" if address.version == 6 else host
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.url_host}:{self.port}"
+
+    @property
+    def registrar_name(self) -> str:
+        """INCOMING_SERVER for portals that do not set their own."""
+        return self.incoming_server or self.url_host
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"SIPLINE_{name}", default)
+
+
+def parse_port(text: str, setting: str = "port") -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"{setting}: {text!r} is not a port number (1-65535)")
+    return int(text)
+
+
+def parse_positive(text: str, setting: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{setting}: {text!r} is not a positive whole number")
+    return int(text)
+
+
+def parse_flag(text: str, setting: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{setting}: {text!r} is not a yes/no value")
+
+
+def check(settings: Settings) -> Settings:
+    """Raises: ConfigError for the first setting that cannot work."""
+    if not settings.host or any(char.isspace() for char in settings.host):
+        raise ConfigError(f"host: {settings.host!r} is not a host name or address")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ConfigError("tls: --tls-cert and --tls-key go together")
+    if settings.tls_cert is not None and settings.tls_self_signed:
+        raise ConfigError("tls: use either --tls self-signed or --tls-cert/--tls-key")
+    for path in (settings.tls_cert, settings.tls_key):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"tls: {path} is not a readable file")
+    if settings.incoming_server is not None:
+        try:
+            address = parse_server_address(settings.incoming_server)
+        except InvalidAddress:
+            raise ConfigError(f"incoming-server: {settings.incoming_server!r} is not a host name") from None
+        if address.port is not None or address.transport is not None:
+            raise ConfigError("incoming-server: give a host name only")
+    if settings.log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"log-level: {settings.log_level!r} is not debug, info, warning or error")
+    return settings

@@ -1,0 +1,95 @@
+"""The success envelope and its `time` block (rest-protocol.md §4), and the response headers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from xml.sax.saxutils import escape, quoteattr
+
+import orjson
+
+from sipline import php
+
+
+HEADERS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-headers": "origin, content-type, accept",
+    "x-content-type-options": "nosniff",
+}
+JSON_TYPE = "application/json; charset=utf-8"
+XML_TYPE = "text/xml; charset=utf-8"
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """A page of a list method; `total` and `next` go to the top level of the envelope."""
+
+    items: list[object]
+    total: int
+    next: int | None
+
+
+def time_block(start: float, finish: float, processing: float) -> dict[str, object]:
+    return {
+        "start": start,
+        "finish": finish,
+        "duration": finish - start,
+        "processing": processing,
+        "date_start": local_iso(start),
+        "date_finish": local_iso(finish),
+    }
+
+
+def success_body(result: object, time: dict[str, object]) -> dict[str, object]:
+    if isinstance(result, ListResult):
+        body: dict[str, object] = {"result": result.items, "total": result.total}
+        if result.next is not None:
+            body["next"] = result.next
+        body["time"] = time
+        return body
+    return {"result": result, "time": time}
+
+
+def render_json(body: dict[str, object]) -> bytes:
+    return orjson.dumps(body)
+
+
+def render_xml(body: dict[str, object]) -> bytes:
+    """The `.xml` transport (rest-protocol.md Q-R6): `<response>`, list entries as `<item>`."""
+    plain = orjson.loads(orjson.dumps(body))  # pre-rendered JSON fragments become plain values
+    return ('<?xml version="1.0" encoding="utf-8"?>' + _xml_element("response", plain)).encode()
+
+
+def _xml_element(name: str, value: object) -> str:
+    if isinstance(value, dict):
+        inner = "".join(_xml_child(key, item) for key, item in value.items())
+    elif isinstance(value, list):
+        inner = "".join(_xml_element("item", item) for item in value)
+    else:
+        inner = "" if value is None else escape(php.strval(value))  # type: ignore[arg-type]
+    return f"<{name}>{inner}</{name}>"
+
+
+def _xml_child(key: str, value: object) -> str:
+    if _XML_NAME.match(key):
+        return _xml_element(key, value)
+    return _xml_element("item", value).replace("<item>", f"<item key={quoteattr(key)}>", 1)
+
+
+_iso_memo: tuple[int, str] = (-1, "")
+
+
+def local_iso(moment: float) -> str:
+    """`2026-03-16T12:42:08+02:00` in the server's time zone (memoised per second: this is per request)."""
+    global _iso_memo
+    second = int(moment)
+    if _iso_memo[0] != second:
+        _iso_memo = (second, datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds"))
+    return _iso_memo[1]
+
+
+def local_datetime(moment: float) -> str:
+    """`2026-03-12 09:10:51`: LAST_UPDATED's form (server time zone, no zone marker)."""
+    return datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,51 @@
+"""The REST methods sipline serves: wire name → handler, scope, precondition, error overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sipline.rest import voximplant as vox
+from sipline.rest.errors import WireMapping
+from sipline.rest.params import Params
+from sipline.services import Services
+from sipline.telephony import errors as tel
+from sipline.telephony.caller import Caller
+from sipline.telephony.lines import require_numbers_right
+
+Handler = Callable[[Params, Caller, Services], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Method:
+    handler: Handler
+    scope: str | None  # None: a global method, open to every caller
+    # checked after auth and before the handler decodes any parameter
+    precondition: Callable[[Caller], None] | None = None
+    # this method's own wire code/status for a telephony error (voximplant-sip.md §3, §5, §8)
+    errors: dict[type[tel.TelephonyError], WireMapping] = field(default_factory=dict)
+
+
+def _telephony(handler: Handler, **errors: WireMapping) -> Method:
+    return Method(
+        handler,
+        scope="telephony",
+        precondition=require_numbers_right,
+        errors={getattr(tel, name): mapping for name, mapping in errors.items()},
+    )
+
+
+METHODS: dict[str, Method] = {
+    "voximplant.sip.add": _telephony(vox.sip_add),
+    "voximplant.sip.update": _telephony(vox.sip_update),  # LineNotFound: 404
+    "voximplant.sip.get": _telephony(vox.sip_get),
+    "voximplant.sip.delete": _telephony(vox.sip_delete, LineNotFound=("ERROR_NOT_FOUND", 400)),
+    "voximplant.sip.status": _telephony(vox.sip_status),
+    "voximplant.sip.connector.status": _telephony(vox.sip_connector_status),
+    "voximplant.line.get": _telephony(vox.line_get),
+    "voximplant.line.outgoing.get": _telephony(vox.line_outgoing_get),
+    "voximplant.line.outgoing.set": _telephony(vox.line_outgoing_set),
+    "voximplant.line.outgoing.sip.set": _telephony(
+        vox.line_outgoing_sip_set, LineNotFound=("ERROR_ARGUMENT", 400)
+    ),
+}

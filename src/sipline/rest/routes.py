@@ -1,0 +1,50 @@
+"""The REST URL forms (rest-protocol.md §1): which method, which transport, which webhook."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sipline.rest.errors import MethodNotFound
+
+_METHOD_NAME = re.compile(r"[a-z0-9_.]+\Z")
+_TRANSPORTS = {".json": "json", ".xml": "xml"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # lower-cased wire name, suffix removed
+    transport: str  # "json" or "xml"
+    webhook: tuple[str, str] | None  # (user id, code) of /rest/{user}/{code}/{method}
+
+
+def parse_rest_path(path: str) -> Route:
+    """`/rest/{method}` or `/rest/{user_id}/{code}/{method}`, each with optional `.json`/`.xml`.
+
+    Repeated and trailing slashes are tolerated (clients build `…/code//method/`).
+
+    Raises:
+        MethodNotFound: not a REST URL, or a method name outside [a-z0-9_.].
+    """
+    segments = [segment for segment in path.split("/") if segment]
+    if len(segments) not in (2, 4) or segments[0] != "rest":
+        raise MethodNotFound()
+    name = segments[-1].lower()
+    transport = "json"
+    for suffix, kind in _TRANSPORTS.items():
+        if name.endswith(suffix):
+            name, transport = name[: -len(suffix)], kind
+            break
+    if not _METHOD_NAME.match(name):
+        raise MethodNotFound()
+    webhook = (segments[1], segments[2]) if len(segments) == 4 else None
+    return Route(name, transport, webhook)
+
+
+def masked(path: str) -> str:
+    """The path with a webhook code hidden, for logs."""
+    segments = path.split("/")
+    kept = [segment for segment in segments if segment]
+    if len(kept) == 4 and kept[0] == "rest":
+        return path.replace(f"/{kept[2]}/", "/***/", 1)
+    return path

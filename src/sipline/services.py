@@ -1,0 +1,23 @@
+"""The services a running sipline is made of, built once and handed to the wire layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipline.accounts import Accounts
+from sipline.store.database import Database
+from sipline.telephony.lines import SipLines
+from sipline.telephony.outgoing import OutgoingLines
+
+
+@dataclass(frozen=True)
+class Services:
+    db: Database
+    accounts: Accounts
+    lines: SipLines
+    outgoing: OutgoingLines
+
+    @classmethod
+    def build(cls, db: Database, *, incoming_server: str) -> Services:
+        lines = SipLines(db, incoming_server=incoming_server)
+        return cls(db=db, accounts=Accounts(db), lines=lines, outgoing=OutgoingLines(lines))

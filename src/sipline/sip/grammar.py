@@ -1,0 +1,17 @@
+"""RFC 3261 §25.1 ABNF as regular-expression pieces; the ABNF is quoted above each."""
+
+# alphanum = ALPHA / DIGIT
+# domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
+DOMAINLABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+# toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
+TOPLABEL = r"[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+# hostname = *( domainlabel "." ) toplabel [ "." ]
+HOSTNAME = rf"(?:{DOMAINLABEL}\.)*{TOPLABEL}\.?"
+# IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT   (range checked by ipaddress)
+IPV4ADDRESS = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+# IPv6reference = "[" IPv6address "]"   (the address itself is checked by ipaddress)
+IPV6REFERENCE = r"\[[0-9A-Fa-f:.]+\]"
+# host = hostname / IPv4address / IPv6reference
+HOST = rf"(?:{IPV4ADDRESS}|{HOSTNAME}|{IPV6REFERENCE})"
+# port = 1*DIGIT
+PORT = r"[0-9]{1,5}"

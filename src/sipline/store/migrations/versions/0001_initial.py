@@ -1,0 +1,112 @@
+"""Portals, users, webhooks, SIP lines and their registrations.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-27
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+# REG_IDs start above 100000 so that they never look like a CONFIG_ID.
+FIRST_VALUES = {"config_id": 0, "reg_id": 100000}
+
+
+def upgrade() -> None:
+    counter = op.create_table(
+        "counter",
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
+    op.bulk_insert(counter, [{"name": name, "value": value} for name, value in FIRST_VALUES.items()])
+    op.create_table(
+        "portal",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("domain", sa.String(255), nullable=False, unique=True),
+        sa.Column("title", sa.String(255), nullable=False, server_default=""),
+        sa.Column("member_id", sa.String(32), nullable=False, unique=True),
+        sa.Column("max_cloud_lines", sa.Integer, nullable=False, server_default="10"),
+        sa.Column("incoming_server", sa.String(255)),
+        sa.Column("default_line", sa.String(64)),
+        sa.Column("free_minutes", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("paid", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("paid_date_end", sa.String(32)),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "user",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("portal_id", sa.Integer, sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("number", sa.Integer, nullable=False),
+        sa.Column("name", sa.String(255), nullable=False, server_default=""),
+        sa.Column("last_name", sa.String(255), nullable=False, server_default=""),
+        sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("can_modify_numbers", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.UniqueConstraint("portal_id", "number"),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "webhook",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("portal_id", sa.Integer, sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("scopes", sa.String(1024), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("expires_at", sa.Float),
+        sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "line",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("config_id", sa.Integer, nullable=False, unique=True),
+        sa.Column("portal_id", sa.Integer, sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("app_id", sa.String(128), nullable=False, server_default=""),
+        sa.Column("type", sa.String(8), nullable=False),
+        sa.Column("title", sa.String(255), nullable=False, server_default=""),
+        sa.Column("title_key", sa.String(255), nullable=False, server_default=""),
+        sa.Column("server", sa.String(255), nullable=False),
+        sa.Column("login", sa.String(255), nullable=False),
+        sa.Column("password", sa.LargeBinary),
+        sa.Column("auth_user", sa.String(255)),
+        sa.Column("outbound_proxy", sa.String(255)),
+        sa.Column("detect_line_number", sa.String(1), nullable=False, server_default="N"),
+        sa.Column("line_detect_header_order", sa.String(32), nullable=False, server_default="diversion;to"),
+        sa.Column("incoming_login", sa.String(64)),
+        sa.Column("incoming_password", sa.LargeBinary),
+        sa.Column("registration_status_code", sa.Integer),
+        sa.Column("registration_error_message", sa.String(255)),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_line_portal_app", "line", ["portal_id", "app_id"])
+    op.create_index(
+        "ux_line_title",
+        "line",
+        ["portal_id", "title_key"],
+        unique=True,
+        sqlite_where=sa.text("title_key <> ''"),
+        postgresql_where=sa.text("title_key <> ''"),
+    )
+    op.create_table(
+        "registration",
+        sa.Column("reg_id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("line_id", sa.Integer, sa.ForeignKey("line.id", ondelete="CASCADE"), nullable=False, unique=True),
+        sa.Column("status_result", sa.String(16), nullable=False),
+        sa.Column("status_code", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("error_message", sa.String(255), nullable=False, server_default=""),
+        sa.Column("last_updated", sa.Float, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    for table in ("registration", "line", "webhook", "user", "portal", "counter"):
+        op.drop_table(table)

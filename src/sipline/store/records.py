@@ -1,0 +1,102 @@
+"""What the store hands out: immutable records with secrets already decrypted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class LineType(str, Enum):
+    CLOUD = "cloud"
+    OFFICE = "office"
+
+
+class StatusResult(str, Enum):
+    """STATUS_RESULT of voximplant.sip.status (voximplant-sip.md §6)."""
+
+    WAIT = "wait"
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Portal:
+    id: int
+    domain: str
+    title: str
+    member_id: str
+    max_cloud_lines: int
+    incoming_server: str | None
+    default_line: str | None
+    free_minutes: int
+    paid: bool
+    paid_date_end: str | None
+
+
+@dataclass(frozen=True)
+class WebhookGrant:
+    """A live webhook and the user it acts as."""
+
+    webhook_id: int
+    portal_id: int
+    user_number: int
+    scopes: frozenset[str]
+    expires_at: float | None
+    user_active: bool
+    can_modify_numbers: bool
+
+
+@dataclass(frozen=True)
+class Line:
+    id: int
+    config_id: int
+    portal_id: int
+    app_id: str
+    type: LineType
+    title: str
+    server: str
+    login: str
+    password: str | None
+    auth_user: str | None
+    outbound_proxy: str | None
+    detect_line_number: str
+    line_detect_header_order: str
+    reg_id: int | None
+    incoming_login: str | None
+    incoming_password: str | None
+    registration_status_code: int | None
+    registration_error_message: str | None
+    # where the office PBX registers; set by the telephony rules from configuration
+    incoming_server: str | None = None
+
+    @property
+    def line_id(self) -> str:
+        """The id voximplant.line.* use: reg<REG_ID> for cloud, sip<CONFIG_ID> for office."""
+        if self.type is LineType.CLOUD:
+            return f"reg{self.reg_id}"
+        return f"sip{self.config_id}"
+
+
+@dataclass(frozen=True)
+class NewLine:
+    """The fields of a line to insert; ids and generated values come from the store."""
+
+    portal_id: int
+    app_id: str
+    type: LineType
+    title: str
+    server: str
+    login: str
+    password: str | None
+    incoming_password: str | None
+
+
+@dataclass(frozen=True)
+class Registration:
+    reg_id: int
+    line_id: int
+    status_result: StatusResult
+    status_code: int
+    error_message: str
+    last_updated: float

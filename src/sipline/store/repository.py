@@ -1,0 +1,84 @@
+"""The store's interface: what the rules above may ask of one open transaction.
+
+A repository is bound to one transaction (see database.py): everything a rule
+does through it commits together or not at all. Records come back with secrets
+decrypted; secrets go in as plain text and are sealed on the way down.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sipline.store.records import Line, NewLine, Portal, Registration, WebhookGrant
+
+
+class AccountRepository(Protocol):
+    def default_portal(self) -> Portal | None:
+        """The first portal created, which serves every host in the embedded mode."""
+
+    def portal(self, portal_id: int) -> Portal:
+        ...
+
+    def lock_portal(self, portal_id: int) -> Portal:
+        """The portal, locked until commit, so that per-portal limits hold under concurrency."""
+
+    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float) -> Portal:
+        ...
+
+    def insert_user(
+        self, *, portal_id: int, name: str, is_admin: bool, can_modify_numbers: bool
+    ) -> tuple[int, int]:
+        """Returns (row id, the user number shown to the portal)."""
+
+    def user_row_id(self, portal_id: int, number: int) -> int | None:
+        ...
+
+    def insert_webhook(
+        self, *, portal_id: int, user_row_id: int, code_hash: str, scopes: str, now: float
+    ) -> int:
+        ...
+
+    def webhook_grant(self, code_hash: str) -> WebhookGrant | None:
+        """The active webhook with this code hash and its user, or None."""
+
+    def set_default_line(self, portal_id: int, line_id: str | None) -> None:
+        ...
+
+
+class LineRepository(Protocol):
+    def lines(self, portal_id: int, app_id: str | None) -> list[Line]:
+        """Lines of a portal in CONFIG_ID order; only those with `app_id` unless it is None."""
+
+    def line_by_config(self, portal_id: int, config_id: int) -> Line | None:
+        ...
+
+    def count_cloud_lines(self, portal_id: int) -> int:
+        ...
+
+    def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool:
+        ...
+
+    def insert_line(self, new: NewLine, now: float) -> Line:
+        """Allocates CONFIG_ID (and REG_ID with a `wait` registration for cloud lines)."""
+
+    def update_line(self, line_id: int, changes: dict[str, object]) -> None:
+        """Set columns of the line table; `password` is sealed here."""
+
+    def delete_line(self, line_id: int) -> None:
+        """Removes the line and its registration."""
+
+    def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
+        ...
+
+    def sample_secret(self) -> str | None:
+        """One stored secret, decrypted: proves the key opens what is stored.
+
+        Raises: KeyMaterialError when it does not.
+        """
+
+    def reset_registration(self, reg_id: int, now: float) -> None:
+        """Back to `wait` with code 0 and no message (voximplant-sip.md Q15)."""
+
+
+class Repository(AccountRepository, LineRepository, Protocol):
+    pass

@@ -1,0 +1,286 @@
+"""The repository over SQLAlchemy Core; the same statements run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from sipline.store import schema as t
+from sipline.store.crypto import SecretBox
+from sipline.store.records import (
+    Line,
+    LineType,
+    NewLine,
+    Portal,
+    Registration,
+    StatusResult,
+    WebhookGrant,
+)
+
+_LINE_QUERY = sa.select(t.line, t.registration.c.reg_id).select_from(
+    t.line.outerjoin(t.registration, t.registration.c.line_id == t.line.c.id)
+)
+_SEALED_COLUMNS = ("password", "incoming_password")
+
+
+class SqlRepository:
+    def __init__(self, conn: Connection, box: SecretBox) -> None:
+        self.conn = conn
+        self.box = box
+
+    # -- portals, users, webhooks ------------------------------------------------
+
+    def default_portal(self) -> Portal | None:
+        row = self.conn.execute(sa.select(t.portal).order_by(t.portal.c.id).limit(1)).mappings().first()
+        return _portal(row) if row else None
+
+    def portal(self, portal_id: int) -> Portal:
+        return _portal(self.conn.execute(sa.select(t.portal).where(t.portal.c.id == portal_id)).mappings().one())
+
+    def lock_portal(self, portal_id: int) -> Portal:
+        # FOR UPDATE is dropped by the SQLite compiler; there BEGIN IMMEDIATE already serialises writers.
+        query = sa.select(t.portal).where(t.portal.c.id == portal_id).with_for_update()
+        return _portal(self.conn.execute(query).mappings().one())
+
+    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float) -> Portal:
+        portal_id = self.conn.execute(
+            sa.insert(t.portal)
+            .values(
+                domain=domain,
+                title=title,
+                member_id=secrets.token_hex(16),
+                max_cloud_lines=max_cloud_lines,
+                paid_date_end="2099-12-31T00:00:00+00:00",
+                created_at=now,
+            )
+            .returning(t.portal.c.id)
+        ).scalar_one()
+        return self.portal(portal_id)
+
+    def insert_user(
+        self, *, portal_id: int, name: str, is_admin: bool, can_modify_numbers: bool
+    ) -> tuple[int, int]:
+        number = 1 + self.conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(t.user.c.number), 0)).where(t.user.c.portal_id == portal_id)
+        ).scalar_one()
+        row_id = self.conn.execute(
+            sa.insert(t.user)
+            .values(
+                portal_id=portal_id,
+                number=number,
+                name=name,
+                is_admin=is_admin,
+                can_modify_numbers=can_modify_numbers or is_admin,
+            )
+            .returning(t.user.c.id)
+        ).scalar_one()
+        return row_id, number
+
+    def user_row_id(self, portal_id: int, number: int) -> int | None:
+        return self.conn.execute(
+            sa.select(t.user.c.id).where(t.user.c.portal_id == portal_id, t.user.c.number == number)
+        ).scalar_one_or_none()
+
+    def insert_webhook(
+        self, *, portal_id: int, user_row_id: int, code_hash: str, scopes: str, now: float
+    ) -> int:
+        return self.conn.execute(
+            sa.insert(t.webhook)
+            .values(portal_id=portal_id, user_id=user_row_id, code_hash=code_hash, scopes=scopes, created_at=now)
+            .returning(t.webhook.c.id)
+        ).scalar_one()
+
+    def webhook_grant(self, code_hash: str) -> WebhookGrant | None:
+        query = (
+            sa.select(
+                t.webhook.c.id,
+                t.webhook.c.portal_id,
+                t.webhook.c.scopes,
+                t.webhook.c.expires_at,
+                t.user.c.number,
+                t.user.c.active,
+                t.user.c.can_modify_numbers,
+            )
+            .join(t.user, t.user.c.id == t.webhook.c.user_id)
+            .where(t.webhook.c.code_hash == code_hash, t.webhook.c.active.is_(True))
+        )
+        row = self.conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return WebhookGrant(
+            webhook_id=row["id"],
+            portal_id=row["portal_id"],
+            user_number=row["number"],
+            scopes=frozenset(filter(None, row["scopes"].split(","))),
+            expires_at=row["expires_at"],
+            user_active=row["active"],
+            can_modify_numbers=row["can_modify_numbers"],
+        )
+
+    def set_default_line(self, portal_id: int, line_id: str | None) -> None:
+        self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(default_line=line_id))
+
+    # -- lines -------------------------------------------------------------------
+
+    def lines(self, portal_id: int, app_id: str | None) -> list[Line]:
+        query = _LINE_QUERY.where(t.line.c.portal_id == portal_id)
+        if app_id is not None:
+            query = query.where(t.line.c.app_id == app_id)
+        return [self._line(row) for row in self.conn.execute(query.order_by(t.line.c.config_id)).mappings()]
+
+    def line_by_config(self, portal_id: int, config_id: int) -> Line | None:
+        query = _LINE_QUERY.where(t.line.c.portal_id == portal_id, t.line.c.config_id == config_id)
+        row = self.conn.execute(query).mappings().first()
+        return self._line(row) if row else None
+
+    def count_cloud_lines(self, portal_id: int) -> int:
+        return self.conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.line)
+            .where(t.line.c.portal_id == portal_id, t.line.c.type == LineType.CLOUD.value)
+        ).scalar_one()
+
+    def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool:
+        query = sa.select(t.line.c.id).where(t.line.c.portal_id == portal_id, t.line.c.title_key == title_key)
+        if except_line_id is not None:
+            query = query.where(t.line.c.id != except_line_id)
+        return self.conn.execute(query.limit(1)).first() is not None
+
+    def insert_line(self, new: NewLine, now: float) -> Line:
+        config_id = self._next("config_id")
+        office = new.type is LineType.OFFICE
+        line_id = self.conn.execute(
+            sa.insert(t.line)
+            .values(
+                config_id=config_id,
+                portal_id=new.portal_id,
+                app_id=new.app_id,
+                type=new.type.value,
+                title=new.title,
+                title_key=title_key(new.title),
+                server=new.server,
+                login=new.login,
+                password=self._seal(new.password),
+                incoming_login=f"sip{config_id}" if office else None,
+                incoming_password=self._seal(new.incoming_password),
+                # office lines show "0" from the first get on (voximplant-sip.md §2)
+                registration_status_code=0 if office else None,
+                created_at=now,
+            )
+            .returning(t.line.c.id)
+        ).scalar_one()
+        if not office:
+            self.conn.execute(
+                sa.insert(t.registration).values(
+                    reg_id=self._next("reg_id"),
+                    line_id=line_id,
+                    status_result=StatusResult.WAIT.value,
+                    last_updated=now,
+                )
+            )
+        row = self.conn.execute(_LINE_QUERY.where(t.line.c.id == line_id)).mappings().one()
+        return self._line(row)
+
+    def update_line(self, line_id: int, changes: dict[str, object]) -> None:
+        values = {
+            column: self._seal(value) if column in _SEALED_COLUMNS else value  # type: ignore[arg-type]
+            for column, value in changes.items()
+        }
+        if "title" in values:
+            values["title_key"] = title_key(values["title"])  # type: ignore[arg-type]
+        self.conn.execute(sa.update(t.line).where(t.line.c.id == line_id).values(**values))
+
+    def delete_line(self, line_id: int) -> None:
+        self.conn.execute(sa.delete(t.registration).where(t.registration.c.line_id == line_id))
+        self.conn.execute(sa.delete(t.line).where(t.line.c.id == line_id))
+
+    def sample_secret(self) -> str | None:
+        sealed = self.conn.execute(
+            sa.select(t.line.c.password).where(t.line.c.password.is_not(None)).limit(1)
+        ).scalar_one_or_none()
+        return self._open(sealed)
+
+    def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
+        query = (
+            sa.select(t.registration)
+            .join(t.line, t.line.c.id == t.registration.c.line_id)
+            .where(t.registration.c.reg_id == reg_id, t.line.c.portal_id == portal_id, t.line.c.app_id == app_id)
+        )
+        row = self.conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return Registration(
+            reg_id=row["reg_id"],
+            line_id=row["line_id"],
+            status_result=StatusResult(row["status_result"]),
+            status_code=row["status_code"],
+            error_message=row["error_message"],
+            last_updated=row["last_updated"],
+        )
+
+    def reset_registration(self, reg_id: int, now: float) -> None:
+        self.conn.execute(
+            sa.update(t.registration)
+            .where(t.registration.c.reg_id == reg_id)
+            .values(status_result=StatusResult.WAIT.value, status_code=0, error_message="", last_updated=now)
+        )
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _next(self, counter: str) -> int:
+        return self.conn.execute(
+            sa.update(t.counter)
+            .where(t.counter.c.name == counter)
+            .values(value=t.counter.c.value + 1)
+            .returning(t.counter.c.value)
+        ).scalar_one()
+
+    def _seal(self, value: str | None) -> bytes | None:
+        return None if value is None else self.box.seal(value)
+
+    def _open(self, value: bytes | None) -> str | None:
+        return None if value is None else self.box.open(value)
+
+    def _line(self, row: RowMapping) -> Line:
+        return Line(
+            id=row["id"],
+            config_id=row["config_id"],
+            portal_id=row["portal_id"],
+            app_id=row["app_id"],
+            type=LineType(row["type"]),
+            title=row["title"],
+            server=row["server"],
+            login=row["login"],
+            password=self._open(row["password"]),
+            auth_user=row["auth_user"],
+            outbound_proxy=row["outbound_proxy"],
+            detect_line_number=row["detect_line_number"],
+            line_detect_header_order=row["line_detect_header_order"],
+            reg_id=row["reg_id"],
+            incoming_login=row["incoming_login"],
+            incoming_password=self._open(row["incoming_password"]),
+            registration_status_code=row["registration_status_code"],
+            registration_error_message=row["registration_error_message"],
+        )
+
+
+def title_key(title: str) -> str:
+    """TITLE uniqueness is trimmed and case-insensitive, as on Bitrix24's MySQL collation."""
+    return title.strip().casefold()
+
+
+def _portal(row: RowMapping) -> Portal:
+    return Portal(
+        id=row["id"],
+        domain=row["domain"],
+        title=row["title"],
+        member_id=row["member_id"],
+        max_cloud_lines=row["max_cloud_lines"],
+        incoming_server=row["incoming_server"],
+        default_line=row["default_line"],
+        free_minutes=row["free_minutes"],
+        paid=row["paid"],
+        paid_date_end=row["paid_date_end"],
+    )

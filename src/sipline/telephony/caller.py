@@ -1,0 +1,16 @@
+"""Who is calling: the identity the REST layer establishes and the rules consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Caller:
+    portal_id: int
+    user_number: int
+    # Ownership key of lines (voximplant-sip.md Q1): an OAuth app's client_id;
+    # empty for webhooks, which all share one bucket per portal as in Bitrix24.
+    app_id: str
+    scopes: frozenset[str]
+    can_modify_numbers: bool

@@ -1,0 +1,175 @@
+"""The rules of voximplant.sip.* (voximplant-sip.md §1–7): who may do what to which line.
+
+Each public method checks the caller's right first, then runs its checks and
+changes in one store transaction, in the order the spec's step tables give.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from sipline.store.database import Database
+from sipline.store.records import Line, LineType, NewLine, Portal, Registration
+from sipline.store.repository import Repository
+from sipline.store.sql import title_key
+from sipline.telephony.caller import Caller
+from sipline.telephony.errors import (
+    AccessDenied,
+    LineNotFound,
+    MaxCloudPbx,
+    RegistrationNotFound,
+    TitleExists,
+)
+from sipline.telephony.fields import LineFields, check_changes, check_new_line
+from sipline.telephony.filter import parse_filter, parse_sort
+
+PAGE_SIZE = 50  # every paging client assumes pages of 50 (voximplant-sip.md §4)
+
+
+@dataclass(frozen=True)
+class Page:
+    lines: list[Line]
+    total: int
+    offset: int
+
+    @property
+    def next(self) -> int | None:
+        end = self.offset + len(self.lines)
+        return end if end < self.total else None
+
+
+def require_numbers_right(caller: Caller) -> None:
+    """Every voximplant method needs "Manage numbers — modify", checked before any parameter."""
+    if not caller.can_modify_numbers:
+        raise AccessDenied()
+
+
+class SipLines:
+    def __init__(self, db: Database, *, incoming_server: str, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.incoming_server = incoming_server
+        self.clock = clock
+
+    async def add(
+        self, caller: Caller, *, type_: str | None, title: str | None, server: str | None,
+        login: str | None, password: str | None,
+    ) -> Line:
+        require_numbers_right(caller)
+        fields = check_new_line(type_, title, server, login, password)
+        return await self.db.write(lambda repo: self._insert(repo, caller, fields))
+
+    def _insert(self, repo: Repository, caller: Caller, fields: LineFields) -> Line:
+        portal = repo.lock_portal(caller.portal_id)
+        if fields.type is LineType.CLOUD and repo.count_cloud_lines(portal.id) >= portal.max_cloud_lines:
+            raise MaxCloudPbx(portal.max_cloud_lines)
+        if fields.title and repo.title_taken(portal.id, title_key(fields.title), None):
+            raise TitleExists()
+        office = fields.type is LineType.OFFICE
+        new = NewLine(
+            portal_id=portal.id,
+            app_id=caller.app_id,
+            type=fields.type,  # type: ignore[arg-type]
+            title=fields.title or "",
+            server=fields.server,  # type: ignore[arg-type]
+            login=fields.login,  # type: ignore[arg-type]
+            password=fields.password,
+            # 32 lower-case hex characters from a CSPRNG (voximplant-sip.md §2.1)
+            incoming_password=secrets.token_hex(16) if office else None,
+        )
+        line = repo.insert_line(new, self.clock())
+        if portal.default_line is None:
+            repo.set_default_line(portal.id, line.line_id)
+        return self._complete(line, portal)
+
+    async def update(
+        self, caller: Caller, config_id: int, *, type_: str | None, title: str | None,
+        server: str | None, login: str | None, password: str | None,
+    ) -> None:
+        require_numbers_right(caller)
+
+        def work(repo: Repository) -> None:
+            line = self._owned_line(repo, caller, config_id)
+            if title is None and server is None and login is None and password is None:
+                return
+            fields = check_changes(type_, title, server, login, password)
+            if fields.title and repo.title_taken(caller.portal_id, title_key(fields.title), line.id):
+                raise TitleExists()
+            changes: dict[str, object] = {
+                name: value
+                for name, value in (("title", fields.title), ("server", fields.server),
+                                    ("login", fields.login), ("password", fields.password))
+                if value is not None
+            }
+            if changes.keys() - {"title"}:
+                # The registration starts over, even when the values are the same [S].
+                changes["registration_status_code"] = 0
+                if line.reg_id is not None:
+                    repo.reset_registration(line.reg_id, self.clock())
+            repo.update_line(line.id, changes)
+
+        await self.db.write(work)
+
+    async def get(self, caller: Caller, *, filter_: object, sort: object, order: object, offset: int) -> Page:
+        require_numbers_right(caller)
+        conditions = parse_filter(filter_)
+        sort_key = parse_sort(sort, order)
+        lines = await self.owned_lines(caller)
+        if conditions:
+            lines = [line for line in lines if all(condition.matches(line) for condition in conditions)]
+        if sort_key is not None:
+            lines = sorted(lines, key=sort_key.key, reverse=sort_key.descending)
+        return Page(lines[offset:offset + PAGE_SIZE], len(lines), offset)
+
+    async def delete(self, caller: Caller, config_id: int) -> None:
+        require_numbers_right(caller)
+
+        def work(repo: Repository) -> None:
+            line = self._owned_line(repo, caller, config_id)
+            repo.delete_line(line.id)
+            if repo.portal(caller.portal_id).default_line == line.line_id:
+                repo.set_default_line(caller.portal_id, None)
+
+        await self.db.write(work)
+
+    async def status(self, caller: Caller, reg_id: int) -> Registration:
+        require_numbers_right(caller)
+        registration = await self.db.read(lambda repo: repo.registration(caller.portal_id, caller.app_id, reg_id))
+        if registration is None:
+            raise RegistrationNotFound()
+        return registration
+
+    async def connector(self, caller: Caller) -> Portal:
+        require_numbers_right(caller)
+        return await self.db.read(lambda repo: repo.portal(caller.portal_id))
+
+    async def owned_lines(self, caller: Caller) -> list[Line]:
+        """The caller's lines (its APP_ID only), CONFIG_ID order. Shared: do not mutate."""
+        return await self.db.cached(
+            ("lines", caller.portal_id, caller.app_id),
+            lambda repo: self._complete_all(repo, repo.lines(caller.portal_id, caller.app_id), caller.portal_id),
+        )
+
+    async def portal_lines(self, portal_id: int) -> list[Line]:
+        """Every line of the portal, of every app. Shared: do not mutate."""
+        return await self.db.cached(
+            ("lines", portal_id, None),
+            lambda repo: self._complete_all(repo, repo.lines(portal_id, None), portal_id),
+        )
+
+    def _owned_line(self, repo: Repository, caller: Caller, config_id: int) -> Line:
+        line = repo.line_by_config(caller.portal_id, config_id) if config_id > 0 else None
+        if line is None or line.app_id != caller.app_id:
+            raise LineNotFound()
+        return line
+
+    def _complete_all(self, repo: Repository, lines: list[Line], portal_id: int) -> list[Line]:
+        portal = repo.portal(portal_id)
+        return [self._complete(line, portal) for line in lines]
+
+    def _complete(self, line: Line, portal: Portal) -> Line:
+        if line.type is not LineType.OFFICE:
+            return line
+        return replace(line, incoming_server=portal.incoming_server or self.incoming_server)

@@ -1,0 +1,94 @@
+"""A real `sipline serve` process on a free port, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SiplineProcess:
+    """Starts `python -m sipline serve` and reads the lines it prints (`webhook:`, `ca:`)."""
+
+    def __init__(self, data_dir: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None):
+        self.data_dir = data_dir
+        self.args = args
+        self.port = port or free_port()
+        self.env = {**os.environ, **(env or {})}
+        self.printed: dict[str, str] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if "--tls" in self.args else "http"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def webhook(self) -> str:
+        """The webhook URL printed on first start."""
+        return self.printed["webhook"]
+
+    def start(self, timeout: float = 20.0) -> SiplineProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / "stderr.log", "ab") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sipline", "serve", "--data-dir", str(self.data_dir),
+                 "--port", str(self.port), "--log-level", os.environ.get("SIPLINE_TEST_LOG_LEVEL", "warning"), *self.args],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=self.env,
+            )
+        deadline = time.monotonic() + timeout
+        while not self._healthy():
+            self._read_printed(0.05)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sipline exited with {self.proc.returncode}: {self.stderr()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sipline did not become healthy: {self.stderr()}")
+        self._read_printed(0.2)
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.base_url}/healthz", verify=False, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _read_printed(self, wait: float) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while select.select([self.proc.stdout], [], [], wait)[0]:
+            line = self.proc.stdout.readline().decode().strip()
+            if not line:
+                return
+            key, _, value = line.partition(": ")
+            self.printed[key] = value
+            wait = 0.05
+
+    def stderr(self) -> str:
+        return (self.data_dir / "stderr.log").read_text(errors="replace")[-4000:]
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=20)
+        self.proc.stdout.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill(signal.SIGTERM)

@@ -1,0 +1,71 @@
+"""The official Python SDK (b24pysdk, from PyPI) against sipline over HTTPS, unchanged.
+
+b24pysdk always speaks https; sipline's `--tls self-signed` CA goes in REQUESTS_CA_BUNDLE.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from b24pysdk import BitrixWebhook, Client
+from b24pysdk.errors import BitrixAPIError
+
+from tests.integration.server import SiplineProcess
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    process = SiplineProcess(tmp_path / "data", "--tls", "self-signed").start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", process.printed["ca"])
+    user_and_code = process.webhook.split("/rest/")[1].strip("/")
+    yield Client(BitrixWebhook(domain=f"127.0.0.1:{process.port}", webhook_token=user_and_code))
+    # The SDK's exceptions keep their HTTP response, and with it an open TLS socket, in a
+    # reference cycle; collect it so the server does not wait for that client to hang up.
+    gc.collect()
+    process.stop()
+
+
+def test_all_six_sip_methods(client):
+    sip = client.voximplant.sip
+    added = sip.add(type="cloud", title="A & B", server="sip.example.invalid", login="100", password="s").result
+    assert added["TITLE"] == "A & B" and isinstance(added["REG_ID"], int)
+    office = sip.add(type="office", title="PBX", server="pbx.example.invalid", login="o", password="p").result
+    assert office["INCOMING_LOGIN"] == f"sip{office['CONFIG_ID']}"
+
+    page = sip.get(filter={"CONFIG_ID": [int(added["CONFIG_ID"]), int(office["CONFIG_ID"])], ">=REG_ID": 5},
+                   sort="CONFIG_ID", order="ASC", start=0).response
+    assert [row["CONFIG_ID"] for row in page.result] == [added["CONFIG_ID"]]
+    assert page.total == 1 and page.next is None and page.time.duration >= 0
+
+    assert sip.update(int(added["CONFIG_ID"]), title="Renamed").result == 1
+    assert sip.get(filter={"%TITLE": "renamed"}).result[0]["CONFIG_ID"] == added["CONFIG_ID"]
+
+    status = sip.status(added["REG_ID"]).result
+    assert status["STATUS_RESULT"] == "wait" and status["STATUS_CODE"] == 0
+
+    assert sip.connector.status().result == {"FREE_MINUTES": 0, "PAID": True,
+                                             "PAID_DATE_END": "2099-12-31T00:00:00+00:00"}
+
+    assert sip.delete(int(added["CONFIG_ID"])).result == 1
+    with pytest.raises(BitrixAPIError) as caught:
+        sip.status(added["REG_ID"]).result
+    assert (caught.value.error, caught.value.status_code) == ("REG_ID_NOT_FOUND", 400)
+
+
+def test_errors_reach_the_sdk_with_code_and_status(client):
+    with pytest.raises(BitrixAPIError) as caught:
+        client.voximplant.sip.update(424242, title="x").result
+    assert (caught.value.error, caught.value.status_code) == ("ERROR_NOT_FOUND", 404)
+    with pytest.raises(BitrixAPIError) as caught:
+        client.voximplant.sip.add(type="cloud", title="", server="bad host", login="u", password="p").result
+    assert caught.value.error == "CHECK_FIELDS_ERROR"
+
+
+def test_line_methods(client):
+    line = client.voximplant.sip.add(type="office", title="", server="o.example.invalid", login="o",
+                                     password="").result
+    assert client.voximplant.line.outgoing.get().result == f"sip{line['CONFIG_ID']}"
+    assert client.voximplant.line.outgoing.set("LINK_BASE_NUMBER").result == 1
+    assert client.voximplant.line.outgoing.sip.set(config_id=int(line["CONFIG_ID"])).result == 1
+    assert client.voximplant.line.get().result == {f"sip{line['CONFIG_ID']}": f"Office PBX ({line['CONFIG_ID']})"}

@@ -1,0 +1,152 @@
+"""FILTER / SORT / ORDER of voximplant.sip.get (voximplant-sip.md §4.1–4.2), on records in memory."""
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sipline.store.records import Line, LineType
+from sipline.telephony.errors import InvalidArgument, UnknownFilterField
+from sipline.telephony.filter import parse_filter, parse_sort
+
+BASE = Line(id=1, config_id=1, portal_id=1, app_id="", type=LineType.CLOUD, title="Main", server="sip.example.net",
+            login="100", password="secret", auth_user=None, outbound_proxy=None, detect_line_number="N",
+            line_detect_header_order="diversion;to", reg_id=100001, incoming_login=None, incoming_password=None,
+            registration_status_code=None, registration_error_message=None)
+LINES = [
+    BASE,
+    replace(BASE, id=2, config_id=2, title="backup", login="200", reg_id=100002, registration_status_code=200,
+            registration_error_message=""),
+    replace(BASE, id=3, config_id=3, type=LineType.OFFICE, title="", login="300", reg_id=None,
+            incoming_login="sip3", incoming_password="ab" * 16, incoming_server="pbx.test", password=None,
+            registration_status_code=0),
+    replace(BASE, id=4, config_id=4, title="50% off_", login="400", reg_id=100004, registration_status_code=502,
+            registration_error_message="Unable to resolve hostname"),
+]
+
+
+def matching(filter_) -> list[int]:
+    conditions = parse_filter(filter_)
+    return [line.config_id for line in LINES if all(c.matches(line) for c in conditions)]
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        ({}, [1, 2, 3, 4]),
+        ({"CONFIG_ID": 2}, [2]),
+        ({"=CONFIG_ID": "2"}, [2]),
+        ({"config_id": "2abc"}, [2]),
+        ({"CONFIG_ID": [1, "3"]}, [1, 3]),
+        ({"CONFIG_ID": {"0": 1, "x": 4}}, [1, 4]),
+        ({"CONFIG_ID": []}, []),
+        ({"!CONFIG_ID": []}, [1, 2, 3, 4]),
+        ({"!CONFIG_ID": [1, 2]}, [3, 4]),
+        ({"!=CONFIG_ID": 1}, [2, 3, 4]),
+        ({"@CONFIG_ID": [2, 3]}, [2, 3]),
+        ({"!@CONFIG_ID": [2, 3]}, [1, 4]),
+        ({">CONFIG_ID": 2}, [3, 4]),
+        ({">=CONFIG_ID": 2}, [2, 3, 4]),
+        ({"<CONFIG_ID": 2}, [1]),
+        ({"<=CONFIG_ID": 2}, [1, 2]),
+        ({">CONFIG_ID": [3, 1]}, [2, 3, 4]),
+        ({"><CONFIG_ID": [2, 3]}, [2, 3]),
+        ({"!><CONFIG_ID": [2, 3]}, [1, 4]),
+        ({"TITLE": "MAIN"}, [1]),
+        ({"TITLE": ""}, [3]),
+        ({"TITLE": None}, [3]),
+        ({"!TITLE": ""}, [1, 2, 4]),
+        ({"%TITLE": "AC"}, [2]),
+        ({"%TITLE": "%"}, [4]),
+        ({"%TITLE": "_"}, [4]),
+        ({"!%TITLE": "a"}, [3, 4]),
+        ({"%LOGIN": ["1", "4"]}, [1, 4]),
+        ({"?TITLE": "main|BACK"}, [1, 2]),
+        ({"REG_ID": None}, [3]),
+        ({"!REG_ID": None}, [1, 2, 4]),
+        ({">REG_ID": 100001}, [2, 4]),
+        ({"<REG_ID": 100003}, [1, 2]),
+        ({"!REG_ID": 100001}, [2, 3, 4]),
+        ({"REGISTRATION_STATUS_CODE": 0}, [3]),
+        ({"REGISTRATION_ERROR_MESSAGE": ""}, [1, 2, 3]),
+        ({"%REGISTRATION_ERROR_MESSAGE": "resolve"}, [4]),
+        ({"%CONFIG_ID": "1"}, [1]),
+        ({"TYPE": "OFFICE"}, [3]),
+        ({"INCOMING_SERVER": "pbx.test"}, [3]),
+        ({"PASSWORD": "SECRET"}, [1, 2, 4]),
+        ({"INCOMING_LOGIN": "sip3", "TYPE": "office"}, [3]),
+        ({"TYPE": "cloud", "<LOGIN": "300"}, [1, 2]),
+        ({"APP_ID": "other"}, [1, 2, 3, 4]),
+        ({"=APP_ID": "other"}, [1, 2, 3, 4]),
+        ({"!APP_ID": ""}, []),
+        ({"%APP_ID": "x"}, []),
+        ({"DETECT_LINE_NUMBER": True}, []),
+        ({"CONFIG_ID": True}, [1]),
+        ([], [1, 2, 3, 4]),
+        ("not-a-filter", [1, 2, 3, 4]),
+        (7, [1, 2, 3, 4]),
+    ],
+)
+def test_operators(filter_, expected):
+    assert matching(filter_) == expected
+
+
+@pytest.mark.parametrize("key", ["NOPE", "~TITLE", "=%TITLE", "", "123", "!!TITLE", "TITLE "])
+def test_unknown_field_or_operator(key):
+    with pytest.raises(UnknownFilterField):
+        parse_filter({key: 1})
+
+
+def test_a_non_empty_list_filter_names_no_field():
+    with pytest.raises(UnknownFilterField):
+        parse_filter(["x"])
+
+
+@pytest.mark.parametrize("filter_", [{"><CONFIG_ID": 1}, {"><CONFIG_ID": [1]}, {"!><CONFIG_ID": [1, 2, 3]},
+                                     {"CONFIG_ID": [[1]]}, {"TITLE": {"a": {"b": 1}}}])
+def test_malformed_values(filter_):
+    with pytest.raises(InvalidArgument):
+        parse_filter(filter_)
+
+
+def sort(field, order) -> list[int]:
+    spec = parse_sort(field, order)
+    lines = LINES if spec is None else sorted(LINES, key=spec.key, reverse=spec.descending)
+    return [line.config_id for line in lines]
+
+
+def test_sort():
+    assert sort("TITLE", "ASC") == [3, 4, 2, 1]
+    assert sort("title", "desc") == [1, 2, 4, 3]
+    assert sort("REG_ID", "ASC") == [3, 1, 2, 4]  # NULL first, as MySQL
+    assert sort("REG_ID", "DESC") == [4, 2, 1, 3]
+    assert sort("TYPE", "ASC") == [1, 2, 4, 3]  # CONFIG_ID breaks ties
+    assert sort("TYPE", "DESC") == [3, 1, 2, 4]
+    assert sort("TITLE", None) == [1, 2, 3, 4]
+    assert sort(None, "DESC") == [1, 2, 3, 4]
+    assert sort("TITLE", {"ID": "ASC"}) == [1, 2, 3, 4]
+    assert sort("", "ASC") == [1, 2, 3, 4]
+    with pytest.raises(UnknownFilterField):
+        parse_sort("NOPE", "ASC")
+    with pytest.raises(InvalidArgument):
+        parse_sort("TITLE", "UP")
+
+
+scalars = st.none() | st.booleans() | st.integers(-5, 100005) | st.text(max_size=5)
+fields = st.sampled_from(["TITLE", "CONFIG_ID", "REG_ID", "LOGIN", "PASSWORD", "INCOMING_LOGIN"])
+
+
+@given(st.sampled_from(["", "%", "@"]), fields, scalars | st.lists(scalars, max_size=3))
+def test_negation_is_the_complement(op, field, value):
+    """`!X` matches exactly the lines `X` does not, NULLs included."""
+    positive = set(matching({op + field: value}))
+    negated = set(matching({"!" + op + field: value}))
+    assert positive | negated == {1, 2, 3, 4} and not positive & negated
+
+
+@given(fields, st.lists(st.integers(-5, 100005) | st.text(max_size=3), min_size=2, max_size=2))
+def test_between_negation_is_the_complement(field, bounds):
+    positive = set(matching({"><" + field: bounds}))
+    negated = set(matching({"!><" + field: bounds}))
+    assert positive | negated == {1, 2, 3, 4} and not positive & negated
