@@ -10,32 +10,57 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sipline.config import Settings
 from sipline.rest.endpoint import RestApi, json_response
+from sipline.rest.routes import masked
 from sipline.services import Services
 from sipline.store.crypto import SecretBox, load_or_create_key
 from sipline.store.database import Database, sqlite_url
 from sipline.tls import ensure_self_signed
 
 log = logging.getLogger("sipline")
+access = logging.getLogger("sipline.access")
 BASE_URL_FILE = "base_url"  # where `serve` leaves its URL for `sipline webhook create`
 
 
 class SiplineApp:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, access_log: bool = False) -> None:
         self.services = services
         self.rest = RestApi(services)
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        if self.access_log:
+            await self._logged(scope, receive, send)
+        else:
+            await self._respond(scope, receive, send)
+
+    async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One line per request; webhook codes masked (they are credentials)."""
+        began, status = time.perf_counter(), [0]
+
+        async def watch(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        await self._respond(scope, receive, watch)
+        client = scope.get("client") or ("-", 0)
+        access.info('%s "%s %s" %d %.1fms', client[0], scope["method"], masked(scope["path"]), status[0],
+                    (time.perf_counter() - began) * 1000)
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         if scope["path"] == "/healthz":
             response = await self.healthz()
@@ -45,7 +70,7 @@ class SiplineApp:
             response = await self.rest(request)
         await response(scope, receive, send)
 
-    async def healthz(self):
+    async def healthz(self) -> Response:
         try:
             await self.services.db.ping()
         except SQLAlchemyError:
@@ -67,9 +92,11 @@ async def serve(settings: Settings) -> None:
     services = Services.build(db, incoming_server=settings.registrar_name)
     created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines)
     cert, key = _tls_files(settings)
+    if created is not None:  # printed before binding: the code is shown once, even if the port is taken
+        print(f"webhook: {settings.base_url}{created.path}", flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
-            SiplineApp(services),
+            SiplineApp(services, access_log=settings.access_log),
             host=settings.host,
             port=settings.port,
             ssl_certfile=cert,
@@ -87,8 +114,6 @@ async def serve(settings: Settings) -> None:
         await asyncio.sleep(0.01)
     if server.started:
         (settings.data_dir / BASE_URL_FILE).write_text(settings.base_url + "\n")
-        if created is not None:
-            print(f"webhook: {settings.base_url}{created.path}", flush=True)
         log.info("sipline listening on %s", settings.base_url)
     try:
         await task

@@ -49,7 +49,7 @@ class SiplineProcess:
         with open(self.data_dir / "stderr.log", "ab") as stderr:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "sipline", "serve", "--data-dir", str(self.data_dir),
-                 "--port", str(self.port), "--log-level", os.environ.get("SIPLINE_TEST_LOG_LEVEL", "warning"), *self.args],
+                 "--port", str(self.port), "--log-level", self.env.get("SIPLINE_TEST_LOG_LEVEL", "warning"), *self.args],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=self.env,

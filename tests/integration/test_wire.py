@@ -216,3 +216,22 @@ def test_never_a_redirect(sipline):
         response = httpx.get(url, follow_redirects=False)
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/json; charset=utf-8"
+
+
+def test_access_log_masks_webhook_codes_and_never_shows_passwords(tmp_path):
+    from tests.integration.server import SiplineProcess
+
+    process = SiplineProcess(tmp_path / "data", "--access-log",
+                             env={"SIPLINE_TEST_LOG_LEVEL": "debug"}).start()
+    try:
+        code = process.webhook.rstrip("/").rsplit("/", 1)[1]
+        httpx.post(process.webhook + "voximplant.sip.add",
+                   json={"SERVER": "s.example.invalid", "LOGIN": "u", "PASSWORD": "pw-never-logged"})
+        httpx.post(process.webhook + "voximplant.sip.add", json={"SERVER": "bad host", "LOGIN": "u",
+                                                                 "PASSWORD": "pw-never-logged"})
+        httpx.post(f"{process.base_url}/rest/1/wrong-code-x/voximplant.sip.get")
+    finally:
+        process.stop()
+    log = process.stderr()
+    assert '"POST /rest/1/***/voximplant.sip.add" 200' in log
+    assert "wrong-code-x" not in log and code not in log and "pw-never-logged" not in log

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from contextlib import closing
 
 import pytest
 import sqlalchemy as sa
 
 from sipline.store.crypto import code_hash
+from sipline.store.database import CHANGE_CHECK_INTERVAL
 from sipline.store.records import LineType, NewLine, StatusResult
 
 
@@ -114,6 +116,7 @@ def test_cache_sees_commits_of_other_processes(db, tmp_path):
     other = sqlite3.connect(tmp_path / "sipline.db", isolation_level=None)
     other.execute("UPDATE portal SET title = 'changed elsewhere'")
     other.close()
+    time.sleep(CHANGE_CHECK_INTERVAL * 2)  # commits of other processes show within this interval
     assert run(db.cached("portal", lambda repo: repo.portal(portal.id))).title == "changed elsewhere"
     run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
     assert len(run(db.cached("lines", lambda repo: repo.lines(portal.id, None)))) == 1

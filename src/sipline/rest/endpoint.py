@@ -66,14 +66,14 @@ class RestApi:
         start = time.time()
         transport = "json"
         try:
-            route = parse_rest_path(request.url.path)
+            route = parse_rest_path(request.scope["path"])
             transport = route.transport
             body = await self._call(request, route, start)
             return respond(body, 200, transport)
         except RestError as error:
             return respond(error_body(error), error.status, transport)
         except Exception:
-            log.exception("unexpected error in %s %s", request.method, masked(request.url.path))
+            log.exception("unexpected error in %s %s", request.method, masked(request.scope["path"]))
             return respond(error_body(RestError()), 500, transport)
 
     async def _call(self, request: Request, route: Route, start: float) -> dict[str, object]:

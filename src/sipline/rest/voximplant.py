@@ -14,6 +14,7 @@ from sipline.rest.params import Params
 from sipline.services import Services
 from sipline.store.records import Line, LineType
 from sipline.telephony.caller import Caller
+from sipline.telephony.lines import PAGE_SIZE
 
 
 def _text(value: object) -> str | None:
@@ -42,9 +43,10 @@ def render_line(line: Line) -> dict[str, object]:
     return row
 
 
-# A sip.get page is the hot path: keep each line's JSON until the store replaces the record.
-# 4096 rows ≈ 6 MB at most; one portal rarely has more than a few hundred lines.
+# sip.get is the hot path: keep each line's JSON until the store replaces the record
+# (4096 rows ≈ 6 MB at most), and the rows of each list the store hands out.
 _row_json = IdentityMemo(lambda line: orjson.Fragment(orjson.dumps(render_line(line))), limit=4096)
+_rows_json = IdentityMemo(lambda lines: [_row_json(line) for line in lines], limit=256)
 
 
 def render_added(line: Line) -> dict[str, object]:
@@ -85,7 +87,8 @@ async def sip_get(params: Params, caller: Caller, services: Services) -> object:
     )
     if page.total == 0:
         return []  # Bitrix24 sends no total for an empty match [S]
-    return ListResult([_row_json(line) for line in page.lines], page.total, page.next)
+    rows = _rows_json(page.matched)[page.offset:page.offset + PAGE_SIZE]
+    return ListResult(rows, page.total, page.next)
 
 
 async def sip_delete(params: Params, caller: Caller, services: Services) -> object:

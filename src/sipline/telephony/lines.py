@@ -31,13 +31,22 @@ PAGE_SIZE = 50  # every paging client assumes pages of 50 (voximplant-sip.md §4
 
 @dataclass(frozen=True)
 class Page:
-    lines: list[Line]
-    total: int
+    """One page of the lines that match; `matched` is all of them, in order."""
+
+    matched: list[Line]
     offset: int
 
     @property
+    def lines(self) -> list[Line]:
+        return self.matched[self.offset:self.offset + PAGE_SIZE]
+
+    @property
+    def total(self) -> int:
+        return len(self.matched)
+
+    @property
     def next(self) -> int | None:
-        end = self.offset + len(self.lines)
+        end = self.offset + PAGE_SIZE
         return end if end < self.total else None
 
 
@@ -121,7 +130,7 @@ class SipLines:
             lines = [line for line in lines if all(condition.matches(line) for condition in conditions)]
         if sort_key is not None:
             lines = sorted(lines, key=sort_key.key, reverse=sort_key.descending)
-        return Page(lines[offset:offset + PAGE_SIZE], len(lines), offset)
+        return Page(lines, offset)
 
     async def delete(self, caller: Caller, config_id: int) -> None:
         require_numbers_right(caller)
@@ -142,8 +151,12 @@ class SipLines:
         return registration
 
     async def connector(self, caller: Caller) -> Portal:
+        """The portal, whose settings are the connector's status (voximplant-sip.md Q17)."""
         require_numbers_right(caller)
-        return await self.db.read(lambda repo: repo.portal(caller.portal_id))
+        return await self.portal(caller.portal_id)
+
+    async def portal(self, portal_id: int) -> Portal:
+        return await self.db.cached(("portal", portal_id), lambda repo: repo.portal(portal_id))
 
     async def owned_lines(self, caller: Caller) -> list[Line]:
         """The caller's lines (its APP_ID only), CONFIG_ID order. Shared: do not mutate."""

@@ -34,7 +34,7 @@ class OutgoingLines:
 
     async def get(self, caller: Caller) -> str:
         require_numbers_right(caller)
-        portal = await self.lines.connector(caller)
+        portal = await self.lines.portal(caller.portal_id)
         ids = {line.line_id for line in await self._all(caller)}
         return portal.default_line if portal.default_line in ids else BASE_NUMBER  # type: ignore[return-value]
 
