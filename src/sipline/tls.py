@@ -24,7 +24,7 @@ _LIFETIME = datetime.timedelta(days=825)  # the longest validity browsers accept
 def ensure_self_signed(data_dir: Path, host: str) -> tuple[Path, Path, Path]:
     """(CA certificate, server certificate, server key) for `host`, made when missing."""
     folder = data_dir / "tls"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not (folder / CA_FILE).exists():
         _write_ca(folder)
     names = _names(host)

@@ -33,7 +33,7 @@ class SiplineProcess:
 
     @property
     def scheme(self) -> str:
-        return "https" if "--tls" in self.args else "http"
+        return "https" if "--tls" in self.args or "--tls-cert" in self.args else "http"
 
     @property
     def base_url(self) -> str:

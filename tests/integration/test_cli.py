@@ -59,3 +59,35 @@ def test_a_wrong_key_is_refused_at_start(tmp_path):
     (tmp_path / "data" / "secret.key").write_bytes(b"x" * 32)
     result = sipline("serve", "--data-dir", str(tmp_path / "data"), "--port", str(process.port))
     assert result.returncode == 2 and "does not open with this key" in result.stderr
+
+
+def test_https_with_the_operators_certificate(tmp_path):
+    import ssl
+
+    import httpx
+
+    from sipline.tls import ensure_self_signed
+    from tests.integration.server import SiplineProcess
+
+    ca, cert, key = ensure_self_signed(tmp_path / "pki", "127.0.0.1")
+    process = SiplineProcess(tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key)).start()
+    try:
+        assert process.webhook.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(ca))
+        response = httpx.get(process.webhook + "voximplant.sip.connector.status", verify=context)
+        assert response.json()["result"]["PAID"] is True
+    finally:
+        process.stop()
+
+
+def test_webhook_codes_are_stored_hashed(tmp_path):
+    import hashlib
+
+    from tests.integration.server import SiplineProcess
+
+    process = SiplineProcess(tmp_path / "data").start()
+    process.stop()
+    code = process.webhook.rstrip("/").rsplit("/", 1)[1]
+    stored = b"".join(path.read_bytes() for path in (tmp_path / "data").glob("sipline.db*"))
+    assert code.encode() not in stored
+    assert hashlib.sha256(code.encode()).hexdigest().encode() in stored
