@@ -29,6 +29,7 @@ class SiplineProcess:
         self.port = port or free_port()
         self.env = {**os.environ, **(env or {})}
         self.printed: dict[str, str] = {}
+        self._pending = b""
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,6 +55,15 @@ class SiplineProcess:
                 stderr=stderr,
                 env=self.env,
             )
+        try:
+            self._wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self, timeout: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while not self._healthy():
             self._read_printed(0.05)
@@ -62,7 +72,6 @@ class SiplineProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"sipline did not become healthy: {self.stderr()}")
         self._read_printed(0.2)
-        return self
 
     def _healthy(self) -> bool:
         try:
@@ -71,13 +80,18 @@ class SiplineProcess:
             return False
 
     def _read_printed(self, wait: float) -> None:
+        """Collect `key: value` lines; raw reads, since a buffered reader hides lines from select()."""
         assert self.proc is not None and self.proc.stdout is not None
-        while select.select([self.proc.stdout], [], [], wait)[0]:
-            line = self.proc.stdout.readline().decode().strip()
-            if not line:
+        fd = self.proc.stdout.fileno()
+        while select.select([fd], [], [], wait)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 return
-            key, _, value = line.partition(": ")
-            self.printed[key] = value
+            self._pending += chunk
+            *lines, self._pending = self._pending.split(b"\n")
+            for line in lines:
+                key, _, value = line.decode().strip().partition(": ")
+                self.printed[key] = value
             wait = 0.05
 
     def stderr(self) -> str:
@@ -85,10 +99,11 @@ class SiplineProcess:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        self.proc.send_signal(sig)
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
         self.proc.wait(timeout=20)
         self.proc.stdout.close()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None and self.proc.stdout is not None and not self.proc.stdout.closed:
             self.kill(signal.SIGTERM)

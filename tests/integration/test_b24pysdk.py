@@ -17,13 +17,15 @@ from tests.integration.server import SiplineProcess
 @pytest.fixture
 def client(tmp_path, monkeypatch):
     process = SiplineProcess(tmp_path / "data", "--tls", "self-signed").start()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", process.printed["ca"])
-    user_and_code = process.webhook.split("/rest/")[1].strip("/")
-    yield Client(BitrixWebhook(domain=f"127.0.0.1:{process.port}", webhook_token=user_and_code))
-    # The SDK's exceptions keep their HTTP response, and with it an open TLS socket, in a
-    # reference cycle; collect it so the server does not wait for that client to hang up.
-    gc.collect()
-    process.stop()
+    try:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", process.printed["ca"])
+        user_and_code = process.webhook.split("/rest/")[1].strip("/")
+        yield Client(BitrixWebhook(domain=f"127.0.0.1:{process.port}", webhook_token=user_and_code))
+        # The SDK's exceptions keep their HTTP response, and with it an open TLS socket, in a
+        # reference cycle; collect it so the server does not wait for that client to hang up.
+        gc.collect()
+    finally:
+        process.stop()
 
 
 def test_all_six_sip_methods(client):
