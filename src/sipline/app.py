@@ -19,7 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from sipline.config import Settings
+from sipline.config import ConfigError, Settings
+from sipline.registration.engine import EngineSettings
+from sipline.registration.pacing import PacingSettings
+from sipline.sip_service import SipService, SipSettings
 from sipline.rest.endpoint import RestApi, json_response
 from sipline.rest.routes import masked
 from sipline.services import Services
@@ -87,9 +90,20 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
+def sip_settings(settings: Settings) -> SipSettings:
+    pacing = PacingSettings(rate=settings.register_rate, burst=settings.register_rate,
+                            host_rate=settings.provider_rate, host_burst=settings.provider_rate,
+                            host_in_flight=settings.provider_in_flight)
+    engine = EngineSettings(pacing=pacing, allow_private_targets=settings.allow_private_targets,
+                            public_address=settings.sip_public is not None, time_scale=settings.time_scale)
+    return SipSettings(listen=list(settings.sip_listen), public=settings.sip_public,
+                       dns_servers=list(settings.dns_servers) if settings.dns_servers else None, engine=engine)
+
+
 async def serve(settings: Settings) -> None:
     db = open_database(settings)
-    services = Services.build(db, incoming_server=settings.registrar_name)
+    sip = SipService(db, sip_settings(settings))
+    services = Services.build(db, incoming_server=settings.registrar_name, events=sip.engine)
     created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines)
     cert, key = _tls_files(settings)
     if created is not None:  # printed before binding: the code is shown once, even if the port is taken
@@ -109,15 +123,22 @@ async def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=5,
         )
     )
+    try:
+        await sip.start()
+    except OSError as error:
+        db.close()
+        raise ConfigError(f"sip-listen: cannot listen ({error.strerror or error})") from None
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started:
         (settings.data_dir / BASE_URL_FILE).write_text(settings.base_url + "\n")
-        log.info("sipline listening on %s", settings.base_url)
+        log.info("sipline listening on %s, SIP on %s", settings.base_url,
+                 ", ".join(f"{host}:{port}" for host, port in settings.sip_listen))
     try:
         await task
     finally:
+        await sip.stop()
         db.close()
 
 

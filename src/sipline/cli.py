@@ -31,6 +31,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="cloud line limit of new portals [SIPLINE_MAX_CLOUD_LINES]")
     serve.add_argument("--access-log", action="store_true", default=None, help="log each request, codes masked")
     serve.add_argument("--log-level", default=env("LOG_LEVEL", "info"), help="debug|info|warning|error")
+    sip = serve.add_argument_group("SIP")
+    sip.add_argument("--sip-listen", action="append", metavar="ADDR:PORT",
+                     help="SIP UDP+TCP listen address, repeatable (default 127.0.0.1:5060) [SIPLINE_SIP_LISTEN, comma-separated]")
+    sip.add_argument("--sip-public", default=env("SIP_PUBLIC"), metavar="HOST[:PORT]",
+                     help="address to put in Via and Contact instead of the listen address [SIPLINE_SIP_PUBLIC]")
+    sip.add_argument("--allow-private-targets", action="store_true", default=None,
+                     help="let SERVER/OUTBOUND_PROXY resolve to loopback or private networks [SIPLINE_ALLOW_PRIVATE_TARGETS=1]")
+    sip.add_argument("--dns-server", action="append", metavar="ADDR[:PORT]",
+                     help="DNS server for SRV/NAPTR/A lookups, repeatable (default: resolv.conf) [SIPLINE_DNS_SERVERS]")
+    sip.add_argument("--register-rate", default=env("REGISTER_RATE", "1000"),
+                     help="REGISTER transactions per second, all providers [SIPLINE_REGISTER_RATE]")
+    sip.add_argument("--provider-rate", default=env("PROVIDER_RATE", "50"),
+                     help="new registrations and retries per second per provider host [SIPLINE_PROVIDER_RATE]")
+    sip.add_argument("--provider-in-flight", default=env("PROVIDER_IN_FLIGHT", "50"),
+                     help="REGISTER transactions in flight per provider host [SIPLINE_PROVIDER_IN_FLIGHT]")
 
     webhook = commands.add_parser("webhook", help="manage incoming webhooks")
     webhook_commands = webhook.add_subparsers(dest="action", required=True)
@@ -68,8 +83,30 @@ def settings_from(args: argparse.Namespace) -> Settings:
             secret_key=env("SECRET_KEY"),
             access_log=bool(args.access_log) or config.parse_flag(env("ACCESS_LOG", "0"), "SIPLINE_ACCESS_LOG"),
             log_level=args.log_level.lower(),
+            sip_listen=_listen(args.sip_listen or _env_list("SIP_LISTEN") or ["127.0.0.1:5060"]),
+            sip_public=config.parse_hostport(args.sip_public, "sip-public", 5060) if args.sip_public else None,
+            allow_private_targets=bool(args.allow_private_targets)
+            or config.parse_flag(env("ALLOW_PRIVATE_TARGETS", "0"), "SIPLINE_ALLOW_PRIVATE_TARGETS"),
+            dns_servers=tuple(config.parse_hostport(item, "dns-server", 53)
+                              for item in args.dns_server or _env_list("DNS_SERVERS")) or None,
+            register_rate=config.parse_rate(args.register_rate, "register-rate"),
+            provider_rate=config.parse_rate(args.provider_rate, "provider-rate"),
+            provider_in_flight=config.parse_positive(args.provider_in_flight, "provider-in-flight"),
+            time_scale=config.parse_rate(env("TIME_SCALE", "1"), "SIPLINE_TIME_SCALE"),
         )
     )
+
+
+def _env_list(name: str) -> list[str]:
+    return [item for item in (env(name) or "").split(",") if item.strip()]
+
+
+def _listen(items: list[str]) -> tuple[tuple[str, int], ...]:
+    addresses = tuple(config.parse_hostport(item, "sip-listen") for item in items)
+    for host, _ in addresses:
+        if not config.is_ip(host):
+            raise ConfigError(f"sip-listen: {host!r} is not an IP address")
+    return addresses
 
 
 def main(argv: list[str] | None = None) -> int:

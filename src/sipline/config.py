@@ -28,6 +28,14 @@ class Settings:
     secret_key: str | None = None  # base64; else <data dir>/secret.key
     access_log: bool = False
     log_level: str = "info"
+    sip_listen: tuple[tuple[str, int], ...] = (("127.0.0.1", 5060),)
+    sip_public: tuple[str, int] | None = None
+    allow_private_targets: bool = False
+    dns_servers: tuple[tuple[str, int], ...] | None = None
+    register_rate: float = 1000.0
+    provider_rate: float = 50.0
+    provider_in_flight: int = 50
+    time_scale: float = 1.0  # SIPLINE_TIME_SCALE: shortens every SIP delay; for tests only
 
     @property
     def tls(self) -> bool:
@@ -63,6 +71,38 @@ def parse_port(text: str, setting: str = "port") -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ConfigError(f"{setting}: {text!r} is not a port number (1-65535)")
     return int(text)
+
+
+def parse_hostport(text: str, setting: str, default_port: int | None = None) -> tuple[str, int]:
+    """`host:port`, `[v6]:port`, or a host alone when there is a default port."""
+    try:
+        address = parse_server_address(text.strip())
+    except InvalidAddress:
+        raise ConfigError(f"{setting}: {text!r} is not host[:port]") from None
+    if address.secure or address.transport is not None or text.strip().lower().startswith("sip"):
+        raise ConfigError(f"{setting}: {text!r} is not host[:port]")
+    port = address.port or default_port
+    if port is None:
+        raise ConfigError(f"{setting}: {text!r} needs a port")
+    return address.host, port
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_rate(text: str, setting: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{setting}: {text!r} is not a positive number")
+    return value
 
 
 def parse_positive(text: str, setting: str) -> int:

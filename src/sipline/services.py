@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sipline.accounts import Accounts
 from sipline.store.database import Database
-from sipline.telephony.lines import SipLines
+from sipline.telephony.lines import LineEvents, SipLines
 from sipline.telephony.outgoing import OutgoingLines
 
 
@@ -18,6 +18,6 @@ class Services:
     outgoing: OutgoingLines
 
     @classmethod
-    def build(cls, db: Database, *, incoming_server: str) -> Services:
-        lines = SipLines(db, incoming_server=incoming_server)
+    def build(cls, db: Database, *, incoming_server: str, events: LineEvents | None = None) -> Services:
+        lines = SipLines(db, incoming_server=incoming_server, events=events)
         return cls(db=db, accounts=Accounts(db), lines=lines, outgoing=OutgoingLines(lines))

@@ -14,19 +14,31 @@ from pathlib import Path
 import httpx
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_port(udp_too: bool = False) -> int:
+    """A port free on 127.0.0.1 for TCP (and UDP, for SIP listen addresses)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if not udp_too:
+            return port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 class SiplineProcess:
     """Starts `python -m sipline serve` and reads the lines it prints (`webhook:`, `ca:`)."""
 
-    def __init__(self, data_dir: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None):
+    def __init__(self, data_dir: Path, *args: str, port: int | None = None, sip_port: int | None = None,
+                 env: dict[str, str] | None = None):
         self.data_dir = data_dir
         self.args = args
         self.port = port or free_port()
+        self.sip_port = sip_port or free_port(udp_too=True)
         self.env = {**os.environ, **(env or {})}
         self.printed: dict[str, str] = {}
         self._pending = b""
@@ -50,7 +62,9 @@ class SiplineProcess:
         with open(self.data_dir / "stderr.log", "ab") as stderr:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "sipline", "serve", "--data-dir", str(self.data_dir),
-                 "--port", str(self.port), "--log-level", self.env.get("SIPLINE_TEST_LOG_LEVEL", "warning"), *self.args],
+                 "--port", str(self.port), "--log-level", self.env.get("SIPLINE_TEST_LOG_LEVEL", "warning"),
+                 *([] if "--sip-listen" in self.args else ["--sip-listen", f"127.0.0.1:{self.sip_port}"]),
+                 *self.args],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=self.env,

@@ -100,3 +100,26 @@ class Registration:
     status_code: int
     error_message: str
     last_updated: float
+    call_id: str = ""
+    contact_token: str = ""
+    cseq_reserved: int = 0
+    registered_contact: str | None = None
+    expires_requested: int = 600
+
+
+@dataclass(frozen=True)
+class RegistrationUpdate:
+    """What the registration engine writes back: status on change, session when it moves on."""
+
+    reg_id: int
+    line_id: int
+    status_result: StatusResult
+    status_code: int
+    error_message: str
+    last_updated: float
+    call_id: str
+    cseq_reserved: int
+    registered_contact: str | None
+    expires_requested: int
+    # success and error are outcomes: the line's REGISTRATION_* fields follow them (A7)
+    outcome: bool

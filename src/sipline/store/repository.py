@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sipline.store.records import Line, NewLine, Portal, Registration, WebhookGrant
+from sipline.store.records import Line, NewLine, Portal, Registration, RegistrationUpdate, WebhookGrant
 
 
 class AccountRepository(Protocol):
@@ -78,6 +78,12 @@ class LineRepository(Protocol):
 
     def reset_registration(self, reg_id: int, now: float) -> None:
         """Back to `wait` with code 0 and no message (voximplant-sip.md Q15)."""
+
+    def cloud_registrations(self, line_id: int | None = None) -> list[tuple[Line, Registration]]:
+        """Every cloud line of every portal (or just `line_id`) with its registration."""
+
+    def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
+        """Write the engine's status changes and session state, many lines in one statement."""
 
 
 class Repository(AccountRepository, LineRepository, Protocol):

@@ -108,4 +108,11 @@ registration = sa.Table(
     sa.Column("status_code", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error_message", sa.String(255), nullable=False, server_default=""),
     sa.Column("last_updated", sa.Float, nullable=False),
+    # the SIP session that survives restarts (sip-behaviour.md A9)
+    sa.Column("call_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("contact_token", sa.String(32), nullable=False, server_default=""),
+    # CSeqs below this may have been used; a restarted process continues above it
+    sa.Column("cseq_reserved", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("registered_contact", sa.String(255)),
+    sa.Column("expires_requested", sa.Integer, nullable=False, server_default="600"),
 )

@@ -15,6 +15,7 @@ from sipline.store.records import (
     NewLine,
     Portal,
     Registration,
+    RegistrationUpdate,
     StatusResult,
     WebhookGrant,
 )
@@ -178,6 +179,8 @@ class SqlRepository:
                     line_id=line_id,
                     status_result=StatusResult.WAIT.value,
                     last_updated=now,
+                    call_id=secrets.token_hex(16),
+                    contact_token="l" + secrets.token_hex(8),  # sip-behaviour A1: l + 16 hex, for the line's life
                 )
             )
         row = self.conn.execute(_LINE_QUERY.where(t.line.c.id == line_id)).mappings().one()
@@ -209,16 +212,57 @@ class SqlRepository:
             .where(t.registration.c.reg_id == reg_id, t.line.c.portal_id == portal_id, t.line.c.app_id == app_id)
         )
         row = self.conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        return Registration(
-            reg_id=row["reg_id"],
-            line_id=row["line_id"],
-            status_result=StatusResult(row["status_result"]),
-            status_code=row["status_code"],
-            error_message=row["error_message"],
-            last_updated=row["last_updated"],
+        return None if row is None else _registration(row)
+
+    def cloud_registrations(self, line_id: int | None = None) -> list[tuple[Line, Registration]]:
+        query = (
+            sa.select(t.line, t.registration)
+            .join(t.registration, t.registration.c.line_id == t.line.c.id)
+            .order_by(t.line.c.id)
         )
+        if line_id is not None:
+            query = query.where(t.line.c.id == line_id)
+        return [(self._line(row), _registration(row)) for row in self.conn.execute(query).mappings()]
+
+    def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
+        if not updates:
+            return
+        self.conn.execute(
+            sa.update(t.registration)
+            .where(t.registration.c.reg_id == sa.bindparam("b_reg_id"))
+            .values(
+                status_result=sa.bindparam("status_result"),
+                status_code=sa.bindparam("status_code"),
+                error_message=sa.bindparam("error_message"),
+                last_updated=sa.bindparam("last_updated"),
+                call_id=sa.bindparam("call_id"),
+                cseq_reserved=sa.bindparam("cseq_reserved"),
+                registered_contact=sa.bindparam("registered_contact"),
+                expires_requested=sa.bindparam("expires_requested"),
+            ),
+            [
+                {
+                    "b_reg_id": update.reg_id,
+                    "status_result": update.status_result.value,
+                    "status_code": update.status_code,
+                    "error_message": update.error_message,
+                    "last_updated": update.last_updated,
+                    "call_id": update.call_id,
+                    "cseq_reserved": update.cseq_reserved,
+                    "registered_contact": update.registered_contact,
+                    "expires_requested": update.expires_requested,
+                }
+                for update in updates
+            ],
+        )
+        outcomes = [update for update in updates if update.outcome]
+        if outcomes:  # A7: REGISTRATION_STATUS_CODE / _ERROR_MESSAGE of the line follow outcomes
+            self.conn.execute(
+                sa.update(t.line)
+                .where(t.line.c.id == sa.bindparam("b_line_id"))
+                .values(registration_status_code=sa.bindparam("code"), registration_error_message=sa.bindparam("message")),
+                [{"b_line_id": u.line_id, "code": u.status_code, "message": u.error_message} for u in outcomes],
+            )
 
     def reset_registration(self, reg_id: int, now: float) -> None:
         self.conn.execute(
@@ -269,6 +313,22 @@ class SqlRepository:
 def title_key(title: str) -> str:
     """TITLE uniqueness is trimmed and case-insensitive, as on Bitrix24's MySQL collation."""
     return title.strip().casefold()
+
+
+def _registration(row: RowMapping) -> Registration:
+    return Registration(
+        reg_id=row["reg_id"],
+        line_id=row["line_id"],
+        status_result=StatusResult(row["status_result"]),
+        status_code=row["status_code"],
+        error_message=row["error_message"],
+        last_updated=row["last_updated"],
+        call_id=row["call_id"],
+        contact_token=row["contact_token"],
+        cseq_reserved=row["cseq_reserved"],
+        registered_contact=row["registered_contact"],
+        expires_requested=row["expires_requested"],
+    )
 
 
 def _portal(row: RowMapping) -> Portal:

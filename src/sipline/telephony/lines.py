@@ -10,6 +10,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from sipline.store.database import Database
 from sipline.store.records import Line, LineType, NewLine, Portal, Registration
@@ -27,6 +28,29 @@ from sipline.telephony.fields import LineFields, check_changes, check_new_line
 from sipline.telephony.filter import parse_filter, parse_sort
 
 PAGE_SIZE = 50  # every paging client assumes pages of 50 (voximplant-sip.md §4)
+
+
+class LineEvents(Protocol):
+    """Told after each committed change, so that the SIP side follows (DESIGN: telephony → engines)."""
+
+    def line_added(self, line: Line) -> None: ...
+
+    def line_changed(self, line: Line, reregister: bool) -> None: ...
+
+    def line_deleted(self, line: Line) -> None: ...
+
+
+class NoEvents:
+    """For processes without a SIP side (the CLI)."""
+
+    def line_added(self, line: Line) -> None:
+        pass
+
+    def line_changed(self, line: Line, reregister: bool) -> None:
+        pass
+
+    def line_deleted(self, line: Line) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -57,9 +81,11 @@ def require_numbers_right(caller: Caller) -> None:
 
 
 class SipLines:
-    def __init__(self, db: Database, *, incoming_server: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Database, *, incoming_server: str, events: LineEvents | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.incoming_server = incoming_server
+        self.events = events or NoEvents()
         self.clock = clock
 
     async def add(
@@ -68,7 +94,9 @@ class SipLines:
     ) -> Line:
         require_numbers_right(caller)
         fields = check_new_line(type_, title, server, login, password)
-        return await self.db.write(lambda repo: self._insert(repo, caller, fields))
+        line = await self.db.write(lambda repo: self._insert(repo, caller, fields))
+        self.events.line_added(line)
+        return line
 
     def _insert(self, repo: Repository, caller: Caller, fields: LineFields) -> Line:
         portal = repo.lock_portal(caller.portal_id)
@@ -99,10 +127,10 @@ class SipLines:
     ) -> None:
         require_numbers_right(caller)
 
-        def work(repo: Repository) -> None:
+        def work(repo: Repository) -> tuple[Line, bool] | None:
             line = self._owned_line(repo, caller, config_id)
             if title is None and server is None and login is None and password is None:
-                return
+                return None
             fields = check_changes(type_, title, server, login, password)
             if fields.title and repo.title_taken(caller.portal_id, title_key(fields.title), line.id):
                 raise TitleExists()
@@ -112,14 +140,18 @@ class SipLines:
                                     ("login", fields.login), ("password", fields.password))
                 if value is not None
             }
-            if changes.keys() - {"title"}:
+            reregister = bool(changes.keys() - {"title"})
+            if reregister:
                 # The registration starts over, even when the values are the same [S].
                 changes["registration_status_code"] = 0
                 if line.reg_id is not None:
                     repo.reset_registration(line.reg_id, self.clock())
             repo.update_line(line.id, changes)
+            return repo.line_by_config(caller.portal_id, config_id), reregister  # type: ignore[return-value]
 
-        await self.db.write(work)
+        changed = await self.db.write(work)
+        if changed is not None:
+            self.events.line_changed(*changed)
 
     async def get(self, caller: Caller, *, filter_: object, sort: object, order: object, offset: int) -> Page:
         require_numbers_right(caller)
@@ -135,13 +167,14 @@ class SipLines:
     async def delete(self, caller: Caller, config_id: int) -> None:
         require_numbers_right(caller)
 
-        def work(repo: Repository) -> None:
+        def work(repo: Repository) -> Line:
             line = self._owned_line(repo, caller, config_id)
             repo.delete_line(line.id)
             if repo.portal(caller.portal_id).default_line == line.line_id:
                 repo.set_default_line(caller.portal_id, None)
+            return line
 
-        await self.db.write(work)
+        self.events.line_deleted(await self.db.write(work))
 
     async def status(self, caller: Caller, reg_id: int) -> Registration:
         require_numbers_right(caller)

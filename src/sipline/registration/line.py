@@ -1,0 +1,186 @@
+"""One cloud line's registration over time, sans-IO (sip-behaviour.md A5–A9).
+
+How it works: the machine holds when the line should next register
+(`next_attempt_at`) and its STATUS_* (A7). The engine starts an attempt when
+one is due and hands its outcome to `finish`, which sets the status and the
+next time: a refresh after a success (A5), backoff with jitter after a
+transient failure, the slow schedule after a rejection (A6). A change of
+SERVER, proxy, LOGIN or AUTH_USER starts a new Call-ID; a PASSWORD change keeps
+it (A9). Outcomes of an attempt begun before a change are ignored.
+
+    status:  wait ──begin──► in_progress ──OK──► success ◄──OK── error
+               │                  └──failure──► error ◄──(R, or D passed)── success
+               └──────────failure──────────────┘
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from sipline.registration import schedule
+from sipline.registration.attempt import Session
+from sipline.registration.outcome import FailureClass, Outcome, OutcomeKind
+from sipline.registration.request import Account
+from sipline.sip.resolve import Target
+from sipline.store.records import StatusResult
+
+DEFAULT_EXPIRES = 600  # A1: requested expiry by default
+
+
+@dataclass(frozen=True)
+class Status:
+    result: StatusResult
+    code: int
+    message: str
+    updated_at: float  # wall clock: LAST_UPDATED
+
+
+def new_session(token: str, rng: random.Random) -> Session:
+    return Session(call_id=f"{rng.getrandbits(128):032x}", token=token, expires=DEFAULT_EXPIRES)
+
+
+class LineRegistration:
+    __slots__ = ("line_id", "reg_id", "account", "session", "status", "rng", "next_attempt_at",
+                 "binding_deadline", "sticky", "generation", "attempting", "transient_failures",
+                 "rejected_failures", "last_failure", "public_address", "nat_learned", "changed", "scale")
+
+    def __init__(self, line_id: int, reg_id: int, account: Account, session: Session, status: Status, *,
+                 rng: random.Random, first_attempt_at: float, public_address: bool = False,
+                 scale: float = 1.0) -> None:
+        self.line_id = line_id
+        self.reg_id = reg_id
+        self.account = account
+        self.session = session
+        self.status = status
+        self.rng = rng
+        self.next_attempt_at: float | None = first_attempt_at
+        self.binding_deadline: float | None = None  # D (monotonic); unknown after a restart
+        self.sticky: Target | None = None  # A3: where refreshes go after a 2xx
+        self.generation = 0  # bumped by every change; outcomes of older attempts are dropped
+        self.attempting = False
+        self.transient_failures = 0
+        self.rejected_failures = 0
+        self.last_failure: Outcome | None = None
+        self.public_address = public_address  # --sip-public set: do not learn from Via (A8)
+        self.nat_learned = False
+        self.changed = False  # status differs from what the store has
+        self.scale = scale  # every delay is multiplied by this (tests shorten time with it)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """The earlier of the next attempt and, while a live binding is failing, its expiry (A7)."""
+        deadlines = [self.next_attempt_at] if self.next_attempt_at is not None else []
+        if self._failing_while_registered():
+            deadlines.append(self.binding_deadline)  # type: ignore[arg-type]
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float, wall: float) -> bool:
+        """Returns True when an attempt is due now (the engine then paces and starts it)."""
+        if self._failing_while_registered() and now >= self.binding_deadline:  # type: ignore[operator]
+            self._set_status(StatusResult.ERROR, self.last_failure.code, self.last_failure.message, wall)  # type: ignore[union-attr]
+        return self.next_attempt_at is not None and now >= self.next_attempt_at and not self.attempting
+
+    def _failing_while_registered(self) -> bool:
+        return (self.status.result is StatusResult.SUCCESS and self.last_failure is not None
+                and self.binding_deadline is not None)
+
+    @property
+    def is_refresh(self) -> bool:
+        """A scheduled refresh of a live binding (the pacing lets these through first, A10)."""
+        return self.status.result is StatusResult.SUCCESS and self.last_failure is None
+
+    # -- attempts --------------------------------------------------------------------------------
+
+    def begin(self, wall: float) -> int:
+        """An attempt leaves the admission queue; returns the generation to hand back to finish()."""
+        self.attempting = True
+        self.next_attempt_at = None
+        if self.status.result is StatusResult.WAIT:
+            self._set_status(StatusResult.IN_PROGRESS, 0, "", wall)
+        return self.generation
+
+    def finish(self, outcome: Outcome, generation: int, now: float, wall: float) -> None:
+        if generation != self.generation:
+            return  # begun before a change (A9): not reported
+        self.attempting = False
+        if outcome.kind is OutcomeKind.OK:
+            self._succeeded(outcome, now, wall)
+        else:
+            self._failed(outcome, now, wall)
+
+    def _succeeded(self, outcome: Outcome, now: float, wall: float) -> None:
+        self.transient_failures = self.rejected_failures = 0
+        self.last_failure = None
+        self.sticky = outcome.target
+        sent_at = outcome.sent_at if outcome.sent_at is not None else now
+        granted = outcome.granted or self.session.expires
+        self.binding_deadline = sent_at + granted * self.scale
+        self.next_attempt_at = sent_at + schedule.refresh_delay(granted, self.rng) * self.scale
+        self._set_status(StatusResult.SUCCESS, outcome.code, "", wall)
+        observed = outcome.observed
+        if observed and not self.public_address and not self.nat_learned and self._behind_nat(observed):
+            # A8: re-register once with the address the registrar saw; the old Contact is retired in it
+            self.session.contact_address = observed
+            self.nat_learned = True
+            self.next_attempt_at = now
+
+    def _behind_nat(self, observed: tuple[str, int]) -> bool:
+        registered = self.session.registered_contact or ""
+        host, port = observed
+        return f"@{host}:{port};" not in registered and f"@[{host}]:{port};" not in registered
+
+    def _failed(self, outcome: Outcome, now: float, wall: float) -> None:
+        self.last_failure = outcome
+        if outcome.target is not None and outcome.target == self.sticky:
+            self.sticky = None  # A3: full selection again after the sticky target failed
+        registered = self.status.result is StatusResult.SUCCESS
+        binding_left = (self.binding_deadline - now) / self.scale if registered and self.binding_deadline else None
+        if outcome.failure_class is FailureClass.REJECTED:
+            delay = schedule.rejected_delay(self.rejected_failures, self.rng)
+            self.rejected_failures += 1
+            self._set_status(StatusResult.ERROR, outcome.code, outcome.message, wall)
+        else:
+            delay = schedule.transient_delay(self.transient_failures, outcome.retry_after, binding_left, self.rng)
+            self.transient_failures += 1
+            if not (registered and binding_left and binding_left > 0):
+                self._set_status(StatusResult.ERROR, outcome.code, outcome.message, wall)
+        self.next_attempt_at = now + delay * self.scale
+
+    # -- changes -----------------------------------------------------------------------------------
+
+    def reconfigure(self, account: Account, now: float, wall: float) -> tuple[Account, Session] | None:
+        """New settings from the API (A9). Returns the old (account, session) to unregister, if any."""
+        old_account, old_session = self.account, self.session
+        may_be_bound = self.status.result is StatusResult.SUCCESS or self.attempting
+        self.account = account
+        if account.identity != old_account.identity:
+            self.session = new_session(old_session.token, self.rng)
+            self.sticky = None
+            self.binding_deadline = None
+            self.nat_learned = False
+        else:
+            self.session.nonces.clear()  # a PASSWORD change keeps the Call-ID and the binding
+        self._restart(now, wall)
+        if account.identity != old_account.identity and may_be_bound:
+            return old_account, old_session
+        return None
+
+    def register_now(self, now: float, wall: float) -> None:
+        """The operator's "re-register now": counters reset, status wait, attempt at once."""
+        self._restart(now, wall)
+
+    def _restart(self, now: float, wall: float) -> None:
+        self.generation += 1
+        self.attempting = False
+        self.transient_failures = self.rejected_failures = 0
+        self.last_failure = None
+        self.next_attempt_at = now
+        self._set_status(StatusResult.WAIT, 0, "", wall)
+
+    def _set_status(self, result: StatusResult, code: int, message: str, wall: float) -> None:
+        current = self.status
+        if (current.result, current.code, current.message) != (result, code, message):
+            self.status = Status(result, code, message, wall)  # LAST_UPDATED moves only on change
+            self.changed = True

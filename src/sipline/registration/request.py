@@ -1,0 +1,118 @@
+"""What a cloud line's REGISTER looks like (sip-behaviour.md A1).
+
+    REGISTER sip:SERVER-HOST[:port][;transport=t] SIP/2.0
+    Via: SIP/2.0/T our-host:port;branch=z9hG4bK…;rport        (RFC 3581 §3)
+    Route: <sip:OUTBOUND_PROXY;lr>                              (only with a proxy, §8.1.2)
+    From: <sip:LOGIN@SERVER-HOST>;tag=…    To: <sip:LOGIN@SERVER-HOST>
+    Call-ID, CSeq n REGISTER, Contact: <sip:TOKEN@addr:port;transport=t;line=TOKEN>
+    Expires: E, Authorization / Proxy-Authorization per challenged realm
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from sipline import __version__
+from sipline.sip.address import ServerAddress, parse_server_address
+from sipline.sip.message import Headers, Request
+
+USER_AGENT = f"sipline/{__version__}"
+# RFC 3261 §25.1: user = 1*( unreserved / escaped / user-unreserved )
+_USER_SAFE = "-_.!~*'()&=+$,;?/"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A cloud line as the registration needs it; `identity` changes start a new Call-ID (A9)."""
+
+    server: ServerAddress
+    proxy: ServerAddress | None
+    login: str
+    auth_user: str | None
+    password: str
+
+    @classmethod
+    def from_fields(cls, server: str, proxy: str | None, login: str, auth_user: str | None,
+                    password: str | None) -> Account:
+        """Raises: InvalidAddress for a SERVER or proxy the REST layer should have refused."""
+        return cls(
+            server=parse_server_address(server),
+            proxy=parse_server_address(proxy) if proxy else None,
+            login=login,
+            auth_user=auth_user or None,
+            password=password or "",
+        )
+
+    @property
+    def identity(self) -> tuple[object, ...]:
+        return (self.server, self.proxy, self.login, self.auth_user)
+
+    @property
+    def username(self) -> str:
+        """A4: the digest username is AUTH_USER when set, else LOGIN."""
+        return self.auth_user or self.login
+
+    @property
+    def next_hop(self) -> ServerAddress:
+        """Where requests go: the outbound proxy when there is one (A1)."""
+        return self.proxy or self.server
+
+    @property
+    def request_uri(self) -> str:
+        return uri_of(self.server)
+
+    @property
+    def aor(self) -> str:
+        scheme = "sips" if self.server.secure else "sip"
+        return f"{scheme}:{quote(self.login, safe=_USER_SAFE)}@{_host(self.server.host)}"
+
+
+def uri_of(address: ServerAddress, *, loose_route: bool = False) -> str:
+    scheme = "sips" if address.secure else "sip"
+    port = f":{address.port}" if address.port else ""
+    transport = f";transport={address.transport}" if address.transport else ""
+    lr = ";lr" if loose_route else ""
+    return f"{scheme}:{_host(address.host)}{port}{transport}{lr}"
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def contact_uri(token: str, host: str, port: int, transport: str) -> str:
+    """A1: `sip:TOKEN@ADDR:PORT;transport=T;line=TOKEN` — TOKEN finds the line again (A11)."""
+    return f"sip:{token}@{_host(host)}:{port};transport={transport};line={token}"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A Contact we put in a REGISTER, with `expires` only when it differs from the Expires header."""
+
+    uri: str
+    expires: int | None = None
+
+
+def build_register(
+    account: Account, *, call_id: str, cseq: int, from_tag: str, branch: str, via: tuple[str, str, int],
+    contacts: list[Binding], expires: int, credentials: list[tuple[str, str]],
+) -> Request:
+    transport, host, port = via
+    headers = Headers([
+        ("Via", f"SIP/2.0/{transport.upper()} {_host(host)}:{port};branch={branch};rport"),
+        ("Max-Forwards", "70"),
+    ])
+    if account.proxy is not None:
+        headers.add("Route", f"<{uri_of(account.proxy, loose_route=True)}>")
+    headers.add("From", f"<{account.aor}>;tag={from_tag}")
+    headers.add("To", f"<{account.aor}>")
+    headers.add("Call-ID", call_id)
+    headers.add("CSeq", f"{cseq} REGISTER")
+    for binding in contacts:
+        suffix = "" if binding.expires is None else f";expires={binding.expires}"
+        headers.add("Contact", f"<{binding.uri}>{suffix}")
+    headers.add("Expires", str(expires))
+    for name, value in credentials:
+        headers.add(name, value)
+    headers.add("User-Agent", USER_AGENT)
+    return Request("REGISTER", account.request_uri, headers)

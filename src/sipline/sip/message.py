@@ -1,0 +1,124 @@
+"""SIP messages: a start line, ordered header fields, a body (RFC 3261 §7).
+
+Header values stay text until someone asks for their structure (headers.py):
+a registration client reads a handful of fields of each response, so parsing
+every Via and Contact of every message would be work thrown away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sipline.sip.headers import split_list
+
+# RFC 3261 §7.3.3 and the IANA registry: compact form → full name.
+COMPACT = {
+    "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length", "c": "Content-Type",
+    "f": "From", "s": "Subject", "k": "Supported", "t": "To", "v": "Via", "o": "Event", "u": "Allow-Events",
+    "r": "Refer-To", "b": "Referred-By", "x": "Session-Expires", "a": "Accept-Contact", "j": "Reject-Contact",
+    "d": "Request-Disposition", "y": "Identity", "n": "Identity-Info",
+}
+_KNOWN = (
+    "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Expires", "Min-Expires", "Retry-After",
+    "WWW-Authenticate", "Proxy-Authenticate", "Authorization", "Proxy-Authorization", "Route", "Record-Route",
+    "Path", "Supported", "Require", "Unsupported", "Proxy-Require", "Allow", "User-Agent", "Server", "Date",
+    "Content-Length", "Content-Type", "Content-Encoding", "Flow-Timer", "Timestamp", "Accept", "Subject",
+    "Event", "Allow-Events", "Session-Expires", "Warning",
+)
+# lower-case name or compact letter → the spelling we send
+CANONICAL: dict[str, str] = {name.lower(): name for name in _KNOWN} | COMPACT
+
+# RFC 3261 §7.3.1: header fields whose values may be combined with commas. The
+# authentication headers are not among them: their values contain commas.
+LIST_HEADERS = frozenset(
+    name.lower()
+    for name in ("Via", "Contact", "Route", "Record-Route", "Path", "Allow", "Supported", "Require",
+                 "Unsupported", "Proxy-Require", "Accept", "Accept-Encoding", "Accept-Language",
+                 "Content-Encoding", "Allow-Events", "In-Reply-To", "Warning")
+)
+
+
+def canonical(name: str) -> str:
+    """The full, conventionally spelled name (`v` → `Via`, `call-id` → `Call-ID`)."""
+    return CANONICAL.get(name.lower(), name)
+
+
+class Headers:
+    """Header fields in order; names compare case-insensitively, compact forms expanded."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
+        self.fields: list[tuple[str, str]] = []  # (canonical name, value)
+        for name, value in fields or ():
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        self.fields.append((canonical(name), value))
+
+    def get(self, name: str) -> str | None:
+        """The first field's value, or None."""
+        key = canonical(name).lower()
+        for present, value in self.fields:
+            if present.lower() == key:
+                return value
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value, comma-separated lists split into their elements (RFC 3261 §7.3.1)."""
+        key = canonical(name).lower()
+        values = [value for present, value in self.fields if present.lower() == key]
+        if key in LIST_HEADERS:
+            return [item for value in values for item in split_list(value)]
+        return values
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of this name by one (in the first one's place, else at the end)."""
+        name = canonical(name)
+        key = name.lower()
+        kept: list[tuple[str, str]] = []
+        placed = False
+        for present, old in self.fields:
+            if present.lower() != key:
+                kept.append((present, old))
+            elif not placed:
+                kept.append((name, value))
+                placed = True
+        if not placed:
+            kept.append((name, value))
+        self.fields = kept
+
+    def remove(self, name: str) -> None:
+        key = canonical(name).lower()
+        self.fields = [(present, value) for present, value in self.fields if present.lower() != key]
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def __iter__(self):
+        return iter(self.fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self.fields == other.fields
+
+    def __repr__(self) -> str:
+        return f"Headers({self.fields!r})"
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    uri: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    reason: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+
+Message = Request | Response

@@ -1,0 +1,207 @@
+"""The SIP sockets of a sipline process: one UDP socket and one TCP listener per listen address,
+shared by every line, plus outgoing TCP/TLS flows reused per destination.
+
+Everything that arrives is parsed here; what does not parse is dropped and
+counted, never passed on. Handlers get parsed messages and a Source to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipline.sip.errors import SipError
+from sipline.sip.message import Message
+from sipline.sip.parse import parse_message
+from sipline.sip.resolve import Target
+from sipline.sip.transports.stream import FlowKey, StreamFlow, TransportError, open_flow
+
+log = logging.getLogger("sipline.sip.transport")
+
+PING_INTERVAL = (95.0, 120.0)  # RFC 5626 §4.4.1: CRLF ping on flows we opened, random in this range
+UDP_KEEPALIVE = b"\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a message came from, and how to answer it."""
+
+    transport: str  # "udp", "tcp" or "tls"
+    address: str
+    port: int
+    local: tuple[str, int]  # the listen address it arrived on
+    flow: StreamFlow | None = None
+
+
+class UdpEndpoint(asyncio.DatagramProtocol):
+    def __init__(self, manager: SipTransport, local: tuple[str, int]) -> None:
+        self.manager = manager
+        self.local = local
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self.manager.received(data, Source("udp", addr[0], addr[1], self.local))
+
+    def error_received(self, exc: Exception) -> None:
+        self.manager.stats["udp_errors"] += 1  # ICMP errors carry no request to blame: Timer F decides
+
+
+class SipTransport:
+    def __init__(self, listen: list[tuple[str, int]], *, public: tuple[str, int] | None = None,
+                 tls_context: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
+        self.listen = listen
+        self.public = public
+        self.tls_context = tls_context or ssl.create_default_context()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.on_message: Callable[[Message, Source], None] = lambda message, source: None
+        self.on_flow_lost: Callable[[FlowKey], None] = lambda key: None
+        self.stats: Counter[str] = Counter()
+        self._udp: list[UdpEndpoint] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self._flows: dict[FlowKey, StreamFlow] = {}
+        self._connecting: dict[FlowKey, list[tuple[bytes, Callable[[TransportError], None]]]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._ticker: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Binds every listen address (UDP and TCP). Raises: OSError when one is taken."""
+        loop = asyncio.get_running_loop()
+        for host, port in self.listen:
+            _, endpoint = await loop.create_datagram_endpoint(lambda h=host, p=port: UdpEndpoint(self, (h, p)),
+                                                               local_addr=(host, port))
+            self._udp.append(endpoint)  # type: ignore[arg-type]
+            self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p)), host, port))
+        self._ticker = asyncio.create_task(self._tick_flows())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for endpoint in self._udp:
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        for server in self._servers:
+            server.close()
+        for flow in list(self._flows.values()):
+            flow.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def local_address(self, transport: str) -> tuple[str, int]:
+        """What goes in Via sent-by and Contact: --sip-public if given, else the first listen address."""
+        return self.public or self.listen[0]
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def received(self, data: bytes, source: Source) -> None:
+        self.stats["received"] += 1
+        if data in (b"\r\n", b"\r\n\r\n"):
+            return  # a UDP keep-alive (RFC 5626 §4.4.2 uses STUN; CRLFs are common and harmless)
+        try:
+            message = parse_message(data)
+        except SipError as error:
+            self.stats["dropped_" + ("oversized" if error.status == 513 else "malformed")] += 1
+            return
+        self.on_message(message, source)
+
+    def _flow(self, key: FlowKey | None, local: tuple[str, int]) -> StreamFlow:
+        transport = key.transport if key else "tcp"
+
+        def deliver(message: Message, flow: StreamFlow) -> None:
+            self.stats["received"] += 1
+            self.on_message(message, Source(transport, flow.peer[0], flow.peer[1], local, flow))
+
+        return StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
+                          self.clock)
+
+    def _lost(self, flow: StreamFlow) -> None:
+        if flow.key is not None and self._flows.get(flow.key) is flow:
+            del self._flows[flow.key]
+            self.on_flow_lost(flow.key)
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def send(self, target: Target, data: bytes, on_error: Callable[[TransportError], None]) -> None:
+        """Send a request; `on_error` hears if the transport cannot carry it (A2, A6)."""
+        self.stats["sent"] += 1
+        if target.transport == "udp":
+            endpoint = self._udp_for(target.address)
+            if endpoint is None or endpoint.transport is None:
+                on_error(TransportError("transport", "Network is unreachable"))
+            else:
+                endpoint.transport.sendto(data, (target.address, target.port))
+            return
+        key = FlowKey(target.transport, target.address, target.port,
+                      target.host if target.transport == "tls" else "")
+        flow = self._flows.get(key)
+        if flow is not None and not flow.closed:
+            flow.write(data)
+            return
+        waiting = self._connecting.get(key)
+        if waiting is None:
+            waiting = self._connecting[key] = []
+            self._spawn(self._connect(key))
+        waiting.append((data, on_error))
+
+    def send_keepalive(self, target: Target) -> None:
+        """A8: CRLFCRLF over UDP keeps a NAT binding open towards the registrar."""
+        endpoint = self._udp_for(target.address)
+        if endpoint is not None and endpoint.transport is not None:
+            endpoint.transport.sendto(UDP_KEEPALIVE, (target.address, target.port))
+
+    def reply(self, source: Source, data: bytes) -> None:
+        """Answer a request where it came from: the flow, or its UDP source (RFC 3581 §4)."""
+        if source.flow is not None:
+            source.flow.write(data)
+            return
+        endpoint = self._udp_for(source.address)
+        if endpoint is not None and endpoint.transport is not None:
+            endpoint.transport.sendto(data, (source.address, source.port))
+
+    def _udp_for(self, address: str) -> UdpEndpoint | None:
+        version = ipaddress.ip_address(address).version
+        for endpoint in self._udp:
+            if ipaddress.ip_address(endpoint.local[0]).version == version:
+                return endpoint
+        return None
+
+    async def _connect(self, key: FlowKey) -> None:
+        try:
+            flow = await open_flow(key, lambda: self._flow(key, self.listen[0]), self.tls_context)
+        except TransportError as error:
+            for _, on_error in self._connecting.pop(key, []):
+                on_error(error)
+            return
+        flow.next_ping_at = self.clock() + self.rng.uniform(*PING_INTERVAL)
+        self._flows[key] = flow
+        for data, _ in self._connecting.pop(key, []):
+            flow.write(data)
+
+    async def _tick_flows(self) -> None:
+        """Ping flows we opened; fail those that stay silent after a ping (RFC 5626 §4.4.1)."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.clock()
+            for flow in list(self._flows.values()):
+                if flow.pong_overdue(now):
+                    log.info("flow to %s:%d silent after a ping; closing", flow.peer[0], flow.peer[1])
+                    flow.close()
+                elif flow.next_ping_at is not None and now >= flow.next_ping_at:
+                    flow.ping(now)
+                    flow.next_ping_at = now + self.rng.uniform(*PING_INTERVAL)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

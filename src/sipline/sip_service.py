@@ -1,0 +1,70 @@
+"""The SIP side of a running sipline: sockets, DNS, the registration engine, and who answers what.
+
+Responses go to the registration engine (its transactions). Requests: OPTIONS
+is answered 200 (peers ping with it), everything else 405; a request we cannot
+even answer (no Via, From, To, Call-ID or CSeq) is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sipline.registration.engine import EngineSettings, RegistrationEngine
+from sipline.sip.errors import BadRequest
+from sipline.sip.message import Message, Request, Response
+from sipline.sip.responses import answerable, response_to
+from sipline.sip.serialise import serialise
+from sipline.sip.transports.dns import DnsResolver
+from sipline.sip.transports.manager import SipTransport, Source
+from sipline.store.database import Database
+
+log = logging.getLogger("sipline.sip")
+ALLOW = "REGISTER, OPTIONS"
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    listen: list[tuple[str, int]] = field(default_factory=lambda: [("127.0.0.1", 5060)])
+    public: tuple[str, int] | None = None
+    dns_servers: list[tuple[str, int]] | None = None  # None: the system's resolv.conf
+    engine: EngineSettings = EngineSettings()
+
+
+class SipService:
+    def __init__(self, db: Database, settings: SipSettings) -> None:
+        self.settings = settings
+        self.transport = SipTransport(settings.listen, public=settings.public)
+        self.resolver = DnsResolver(settings.dns_servers)
+        self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
+        self.transport.on_message = self.dispatch
+
+    async def start(self) -> None:
+        """Raises: OSError when a listen address cannot be bound."""
+        await self.transport.start()
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        await self.transport.stop()
+
+    def dispatch(self, message: Message, source: Source) -> None:
+        if isinstance(message, Response):
+            self.engine.on_response(message, source)
+        else:
+            self.answer(message, source)
+
+    def answer(self, request: Request, source: Source) -> None:
+        if request.method == "ACK":
+            return  # §17.2.1: ACK gets no response
+        if not answerable(request):
+            self.transport.stats["dropped_malformed"] += 1
+            return
+        status, reason = (200, "OK") if request.method == "OPTIONS" else (405, "Method Not Allowed")
+        try:
+            response = response_to(request, status, reason, to_tag="sipline", source=(source.address, source.port),
+                                   headers=[("Allow", ALLOW)])
+        except BadRequest:
+            self.transport.stats["dropped_malformed"] += 1
+            return
+        self.transport.reply(source, serialise(response))

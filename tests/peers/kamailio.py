@@ -1,0 +1,93 @@
+"""Kamailio as a real registrar for tests and benchmarks (users userNNNN, password "pw" + user)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+CONFIG = Path(__file__).with_name("kamailio.cfg")
+
+
+def password(user: str) -> str:
+    return "pw" + user
+
+
+class Kamailio:
+    def __init__(self, folder: Path, port: int, *, max_user: int = 5000, children: int = 2, shm_mb: int = 256):
+        if shutil.which("kamailio") is None:
+            raise RuntimeError("kamailio is not installed (apt-get install kamailio)")
+        self.folder = folder
+        self.port = port
+        self.max_user = max_user
+        self.children = children
+        self.shm_mb = shm_mb
+        self.ctl = f"unix:{folder / 'kamailio_ctl'}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Kamailio:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> Kamailio:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config = self.folder / "kamailio.cfg"
+        config.write_text(CONFIG.read_text().replace("KAM_PORT", str(self.port)))
+        with open(self.folder / "kamailio.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                ["kamailio", "-DD", "-E", "-f", str(config), "-m", str(self.shm_mb), "-M", "8",
+                 "-A", f'CTL_SOCK="{self.ctl}"', "-A", f"MAX_USER={self.max_user}",
+                 "-A", f"KAM_CHILDREN={self.children}"],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kamailio exited: {self.log()[-2000:]}")
+            if self._kamcmd("core.uptime").returncode == 0:
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("kamailio ctl socket never answered")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        return (self.folder / "kamailio.log").read_text(errors="replace")
+
+    def _kamcmd(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["kamcmd", "-s", self.ctl, *args], capture_output=True, text=True, timeout=30)
+
+    def contacts(self, user: str) -> list[str]:
+        """The Contact URIs bound to `user` right now (usrloc)."""
+        result = self._kamcmd("ul.lookup", "location", user)
+        if result.returncode != 0:
+            return []
+        return re.findall(r"Address:\s*(\S+)", result.stdout)
+
+    def all_contacts(self) -> dict[str, list[str]]:
+        """user → Contact URIs, for every AoR in usrloc."""
+        dump = self._kamcmd("ul.dump").stdout
+        bindings: dict[str, list[str]] = {}
+        user = None
+        for line in dump.splitlines():
+            aor = re.search(r"AoR:\s*(\S+)", line)
+            if aor:
+                user = aor.group(1)
+                bindings[user] = []
+            address = re.search(r"Address:\s*(\S+)", line)
+            if address and user is not None:
+                bindings[user].append(address.group(1))
+        return bindings
