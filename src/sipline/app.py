@@ -36,8 +36,9 @@ BASE_URL_FILE = "base_url"  # where `serve` leaves its URL for `sipline webhook 
 
 
 class SiplineApp:
-    def __init__(self, services: Services, *, access_log: bool = False) -> None:
+    def __init__(self, services: Services, *, sip: SipService | None = None, access_log: bool = False) -> None:
         self.services = services
+        self.sip = sip
         self.rest = RestApi(services)
         self.access_log = access_log
 
@@ -67,6 +68,8 @@ class SiplineApp:
         request = Request(scope, receive)
         if scope["path"] == "/healthz":
             response = await self.healthz()
+        elif scope["path"] == "/metrics":
+            response = Response(self.sip.metrics() if self.sip else "", media_type="text/plain; version=0.0.4")
         elif request.method == "OPTIONS":
             response = json_response({})
         else:
@@ -110,7 +113,7 @@ async def serve(settings: Settings) -> None:
         print(f"webhook: {settings.base_url}{created.path}", flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
-            SiplineApp(services, access_log=settings.access_log),
+            SiplineApp(services, sip=sip, access_log=settings.access_log),
             host=settings.host,
             port=settings.port,
             ssl_certfile=cert,

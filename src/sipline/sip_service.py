@@ -48,6 +48,16 @@ class SipService:
         await self.engine.stop()
         await self.transport.stop()
 
+    def metrics(self) -> str:
+        """Prometheus text: what the sockets saw and where the registrations stand."""
+        lines = ["# TYPE sipline_sip_messages_total counter"]
+        for name, count in sorted(self.transport.stats.items()):
+            lines.append(f'sipline_sip_messages_total{{event="{name}"}} {count}')
+        lines.append("# TYPE sipline_registrations gauge")
+        for result, count in sorted(self.engine.status_counts().items()):
+            lines.append(f'sipline_registrations{{status="{result}"}} {count}')
+        return "\n".join(lines) + "\n"
+
     def dispatch(self, message: Message, source: Source) -> None:
         if isinstance(message, Response):
             self.engine.on_response(message, source)

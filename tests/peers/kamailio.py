@@ -17,7 +17,9 @@ def password(user: str) -> str:
 
 
 class Kamailio:
-    def __init__(self, folder: Path, port: int, *, max_user: int = 5000, children: int = 2, shm_mb: int = 256):
+    def __init__(self, folder: Path, port: int, *, max_user: int = 5000, children: int = 2, shm_mb: int = 256,
+                 tls: tuple[int, Path, Path] | None = None):
+        """`tls` = (port, certificate chain, private key) adds a TLS listener."""
         if shutil.which("kamailio") is None:
             raise RuntimeError("kamailio is not installed (apt-get install kamailio)")
         self.folder = folder
@@ -26,6 +28,7 @@ class Kamailio:
         self.children = children
         self.shm_mb = shm_mb
         self.ctl = f"unix:{folder / 'kamailio_ctl'}"
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Kamailio:
@@ -37,12 +40,21 @@ class Kamailio:
     def start(self) -> Kamailio:
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "kamailio.cfg"
-        config.write_text(CONFIG.read_text().replace("KAM_PORT", str(self.port)))
+        text = CONFIG.read_text().replace("KAM_TLS_PORT", str(self.tls[0] if self.tls else 0))
+        text = text.replace("KAM_PORT", str(self.port)).replace("KAM_TLS_CFG", str(self.folder / "tls.cfg"))
+        config.write_text(text)
+        defines = ["-A", "WITH_TLS"] if self.tls else []
+        if self.tls:
+            _, certificate, key = self.tls
+            (self.folder / "tls.cfg").write_text(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
+                f"private_key = {key}\ncertificate = {certificate}\n"
+            )
         with open(self.folder / "kamailio.log", "ab") as log:
             self.proc = subprocess.Popen(
                 ["kamailio", "-DD", "-E", "-f", str(config), "-m", str(self.shm_mb), "-M", "8",
                  "-A", f'CTL_SOCK="{self.ctl}"', "-A", f"MAX_USER={self.max_user}",
-                 "-A", f"KAM_CHILDREN={self.children}"],
+                 "-A", f"KAM_CHILDREN={self.children}", *defines],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + 10
@@ -72,10 +84,17 @@ class Kamailio:
 
     def contacts(self, user: str) -> list[str]:
         """The Contact URIs bound to `user` right now (usrloc)."""
+        return [binding["Address"] for binding in self.bindings(user)]
+
+    def bindings(self, user: str) -> list[dict[str, str]]:
+        """Each binding of `user` as usrloc shows it: Address, Call-ID, CSeq, Expires, Socket, …"""
         result = self._kamcmd("ul.lookup", "location", user)
         if result.returncode != 0:
             return []
-        return re.findall(r"Address:\s*(\S+)", result.stdout)
+        bindings = []
+        for block in result.stdout.split("Contact: {")[1:]:
+            bindings.append(dict(re.findall(r"^\s*([A-Za-z-]+): (.*)$", block, re.MULTILINE)))
+        return bindings
 
     def all_contacts(self) -> dict[str, list[str]]:
         """user → Contact URIs, for every AoR in usrloc."""

@@ -237,6 +237,12 @@ class RegistrationEngine:
             machine.generation += 1
             self._unregister(machine.account, machine.session, machine.sticky)
 
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for machine in self.lines.values():
+            counts[machine.status.result.value] = counts.get(machine.status.result.value, 0) + 1
+        return counts
+
     def register_now(self, line_id: int) -> None:
         machine = self.lines.get(line_id)
         if machine is not None:

@@ -150,9 +150,9 @@ class LineRegistration:
 
     # -- changes -----------------------------------------------------------------------------------
 
-    def reconfigure(self, account: Account, now: float, wall: float) -> tuple[Account, Session] | None:
-        """New settings from the API (A9). Returns the old (account, session) to unregister, if any."""
-        old_account, old_session = self.account, self.session
+    def reconfigure(self, account: Account, now: float, wall: float) -> tuple[Account, Session, Target | None] | None:
+        """New settings from the API (A9). Returns the old (account, session, target) to unregister, if any."""
+        old_account, old_session, old_target = self.account, self.session, self.sticky
         may_be_bound = self.status.result is StatusResult.SUCCESS or self.attempting
         self.account = account
         if account.identity != old_account.identity:
@@ -164,7 +164,7 @@ class LineRegistration:
             self.session.nonces.clear()  # a PASSWORD change keeps the Call-ID and the binding
         self._restart(now, wall)
         if account.identity != old_account.identity and may_be_bound:
-            return old_account, old_session
+            return old_account, old_session, old_target
         return None
 
     def register_now(self, now: float, wall: float) -> None:

@@ -1,0 +1,113 @@
+"""Every failure mode of a provider's registrar, played by SIPp (issue 3 §6; sip-behaviour.md A6, A7, C2–C6).
+
+Delays run at SCALE of real time, so a 300 s retry is observed as 6 s.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.integration.server import free_port
+from tests.interop.conftest import SCALE, add_line
+from tests.peers.sipp import SippRegistrar
+
+TIMER_F = 32 * SCALE
+
+
+def attempts(registers: list[tuple[float, str]], gap: float) -> list[list[tuple[float, str]]]:
+    """REGISTERs grouped into attempts: a pause longer than `gap` starts a new one."""
+    groups: list[list[tuple[float, str]]] = []
+    for register in registers:
+        if groups and register[0] - groups[-1][-1][0] <= gap:
+            groups[-1].append(register)
+        else:
+            groups.append([register])
+    return groups
+
+
+def wait_for_attempts(sipp: SippRegistrar, count: int, gap: float, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        groups = attempts(sipp.registers(), gap)
+        if len(groups) >= count:
+            return groups
+        time.sleep(0.05)
+    raise AssertionError(f"saw {len(attempts(sipp.registers(), gap))} attempts, wanted {count}")
+
+
+@pytest.mark.parametrize(
+    ("mode", "result", "code", "message"),
+    [
+        ("ok", "success", 200, ""),
+        ("noauth", "success", 200, ""),
+        ("401", "error", 401, "Unauthorized"),
+        ("403", "error", 403, "Forbidden"),
+        ("404", "error", 404, "Not Found"),
+        ("503", "error", 503, "Service Unavailable"),
+        ("drop", "error", 408, "Request Timeout"),
+        ("dropauth", "error", 408, "Request Timeout"),
+    ],
+)
+def test_each_mode_gives_the_specified_status(tmp_path, sipline, mode, result, code, message):
+    port = free_port(udp_too=True)
+    with SippRegistrar(tmp_path / "sipp", port, mode):
+        line = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+        status = line.wait(result, timeout=10)
+        assert (status["STATUS_CODE"], status["ERROR_MESSAGE"]) == (code, message)
+
+
+def test_c3_rejections_retry_after_300_seconds(tmp_path, sipline):
+    port = free_port(udp_too=True)
+    with SippRegistrar(tmp_path / "sipp", port, "403") as sipp:
+        add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+        first, second = wait_for_attempts(sipp, 2, gap=1.0, timeout=20)[:2]
+        assert len(first) == 2  # REGISTER, 401, REGISTER with credentials, 403
+        assert 300 * SCALE * 0.9 - 0.1 <= second[0][0] - first[-1][0] <= 300 * SCALE * 1.1 + 0.3
+
+
+def test_c4_503_retry_after_is_honoured(tmp_path, sipline):
+    port = free_port(udp_too=True)
+    with SippRegistrar(tmp_path / "sipp", port, "503", retry_after=60) as sipp:
+        add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+        first, second = wait_for_attempts(sipp, 2, gap=0.5, timeout=10)[:2]
+        assert 60 * SCALE - 0.1 <= second[0][0] - first[-1][0] <= 60 * SCALE + 0.5
+
+
+def test_c2_silence_is_11_sends_then_request_timeout_and_backoff(tmp_path, sipline):
+    port = free_port(udp_too=True)
+    with SippRegistrar(tmp_path / "sipp", port, "drop") as sipp:
+        line = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+        line.wait("error", timeout=10)
+        first, second = wait_for_attempts(sipp, 2, gap=TIMER_F / 4, timeout=10)[:2]
+        assert len(first) == 11
+        assert TIMER_F - 0.05 <= first[-1][0] - first[0][0] + 0.5 * SCALE <= TIMER_F + 0.2
+        assert 15 * SCALE - 0.1 <= second[0][0] - first[0][0] - TIMER_F <= 30 * SCALE + 0.3  # class T: 15–30 s
+
+
+def test_c6_interval_too_brief_is_resent_with_min_expires(tmp_path, sipline):
+    port = free_port(udp_too=True)
+    with SippRegistrar(tmp_path / "sipp", port, "423") as sipp:
+        line = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+        line.wait("success")
+        expires = [message.split("\nExpires: ")[1].split("\r")[0].split("\n")[0] for _, message in sipp.registers()]
+        assert expires[0] == "600" and expires[-1] == "3600"
+
+
+def test_c5_refresh_follows_the_granted_expiry(tmp_path, sipline):
+    port = free_port(udp_too=True)
+    with SippRegistrar(tmp_path / "sipp", port, "ok", max_expires=120) as sipp:
+        line = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+        line.wait("success")
+        groups = wait_for_attempts(sipp, 2, gap=0.3, timeout=10)
+        registered_at = groups[0][-1][0]
+        assert 54 * SCALE - 0.05 <= groups[1][0][0] - registered_at <= 60 * SCALE + 0.3
+        assert "Authorization: Digest" in groups[1][0][1]  # refreshes send credentials up front (A4)
+
+
+def test_tcp_provider(tmp_path, sipline):
+    port = free_port(udp_too=True)
+    with SippRegistrar(tmp_path / "sipp", port, "ok", transport="tcp"):
+        line = add_line(sipline, f"sip:127.0.0.1:{port};transport=tcp", "trunk1", "x")
+        assert line.wait("success")["STATUS_CODE"] == 200

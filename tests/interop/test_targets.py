@@ -1,0 +1,112 @@
+"""Where REGISTERs go: RFC 3263 via a DNS server on loopback, failover, and the private-network guard."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from sipline.tls import ensure_self_signed
+from tests.integration.server import free_port
+from tests.interop.conftest import SCALE, add_line
+from tests.peers.kamailio import Kamailio
+
+
+@pytest.fixture
+def silent_udp():
+    """A UDP port that receives and never answers (a dead first target)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        yield sock
+
+
+def drain(sock: socket.socket) -> int:
+    count = 0
+    while True:
+        try:
+            sock.recv(65536)
+        except BlockingIOError:
+            return count
+        count += 1
+
+
+def test_c7_srv_failover_reaches_the_second_target_and_sticks(loopback_dns, kamailio, silent_udp, sipline):
+    dead_port = silent_udp.getsockname()[1]
+    loopback_dns.set("_sip._udp.pbx-c7.test", "SRV", [(10, 0, dead_port, "a.pbx-c7.test"),
+                                                     (20, 0, kamailio.port, "b.pbx-c7.test")])
+    loopback_dns.set("a.pbx-c7.test", "A", ["127.0.0.1"])
+    loopback_dns.set("b.pbx-c7.test", "A", ["127.0.0.1"])
+    line = add_line(sipline, "pbx-c7.test", "user0021")
+    line.wait("success")
+    assert drain(silent_udp) >= 1  # the first target was tried, and timed out within the attempt
+    assert len(kamailio.bindings("user0021")) == 1
+    time.sleep(300 * SCALE)  # past a refresh (registrar grants 3600 s → refresh at 3000 s × SCALE = 60 s)…
+    line.update(TITLE="touch")  # …a TITLE change sends nothing
+    assert drain(silent_udp) == 0
+
+
+def test_refreshes_stay_on_the_target_that_answered(loopback_dns, kamailio, silent_udp, start_sipline):
+    sipline = start_sipline(scale=0.005)  # refresh of a 3600 s grant after 3000 s × 0.005 = 15 s
+    dead_port = silent_udp.getsockname()[1]
+    loopback_dns.set("_sip._udp.pbx-sticky.test", "SRV", [(10, 0, dead_port, "a.pbx-sticky.test"),
+                                                         (20, 0, kamailio.port, "b.pbx-sticky.test")])
+    loopback_dns.set("a.pbx-sticky.test", "A", ["127.0.0.1"])
+    loopback_dns.set("b.pbx-sticky.test", "A", ["127.0.0.1"])
+    line = add_line(sipline, "pbx-sticky.test", "user0022")
+    line.wait("success")
+    drain(silent_udp)
+    cseq = int(kamailio.bindings("user0022")[0]["CSeq"])
+    deadline = time.monotonic() + 25
+    while int(kamailio.bindings("user0022")[0]["CSeq"]) == cseq and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert int(kamailio.bindings("user0022")[0]["CSeq"]) > cseq  # refreshed…
+    assert drain(silent_udp) == 0  # …without going back to the dead target
+
+
+def test_c1_unresolvable_server_is_502_within_seconds(sipline):
+    started = time.monotonic()
+    status = add_line(sipline, "sip.nowhere.invalid", "100", "x").wait("error", timeout=10)
+    assert (status["STATUS_CODE"], status["ERROR_MESSAGE"]) == (502, "Unable to resolve hostname")
+    assert time.monotonic() - started < 5 + 1  # first attempt within the 5 s start jitter × SCALE, then at once
+
+
+def test_naptr_to_tcp(loopback_dns, kamailio, sipline):
+    loopback_dns.set("pbx-naptr.test", "NAPTR", [(10, 10, "s", "SIP+D2T", "", "_sip._tcp.pbx-naptr.test")])
+    loopback_dns.set("_sip._tcp.pbx-naptr.test", "SRV", [(10, 0, kamailio.port, "host.pbx-naptr.test")])
+    loopback_dns.set("host.pbx-naptr.test", "A", ["127.0.0.1"])
+    add_line(sipline, "pbx-naptr.test", "user0023").wait("success")
+    assert kamailio.bindings("user0023")[0]["Socket"].startswith("tcp:")
+
+
+def test_private_targets_are_refused_by_default(kamailio, start_sipline, loopback_dns):
+    sipline = start_sipline(private=False)
+    loopback_dns.set("inside.test", "A", ["10.1.2.3"])
+    for server_address, shown in ((f"127.0.0.1:{kamailio.port}", "127.0.0.1"), ("inside.test:5060", "10.1.2.3")):
+        status = add_line(sipline, server_address, "user0024", TITLE=server_address).wait("error")
+        assert status["STATUS_CODE"] == 403
+        assert status["ERROR_MESSAGE"] == f"Target address {shown} is not allowed (loopback, private, link-local or multicast)"
+    assert kamailio.bindings("user0024") == []
+
+
+def test_tls_with_certificate_verification(tmp_path, loopback_dns, start_sipline):
+    ca, certificate, key = ensure_self_signed(tmp_path / "pki", "127.0.0.1")  # names: localhost, 127.0.0.1
+    tls_port = free_port()
+    with Kamailio(tmp_path / "kamailio-tls", free_port(udp_too=True), tls=(tls_port, certificate, key)) as registrar:
+        sipline = start_sipline(env={"SSL_CERT_FILE": str(ca)})
+        good = add_line(sipline, f"sips:localhost:{tls_port}", "user0031")
+        assert good.wait("success")["STATUS_CODE"] == 200
+        assert registrar.bindings("user0031")[0]["Socket"].startswith("tls:")
+        loopback_dns.set("registrar-tls.test", "A", ["127.0.0.1"])
+        wrong_name = add_line(sipline, f"sips:registrar-tls.test:{tls_port}", "user0032")
+        status = wrong_name.wait("error")
+        assert status["STATUS_CODE"] == 503 and status["ERROR_MESSAGE"].startswith("TLS certificate invalid: ")
+        assert registrar.bindings("user0032") == []
+
+
+def test_metrics(sipline):
+    add_line(sipline, "sip.nowhere.invalid", "100", "x").wait("error")
+    text = httpx.get(f"{sipline.base_url}/metrics").text
+    assert 'sipline_registrations{status="error"} 1' in text

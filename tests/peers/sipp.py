@@ -1,0 +1,85 @@
+"""SIPp as a provider's registrar (sipp/reg-uas.xml) and as a REGISTER load (sipp/reg-uac.xml).
+
+Scenarios from the shared test rig (../shared/peers/sipp/): see their headers for the modes.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+SCENARIOS = Path(__file__).with_name("sipp")
+
+
+def _require() -> None:
+    if shutil.which("sipp") is None:
+        raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
+
+
+class SippRegistrar:
+    """`sipp -sf reg-uas.xml` in one MODE: ok, noauth, 401, 403, 404, 423, 503, drop, dropauth."""
+
+    def __init__(self, folder: Path, port: int, mode: str, *, transport: str = "udp", realm: str = "provider.test",
+                 expires: int = 3600, min_expires: int | None = None, max_expires: int = 7200,
+                 retry_after: int = 30, password: str = " ") -> None:
+        _require()
+        self.folder, self.port, self.mode = folder, port, mode
+        minimum = min_expires if min_expires is not None else (3600 if mode == "423" else 60)
+        self.messages = folder / f"sipp-uas-{port}.msg"
+        self.command = [
+            "sipp", "-sf", str(SCENARIOS / "reg-uas.xml"), "-i", "127.0.0.1", "-p", str(port),
+            "-t", "u1" if transport == "udp" else "t1", "-deadcall_wait", "0", "-nostdin",
+            "-key", "mode", mode, "-key", "realm", realm, "-key", "qop", ', qop="auth"',
+            "-key", "expires", str(expires), "-key", "min_expires", str(minimum),
+            "-key", "max_expires", str(max_expires), "-key", "retry_after", str(retry_after),
+            "-key", "password", password,
+            "-trace_msg", "-message_file", str(self.messages),
+            "-trace_screen", "-screen_file", str(folder / f"sipp-uas-{port}.screen"),
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> SippRegistrar:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"sipp-uas-{self.port}.out", "ab") as out:
+            self.proc = subprocess.Popen(self.command, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        time.sleep(0.3)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"sipp exited at start: {(self.folder / f'sipp-uas-{self.port}.out').read_text()}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def registers(self) -> list[tuple[float, str]]:
+        """(arrival time, message text) of every REGISTER received so far, from SIPp's message trace."""
+        if not self.messages.exists():
+            return []
+        text = self.messages.read_text(errors="replace")
+        found = []
+        for block in re.split(r"\n(?=-{10,} )", text):
+            header = re.match(r"-{10,} (\d{4}-\d\d-\d\d\s\d\d:\d\d:\d\d\.\d+)", block)
+            if header and "message received" in block and "\nREGISTER " in block:
+                stamp = datetime.strptime(header.group(1).replace("\t", " "), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+                found.append((stamp, block.split("\nREGISTER ", 1)[1]))
+        return found
+
+
+def users_file(path: Path, count: int, prefix: str = "user", width: int = 4) -> Path:
+    """SIPp injection file: user;password;[authentication …] (SIPp 3.6 cannot nest keywords)."""
+    lines = ["SEQUENTIAL"]
+    for number in range(1, count + 1):
+        user = f"{prefix}{number:0{width}d}"
+        lines.append(f"{user};pw{user};[authentication username={user} password=pw{user}]")
+    path.write_text("\n".join(lines) + "\n")
+    return path
