@@ -98,7 +98,8 @@ def sip_settings(settings: Settings) -> SipSettings:
                             host_rate=settings.provider_rate, host_burst=settings.provider_rate,
                             host_in_flight=settings.provider_in_flight)
     engine = EngineSettings(pacing=pacing, allow_private_targets=settings.allow_private_targets,
-                            public_address=settings.sip_public is not None, time_scale=settings.time_scale)
+                            public_address=settings.sip_public is not None, time_scale=settings.time_scale,
+                            startup_spread=settings.startup_spread)
     return SipSettings(listen=list(settings.sip_listen), public=settings.sip_public,
                        dns_servers=list(settings.dns_servers) if settings.dns_servers else None, engine=engine)
 

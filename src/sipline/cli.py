@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="new registrations and retries per second per provider host [SIPLINE_PROVIDER_RATE]")
     sip.add_argument("--provider-in-flight", default=env("PROVIDER_IN_FLIGHT", "50"),
                      help="REGISTER transactions in flight per provider host [SIPLINE_PROVIDER_IN_FLIGHT]")
+    sip.add_argument("--startup-spread", default=env("STARTUP_SPREAD", "5"),
+                     help="spread the first REGISTERs after a start over at least this many seconds [SIPLINE_STARTUP_SPREAD]")
 
     webhook = commands.add_parser("webhook", help="manage incoming webhooks")
     webhook_commands = webhook.add_subparsers(dest="action", required=True)
@@ -92,6 +94,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             register_rate=config.parse_rate(args.register_rate, "register-rate"),
             provider_rate=config.parse_rate(args.provider_rate, "provider-rate"),
             provider_in_flight=config.parse_positive(args.provider_in_flight, "provider-in-flight"),
+            startup_spread=config.parse_rate(args.startup_spread, "startup-spread"),
             time_scale=config.parse_rate(env("TIME_SCALE", "1"), "SIPLINE_TIME_SCALE"),
         )
     )

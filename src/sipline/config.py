@@ -35,6 +35,7 @@ class Settings:
     register_rate: float = 1000.0
     provider_rate: float = 50.0
     provider_in_flight: int = 50
+    startup_spread: float = 5.0
     time_scale: float = 1.0  # SIPLINE_TIME_SCALE: shortens every SIP delay; for tests only
 
     @property

@@ -56,6 +56,10 @@ class SipService:
         lines.append("# TYPE sipline_registrations gauge")
         for result, count in sorted(self.engine.status_counts().items()):
             lines.append(f'sipline_registrations{{status="{result}"}} {count}')
+        for name, value in (("sipline_registration_engine_start_time_seconds", self.engine.started_at),
+                            ("sipline_registration_last_success_time_seconds", self.engine.last_success_at)):
+            if value is not None:
+                lines += [f"# TYPE {name} gauge", f"{name} {value:.6f}"]
         return "\n".join(lines) + "\n"
 
     def dispatch(self, message: Message, source: Source) -> None:

@@ -14,12 +14,18 @@ from pathlib import Path
 import httpx
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(udp_too: bool = False) -> int:
-    """A port free on 127.0.0.1 for TCP (and UDP, for SIP listen addresses)."""
+    """A port free on 127.0.0.1 for TCP (and UDP, for SIP listen addresses), never the same twice."""
     while True:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
+        if port in _HANDED_OUT:
+            continue
+        _HANDED_OUT.add(port)
         if not udp_too:
             return port
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

@@ -18,7 +18,7 @@ def password(user: str) -> str:
 
 class Kamailio:
     def __init__(self, folder: Path, port: int, *, max_user: int = 5000, children: int = 2, shm_mb: int = 256,
-                 tls: tuple[int, Path, Path] | None = None):
+                 tls: tuple[int, Path, Path] | None = None, defines: dict[str, str] | None = None):
         """`tls` = (port, certificate chain, private key) adds a TLS listener."""
         if shutil.which("kamailio") is None:
             raise RuntimeError("kamailio is not installed (apt-get install kamailio)")
@@ -29,6 +29,7 @@ class Kamailio:
         self.shm_mb = shm_mb
         self.ctl = f"unix:{folder / 'kamailio_ctl'}"
         self.tls = tls
+        self.defines = defines or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Kamailio:
@@ -44,6 +45,8 @@ class Kamailio:
         text = text.replace("KAM_PORT", str(self.port)).replace("KAM_TLS_CFG", str(self.folder / "tls.cfg"))
         config.write_text(text)
         defines = ["-A", "WITH_TLS"] if self.tls else []
+        for name, value in self.defines.items():
+            defines += ["-A", f"{name}={value}"]
         if self.tls:
             _, certificate, key = self.tls
             (self.folder / "tls.cfg").write_text(

@@ -54,3 +54,11 @@ def test_breaker_forgets_old_failures_and_a_deleted_probe():
     breaker.hold(1, 100.0)
     breaker.hold(2, 100.0)
     assert breaker.forget(1) == {2}
+
+
+def test_global_in_flight_cap():
+    pacer = Pacer(PacingSettings(in_flight=2), now=0.0)
+    assert pacer.admit("a", True, 0.0) and pacer.admit("b", False, 0.0)
+    assert not pacer.admit("c", True, 0.0)
+    pacer.done("a")
+    assert pacer.admit("c", True, 0.0)

@@ -243,15 +243,17 @@ class RegisterAttempt:
 
     def _granted(self, response: Response) -> int:
         """A5: our Contact's `expires` in the 2xx, else the Expires header, else what we asked for."""
-        ours = SipUri.parse(self._contact)
+        token = self.session.token
         grants = []
         for value in response.headers.get_all("Contact"):
+            if token not in value:
+                continue  # not ours: our Contact carries the token as user and `line` (A1)
             try:
                 contact = NameAddr.parse(value)
                 uri = SipUri.parse(contact.uri)
             except BadRequest:
                 continue
-            mine = uri.equivalent(ours) or uri.user == self.session.token or uri.params.get("line") == self.session.token
+            mine = uri.user == token or uri.params.get("line") == token or uri.equivalent(SipUri.parse(self._contact))
             seconds = _seconds(contact.params.get("expires"))
             if mine and seconds is not None:
                 grants.append(seconds)

@@ -23,8 +23,10 @@ import itertools
 import logging
 import random
 import re
+import secrets
 import time
-from collections import deque
+from functools import lru_cache
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,7 +53,6 @@ log = logging.getLogger("sipline.registration")
 FLUSH_INTERVAL = 0.05  # seconds a status change may wait to be written with others
 CSEQ_BLOCK = 1000  # CSeqs reserved in the store at a time (a restart continues above them)
 FIRST_ATTEMPT_JITTER = 5.0  # A9: a new line's first REGISTER within this many seconds
-STARTUP_SPREAD_MIN = 5.0  # A10: first attempts after a start spread over max(this, N / rate)
 FLOW_RECOVERY_JITTER = 2.0  # A8: re-register 0-2 s after a flow failed
 UDP_KEEPALIVE = 25.0  # A8: ±20 %
 _BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
@@ -66,6 +67,7 @@ class EngineSettings:
     allow_private_targets: bool = False  # loopback, private, link-local, multicast SERVERs (issue safety)
     public_address: bool = False  # --sip-public given: never learn our address from Via (A8)
     time_scale: float = 1.0  # multiplies every protocol delay; tests only
+    startup_spread: float = 5.0  # A10: first attempts after a start spread over max(this, N / rate) seconds
 
 
 @dataclass
@@ -118,7 +120,8 @@ class RegistrationEngine:
         self.transport = transport
         self.resolver = resolver
         self.settings = settings
-        self.rng = rng or random.SystemRandom()
+        # tags, branches, cnonces and jitter; seeded from the OS, fast (os.urandom per call costs 7 % of a burst)
+        self.rng = rng or random.Random(secrets.randbits(256))
         self.clock = clock
         self.wall = wall
         self.timers = Timers().scaled(settings.time_scale)
@@ -139,6 +142,8 @@ class RegistrationEngine:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.started_at: float | None = None  # wall clock: when the engine began registering
+        self.last_success_at: float | None = None  # wall clock: the latest line to reach `success`
         transport.on_flow_lost = self.flow_lost
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -148,13 +153,14 @@ class RegistrationEngine:
         self._loop = asyncio.get_running_loop()
         rows = await self.db.read(lambda repo: repo.cloud_registrations())
         now, wall = self.clock(), self.wall()
-        window = max(STARTUP_SPREAD_MIN, len(rows) / self.settings.pacing.rate) * self.settings.time_scale
+        window = max(self.settings.startup_spread, len(rows) / self.settings.pacing.rate) * self.settings.time_scale
         for line, registration in rows:
             machine = self._machine(line, registration, now + self.rng.uniform(0, window))
             if machine is not None:
                 self._reserve(machine, force=True)
         # CSeqs above what the store knew are used from now on: the new reservations land first
         await self._flush()
+        self.started_at = self.wall()
         for machine in self.lines.values():
             self._schedule(machine)
         log.info("registration engine resumed %d cloud lines", len(self.lines))
@@ -238,10 +244,8 @@ class RegistrationEngine:
             self._unregister(machine.account, machine.session, machine.sticky)
 
     def status_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for machine in self.lines.values():
-            counts[machine.status.result.value] = counts.get(machine.status.result.value, 0) + 1
-        return counts
+        counts = Counter(machine.status.result for machine in self.lines.values())
+        return {result.value: count for result, count in counts.items()}
 
     def register_now(self, line_id: int) -> None:
         machine = self.lines.get(line_id)
@@ -259,6 +263,15 @@ class RegistrationEngine:
         if self._armed_at is None or deadline < self._armed_at:
             self._arm(deadline)
 
+    def _rearm(self) -> None:
+        """Arm for the earliest live deadline; entries that went stale (a transaction answered, a line
+        rescheduled) are dropped on the way instead of waking the loop for nothing."""
+        heap = self._heap
+        while heap and heap[0][2].next_deadline() != heap[0][0]:  # type: ignore[attr-defined]
+            heapq.heappop(heap)
+        if heap and (self._armed_at is None or heap[0][0] < self._armed_at):
+            self._arm(heap[0][0])
+
     def _arm(self, deadline: float) -> None:
         if self._armed is not None:
             self._armed.cancel()
@@ -273,8 +286,7 @@ class RegistrationEngine:
             if getattr(entry, "next_deadline")() == deadline:
                 self._fire(entry, now)
         self._pump(now)
-        if self._heap and self._armed_at is None:
-            self._arm(self._heap[0][0])
+        self._rearm()
 
     def _fire(self, entry: object, now: float) -> None:
         if isinstance(entry, LineRegistration):
@@ -367,11 +379,7 @@ class RegistrationEngine:
         return sorted(ordered, key=lambda target: self._penalties.get(target, 0) > now)
 
     def _allowed(self, target: Target) -> bool:
-        if self.settings.allow_private_targets:
-            return True
-        address = ipaddress.ip_address(target.address)
-        return not (address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
-                    or address.is_unspecified or address.is_reserved)
+        return self.settings.allow_private_targets or _public(target.address)
 
     # -- pacing and sending ------------------------------------------------------------------------------
 
@@ -398,6 +406,8 @@ class RegistrationEngine:
                     del self._waiting[host]
         # What still waits is short of tokens (wake when they are back) or of slots (a finishing
         # transaction pumps again): only the first needs a timer.
+        if not (self._refreshes or self._waiting) or self.pacer.total_in_flight >= self.pacer.settings.in_flight:
+            return
         hosts = ([self._refreshes[0].host] if self._refreshes else []) + list(self._waiting)
         ready = [at for at in (self.pacer.ready_at(host, now) for host in hosts) if at > now]
         if ready:
@@ -478,6 +488,8 @@ class RegistrationEngine:
             self._advance(record.job, now)
         if record.branch in self._txns:
             self._push(record.next_deadline(), record)
+        else:
+            self._pump(now)  # a pacing slot came free
 
     def _end(self, record: _Txn) -> None:
         if self._txns.pop(record.branch, None) is not None:
@@ -499,9 +511,12 @@ class RegistrationEngine:
     def _finish(self, machine: LineRegistration, outcome: Outcome, generation: int, now: float) -> None:
         if self.lines.get(machine.line_id) is not machine:
             return
+        was_registered = machine.status.result is StatusResult.SUCCESS
         machine.finish(outcome, generation, now, self.wall())
         breaker = self._breaker(machine.account.next_hop.host)
         if outcome.kind is OutcomeKind.OK:
+            if not was_registered and machine.status.result is StatusResult.SUCCESS:
+                self.last_success_at = machine.status.updated_at
             for line_id in breaker.succeeded():
                 self._release(line_id, now)
             self._maybe_keepalive(machine, now)
@@ -612,12 +627,21 @@ def _account(line: Line) -> Account:
     return Account.from_fields(line.server, line.outbound_proxy, line.login, line.auth_user, line.password)
 
 
+@lru_cache(maxsize=4096)
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
         return False
     return True
+
+
+@lru_cache(maxsize=4096)
+def _public(address: str) -> bool:
+    """Not loopback, private, link-local, multicast, unspecified or reserved (issue 3 §5)."""
+    ip = ipaddress.ip_address(address)
+    return not (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_unspecified
+                or ip.is_reserved)
 
 
 __all__ = ["EngineSettings", "RegistrationEngine", "new_session"]

@@ -9,7 +9,8 @@ skip the host limits: they are the steady load a provider already accepts, and
 
 The defaults below differ from A10's (20/s globally, 5/s and 5 in flight per
 host) because those would not refresh 100,000 lines in time; every value is a
-setting.
+setting. A global cap on transactions in flight is sipline's own addition: past
+it, answers wait in our socket longer than T1 and every request is sent twice.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class PacingSettings:
     host_rate: float = 50.0  # per provider host, new attempts and retries
     host_burst: float = 50.0
     host_in_flight: int = 50
+    in_flight: int = 1000  # REGISTER transactions in flight, all providers together
 
 
 class TokenBucket:
@@ -60,9 +62,10 @@ class Pacer:
         self.bucket = TokenBucket(settings.rate, settings.burst, now)
         self.host_buckets: dict[str, TokenBucket] = {}
         self.in_flight: dict[str, int] = {}
+        self.total_in_flight = 0
 
     def admit(self, host: str, refresh: bool, now: float) -> bool:
-        if not self.bucket.available(now):
+        if self.total_in_flight >= self.settings.in_flight or not self.bucket.available(now):
             return False
         if not refresh:
             bucket = self.host_buckets.get(host)
@@ -73,9 +76,11 @@ class Pacer:
             bucket.take(now)
         self.bucket.take(now)
         self.in_flight[host] = self.in_flight.get(host, 0) + 1
+        self.total_in_flight += 1
         return True
 
     def done(self, host: str) -> None:
+        self.total_in_flight -= 1
         left = self.in_flight.get(host, 0) - 1
         if left > 0:
             self.in_flight[host] = left

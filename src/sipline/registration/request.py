@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import quote
 
 from sipline import __version__
@@ -58,11 +59,11 @@ class Account:
         """Where requests go: the outbound proxy when there is one (A1)."""
         return self.proxy or self.server
 
-    @property
+    @cached_property
     def request_uri(self) -> str:
         return uri_of(self.server)
 
-    @property
+    @cached_property
     def aor(self) -> str:
         scheme = "sips" if self.server.secure else "sip"
         return f"{scheme}:{quote(self.login, safe=_USER_SAFE)}@{_host(self.server.host)}"
@@ -98,21 +99,19 @@ def build_register(
     contacts: list[Binding], expires: int, credentials: list[tuple[str, str]],
 ) -> Request:
     transport, host, port = via
-    headers = Headers([
+    fields = [
         ("Via", f"SIP/2.0/{transport.upper()} {_host(host)}:{port};branch={branch};rport"),
         ("Max-Forwards", "70"),
-    ])
+    ]
     if account.proxy is not None:
-        headers.add("Route", f"<{uri_of(account.proxy, loose_route=True)}>")
-    headers.add("From", f"<{account.aor}>;tag={from_tag}")
-    headers.add("To", f"<{account.aor}>")
-    headers.add("Call-ID", call_id)
-    headers.add("CSeq", f"{cseq} REGISTER")
+        fields.append(("Route", f"<{uri_of(account.proxy, loose_route=True)}>"))
+    aor = account.aor
+    fields += [("From", f"<{aor}>;tag={from_tag}"), ("To", f"<{aor}>"), ("Call-ID", call_id),
+               ("CSeq", f"{cseq} REGISTER")]
     for binding in contacts:
         suffix = "" if binding.expires is None else f";expires={binding.expires}"
-        headers.add("Contact", f"<{binding.uri}>{suffix}")
-    headers.add("Expires", str(expires))
-    for name, value in credentials:
-        headers.add(name, value)
-    headers.add("User-Agent", USER_AGENT)
-    return Request("REGISTER", account.request_uri, headers)
+        fields.append(("Contact", f"<{binding.uri}>{suffix}"))
+    fields.append(("Expires", str(expires)))
+    fields += credentials
+    fields.append(("User-Agent", USER_AGENT))
+    return Request("REGISTER", account.request_uri, Headers.of(fields))

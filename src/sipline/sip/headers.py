@@ -43,6 +43,10 @@ def quote(text: str) -> str:
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, leaving commas inside quotes and <...> alone."""
+    if "," not in value:
+        return [value.strip()] if value.strip() else []
+    if '"' not in value and "<" not in value:
+        return [item.strip() for item in value.split(",") if item.strip()]
     items, depth, quoted, escaped, start = [], 0, False, False, 0
     for position, char in enumerate(value):
         if escaped:

@@ -40,57 +40,83 @@ LIST_HEADERS = frozenset(
 
 def canonical(name: str) -> str:
     """The full, conventionally spelled name (`v` → `Via`, `call-id` → `Call-ID`)."""
-    return CANONICAL.get(name.lower(), name)
+    return _CANONICAL_FAST.get(name) or CANONICAL.get(name.lower(), name)
+
+
+def header_key(name: str) -> str:
+    """What header names compare by: the canonical name, lower-cased."""
+    return _KEY_FAST.get(name) or CANONICAL.get(name.lower(), name).lower()
+
+
+# The spellings seen on the wire, answered without lower-casing (a hot path: every header of every
+# message). Only known names are here, so a peer cannot grow these tables.
+_SPELLINGS = {spelling for name in CANONICAL for spelling in (name, name.upper(), name.title())} | set(CANONICAL.values())
+_CANONICAL_FAST = {spelling: CANONICAL[spelling.lower()] for spelling in _SPELLINGS if spelling.lower() in CANONICAL}
+_KEY_FAST = {spelling: name.lower() for spelling, name in _CANONICAL_FAST.items()}
+# spelling → (canonical name, key), for the parser
+NAMES = {spelling: (name, name.lower()) for spelling, name in _CANONICAL_FAST.items()}
 
 
 class Headers:
     """Header fields in order; names compare case-insensitively, compact forms expanded."""
 
-    __slots__ = ("fields",)
+    __slots__ = ("fields", "keys")
 
     def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
         self.fields: list[tuple[str, str]] = []  # (canonical name, value)
+        self.keys: list[str] = []  # header_key() of each field, kept in step with `fields`
         for name, value in fields or ():
             self.add(name, value)
 
+    @classmethod
+    def of(cls, fields: list[tuple[str, str]]) -> Headers:
+        """Headers from (name, value) pairs whose names are already spelled canonically (our own)."""
+        headers = cls()
+        headers.fields = fields
+        headers.keys = [header_key(name) for name, _ in fields]
+        return headers
+
     def add(self, name: str, value: str) -> None:
-        self.fields.append((canonical(name), value))
+        name = canonical(name)
+        self.fields.append((name, value))
+        self.keys.append(header_key(name))
 
     def get(self, name: str) -> str | None:
         """The first field's value, or None."""
-        key = canonical(name).lower()
-        for present, value in self.fields:
-            if present.lower() == key:
-                return value
+        key = header_key(name)
+        for index, present in enumerate(self.keys):
+            if present == key:
+                return self.fields[index][1]
         return None
 
     def get_all(self, name: str) -> list[str]:
         """Every value, comma-separated lists split into their elements (RFC 3261 §7.3.1)."""
-        key = canonical(name).lower()
-        values = [value for present, value in self.fields if present.lower() == key]
+        key = header_key(name)
+        values = [self.fields[index][1] for index, present in enumerate(self.keys) if present == key]
         if key in LIST_HEADERS:
             return [item for value in values for item in split_list(value)]
         return values
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name by one (in the first one's place, else at the end)."""
-        name = canonical(name)
-        key = name.lower()
-        kept: list[tuple[str, str]] = []
+        key = header_key(name)
+        fields, self.fields, self.keys = self.fields, [], []
         placed = False
-        for present, old in self.fields:
-            if present.lower() != key:
-                kept.append((present, old))
+        for present, old in fields:
+            if header_key(present) != key:
+                self.add(present, old)
             elif not placed:
-                kept.append((name, value))
+                self.add(name, value)
                 placed = True
         if not placed:
-            kept.append((name, value))
-        self.fields = kept
+            self.add(name, value)
 
     def remove(self, name: str) -> None:
-        key = canonical(name).lower()
-        self.fields = [(present, value) for present, value in self.fields if present.lower() != key]
+        key = header_key(name)
+        fields, self.fields, self.keys = self.fields, [], []
+        for present, value in fields:
+            if header_key(present) != key:
+                self.add(present, value)
 
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None

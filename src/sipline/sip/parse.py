@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sipline.sip.errors import MessageTooLarge, ParseError
 from sipline.sip.headers import is_token
-from sipline.sip.message import Headers, Message, Request, Response, canonical
+from sipline.sip.message import NAMES, Headers, Message, Request, Response, canonical, header_key
 
 MAX_MESSAGE = 65536  # bytes; RFC 3261 §18.1.1 sizes UDP at 65535 with headers
 MAX_SAME_HEADER = 100  # repeats of one header name (a REGISTER needs a handful of Vias)
@@ -34,9 +34,8 @@ def parse_message(data: bytes) -> Message:
     end = data.find(b"\r\n\r\n")
     if end < 0:
         raise ParseError("no end of headers")
-    message = _parse_head(data[:end])
+    message, length = _parse_head(data[:end])
     rest = data[end + 4:]
-    length = _content_length(message.headers)
     if length is None:
         message.body = rest  # §18.3: on UDP the body runs to the end of the datagram
     elif length > len(rest):
@@ -46,7 +45,8 @@ def parse_message(data: bytes) -> Message:
     return message
 
 
-def _parse_head(head: bytes) -> Message:
+def _parse_head(head: bytes) -> tuple[Message, int | None]:
+    """The message without its body, and its Content-Length if it has one."""
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
@@ -54,19 +54,29 @@ def _parse_head(head: bytes) -> Message:
     lines = text.split("\r\n")
     message = _start_line(lines[0])
     counts: dict[str, int] = {}
-    fields = message.headers.fields
-    for line in _unfold(lines[1:]):
+    fields, keys = message.headers.fields, message.headers.keys
+    length: str | None = None
+    folded = "\r\n " in text or "\r\n\t" in text
+    for line in _unfold(lines[1:]) if folded else lines[1:]:
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
-        if not colon or not is_token(name):
+        known = NAMES.get(name)
+        if known is None:
+            if not colon or not is_token(name):
+                raise ParseError(f"malformed header line {line[:40]!r}")
+            known = (canonical(name), header_key(name))
+        elif not colon:
             raise ParseError(f"malformed header line {line[:40]!r}")
-        name = canonical(name)
-        key = name.lower()
-        counts[key] = counts.get(key, 0) + 1
-        if counts[key] > MAX_SAME_HEADER:
+        key = known[1]
+        count = counts[key] = counts.get(key, 0) + 1
+        if count > MAX_SAME_HEADER:
             raise MessageTooLarge(f"more than {MAX_SAME_HEADER} {name} headers")
-        fields.append((name, value.strip(" \t")))
-    return message
+        value = value.strip(" \t")
+        fields.append((known[0], value))
+        keys.append(key)
+        if key == "content-length":
+            length = value if length is None else length
+    return message, _content_length(length)
 
 
 def _start_line(line: str) -> Message:
@@ -94,8 +104,7 @@ def _unfold(lines: list[str]) -> list[str]:
     return unfolded
 
 
-def _content_length(headers: Headers) -> int | None:
-    value = headers.get("Content-Length")
+def _content_length(value: str | None) -> int | None:
     if value is None:
         return None
     if not value.isdigit() or len(value) > 9:
@@ -145,8 +154,7 @@ class StreamParser:
                 raise MessageTooLarge("headers never end")
             return None
         self._scanned = end  # headers are complete; the body may not be
-        message = _parse_head(buffer[:end])
-        length = _content_length(message.headers)
+        message, length = _parse_head(buffer[:end])
         if length is None:
             raise ParseError("Content-Length is required on a stream (RFC 3261 §18.3)")
         total = end + 4 + length

@@ -24,6 +24,19 @@ _LINE_QUERY = sa.select(t.line, t.registration.c.reg_id).select_from(
     t.line.outerjoin(t.registration, t.registration.c.line_id == t.line.c.id)
 )
 _SEALED_COLUMNS = ("password", "incoming_password")
+_SAVE_REGISTRATION = (
+    sa.update(t.registration)
+    .where(t.registration.c.reg_id == sa.bindparam("b_reg_id"))
+    .values({name: sa.bindparam(name) for name in (
+        "status_result", "status_code", "error_message", "last_updated", "call_id", "cseq_reserved",
+        "registered_contact", "expires_requested")})
+)
+_SAVE_LINE_STATUS = (
+    sa.update(t.line)
+    .where(t.line.c.id == sa.bindparam("b_line_id"))
+    .values(registration_status_code=sa.bindparam("code"), registration_error_message=sa.bindparam("message"))
+)
+_COMPILED: dict[tuple[sa.Update, str], sa.sql.compiler.Compiled] = {}
 
 
 class SqlRepository:
@@ -227,42 +240,37 @@ class SqlRepository:
     def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
         if not updates:
             return
-        self.conn.execute(
-            sa.update(t.registration)
-            .where(t.registration.c.reg_id == sa.bindparam("b_reg_id"))
-            .values(
-                status_result=sa.bindparam("status_result"),
-                status_code=sa.bindparam("status_code"),
-                error_message=sa.bindparam("error_message"),
-                last_updated=sa.bindparam("last_updated"),
-                call_id=sa.bindparam("call_id"),
-                cseq_reserved=sa.bindparam("cseq_reserved"),
-                registered_contact=sa.bindparam("registered_contact"),
-                expires_requested=sa.bindparam("expires_requested"),
-            ),
-            [
-                {
-                    "b_reg_id": update.reg_id,
-                    "status_result": update.status_result.value,
-                    "status_code": update.status_code,
-                    "error_message": update.error_message,
-                    "last_updated": update.last_updated,
-                    "call_id": update.call_id,
-                    "cseq_reserved": update.cseq_reserved,
-                    "registered_contact": update.registered_contact,
-                    "expires_requested": update.expires_requested,
-                }
-                for update in updates
-            ],
-        )
+        self._executemany(_SAVE_REGISTRATION, [
+            {
+                "b_reg_id": update.reg_id,
+                "status_result": update.status_result.value,
+                "status_code": update.status_code,
+                "error_message": update.error_message,
+                "last_updated": update.last_updated,
+                "call_id": update.call_id,
+                "cseq_reserved": update.cseq_reserved,
+                "registered_contact": update.registered_contact,
+                "expires_requested": update.expires_requested,
+            }
+            for update in updates
+        ])
         outcomes = [update for update in updates if update.outcome]
         if outcomes:  # A7: REGISTRATION_STATUS_CODE / _ERROR_MESSAGE of the line follow outcomes
-            self.conn.execute(
-                sa.update(t.line)
-                .where(t.line.c.id == sa.bindparam("b_line_id"))
-                .values(registration_status_code=sa.bindparam("code"), registration_error_message=sa.bindparam("message")),
-                [{"b_line_id": u.line_id, "code": u.status_code, "message": u.error_message} for u in outcomes],
-            )
+            self._executemany(_SAVE_LINE_STATUS, [
+                {"b_line_id": u.line_id, "code": u.status_code, "message": u.error_message} for u in outcomes
+            ])
+
+    def _executemany(self, statement: sa.Update, rows: list[dict[str, object]]) -> None:
+        """One statement for many rows, compiled once per dialect and handed to the driver as is:
+        the engine writes thousands of status rows a second, where per-row parameter processing
+        in SQLAlchemy would cost more than SQLite's own work."""
+        dialect = self.conn.dialect
+        compiled = _COMPILED.get((statement, dialect.name))
+        if compiled is None:
+            compiled = _COMPILED[(statement, dialect.name)] = statement.compile(dialect=dialect)
+        names = compiled.positiontup
+        params = [tuple(row[name] for name in names) for row in rows] if names else rows
+        self.conn.exec_driver_sql(str(compiled), params)  # type: ignore[arg-type]
 
     def reset_registration(self, reg_id: int, now: float) -> None:
         self.conn.execute(

@@ -11,11 +11,13 @@ import asyncio
 import ipaddress
 import logging
 import random
+import socket
 import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sipline.sip.errors import SipError
 from sipline.sip.message import Message
@@ -26,6 +28,9 @@ from sipline.sip.transports.stream import FlowKey, StreamFlow, TransportError, o
 log = logging.getLogger("sipline.sip.transport")
 
 PING_INTERVAL = (95.0, 120.0)  # RFC 5626 §4.4.1: CRLF ping on flows we opened, random in this range
+# Socket buffers for the shared UDP sockets: thousands of lines answered at once overflow the
+# default 208 KiB and come back as retransmissions (the peers rig saw the same with SIPp and Kamailio).
+UDP_BUFFER = 4 * 1024 * 1024
 UDP_KEEPALIVE = b"\r\n\r\n"
 
 
@@ -48,12 +53,23 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
+            except OSError:
+                pass  # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         self.manager.received(data, Source("udp", addr[0], addr[1], self.local))
 
     def error_received(self, exc: Exception) -> None:
         self.manager.stats["udp_errors"] += 1  # ICMP errors carry no request to blame: Timer F decides
+
+
+@lru_cache(maxsize=4096)
+def _ip_version(address: str) -> int:
+    return ipaddress.ip_address(address).version
 
 
 class SipTransport:
@@ -170,9 +186,9 @@ class SipTransport:
             endpoint.transport.sendto(data, (source.address, source.port))
 
     def _udp_for(self, address: str) -> UdpEndpoint | None:
-        version = ipaddress.ip_address(address).version
+        version = _ip_version(address)
         for endpoint in self._udp:
-            if ipaddress.ip_address(endpoint.local[0]).version == version:
+            if _ip_version(endpoint.local[0]) == version:
                 return endpoint
         return None
 
