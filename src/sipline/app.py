@@ -127,6 +127,9 @@ async def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=5,
         )
     )
+    if settings.sip_public is None and any(host in ("0.0.0.0", "::") for host, _ in settings.sip_listen):
+        log.warning("SIP listens on a wildcard address without --sip-public: Via and Contact need a "
+                    "reachable address until one is learnt from the registrar (received/rport)")
     try:
         await sip.start()
     except OSError as error:

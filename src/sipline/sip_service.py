@@ -34,7 +34,7 @@ class SipSettings:
 class SipService:
     def __init__(self, db: Database, settings: SipSettings) -> None:
         self.settings = settings
-        self.transport = SipTransport(settings.listen, public=settings.public)
+        self.transport = SipTransport(settings.listen, public=settings.public, time_scale=settings.engine.time_scale)
         self.resolver = DnsResolver(settings.dns_servers)
         self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
         self.transport.on_message = self.dispatch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -58,7 +59,7 @@ class Kamailio:
                 ["kamailio", "-DD", "-E", "-f", str(config), "-m", str(self.shm_mb), "-M", "8",
                  "-A", f'CTL_SOCK="{self.ctl}"', "-A", f"MAX_USER={self.max_user}",
                  "-A", f"KAM_CHILDREN={self.children}", *defines],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -69,6 +70,13 @@ class Kamailio:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("kamailio ctl socket never answered")
+
+    def pause(self) -> None:
+        """SIGSTOP every Kamailio process: sockets stay open, nothing answers (a hung peer)."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+
+    def resume(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGCONT)  # type: ignore[union-attr]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

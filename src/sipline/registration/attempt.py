@@ -281,7 +281,7 @@ def _observed(response: Response) -> tuple[str, int] | None:
         via = Via.parse(top[0])
     except BadRequest:
         return None
-    received, rport = via.params.get("received"), via.params.get("rport")
-    if not received or not rport or not rport.isdigit():
-        return None
-    return received, int(rport)
+    rport = via.params.get("rport")
+    if not rport or not rport.isdigit():
+        return None  # the registrar does not do RFC 3581: nothing learnt
+    return via.params.get("received") or via.host, int(rport)

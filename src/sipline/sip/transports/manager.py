@@ -23,7 +23,7 @@ from sipline.sip.errors import SipError
 from sipline.sip.message import Message
 from sipline.sip.parse import parse_message
 from sipline.sip.resolve import Target
-from sipline.sip.transports.stream import FlowKey, StreamFlow, TransportError, open_flow
+from sipline.sip.transports.stream import PONG_TIMEOUT, FlowKey, StreamFlow, TransportError, open_flow
 
 log = logging.getLogger("sipline.sip.transport")
 
@@ -75,9 +75,10 @@ def _ip_version(address: str) -> int:
 class SipTransport:
     def __init__(self, listen: list[tuple[str, int]], *, public: tuple[str, int] | None = None,
                  tls_context: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, time_scale: float = 1.0) -> None:
         self.listen = listen
         self.public = public
+        self.time_scale = time_scale  # keep-alive intervals shrink with it in tests
         self.tls_context = tls_context or ssl.create_default_context()
         self.clock = clock
         self.rng = rng or random.Random()
@@ -174,6 +175,7 @@ class SipTransport:
         """A8: CRLFCRLF over UDP keeps a NAT binding open towards the registrar."""
         endpoint = self._udp_for(target.address)
         if endpoint is not None and endpoint.transport is not None:
+            self.stats["udp_keepalives"] += 1
             endpoint.transport.sendto(UDP_KEEPALIVE, (target.address, target.port))
 
     def reply(self, source: Source, data: bytes) -> None:
@@ -199,7 +201,7 @@ class SipTransport:
             for _, on_error in self._connecting.pop(key, []):
                 on_error(error)
             return
-        flow.next_ping_at = self.clock() + self.rng.uniform(*PING_INTERVAL)
+        flow.next_ping_at = self.clock() + self._ping_interval()
         self._flows[key] = flow
         for data, _ in self._connecting.pop(key, []):
             flow.write(data)
@@ -207,15 +209,20 @@ class SipTransport:
     async def _tick_flows(self) -> None:
         """Ping flows we opened; fail those that stay silent after a ping (RFC 5626 §4.4.1)."""
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(max(0.02, self.time_scale))
             now = self.clock()
             for flow in list(self._flows.values()):
-                if flow.pong_overdue(now):
+                if flow.pong_overdue(now, PONG_TIMEOUT * self.time_scale):
                     log.info("flow to %s:%d silent after a ping; closing", flow.peer[0], flow.peer[1])
+                    self.stats["flows_failed"] += 1
                     flow.close()
                 elif flow.next_ping_at is not None and now >= flow.next_ping_at:
                     flow.ping(now)
-                    flow.next_ping_at = now + self.rng.uniform(*PING_INTERVAL)
+                    self.stats["crlf_pings"] += 1
+                    flow.next_ping_at = now + self._ping_interval()
+
+    def _ping_interval(self) -> float:
+        return self.rng.uniform(*PING_INTERVAL) * self.time_scale
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)

@@ -118,8 +118,8 @@ class StreamFlow(asyncio.Protocol):
         self.write(PING)
         self.ping_sent_at = now
 
-    def pong_overdue(self, now: float) -> bool:
-        return self.ping_sent_at is not None and now - self.ping_sent_at > PONG_TIMEOUT
+    def pong_overdue(self, now: float, timeout: float = PONG_TIMEOUT) -> bool:
+        return self.ping_sent_at is not None and now - self.ping_sent_at > timeout
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:

@@ -1,0 +1,121 @@
+"""Keep-alive and NAT (sip-behaviour.md A8): CRLF pings on TCP, UDP keep-alives behind a NAT, flow recovery."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+
+import httpx
+
+from tests.integration.server import free_port
+from tests.interop.conftest import SCALE, add_line
+
+
+def metrics(sipline) -> dict[str, int]:
+    text = httpx.get(f"{sipline.base_url}/metrics").text
+    return {name: int(value) for name, value in re.findall(r'event="(\w+)"\} (\d+)', text)}
+
+
+def wait_for(check, timeout: float, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(step)
+
+
+def test_tcp_flow_is_pinged_and_a_silent_one_is_replaced(kamailio, sipline):
+    line = add_line(sipline, f"sip:127.0.0.1:{kamailio.port};transport=tcp", "user0051")
+    line.wait("success")
+    (first,) = kamailio.bindings("user0051")
+    # pings every 95–120 s × SCALE (1.9–2.4 s); Kamailio answers each with CRLF
+    wait_for(lambda: metrics(sipline).get("crlf_pings", 0) >= 2, timeout=10)
+    assert metrics(sipline).get("flows_failed", 0) == 0
+    assert kamailio.bindings("user0051")[0]["CSeq"] == first["CSeq"]  # no re-registration while alive
+    kamailio.pause()
+    try:
+        wait_for(lambda: metrics(sipline).get("flows_failed", 0) >= 1, timeout=10)  # no pong within 10 s × SCALE
+        assert line.status()["STATUS_RESULT"] == "success"  # the binding is still valid (A7)
+    finally:
+        kamailio.resume()
+    # re-registered on a new flow (A8)
+    wait_for(lambda: int(kamailio.bindings("user0051")[0]["CSeq"]) > int(first["CSeq"]), timeout=15)
+    assert len(kamailio.bindings("user0051")) == 1
+    assert line.wait("success")
+
+
+class UdpNat:
+    """A NAT in user space: what comes in on `inside` leaves from `outside` towards `server`,
+    and answers come back to the last inside sender; the server sees the outside port."""
+
+    def __init__(self, server: tuple[str, int]) -> None:
+        self.server = server
+        self.inside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.inside.bind(("127.0.0.1", 0))
+        self.outside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.outside.bind(("127.0.0.1", 0))
+        for sock in (self.inside, self.outside):
+            sock.settimeout(0.1)
+        self.client: tuple[str, int] | None = None
+        self.keepalives = 0
+        self.running = True
+        self.threads = [threading.Thread(target=self._in), threading.Thread(target=self._out)]
+
+    def __enter__(self) -> UdpNat:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.running = False
+        for thread in self.threads:
+            thread.join()
+        self.inside.close()
+        self.outside.close()
+
+    def _in(self) -> None:
+        while self.running:
+            try:
+                data, self.client = self.inside.recvfrom(65536)
+            except TimeoutError:
+                continue
+            if data == b"\r\n\r\n":
+                self.keepalives += 1
+            self.outside.sendto(data, self.server)
+
+    def _out(self) -> None:
+        while self.running:
+            try:
+                data, _ = self.outside.recvfrom(65536)
+            except TimeoutError:
+                continue
+            if self.client is not None:
+                self.inside.sendto(data, self.client)
+
+
+def test_behind_a_nat_the_address_is_learnt_and_kept_open(kamailio, sipline):
+    with UdpNat(("127.0.0.1", kamailio.port)) as nat:
+        line = add_line(sipline, f"127.0.0.1:{nat.inside.getsockname()[1]}", "user0052")
+        line.wait("success")
+        outside = nat.outside.getsockname()[1]
+        # re-registered once with the address Kamailio saw; the first Contact retired in the same request
+
+        def only_the_outside_address() -> bool:
+            addresses = [binding["Address"] for binding in kamailio.bindings("user0052")]
+            return len(addresses) == 1 and f"@127.0.0.1:{outside};" in addresses[0]
+
+        wait_for(only_the_outside_address, timeout=10)
+        # CRLFCRLF to the registrar every 25 s ±20 % × SCALE
+        wait_for(lambda: nat.keepalives >= 2, timeout=5)
+        assert metrics(sipline)["udp_keepalives"] >= 2
+        assert line.status()["STATUS_RESULT"] == "success"
+
+
+def test_sip_public_is_what_via_and_contact_carry(kamailio, start_sipline):
+    public_port = free_port(udp_too=True)
+    sipline = start_sipline("--sip-public", f"127.0.0.9:{public_port}")
+    add_line(sipline, f"127.0.0.1:{kamailio.port}", "user0053").wait("success")
+    (binding,) = kamailio.bindings("user0053")
+    assert f"@127.0.0.9:{public_port};transport=udp" in binding["Address"]
