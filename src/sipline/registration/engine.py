@@ -50,7 +50,8 @@ from sipline.store.records import Line, LineType, Registration, RegistrationUpda
 
 log = logging.getLogger("sipline.registration")
 
-FLUSH_INTERVAL = 0.05  # seconds a status change may wait to be written with others
+FLUSH_INTERVAL = 0.2  # seconds a status change may wait to be written with others (a burst of 10 000
+# lines spans many intervals; each line is written once per interval it changed in)
 CSEQ_BLOCK = 1000  # CSeqs reserved in the store at a time (a restart continues above them)
 FIRST_ATTEMPT_JITTER = 5.0  # A9: a new line's first REGISTER within this many seconds
 FLOW_RECOVERY_JITTER = 2.0  # A8: re-register 0-2 s after a flow failed
@@ -375,6 +376,8 @@ class RegistrationEngine:
 
     def _order(self, targets: list[Target], sticky: Target | None, now: float) -> list[Target]:
         """A3: the sticky target first; targets under a 503 Retry-After last."""
+        if len(targets) == 1:
+            return targets
         ordered = ([sticky] if sticky in targets else []) + [target for target in targets if target != sticky]
         return sorted(ordered, key=lambda target: self._penalties.get(target, 0) > now)
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from sipline.sip.message import Headers, Request
 USER_AGENT = f"sipline/{__version__}"
 # RFC 3261 §25.1: user = 1*( unreserved / escaped / user-unreserved )
 _USER_SAFE = "-_.!~*'()&=+$,;?/"
+_PLAIN_USER = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/]+\Z")  # needs no escaping
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class Account:
     @cached_property
     def aor(self) -> str:
         scheme = "sips" if self.server.secure else "sip"
-        return f"{scheme}:{quote(self.login, safe=_USER_SAFE)}@{_host(self.server.host)}"
+        user = self.login if _PLAIN_USER.match(self.login) else quote(self.login, safe=_USER_SAFE)
+        return f"{scheme}:{user}@{_host(self.server.host)}"
 
 
 def uri_of(address: ServerAddress, *, loose_route: bool = False) -> str:

@@ -174,10 +174,10 @@ def select_challenges(values: list[str]) -> tuple[list[Challenge], str | None]:
 def _choose_qop(offered: tuple[str, ...]) -> str | None:
     if not offered:
         return None  # RFC 2617 §3.2.2.1: no qop directive, RFC 2069 compatible response
-    chosen = next((qop for qop in _QOP_PREFERENCE if qop in offered), None)
-    if chosen is None:
-        raise DigestError(f"no supported qop in {offered}")
-    return chosen
+    for qop in _QOP_PREFERENCE:
+        if qop in offered:
+            return qop
+    raise DigestError(f"no supported qop in {offered}")
 
 
 def _nonce_count(nc: int | None) -> str:

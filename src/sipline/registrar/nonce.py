@@ -1,0 +1,126 @@
+"""Stateless digest nonces and nonce-count replay protection (sip-behaviour.md B3), pure.
+
+A nonce is base64url(issue time 8 B ‖ random 8 B ‖ first 16 B of HMAC-SHA256(secret,
+time ‖ random ‖ realm)): any process that holds the secret can check one without
+having issued it. Secrets come from the master key and the rotation period they
+fall in, so every sipline process of an installation derives the same ones; a
+nonce is accepted under the current secret and the one before (B3: the previous
+secret stays valid at least one nonce lifetime).
+
+    check(nonce) ─► INVALID  bad encoding or HMAC: a fresh challenge, counted as a failure
+                 ├► STALE    good HMAC, older than LIFETIME (or from the future): stale=true
+                 └► VALID
+
+Nonce counts (RFC 7616 §3.4.5): with qop, a nonce is accepted again only with a
+higher nc; without qop, once. The table is an LRU of at most MAX_TRACKED nonces
+alive for LIFETIME; a nonce pushed out of it counts as stale.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+from collections import OrderedDict
+from enum import Enum
+
+LIFETIME = 300.0  # B3: seconds a nonce is good for
+FUTURE_SKEW = 3.0  # B3: an issue time further ahead than this is stale
+ROTATION = 3600.0  # seconds per secret; must exceed LIFETIME so the previous secret covers old nonces
+MAX_TRACKED = 100_000  # B3: nonce-count table size
+_TIME_SCALE = 1_000_000  # the issue time is kept in microseconds
+
+
+class NonceState(Enum):
+    VALID = "valid"
+    STALE = "stale"
+    INVALID = "invalid"
+
+
+class NonceUse(Enum):
+    ACCEPTED = "accepted"
+    REPLAYED = "replayed"  # nc not above the last one accepted, or a second use without qop
+    FORGOTTEN = "forgotten"  # pushed out of the table: treated as stale (B3)
+
+
+class Nonces:
+    def __init__(self, master_key: bytes, *, lifetime: float = LIFETIME, rotation: float = ROTATION) -> None:
+        if rotation <= lifetime:
+            raise ValueError("secrets must live longer than nonces")
+        self._master = master_key
+        self.lifetime = lifetime
+        self.rotation = rotation
+        self._secrets: dict[int, bytes] = {}
+        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()  # nonce → (issued, last nc)
+        self._forgotten_up_to = float("-inf")  # issue time of the newest nonce pushed out of the table
+
+    def issue(self, realm: str, now: float, random_bytes: bytes) -> str:
+        """A fresh nonce for `realm`; `random_bytes` is 8 bytes from a CSPRNG."""
+        stamp = struct.pack(">Q", int(now * _TIME_SCALE))
+        mac = self._mac(self._secret(self._epoch(now)), stamp + random_bytes, realm)
+        return base64.urlsafe_b64encode(stamp + random_bytes + mac).decode().rstrip("=")
+
+    def check(self, nonce: str, realm: str, now: float) -> NonceState:
+        try:
+            raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+        except (binascii.Error, ValueError):
+            return NonceState.INVALID
+        if len(raw) != 32:
+            return NonceState.INVALID
+        body, mac = raw[:16], raw[16:]
+        issued = struct.unpack(">Q", body[:8])[0] / _TIME_SCALE
+        epoch = self._epoch(now)
+        if not any(hmac.compare_digest(mac, self._mac(self._secret(e), body, realm)) for e in (epoch, epoch - 1)):
+            return NonceState.INVALID
+        if now - issued > self.lifetime or issued - now > FUTURE_SKEW:
+            return NonceState.STALE
+        return NonceState.VALID
+
+    def use(self, nonce: str, nc: int | None, now: float) -> NonceUse:
+        """Record a use of a VALID nonce (`nc` None when the client sent no qop)."""
+        self._expire(now)
+        previous = self._counts.get(nonce)
+        if previous is None:
+            issued = _issued(nonce)
+            if issued <= self._forgotten_up_to:
+                return NonceUse.FORGOTTEN
+            if len(self._counts) >= MAX_TRACKED:
+                _, (dropped, _) = self._counts.popitem(last=False)
+                self._forgotten_up_to = max(self._forgotten_up_to, dropped)
+            self._counts[nonce] = (issued, nc or 0)
+            return NonceUse.ACCEPTED
+        issued, last = previous
+        if nc is None or nc <= last:
+            return NonceUse.REPLAYED  # B3: without qop a nonce serves once; with qop nc must grow
+        self._counts[nonce] = (issued, nc)
+        return NonceUse.ACCEPTED
+
+    def _expire(self, now: float) -> None:
+        """Entries are in order of first use, close to issue order: drop those past their lifetime."""
+        while self._counts:
+            nonce, (issued, _) = next(iter(self._counts.items()))
+            if now - issued <= self.lifetime:
+                return
+            del self._counts[nonce]
+
+    def _epoch(self, now: float) -> int:
+        return int(now // self.rotation)
+
+    def _secret(self, epoch: int) -> bytes:
+        secret = self._secrets.get(epoch)
+        if secret is None:
+            secret = hmac.new(self._master, b"sipline registrar nonce " + str(epoch).encode(), hashlib.sha256).digest()
+            self._secrets = {e: s for e, s in self._secrets.items() if e >= epoch - 1}
+            self._secrets[epoch] = secret
+        return secret
+
+    @staticmethod
+    def _mac(secret: bytes, body: bytes, realm: str) -> bytes:
+        return hmac.new(secret, body + realm.encode(), hashlib.sha256).digest()[:16]
+
+
+def _issued(nonce: str) -> float:
+    raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+    return struct.unpack(">Q", raw[:8])[0] / _TIME_SCALE
