@@ -9,7 +9,9 @@ that later hosts the SIP side too.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import ssl
 import time
 from pathlib import Path
 
@@ -20,6 +22,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sipline.config import ConfigError, Settings
+from sipline.registrar.abuse import AbuseLimits
+from sipline.registrar.bindings import Limits
+from sipline.registrar.nat import PING_INTERVAL
+from sipline.registrar.service import RegistrarSettings
 from sipline.registration.engine import EngineSettings
 from sipline.registration.pacing import PacingSettings
 from sipline.sip_service import SipService, SipSettings
@@ -100,8 +106,40 @@ def sip_settings(settings: Settings) -> SipSettings:
     engine = EngineSettings(pacing=pacing, allow_private_targets=settings.allow_private_targets,
                             public_address=settings.sip_public is not None, time_scale=settings.time_scale,
                             startup_spread=settings.startup_spread)
-    return SipSettings(listen=list(settings.sip_listen), public=settings.sip_public,
-                       dns_servers=list(settings.dns_servers) if settings.dns_servers else None, engine=engine)
+    addresses = {host for host, _ in settings.sip_listen + settings.sip_tls_listen}
+    if settings.sip_public:
+        addresses.add(settings.sip_public[0])
+    registrar = RegistrarSettings(
+        realm=settings.registrar_name,
+        addresses=frozenset(address.lower() for address in addresses),
+        algorithms=settings.registrar_algorithms,
+        limits=Limits(settings.registrar_min_expires, settings.registrar_max_expires,
+                      settings.registrar_default_expires, settings.registrar_max_bindings),
+        abuse=AbuseLimits(flood_requests=settings.flood_requests, auth_failures=settings.auth_failures,
+                          auth_block=settings.auth_block, user_failures=settings.user_failures),
+        ping_interval=PING_INTERVAL * settings.time_scale,
+    )
+    key = load_or_create_key(settings.data_dir, settings.secret_key)
+    return SipSettings(
+        registrar=registrar,
+        master_key=hashlib.sha256(b"sipline registrar " + key).digest(),
+        listen=list(settings.sip_listen),
+        tls_listen=list(settings.sip_tls_listen),
+        server_tls=_sip_tls(settings) if settings.sip_tls_listen else None,
+        public=settings.sip_public,
+        dns_servers=list(settings.dns_servers) if settings.dns_servers else None,
+        engine=engine,
+    )
+
+
+def _sip_tls(settings: Settings) -> ssl.SSLContext:
+    """The SIP TLS listener's certificate: its own, else the HTTPS one, else the local CA's."""
+    cert, key = settings.sip_tls_cert or settings.tls_cert, settings.sip_tls_key or settings.tls_key
+    if cert is None or key is None:
+        _, cert, key = ensure_self_signed(settings.data_dir, settings.registrar_name)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 async def serve(settings: Settings) -> None:

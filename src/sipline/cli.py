@@ -48,6 +48,24 @@ def _parser() -> argparse.ArgumentParser:
                      help="REGISTER transactions in flight per provider host [SIPLINE_PROVIDER_IN_FLIGHT]")
     sip.add_argument("--startup-spread", default=env("STARTUP_SPREAD", "5"),
                      help="spread the first REGISTERs after a start over at least this many seconds [SIPLINE_STARTUP_SPREAD]")
+    sip.add_argument("--sip-tls-listen", action="append", metavar="ADDR:PORT",
+                     help="SIP TLS listen address for PBXes, repeatable [SIPLINE_SIP_TLS_LISTEN]")
+    sip.add_argument("--sip-tls-cert", default=env("SIP_TLS_CERT"), help="its certificate chain; default: the "
+                     "HTTPS one, else a local CA's for INCOMING_SERVER [SIPLINE_SIP_TLS_CERT]")
+    sip.add_argument("--sip-tls-key", default=env("SIP_TLS_KEY"), help="[SIPLINE_SIP_TLS_KEY]")
+    registrar = serve.add_argument_group("office registrar")
+    for flag, name, default, text in (
+        ("--registrar-min-expires", "REGISTRAR_MIN_EXPIRES", "60", "shorter requests get 423 (B4)"),
+        ("--registrar-max-expires", "REGISTRAR_MAX_EXPIRES", "3600", "longer requests are granted this"),
+        ("--registrar-default-expires", "REGISTRAR_DEFAULT_EXPIRES", "3600", "granted when none is asked"),
+        ("--registrar-max-bindings", "REGISTRAR_MAX_BINDINGS", "3", "Contacts per office line (B5)"),
+        ("--registrar-algorithms", "REGISTRAR_ALGORITHMS", "SHA-256,MD5", "digest challenges, in order (B3)"),
+        ("--flood-requests", "FLOOD_REQUESTS", "20", "requests per source IP per 2 s before a 5 min block; 0 = off"),
+        ("--auth-failures", "AUTH_FAILURES", "5", "failed logins per source IP per 10 min before a block; 0 = off"),
+        ("--auth-block", "AUTH_BLOCK", "1800", "seconds of the first block, doubled for each next one in a day"),
+        ("--user-failures", "USER_FAILURES", "20", "failed logins per user per 10 min before challenges slow"),
+    ):
+        registrar.add_argument(flag, default=env(name, default), help=f"{text} [SIPLINE_{name}]")
 
     webhook = commands.add_parser("webhook", help="manage incoming webhooks")
     webhook_commands = webhook.add_subparsers(dest="action", required=True)
@@ -95,6 +113,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
             provider_rate=config.parse_rate(args.provider_rate, "provider-rate"),
             provider_in_flight=config.parse_positive(args.provider_in_flight, "provider-in-flight"),
             startup_spread=config.parse_rate(args.startup_spread, "startup-spread"),
+            sip_tls_listen=_listen(args.sip_tls_listen or _env_list("SIP_TLS_LISTEN")),
+            sip_tls_cert=Path(args.sip_tls_cert) if args.sip_tls_cert else None,
+            sip_tls_key=Path(args.sip_tls_key) if args.sip_tls_key else None,
+            registrar_min_expires=config.parse_positive(args.registrar_min_expires, "registrar-min-expires"),
+            registrar_max_expires=config.parse_positive(args.registrar_max_expires, "registrar-max-expires"),
+            registrar_default_expires=config.parse_positive(args.registrar_default_expires, "registrar-default-expires"),
+            registrar_max_bindings=config.parse_positive(args.registrar_max_bindings, "registrar-max-bindings"),
+            registrar_algorithms=config.parse_algorithms(args.registrar_algorithms, "registrar-algorithms"),
+            flood_requests=config.parse_count(args.flood_requests, "flood-requests"),
+            auth_failures=config.parse_count(args.auth_failures, "auth-failures"),
+            auth_block=config.parse_rate(args.auth_block, "auth-block"),
+            user_failures=config.parse_positive(args.user_failures, "user-failures"),
             time_scale=config.parse_rate(env("TIME_SCALE", "1"), "SIPLINE_TIME_SCALE"),
         )
     )

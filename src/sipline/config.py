@@ -36,6 +36,18 @@ class Settings:
     provider_rate: float = 50.0
     provider_in_flight: int = 50
     startup_spread: float = 5.0
+    sip_tls_listen: tuple[tuple[str, int], ...] = ()
+    sip_tls_cert: Path | None = None
+    sip_tls_key: Path | None = None
+    registrar_min_expires: int = 60  # sip-behaviour.md B4
+    registrar_max_expires: int = 3600
+    registrar_default_expires: int = 3600
+    registrar_max_bindings: int = 3  # B5
+    registrar_algorithms: tuple[str, ...] = ("SHA-256", "MD5")  # B3: challenge order
+    flood_requests: int = 20  # B8: per source IP per 2 s; 0 = off
+    auth_failures: int = 5  # B8: per source IP per 10 min before a block; 0 = off
+    auth_block: float = 1800.0
+    user_failures: int = 20  # B8: per username per 10 min before challenges slow down
     time_scale: float = 1.0  # SIPLINE_TIME_SCALE: shortens every SIP delay; for tests only
 
     @property
@@ -106,6 +118,23 @@ def parse_rate(text: str, setting: str) -> float:
     return value
 
 
+def parse_count(text: str, setting: str) -> int:
+    """A whole number, 0 allowed (0 turns a limit off)."""
+    if not text.isdigit():
+        raise ConfigError(f"{setting}: {text!r} is not a whole number")
+    return int(text)
+
+
+def parse_algorithms(text: str, setting: str) -> tuple[str, ...]:
+    from sipline.sip.digest import ALGORITHMS
+
+    names = {name.lower(): name for name in ALGORITHMS if not name.endswith("-sess")}
+    chosen = tuple(names.get(item.strip().lower(), "") for item in text.split(",") if item.strip())
+    if not chosen or "" in chosen:
+        raise ConfigError(f"{setting}: {text!r} is not a list of {', '.join(names.values())}")
+    return chosen
+
+
 def parse_positive(text: str, setting: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(f"{setting}: {text!r} is not a positive whole number")
@@ -139,6 +168,10 @@ def check(settings: Settings) -> Settings:
             raise ConfigError(f"incoming-server: {settings.incoming_server!r} is not a host name") from None
         if address.port is not None or address.transport is not None:
             raise ConfigError("incoming-server: give a host name only")
+    if (settings.sip_tls_cert is None) != (settings.sip_tls_key is None):
+        raise ConfigError("sip-tls: --sip-tls-cert and --sip-tls-key go together")
+    if not 0 < settings.registrar_min_expires <= settings.registrar_max_expires:
+        raise ConfigError("registrar-min-expires must be positive and at most registrar-max-expires")
     if settings.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log-level: {settings.log_level!r} is not debug, info, warning or error")
     return settings

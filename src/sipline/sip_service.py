@@ -1,17 +1,23 @@
-"""The SIP side of a running sipline: sockets, DNS, the registration engine, and who answers what.
+"""The SIP side of a running sipline: sockets, DNS, the registration engine, the registrar, and
+who answers what.
 
-Responses go to the registration engine (its transactions). Requests: OPTIONS
-is answered 200 (peers ping with it), everything else 405; a request we cannot
-even answer (no Via, From, To, Call-ID or CSeq) is dropped and counted.
+Responses go to the registrar's NAT pinger (its OPTIONS) or to the registration
+engine (its transactions). Requests: REGISTER to the registrar, OPTIONS is
+answered 200 (peers ping with it), everything else 405 with Allow, a malformed
+CSeq 400; a request we cannot even answer (no Via, From, To, Call-ID or CSeq) is
+dropped and counted.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass, field
 
+from sipline.registrar.service import Registrar, RegistrarSettings
 from sipline.registration.engine import EngineSettings, RegistrationEngine
 from sipline.sip.errors import BadRequest
+from sipline.sip.headers import parse_cseq
 from sipline.sip.message import Message, Request, Response
 from sipline.sip.responses import answerable, response_to
 from sipline.sip.serialise import serialise
@@ -25,7 +31,11 @@ ALLOW = "REGISTER, OPTIONS"
 
 @dataclass(frozen=True)
 class SipSettings:
+    registrar: RegistrarSettings
+    master_key: bytes  # nonce secrets derive from it
     listen: list[tuple[str, int]] = field(default_factory=lambda: [("127.0.0.1", 5060)])
+    tls_listen: list[tuple[str, int]] = field(default_factory=list)
+    server_tls: ssl.SSLContext | None = None
     public: tuple[str, int] | None = None
     dns_servers: list[tuple[str, int]] | None = None  # None: the system's resolv.conf
     engine: EngineSettings = EngineSettings()
@@ -34,17 +44,22 @@ class SipSettings:
 class SipService:
     def __init__(self, db: Database, settings: SipSettings) -> None:
         self.settings = settings
-        self.transport = SipTransport(settings.listen, public=settings.public, time_scale=settings.engine.time_scale)
+        self.transport = SipTransport(settings.listen, public=settings.public, tls_listen=settings.tls_listen,
+                                      server_tls=settings.server_tls, time_scale=settings.engine.time_scale)
         self.resolver = DnsResolver(settings.dns_servers)
         self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
+        self.registrar = Registrar(db, self.transport, settings.registrar, settings.master_key)
         self.transport.on_message = self.dispatch
+        self.transport.on_peer_gone = self.registrar.peer_gone
 
     async def start(self) -> None:
         """Raises: OSError when a listen address cannot be bound."""
         await self.transport.start()
         await self.engine.start()
+        await self.registrar.start()
 
     async def stop(self) -> None:
+        await self.registrar.stop()
         await self.engine.stop()
         await self.transport.stop()
 
@@ -64,7 +79,8 @@ class SipService:
 
     def dispatch(self, message: Message, source: Source) -> None:
         if isinstance(message, Response):
-            self.engine.on_response(message, source)
+            if not self.registrar.pinger.on_response(message):
+                self.engine.on_response(message, source)
         else:
             self.answer(message, source)
 
@@ -74,7 +90,17 @@ class SipService:
         if not answerable(request):
             self.transport.stats["dropped_malformed"] += 1
             return
-        status, reason = (200, "OK") if request.method == "OPTIONS" else (405, "Method Not Allowed")
+        try:
+            _, method = parse_cseq(request.headers.get("CSeq") or "")
+            if method != request.method:
+                raise BadRequest("the CSeq method is not the request's")
+        except BadRequest:
+            status, reason = 400, "Bad Request"  # §8.2: answered, and nothing else is done with it
+        else:
+            if request.method == "REGISTER":
+                self.registrar.handle(request, source)
+                return
+            status, reason = (200, "OK") if request.method == "OPTIONS" else (405, "Method Not Allowed")
         try:
             response = response_to(request, status, reason, to_tag="sipline", source=(source.address, source.port),
                                    headers=[("Allow", ALLOW)])

@@ -17,7 +17,48 @@ def password(user: str) -> str:
     return "pw" + user
 
 
-class Kamailio:
+class KamailioProcess:
+    """A Kamailio in the foreground of its own session (`-DD -E`), driven through its ctl socket."""
+
+    folder: Path
+    ctl: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def _launch(self, config: Path, shm_mb: int, args: list[str]) -> None:
+        """Start it and wait until the ctl socket answers. Raises: RuntimeError."""
+        with open(self.folder / "kamailio.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                ["kamailio", "-DD", "-E", "-f", str(config), "-m", str(shm_mb), "-M", "8",
+                 "-A", f'CTL_SOCK="{self.ctl}"', *args],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kamailio exited: {self.log()[-2000:]}")
+            if self._kamcmd("core.uptime").returncode == 0:
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("kamailio ctl socket never answered")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        return (self.folder / "kamailio.log").read_text(errors="replace")
+
+    def _kamcmd(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["kamcmd", "-s", self.ctl, *args], capture_output=True, text=True, timeout=30)
+
+
+class Kamailio(KamailioProcess):
     def __init__(self, folder: Path, port: int, *, max_user: int = 5000, children: int = 2, shm_mb: int = 256,
                  tls: tuple[int, Path, Path] | None = None, defines: dict[str, str] | None = None):
         """`tls` = (port, certificate chain, private key) adds a TLS listener."""
@@ -54,22 +95,9 @@ class Kamailio:
                 "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
                 f"private_key = {key}\ncertificate = {certificate}\n"
             )
-        with open(self.folder / "kamailio.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                ["kamailio", "-DD", "-E", "-f", str(config), "-m", str(self.shm_mb), "-M", "8",
-                 "-A", f'CTL_SOCK="{self.ctl}"', "-A", f"MAX_USER={self.max_user}",
-                 "-A", f"KAM_CHILDREN={self.children}", *defines],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kamailio exited: {self.log()[-2000:]}")
-            if self._kamcmd("core.uptime").returncode == 0:
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("kamailio ctl socket never answered")
+        self._launch(config, self.shm_mb, ["-A", f"MAX_USER={self.max_user}", "-A", f"KAM_CHILDREN={self.children}",
+                                           *defines])
+        return self
 
     def pause(self) -> None:
         """SIGSTOP every Kamailio process: sockets stay open, nothing answers (a hung peer)."""
@@ -77,21 +105,6 @@ class Kamailio:
 
     def resume(self) -> None:
         os.killpg(self.proc.pid, signal.SIGCONT)  # type: ignore[union-attr]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log(self) -> str:
-        return (self.folder / "kamailio.log").read_text(errors="replace")
-
-    def _kamcmd(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["kamcmd", "-s", self.ctl, *args], capture_output=True, text=True, timeout=30)
 
     def contacts(self, user: str) -> list[str]:
         """The Contact URIs bound to `user` right now (usrloc)."""

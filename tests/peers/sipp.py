@@ -83,3 +83,29 @@ def users_file(path: Path, count: int, prefix: str = "user", width: int = 4) -> 
         lines.append(f"{user};pw{user};[authentication username={user} password=pw{user}]")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def register_office(folder: Path, port: int, local_port: int, users: list[tuple[str, str]], *,
+                    domain: str = "127.0.0.1", expires: int = 600, wildcard: bool = False, reuse: bool = False,
+                    transport: str = "udp", rate: float = 10, timeout: float = 10) -> list[str]:
+    """Run sipp/office-uac.xml once per user, from 127.0.0.1:local_port, against sipline's registrar.
+
+    Returns the `result …` / `reuse …` lines the scenario logged, one per user in order.
+    """
+    _require()
+    folder.mkdir(parents=True, exist_ok=True)
+    inject = folder / "office-users.csv"
+    inject.write_text("SEQUENTIAL\n" + "".join(
+        f"{user};{password};[authentication username={user} password={password}];"
+        f"{'*' if wildcard else f'<sip:{user}@127.0.0.1:{local_port}'}\n"
+        for user, password in users))
+    log = folder / "office-uac.log"
+    log.unlink(missing_ok=True)
+    command = ["sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "office-uac.xml"), "-inf", str(inject),
+               "-t", "u1" if transport == "udp" else "t1", "-i", "127.0.0.1", "-p", str(local_port),
+               "-m", str(len(users)), "-l", "1", "-r", str(rate), "-nostdin",
+               "-key", "contact_end", "" if wildcard else f";transport={transport}>", "-key", "domain", domain, "-key", "expires", str(expires), "-key", "reuse", "yes" if reuse else "no",
+               "-default_behaviors", "all,-bye", "-timeout", f"{int(timeout) + 5}s",
+               "-trace_logs", "-log_file", str(log), "-trace_msg", "-message_file", str(folder / "office-uac.msg")]
+    subprocess.run(command, capture_output=True, cwd=folder, timeout=timeout + 30)
+    return [line.strip() for line in log.read_text().splitlines() if line.strip()] if log.exists() else []

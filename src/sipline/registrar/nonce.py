@@ -12,7 +12,10 @@ secret stays valid at least one nonce lifetime).
                  └► VALID
 
 Nonce counts (RFC 7616 §3.4.5): with qop, a nonce is accepted again only with a
-higher nc; without qop, once. The table is an LRU of at most MAX_TRACKED nonces
+higher nc; without qop, once. The one exception is a retransmission of the request
+last accepted (same Via branch, Call-ID and CSeq: a UDP PBX whose 200 was lost),
+which is let through to be answered again; the binding rules make it change nothing
+(B5: same Call-ID and CSeq). The table is an LRU of at most MAX_TRACKED nonces
 alive for LIFETIME; a nonce pushed out of it counts as stale.
 """
 
@@ -22,14 +25,17 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import struct
 from collections import OrderedDict
+from collections.abc import Hashable
 from enum import Enum
 
 LIFETIME = 300.0  # B3: seconds a nonce is good for
 FUTURE_SKEW = 3.0  # B3: an issue time further ahead than this is stale
 ROTATION = 3600.0  # seconds per secret; must exceed LIFETIME so the previous secret covers old nonces
 MAX_TRACKED = 100_000  # B3: nonce-count table size
+RANDOM_POOL = 4096
 _TIME_SCALE = 1_000_000  # the issue time is kept in microseconds
 
 
@@ -41,6 +47,7 @@ class NonceState(Enum):
 
 class NonceUse(Enum):
     ACCEPTED = "accepted"
+    RETRANSMITTED = "retransmitted"  # the request last accepted with this nonce, again
     REPLAYED = "replayed"  # nc not above the last one accepted, or a second use without qop
     FORGOTTEN = "forgotten"  # pushed out of the table: treated as stale (B3)
 
@@ -53,11 +60,15 @@ class Nonces:
         self.lifetime = lifetime
         self.rotation = rotation
         self._secrets: dict[int, bytes] = {}
-        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()  # nonce → (issued, last nc)
+        # nonce → (issued, last nc, the request that used it)
+        self._counts: OrderedDict[str, tuple[float, int, Hashable]] = OrderedDict()
         self._forgotten_up_to = float("-inf")  # issue time of the newest nonce pushed out of the table
+        self._pool, self._pool_at = b"", 0
 
-    def issue(self, realm: str, now: float, random_bytes: bytes) -> str:
-        """A fresh nonce for `realm`; `random_bytes` is 8 bytes from a CSPRNG."""
+    def issue(self, realm: str, now: float, random_bytes: bytes | None = None) -> str:
+        """A fresh nonce for `realm`; `random_bytes` (8 bytes) come from the system CSPRNG unless given."""
+        if random_bytes is None:
+            random_bytes = self._random8()
         stamp = struct.pack(">Q", int(now * _TIME_SCALE))
         mac = self._mac(self._secret(self._epoch(now)), stamp + random_bytes, realm)
         return base64.urlsafe_b64encode(stamp + random_bytes + mac).decode().rstrip("=")
@@ -78,8 +89,9 @@ class Nonces:
             return NonceState.STALE
         return NonceState.VALID
 
-    def use(self, nonce: str, nc: int | None, now: float) -> NonceUse:
-        """Record a use of a VALID nonce (`nc` None when the client sent no qop)."""
+    def use(self, nonce: str, nc: int | None, now: float, request: Hashable = None) -> NonceUse:
+        """Record a use of a VALID nonce (`nc` None when the client sent no qop) by `request`, which
+        names a request and its retransmissions (Via branch, Call-ID, CSeq)."""
         self._expire(now)
         previous = self._counts.get(nonce)
         if previous is None:
@@ -87,23 +99,32 @@ class Nonces:
             if issued <= self._forgotten_up_to:
                 return NonceUse.FORGOTTEN
             if len(self._counts) >= MAX_TRACKED:
-                _, (dropped, _) = self._counts.popitem(last=False)
+                _, (dropped, _, _) = self._counts.popitem(last=False)
                 self._forgotten_up_to = max(self._forgotten_up_to, dropped)
-            self._counts[nonce] = (issued, nc or 0)
+            self._counts[nonce] = (issued, nc or 0, request)
             return NonceUse.ACCEPTED
-        issued, last = previous
+        issued, last, last_request = previous
+        if request is not None and request == last_request and (nc or 0) == last:
+            return NonceUse.RETRANSMITTED
         if nc is None or nc <= last:
             return NonceUse.REPLAYED  # B3: without qop a nonce serves once; with qop nc must grow
-        self._counts[nonce] = (issued, nc)
+        self._counts[nonce] = (issued, nc, request)
         return NonceUse.ACCEPTED
 
     def _expire(self, now: float) -> None:
         """Entries are in order of first use, close to issue order: drop those past their lifetime."""
         while self._counts:
-            nonce, (issued, _) = next(iter(self._counts.items()))
+            nonce, (issued, _, _) = next(iter(self._counts.items()))
             if now - issued <= self.lifetime:
                 return
             del self._counts[nonce]
+
+    def _random8(self) -> bytes:
+        """8 bytes of os.urandom, drawn 4 KiB at a time: one system call per 512 nonces."""
+        if self._pool_at >= len(self._pool):
+            self._pool, self._pool_at = os.urandom(RANDOM_POOL), 0
+        self._pool_at += 8
+        return self._pool[self._pool_at - 8:self._pool_at]
 
     def _epoch(self, now: float) -> int:
         return int(now // self.rotation)
@@ -118,7 +139,7 @@ class Nonces:
 
     @staticmethod
     def _mac(secret: bytes, body: bytes, realm: str) -> bytes:
-        return hmac.new(secret, body + realm.encode(), hashlib.sha256).digest()[:16]
+        return hmac.digest(secret, body + realm.encode(), "sha256")[:16]
 
 
 def _issued(nonce: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from sipline.rest import extensions
 from sipline.rest import voximplant as vox
 from sipline.rest.errors import WireMapping
 from sipline.rest.params import Params
@@ -48,4 +49,5 @@ METHODS: dict[str, Method] = {
     "voximplant.line.outgoing.sip.set": _telephony(
         vox.line_outgoing_sip_set, LineNotFound=("ERROR_ARGUMENT", 400)
     ),
+    "sipline.sip.bindings": _telephony(extensions.sip_bindings),  # LineNotFound: 404, as update
 }

@@ -92,15 +92,20 @@ class Credentials:
 def _auth_params(text: str, pos: int) -> dict[str, str]:
     """The auth-param list from `pos` on, as {lower-case name: unquoted value}."""
     params: dict[str, str] = {}
+    match_at = _PARAM.match
     while True:
-        match = _PARAM.match(text, pos)
+        match = match_at(text, pos)
         if match is None:
             raise DigestError(f"malformed auth-param at offset {pos}")
-        name = match["name"].lower()  # RFC 3261 §7.3.1: parameter names are case-insensitive
+        name, token, quoted, end = match.group("name", "token", "quoted", "end")
+        name = name.lower()  # RFC 3261 §7.3.1: parameter names are case-insensitive
         if name in params:
             raise DigestError(f"repeated parameter {name!r}")  # RFC 7235 §2.1: "MUST only occur once"
-        params[name] = match["token"] if match["token"] is not None else _QUOTED_PAIR.sub(r"\1", match["quoted"])
-        if match["end"] is not None:
+        if token is not None:
+            params[name] = token
+        else:
+            params[name] = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
+        if end is not None:
             return params
         pos = match.end()
 

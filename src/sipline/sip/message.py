@@ -83,15 +83,16 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """The first field's value, or None."""
-        key = header_key(name)
-        for index, present in enumerate(self.keys):
-            if present == key:
-                return self.fields[index][1]
-        return None
+        try:
+            return self.fields[self.keys.index(header_key(name))][1]
+        except ValueError:
+            return None
 
     def get_all(self, name: str) -> list[str]:
         """Every value, comma-separated lists split into their elements (RFC 3261 §7.3.1)."""
         key = header_key(name)
+        if key not in self.keys:
+            return []
         values = [self.fields[index][1] for index, present in enumerate(self.keys) if present == key]
         if key in LIST_HEADERS:
             return [item for value in values for item in split_list(value)]

@@ -10,6 +10,7 @@ bytes and may repeat one header at most MAX_SAME_HEADER times.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from sipline.sip.errors import MessageTooLarge, ParseError
@@ -53,29 +54,27 @@ def _parse_head(head: bytes) -> tuple[Message, int | None]:
         raise ParseError("headers are not UTF-8") from None
     lines = text.split("\r\n")
     message = _start_line(lines[0])
-    counts: dict[str, int] = {}
     fields, keys = message.headers.fields, message.headers.keys
-    length: str | None = None
-    folded = "\r\n " in text or "\r\n\t" in text
-    for line in _unfold(lines[1:]) if folded else lines[1:]:
+    header_lines = _unfold(lines[1:]) if "\r\n " in text or "\r\n\t" in text else lines[1:]
+    for line in header_lines:
         name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
         known = NAMES.get(name)
         if known is None:
-            if not colon or not is_token(name):
-                raise ParseError(f"malformed header line {line[:40]!r}")
-            known = (canonical(name), header_key(name))
-        elif not colon:
+            name = name.rstrip(" \t")
+            known = NAMES.get(name)
+            if known is None:
+                if not colon or not is_token(name):
+                    raise ParseError(f"malformed header line {line[:40]!r}")
+                known = (canonical(name), header_key(name))
+        if not colon:
             raise ParseError(f"malformed header line {line[:40]!r}")
-        key = known[1]
-        count = counts[key] = counts.get(key, 0) + 1
+        fields.append((known[0], value.strip(" \t")))
+        keys.append(known[1])
+    if len(keys) > MAX_SAME_HEADER:  # fewer lines cannot repeat one name too often
+        key, count = Counter(keys).most_common(1)[0]
         if count > MAX_SAME_HEADER:
-            raise MessageTooLarge(f"more than {MAX_SAME_HEADER} {name} headers")
-        value = value.strip(" \t")
-        fields.append((known[0], value))
-        keys.append(key)
-        if key == "content-length":
-            length = value if length is None else length
+            raise MessageTooLarge(f"more than {MAX_SAME_HEADER} {key} headers")
+    length = fields[keys.index("content-length")][1] if "content-length" in keys else None
     return message, _content_length(length)
 
 

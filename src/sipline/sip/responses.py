@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sipline.sip.errors import BadRequest
 from sipline.sip.headers import NameAddr, Via
-from sipline.sip.message import Headers, Request, Response
+from sipline.sip.message import Headers, Request, Response, canonical
 
 REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")  # §8.1.1: a request without these cannot be answered
 
@@ -24,7 +24,7 @@ def response_to(request: Request, status: int, reason: str, *, to_tag: str | Non
     if source is not None and vias:
         vias[0] = _stamped(vias[0], source)
     to = request.headers.get("To") or ""
-    if to_tag is not None and NameAddr.parse(to).tag is None:
+    if to_tag is not None and ("tag" not in to.lower() or NameAddr.parse(to).tag is None):
         to = f"{to};tag={to_tag}"
     fields = [("Via", via) for via in vias] + [
         ("From", request.headers.get("From") or ""),
@@ -32,7 +32,7 @@ def response_to(request: Request, status: int, reason: str, *, to_tag: str | Non
         ("Call-ID", request.headers.get("Call-ID") or ""),
         ("CSeq", request.headers.get("CSeq") or ""),
     ]
-    return Response(status, reason, Headers(fields + (headers or [])))
+    return Response(status, reason, Headers.of(fields + [(canonical(name), value) for name, value in headers or ()]))
 
 
 def _stamped(value: str, source: tuple[str, int]) -> str:

@@ -40,10 +40,14 @@ T = TypeVar("T")
 DB_FILE = "sipline.db"
 _BUSY_TIMEOUT_MS = 5000  # how long a writer waits for another process's transaction
 CHANGE_CHECK_INTERVAL = 0.001  # seconds between data_version checks (see above)
+MAX_CACHED = 100_000  # entries; past it the cache starts over (keys can come from the network)
 
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / DB_FILE}"
+
+
+MISSING = object()  # recall(): nothing cached under the key
 
 
 class Database:
@@ -60,15 +64,33 @@ class Database:
     async def read(self, work: Callable[[Repository], T]) -> T:
         return self._run(work, "BEGIN")
 
-    async def write(self, work: Callable[[Repository], T]) -> T:
-        self._cache.clear()
+    async def write(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None = None) -> T:
+        """Run `work` in a write transaction. `touches` names the cached topics (the first element
+        of a `cached` key) the write can change; None, the default, forgets everything cached."""
+        self._forget(touches)
         try:
             return self._run(work, "BEGIN IMMEDIATE")
         finally:
+            self._forget(touches)
+
+    def _forget(self, touches: tuple[str, ...] | None) -> None:
+        if touches is None:
             self._cache.clear()
+        elif touches:
+            for key in [key for key in self._cache if isinstance(key, tuple) and key[0] in touches]:
+                del self._cache[key]
 
     async def cached(self, key: Hashable, work: Callable[[Repository], T]) -> T:
         """`work`'s result, reused until the database changes. Must not be mutated by callers."""
+        value = self.recall(key)
+        if value is MISSING:
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+            value = self._cache[key] = self._run(work, "BEGIN")
+        return value  # type: ignore[return-value]
+
+    def recall(self, key: Hashable) -> object:
+        """What `cached` holds for `key` and is still good, else MISSING; never waits."""
         now = time.monotonic()
         if now - self._checked_at >= CHANGE_CHECK_INTERVAL:
             self._checked_at = now
@@ -76,11 +98,7 @@ class Database:
             if version != self._data_version:
                 self._cache.clear()
                 self._data_version = version
-        try:
-            return self._cache[key]  # type: ignore[return-value]
-        except KeyError:
-            value = self._cache[key] = self._run(work, "BEGIN")
-            return value
+        return self._cache.get(key, MISSING)
 
     def migrate(self) -> None:
         """Creates or upgrades the schema (Alembic), in one transaction."""

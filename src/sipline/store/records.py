@@ -123,3 +123,39 @@ class RegistrationUpdate:
     expires_requested: int
     # success and error are outcomes: the line's REGISTRATION_* fields follow them (A7)
     outcome: bool
+
+
+@dataclass(frozen=True)
+class Binding:
+    """An office PBX's registration with sipline (sip-behaviour.md B9)."""
+
+    contact: str  # the Contact URI as the PBX sent it
+    expires_at: float  # wall clock
+    granted: int
+    call_id: str
+    cseq: int
+    transport: str
+    source: tuple[str, int]
+    local: tuple[str, int]
+    q: str | None = None
+    path: tuple[str, ...] = ()
+    instance: str | None = None
+    reg_id: int | None = None
+    user_agent: str | None = None
+    algorithm: str = "MD5"
+    nat: bool = False
+    reachable: bool = True
+    first_registered_at: float = 0.0
+    last_refreshed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class OfficeUser:
+    """What the registrar needs of an office line to authenticate its PBX (B1)."""
+
+    line_id: int
+    portal_id: int
+    login: str  # INCOMING_LOGIN
+    password: str  # INCOMING_PASSWORD
+    realm: str | None  # the realm `ha1` was computed for
+    ha1: dict[str, str]  # digest algorithm → H(login:realm:password)

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sipline.store.records import Line, NewLine, Portal, Registration, RegistrationUpdate, WebhookGrant
+from sipline.store.records import (
+    Binding,
+    Line,
+    NewLine,
+    OfficeUser,
+    Portal,
+    Registration,
+    RegistrationUpdate,
+    WebhookGrant,
+)
 
 
 class AccountRepository(Protocol):
@@ -86,5 +95,34 @@ class LineRepository(Protocol):
         """Write the engine's status changes and session state, many lines in one statement."""
 
 
-class Repository(AccountRepository, LineRepository, Protocol):
+class BindingRepository(Protocol):
+    def office_user(self, login: str) -> tuple[OfficeUser, str | None] | None:
+        """The office line whose INCOMING_LOGIN this is, with its portal's INCOMING_SERVER if set."""
+
+    def store_ha1(self, line_id: int, realm: str, ha1: dict[str, str]) -> None:
+        """Keep the HA1 values of an office line for `realm` (sealed)."""
+
+    def bindings_of(self, line_ids: list[int], *, lock: bool = True) -> dict[int, list[Binding]]:
+        """Current bindings per line; with `lock`, the lines locked until commit."""
+
+    def replace_bindings(self, bindings: dict[int, list[Binding]]) -> None:
+        ...
+
+    def delete_bindings(self, line_id: int) -> None:
+        ...
+
+    def delete_expired_bindings(self, now: float) -> int:
+        ...
+
+    def nat_bindings(self, now: float) -> list[tuple[int, Binding]]:
+        """(line id, binding) of every live NAT-flagged UDP binding (B7: pinged)."""
+
+    def set_reachable(self, keys: list[tuple[int, str]], reachable: bool) -> None:
+        """Set the reachability of the bindings named by (line id, Contact URI)."""
+
+    def connection_closed(self, ip: str, port: int) -> int:
+        """Mark the TCP/TLS bindings from this peer unreachable (until the PBX registers again)."""
+
+
+class Repository(AccountRepository, LineRepository, BindingRepository, Protocol):
     pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
 import sqlalchemy as sa
@@ -10,9 +11,11 @@ from sqlalchemy.engine import Connection, RowMapping
 from sipline.store import schema as t
 from sipline.store.crypto import SecretBox
 from sipline.store.records import (
+    Binding,
     Line,
     LineType,
     NewLine,
+    OfficeUser,
     Portal,
     Registration,
     RegistrationUpdate,
@@ -36,7 +39,23 @@ _SAVE_LINE_STATUS = (
     .where(t.line.c.id == sa.bindparam("b_line_id"))
     .values(registration_status_code=sa.bindparam("code"), registration_error_message=sa.bindparam("message"))
 )
-_COMPILED: dict[tuple[sa.Update, str], sa.sql.compiler.Compiled] = {}
+# The registrar's hot path (a group commit per batch of REGISTERs): statements built once, with
+# IN lists of a few fixed sizes (padded by repeating an id), so each compiles once per dialect.
+_IN_SIZES = (1, 8, 64)
+_BINDINGS_OF = {
+    size: sa.select(t.binding)
+    .where(t.binding.c.line_id.in_([sa.bindparam(f"l{i}") for i in range(size)]))
+    .order_by(t.binding.c.id)
+    for size in _IN_SIZES
+}
+_LOCK_LINES = {
+    size: sa.select(t.line.c.id).where(t.line.c.id.in_([sa.bindparam(f"l{i}") for i in range(size)])).with_for_update()
+    for size in _IN_SIZES
+}
+_DELETE_BINDINGS = sa.delete(t.binding).where(t.binding.c.line_id == sa.bindparam("b_line_id"))
+_BINDING_COLUMNS = [column.name for column in t.binding.columns if column.name != "id"]
+_INSERT_BINDING = sa.insert(t.binding).values({name: sa.bindparam(name) for name in _BINDING_COLUMNS})
+_COMPILED: dict[tuple[sa.Executable, str], sa.sql.compiler.Compiled] = {}
 
 
 class SqlRepository:
@@ -210,6 +229,7 @@ class SqlRepository:
 
     def delete_line(self, line_id: int) -> None:
         self.conn.execute(sa.delete(t.registration).where(t.registration.c.line_id == line_id))
+        self.conn.execute(sa.delete(t.binding).where(t.binding.c.line_id == line_id))
         self.conn.execute(sa.delete(t.line).where(t.line.c.id == line_id))
 
     def sample_secret(self) -> str | None:
@@ -240,7 +260,7 @@ class SqlRepository:
     def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
         if not updates:
             return
-        self._executemany(_SAVE_REGISTRATION, [
+        self._driver(_SAVE_REGISTRATION, [
             {
                 "b_reg_id": update.reg_id,
                 "status_result": update.status_result.value,
@@ -256,21 +276,22 @@ class SqlRepository:
         ])
         outcomes = [update for update in updates if update.outcome]
         if outcomes:  # A7: REGISTRATION_STATUS_CODE / _ERROR_MESSAGE of the line follow outcomes
-            self._executemany(_SAVE_LINE_STATUS, [
+            self._driver(_SAVE_LINE_STATUS, [
                 {"b_line_id": u.line_id, "code": u.status_code, "message": u.error_message} for u in outcomes
             ])
 
-    def _executemany(self, statement: sa.Update, rows: list[dict[str, object]]) -> None:
-        """One statement for many rows, compiled once per dialect and handed to the driver as is:
-        the engine writes thousands of status rows a second, where per-row parameter processing
-        in SQLAlchemy would cost more than SQLite's own work."""
+    def _driver(self, statement: sa.Executable, rows: list[dict[str, object]]) -> sa.CursorResult:
+        """One statement for one or many rows, compiled once per dialect and handed to the driver as
+        is: the engine writes thousands of status rows a second, and the registrar thousands of
+        bindings, where SQLAlchemy's per-row parameter processing would cost more than the database's
+        own work. Results come back unprocessed (booleans as the driver gives them)."""
         dialect = self.conn.dialect
         compiled = _COMPILED.get((statement, dialect.name))
         if compiled is None:
             compiled = _COMPILED[(statement, dialect.name)] = statement.compile(dialect=dialect)
         names = compiled.positiontup
         params = [tuple(row[name] for name in names) for row in rows] if names else rows
-        self.conn.exec_driver_sql(str(compiled), params)  # type: ignore[arg-type]
+        return self.conn.exec_driver_sql(str(compiled), params[0] if len(params) == 1 else params)  # type: ignore[arg-type]
 
     def reset_registration(self, reg_id: int, now: float) -> None:
         self.conn.execute(
@@ -278,6 +299,77 @@ class SqlRepository:
             .where(t.registration.c.reg_id == reg_id)
             .values(status_result=StatusResult.WAIT.value, status_code=0, error_message="", last_updated=now)
         )
+
+    # -- office registrations -------------------------------------------------------
+
+    def office_user(self, login: str) -> tuple[OfficeUser, str | None] | None:
+        """The office line with this INCOMING_LOGIN, and its portal's own INCOMING_SERVER (if set)."""
+        query = (
+            sa.select(t.line.c.id, t.line.c.portal_id, t.line.c.incoming_login, t.line.c.incoming_password,
+                      t.line.c.incoming_realm, t.line.c.incoming_ha1, t.portal.c.incoming_server)
+            .join(t.portal, t.portal.c.id == t.line.c.portal_id)
+            .where(t.line.c.incoming_login == login, t.line.c.type == LineType.OFFICE.value)
+        )
+        row = self.conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        sealed = row["incoming_ha1"]
+        user = OfficeUser(
+            line_id=row["id"], portal_id=row["portal_id"], login=row["incoming_login"],
+            password=self._open(row["incoming_password"]) or "", realm=row["incoming_realm"],
+            ha1=json.loads(self.box.open(sealed)) if sealed else {},
+        )
+        return user, row["incoming_server"]
+
+    def store_ha1(self, line_id: int, realm: str, ha1: dict[str, str]) -> None:
+        self.conn.execute(sa.update(t.line).where(t.line.c.id == line_id).values(
+            incoming_realm=realm, incoming_ha1=self.box.seal(json.dumps(ha1))))
+
+    def bindings_of(self, line_ids: list[int], *, lock: bool = True) -> dict[int, list[Binding]]:
+        """Bindings per line; with `lock` the lines stay locked until commit (one writer per AoR, B5;
+        SQLite's BEGIN IMMEDIATE has locked the whole database already)."""
+        found: dict[int, list[Binding]] = {line_id: [] for line_id in line_ids}
+        for chunk in _chunks(line_ids):
+            if lock and self.conn.dialect.name != "sqlite":
+                self._driver(_LOCK_LINES[len(chunk)], [_in_params(chunk)])
+            for row in self._driver(_BINDINGS_OF[len(chunk)], [_in_params(chunk)]):
+                found[row.line_id].append(_binding(row._mapping))
+        return found
+
+    def replace_bindings(self, bindings: dict[int, list[Binding]]) -> None:
+        """Each line's bindings become exactly the given ones."""
+        if not bindings:
+            return
+        self._driver(_DELETE_BINDINGS, [{"b_line_id": line_id} for line_id in bindings])
+        rows = [_binding_row(line_id, binding) for line_id, items in bindings.items() for binding in items]
+        if rows:
+            self._driver(_INSERT_BINDING, rows)
+
+    def delete_bindings(self, line_id: int) -> None:
+        self.conn.execute(sa.delete(t.binding).where(t.binding.c.line_id == line_id))
+
+    def delete_expired_bindings(self, now: float) -> int:
+        return self.conn.execute(sa.delete(t.binding).where(t.binding.c.expires_at <= now)).rowcount
+
+    def connection_closed(self, ip: str, port: int) -> int:
+        """Bindings that came over a TCP/TLS connection from ip:port are unreachable now (B7)."""
+        return self.conn.execute(
+            sa.update(t.binding)
+            .where(t.binding.c.source_ip == ip, t.binding.c.source_port == port, t.binding.c.transport != "udp")
+            .values(reachable=False)
+        ).rowcount
+
+    def nat_bindings(self, now: float) -> list[tuple[int, Binding]]:
+        query = (sa.select(t.binding)
+                 .where(t.binding.c.nat.is_(True), t.binding.c.transport == "udp", t.binding.c.expires_at > now)
+                 .order_by(t.binding.c.id))
+        return [(row["line_id"], _binding(row)) for row in self.conn.execute(query).mappings()]
+
+    def set_reachable(self, keys: list[tuple[int, str]], reachable: bool) -> None:
+        binding = t.binding.c
+        for line_id, contact in keys:
+            self.conn.execute(sa.update(t.binding).where(binding.line_id == line_id, binding.contact == contact)
+                              .values(reachable=reachable))
 
     # -- helpers -----------------------------------------------------------------
 
@@ -321,6 +413,45 @@ class SqlRepository:
 def title_key(title: str) -> str:
     """TITLE uniqueness is trimmed and case-insensitive, as on Bitrix24's MySQL collation."""
     return title.strip().casefold()
+
+
+def _chunks(line_ids: list[int]) -> list[list[int]]:
+    """The ids in chunks of a size from _IN_SIZES, the last padded by repeating its first id."""
+    largest = _IN_SIZES[-1]
+    chunks = [line_ids[start:start + largest] for start in range(0, len(line_ids), largest)]
+    if chunks:
+        size = next(size for size in _IN_SIZES if size >= len(chunks[-1]))
+        chunks[-1] = chunks[-1] + [chunks[-1][0]] * (size - len(chunks[-1]))
+    return chunks
+
+
+def _in_params(chunk: list[int]) -> dict[str, object]:
+    return {f"l{i}": line_id for i, line_id in enumerate(chunk)}
+
+
+def _binding(row: RowMapping) -> Binding:
+    return Binding(
+        contact=row["contact"], expires_at=row["expires_at"], granted=row["granted"], call_id=row["call_id"],
+        cseq=row["cseq"], transport=row["transport"], source=(row["source_ip"], row["source_port"]),
+        local=(row["local_ip"], row["local_port"]), q=row["q"],
+        path=tuple(filter(None, row["path"].split("\n"))), instance=row["instance"], reg_id=row["reg_id"],
+        user_agent=row["user_agent"], algorithm=row["algorithm"], nat=bool(row["nat"]),
+        reachable=bool(row["reachable"]),
+        first_registered_at=row["first_registered_at"], last_refreshed_at=row["last_refreshed_at"],
+    )
+
+
+def _binding_row(line_id: int, binding: Binding) -> dict[str, object]:
+    return {
+        "line_id": line_id, "contact": binding.contact, "expires_at": binding.expires_at,
+        "granted": binding.granted, "call_id": binding.call_id, "cseq": binding.cseq,
+        "transport": binding.transport, "source_ip": binding.source[0], "source_port": binding.source[1],
+        "local_ip": binding.local[0], "local_port": binding.local[1], "q": binding.q,
+        "path": "\n".join(binding.path), "instance": binding.instance, "reg_id": binding.reg_id,
+        "user_agent": binding.user_agent, "algorithm": binding.algorithm, "nat": binding.nat,
+        "reachable": binding.reachable, "first_registered_at": binding.first_registered_at,
+        "last_refreshed_at": binding.last_refreshed_at,
+    }
 
 
 def _registration(row: RowMapping) -> Registration:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sipline.store.database import Database
-from sipline.store.records import Line, LineType, NewLine, Portal, Registration
+from sipline.store.records import Binding, Line, LineType, NewLine, Portal, Registration
 from sipline.store.repository import Repository
 from sipline.store.sql import title_key
 from sipline.telephony.caller import Caller
@@ -146,6 +146,8 @@ class SipLines:
                 changes["registration_status_code"] = 0
                 if line.reg_id is not None:
                     repo.reset_registration(line.reg_id, self.clock())
+                if line.type is LineType.OFFICE:
+                    repo.delete_bindings(line.id)  # issue 4: the PBX registers again
             repo.update_line(line.id, changes)
             return repo.line_by_config(caller.portal_id, config_id), reregister  # type: ignore[return-value]
 
@@ -175,6 +177,17 @@ class SipLines:
             return line
 
         self.events.line_deleted(await self.db.write(work))
+
+    async def bindings(self, caller: Caller, config_id: int) -> list[Binding]:
+        """The live registrations of the caller's office line (sipline.sip.bindings)."""
+        require_numbers_right(caller)
+
+        def work(repo: Repository) -> list[Binding]:
+            line = self._owned_line(repo, caller, config_id)
+            now = self.clock()
+            return [b for b in repo.bindings_of([line.id], lock=False)[line.id] if b.expires_at > now]
+
+        return await self.db.read(work)
 
     async def status(self, caller: Caller, reg_id: int) -> Registration:
         require_numbers_right(caller)

@@ -74,9 +74,12 @@ def _ip_version(address: str) -> int:
 
 class SipTransport:
     def __init__(self, listen: list[tuple[str, int]], *, public: tuple[str, int] | None = None,
-                 tls_context: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic,
+                 tls_context: ssl.SSLContext | None = None, tls_listen: list[tuple[str, int]] | None = None,
+                 server_tls: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, time_scale: float = 1.0) -> None:
         self.listen = listen
+        self.tls_listen = tls_listen or []  # TLS listeners, for PBXes registering over TLS (B)
+        self.server_tls = server_tls
         self.public = public
         self.time_scale = time_scale  # keep-alive intervals shrink with it in tests
         self.tls_context = tls_context or ssl.create_default_context()
@@ -84,6 +87,7 @@ class SipTransport:
         self.rng = rng or random.Random()
         self.on_message: Callable[[Message, Source], None] = lambda message, source: None
         self.on_flow_lost: Callable[[FlowKey], None] = lambda key: None
+        self.on_peer_gone: Callable[[tuple[str, int]], None] = lambda peer: None
         self.stats: Counter[str] = Counter()
         self._udp: list[UdpEndpoint] = []
         self._servers: list[asyncio.AbstractServer] = []
@@ -100,6 +104,9 @@ class SipTransport:
                                                                local_addr=(host, port))
             self._udp.append(endpoint)  # type: ignore[arg-type]
             self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p)), host, port))
+        for host, port in self.tls_listen:
+            self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p), "tls"),
+                                                          host, port, ssl=self.server_tls))
         self._ticker = asyncio.create_task(self._tick_flows())
 
     async def stop(self) -> None:
@@ -130,20 +137,30 @@ class SipTransport:
         except SipError as error:
             self.stats["dropped_" + ("oversized" if error.status == 513 else "malformed")] += 1
             return
-        self.on_message(message, source)
+        self._deliver(message, source)
 
-    def _flow(self, key: FlowKey | None, local: tuple[str, int]) -> StreamFlow:
-        transport = key.transport if key else "tcp"
+    def _deliver(self, message: Message, source: Source) -> None:
+        """Hand a message up; a bug in a handler costs that message, never the socket."""
+        try:
+            self.on_message(message, source)
+        except Exception:
+            self.stats["handler_errors"] += 1
+            log.exception("a SIP message from %s:%s could not be handled", source.address, source.port)
+
+    def _flow(self, key: FlowKey | None, local: tuple[str, int], incoming: str = "tcp") -> StreamFlow:
+        transport = key.transport if key else incoming
 
         def deliver(message: Message, flow: StreamFlow) -> None:
             self.stats["received"] += 1
-            self.on_message(message, Source(transport, flow.peer[0], flow.peer[1], local, flow))
+            self._deliver(message, Source(transport, flow.peer[0], flow.peer[1], local, flow))
 
         return StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
                           self.clock)
 
     def _lost(self, flow: StreamFlow) -> None:
-        if flow.key is not None and self._flows.get(flow.key) is flow:
+        if flow.key is None:
+            self.on_peer_gone(flow.peer)  # a PBX's connection closed (B7)
+        elif self._flows.get(flow.key) is flow:
             del self._flows[flow.key]
             self.on_flow_lost(flow.key)
 
@@ -183,16 +200,21 @@ class SipTransport:
         if source.flow is not None:
             source.flow.write(data)
             return
-        endpoint = self._udp_for(source.address)
+        endpoint = self._udp_for(source.address, source.local)
         if endpoint is not None and endpoint.transport is not None:
             endpoint.transport.sendto(data, (source.address, source.port))
 
-    def _udp_for(self, address: str) -> UdpEndpoint | None:
+    def _udp_for(self, address: str, local: tuple[str, int] | None = None) -> UdpEndpoint | None:
+        """The socket `local` if we listen there (answers leave where requests came in), else the first
+        one of the address's IP version."""
         version = _ip_version(address)
+        fallback = None
         for endpoint in self._udp:
-            if _ip_version(endpoint.local[0]) == version:
+            if endpoint.local == local:
                 return endpoint
-        return None
+            if fallback is None and _ip_version(endpoint.local[0]) == version:
+                fallback = endpoint
+        return fallback
 
     async def _connect(self, key: FlowKey) -> None:
         try:

@@ -1,0 +1,362 @@
+"""The office registrar: REGISTER at INCOMING_SERVER (sip-behaviour.md B2–B8), the glue around the rules.
+
+Processing order (B2): abuse checks (before any credential work) → Request-URI
+is ours → Require options → digest authentication → the authenticated user is
+the To user → Contact/Expires → binding rules → 200. A request without
+credentials is simply challenged, it is not a failure.
+
+Authenticated REGISTERs are group-committed: those that arrive within
+COMMIT_DELAY of each other are checked against the bindings in the store and
+written in one transaction, and their answers leave after the commit — a 200 is never sent for a binding that is
+not on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from dataclasses import asdict, dataclass
+from email.utils import formatdate
+
+from sipline.registrar import bindings as rules
+from sipline.registrar.abuse import AbuseLimits, Guard, SecurityEvent
+from sipline.registrar.nat import PING_INTERVAL, NatPinger
+from sipline.registrar.nonce import Nonces, NonceState, NonceUse
+from sipline.sip import digest
+from sipline.sip.errors import BadRequest, IntervalTooBrief, SipError
+from sipline.sip.headers import NameAddr, split_list
+from sipline.sip.message import Request
+from sipline.sip.responses import response_to
+from sipline.sip.serialise import serialise
+from sipline.sip.transports.manager import SipTransport, Source
+from sipline.sip.uri import SipUri
+from sipline.store.database import MISSING, Database
+from sipline.store.records import Binding, OfficeUser
+from sipline.store.repository import Repository
+
+log = logging.getLogger("sipline.registrar")
+security = logging.getLogger("sipline.security")
+
+SUPPORTED_OPTIONS = frozenset({"path"})  # B2 step 2: what Require may name
+HA1_ALGORITHMS = ("MD5", "SHA-256", "SHA-512-256")  # B1: kept for each
+SWEEP_INTERVAL = 1.0  # B10: expired bindings go within 5 s
+COMMIT_DELAY = 0.002  # seconds a REGISTER waits for others to share its commit
+
+
+@dataclass(frozen=True)
+class RegistrarSettings:
+    realm: str  # INCOMING_SERVER of portals without their own
+    addresses: frozenset[str] = frozenset()  # our listen and public addresses: also accepted in the Request-URI
+    algorithms: tuple[str, ...] = ("SHA-256", "MD5")  # B3: challenge order
+    limits: rules.Limits = rules.Limits()
+    abuse: AbuseLimits = AbuseLimits()
+    ping_interval: float = PING_INTERVAL  # B7
+
+
+@dataclass
+class _Pending:
+    request: Request
+    source: Source
+    user: OfficeUser
+    register: rules.Register
+    outcome: rules.Outcome | None = None
+    error: SipError | None = None
+
+
+class Registrar:
+    def __init__(self, db: Database, transport: SipTransport, settings: RegistrarSettings, master_key: bytes, *,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.transport = transport
+        self.settings = settings
+        self.wall = wall
+        self.nonces = Nonces(master_key)
+        self.guard = Guard(settings.abuse)
+        self._pending: list[_Pending] = []
+        self._committing = False
+        self._bound: set[tuple[str, str]] = set()  # (login, source IP) holding a binding (B8 exemption)
+        self._tasks: set[asyncio.Task] = set()
+        self._sweeper: asyncio.Task | None = None
+        self.pinger = NatPinger(db, transport, settings.realm, interval=settings.ping_interval, wall=wall)
+        # Unknown users are checked against this, so that they cost what a known user costs (B3).
+        self._decoy = {alg: secrets.token_hex(32 if alg != "MD5" else 16) for alg in HA1_ALGORITHMS}
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep())
+        self.pinger.start()
+
+    async def stop(self) -> None:
+        self.pinger.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- B2 ------------------------------------------------------------------------------------
+
+    def handle(self, request: Request, source: Source) -> None:
+        now = self.wall()
+        if not self.guard.admit(source.address, now):
+            self.transport.stats["registrar_dropped"] += 1  # B8: blocked or flooding: no answer
+            return
+        realm = self._realm(request.uri)
+        if realm is None:
+            self._reply(request, source, 404, "Not Found")  # B2 step 1: we do not proxy REGISTER
+            return
+        unsupported = self._unsupported(request)
+        if unsupported:
+            self._reply(request, source, 420, "Bad Extension", [("Unsupported", ", ".join(unsupported))])
+            return
+        credentials = self._credentials(request, realm)
+        if credentials is None:
+            user = _to_user(request)
+            if self.guard.may_challenge(source.address, user, now, (user or "", source.address) in self._bound):
+                self._challenge(request, source, realm, stale=False)
+            return
+        if isinstance(credentials, SipError):
+            self._reply(request, source, credentials.status, credentials.reason)
+            return
+        key = ("office-user", credentials.username)
+        found = self.db.recall(key)
+        if found is MISSING:
+            self._spawn(self._look_up(key, request, source, realm, credentials))
+        else:
+            self._authenticated(request, source, realm, credentials, found)  # type: ignore[arg-type]
+
+    async def _look_up(self, key: tuple[str, str], request: Request, source: Source, realm: str,
+                       credentials: digest.Credentials) -> None:
+        found = await self.db.cached(key, lambda repo: repo.office_user(credentials.username))
+        self._authenticated(request, source, realm, credentials, found)
+
+    def _realm(self, request_uri: str) -> str | None:
+        target = _target(request_uri)
+        if target is None:
+            return None
+        host = target[1]
+        if host == self.settings.realm.lower() or host in self.settings.addresses:
+            return self.settings.realm
+        return None
+
+    @staticmethod
+    def _unsupported(request: Request) -> list[str]:
+        tags = [tag.strip() for value in request.headers.get_all("Require") for tag in split_list(value)]
+        return [tag for tag in tags if tag.lower() not in SUPPORTED_OPTIONS]
+
+    def _credentials(self, request: Request, realm: str) -> digest.Credentials | SipError | None:
+        for value in request.headers.get_all("Authorization"):
+            try:
+                credentials = digest.parse_credentials(value)
+            except digest.DigestError:
+                return BadRequest("malformed Authorization")
+            if credentials.realm == realm:
+                return credentials
+        return None
+
+    def _authenticated(self, request: Request, source: Source, realm: str, credentials: digest.Credentials,
+                       found: tuple[OfficeUser, str | None] | None) -> None:
+        """`found`: the office line of the digest username, with its portal's INCOMING_SERVER."""
+        now = self.wall()
+        state = self.nonces.check(credentials.nonce, realm, now)
+        if not _same_target(credentials.uri, request.uri):
+            self._reply(request, source, 400, "Bad Request")  # B3: `uri` must name the Request-URI
+            return
+        user = None
+        if found is not None and (found[1] or self.settings.realm) == realm:
+            user = found[0]
+        stored = self._ha1(user, realm, credentials.algorithm) if user else self._decoy.get(credentials.algorithm, "")
+        good = state is not NonceState.INVALID and _verify(credentials, stored)
+        if not good:
+            self._failed(request, source, realm, credentials.username, "wrong credentials" if state is not
+                         NonceState.INVALID else "bad nonce")
+            return
+        if state is NonceState.STALE:
+            self._challenge(request, source, realm, stale=True)  # B3: not a failure
+            return
+        headers = request.headers
+        use = self.nonces.use(credentials.nonce, credentials.nc if credentials.qop else None, now,
+                              (headers.get("Via"), headers.get("Call-ID"), headers.get("CSeq")))
+        if use is NonceUse.FORGOTTEN:
+            self._challenge(request, source, realm, stale=True)
+            return
+        if use is NonceUse.REPLAYED:
+            self._failed(request, source, realm, credentials.username, "replayed nonce count")
+            return
+        if user is None or _to_user(request) != credentials.username:
+            self._failed(request, source, realm, credentials.username, "not the To user", status=403)
+            return
+        try:
+            register = rules.read_register(request, transport=source.transport, source=(source.address, source.port),
+                                           local=source.local, algorithm=credentials.algorithm)
+        except SipError as error:
+            self._reply(request, source, error.status, error.reason,
+                        [("Unsupported", "path")] if isinstance(error, rules.PathUnsupported) else [])
+            return
+        self._pending.append(_Pending(request, source, user, register))
+        if not self._committing:
+            self._committing = True
+            self._running_loop().call_later(COMMIT_DELAY, lambda: self._spawn(self._commit()))
+
+    def _ha1(self, user: OfficeUser, realm: str, algorithm: str) -> str:
+        if user.realm == realm and algorithm in user.ha1:
+            return user.ha1[algorithm]
+        # B1: computed anew when the realm (INCOMING_SERVER) or the password changed, and kept
+        ha1 = {alg: digest.ha1(alg, user.login, realm, user.password) for alg in HA1_ALGORITHMS}
+        self._spawn(self.db.write(lambda repo: repo.store_ha1(user.line_id, realm, ha1), touches=("office-user",)))
+        return ha1.get(algorithm, "")
+
+    def _failed(self, request: Request, source: Source, realm: str, username: str | None, reason: str,
+                status: int = 401) -> None:
+        """B3, B8: counted, logged, and answered like any other failure (a fresh challenge, or 403)."""
+        now = self.wall()
+        self._log(SecurityEvent(now, source.address, source.port, source.transport, username, reason))
+        if self.guard.failed(source.address, username, now):
+            until = self.guard.blocked_until(source.address)
+            self._log(SecurityEvent(now, source.address, source.port, source.transport, username,
+                                    f"blocked for {until - now:.0f} s"))
+        if status == 403:
+            self._reply(request, source, 403, "Forbidden")
+        else:
+            self._challenge(request, source, realm, stale=False)
+
+    def _challenge(self, request: Request, source: Source, realm: str, *, stale: bool) -> None:
+        """B3: one challenge per algorithm, each with its own fresh nonce; never 407 for REGISTER."""
+        now = self.wall()
+        flag = ", stale=true" if stale else ""
+        headers = [
+            ("WWW-Authenticate", f'Digest realm="{realm}", nonce="{self.nonces.issue(realm, now)}", '
+                                 f'algorithm={algorithm}, qop="auth"{flag}')
+            for algorithm in self.settings.algorithms
+        ]
+        self._reply(request, source, 401, "Unauthorized", headers)
+
+    # -- the store ------------------------------------------------------------------------------
+
+    async def _commit(self) -> None:
+        batch, self._pending = self._pending, []
+        now = self.wall()
+        try:
+            await self.db.write(lambda repo: self._apply(repo, batch, now), touches=())
+        except Exception:
+            log.exception("registrar commit failed; %d REGISTERs answered 500", len(batch))
+            for item in batch:
+                item.outcome, item.error = None, SipError("store unavailable")
+        finally:
+            self._committing = False
+            if self._pending:
+                self._committing = True
+                self._spawn(self._commit())
+        for item in batch:
+            self._answer(item, now)
+
+    def _apply(self, repo: Repository, batch: list[_Pending], now: float) -> None:
+        current = repo.bindings_of(sorted({item.user.line_id for item in batch}))
+        changed: dict[int, list[Binding]] = {}
+        for item in batch:  # in arrival order, each on top of the one before
+            line_id = item.user.line_id
+            try:
+                item.outcome = rules.apply(current[line_id], item.register, now, self.settings.limits)
+            except SipError as error:
+                item.error = error
+                continue
+            if item.outcome.changed:
+                current[line_id] = changed[line_id] = item.outcome.bindings
+        repo.replace_bindings(changed)
+
+    def _answer(self, item: _Pending, now: float) -> None:
+        request, source = item.request, item.source
+        if item.error is not None:
+            extra = [("Min-Expires", str(item.error.min_expires))] if isinstance(item.error, IntervalTooBrief) else []
+            self._reply(request, source, item.error.status, item.error.reason, extra)
+            return
+        outcome = item.outcome
+        assert outcome is not None
+        key = (item.user.login, source.address)
+        if outcome.bindings:
+            self._bound.add(key)
+        else:
+            self._bound.discard(key)
+        headers = [("Contact", line) for line in rules.contact_lines(outcome, now)]
+        headers.append(("Date", formatdate(now, usegmt=True)))
+        headers += [("Path", path) for path in item.register.path]
+        self._reply(request, source, 200, "OK", headers)
+
+    def peer_gone(self, peer: tuple[str, int]) -> None:
+        """B7: a PBX's TCP/TLS connection closed; its bindings stay, marked unreachable."""
+        self._spawn(self.db.write(lambda repo: repo.connection_closed(*peer), touches=()))
+
+    async def _sweep(self) -> None:
+        """B10: expired bindings leave the store within SWEEP_INTERVAL."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                await self.db.write(lambda repo: repo.delete_expired_bindings(self.wall()), touches=())
+            except Exception:
+                log.exception("sweeping expired bindings failed; trying again")
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _reply(self, request: Request, source: Source, status: int, reason: str,
+               headers: list[tuple[str, str]] | None = None) -> None:
+        to_tag = hashlib.sha1(f"{request.headers.get('Call-ID')}".encode()).hexdigest()[:10]
+        try:
+            response = response_to(request, status, reason, to_tag=to_tag, source=(source.address, source.port),
+                                   headers=headers)
+        except BadRequest:
+            self.transport.stats["dropped_malformed"] += 1
+            return
+        self.transport.reply(source, serialise(response))
+
+    def _log(self, event: SecurityEvent) -> None:
+        security.warning(json.dumps(asdict(event), sort_keys=True))
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+# The same few Request-URIs and To values come again with every REGISTER of a PBX: what they
+# mean is remembered (strings in, strings out, bounded) rather than parsed each time.
+
+def _to_user(request: Request) -> str | None:
+    return _user_of(request.headers.get("To") or "")
+
+
+@lru_cache(maxsize=16384)
+def _user_of(to: str) -> str | None:
+    try:
+        return SipUri.parse(NameAddr.parse(to).uri).user
+    except BadRequest:
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _target(uri: str) -> tuple[str, str, int | None] | None:
+    """(scheme, lower-case host, port) of a SIP URI, None if it is not one."""
+    try:
+        parsed = SipUri.parse(uri)
+    except BadRequest:
+        return None
+    return parsed.scheme, parsed.host.lower(), parsed.port
+
+
+def _same_target(uri: str, request_uri: str) -> bool:
+    """B3: the digest `uri` names the Request-URI (scheme, host and port; parameters aside)."""
+    mine = _target(uri) if uri != request_uri else _target(request_uri)
+    return mine is not None and mine == _target(request_uri)
+
+
+def _verify(credentials: digest.Credentials, stored_ha1: str) -> bool:
+    try:
+        return digest.verify(credentials, method="REGISTER", stored_ha1=stored_ha1)
+    except digest.DigestError:
+        return False

@@ -1,0 +1,27 @@
+"""sipline's own methods, beside Bitrix24's; named `sipline.*` so they never clash with a Bitrix24 method."""
+
+from __future__ import annotations
+
+from sipline.rest.envelope import local_iso
+from sipline.rest.params import Params
+from sipline.services import Services
+from sipline.telephony.caller import Caller
+
+
+async def sip_bindings(params: Params, caller: Caller, services: Services) -> object:
+    """The PBX registrations of an office line (sip-behaviour.md B10)."""
+    bindings = await services.lines.bindings(caller, params.upper().intval("CONFIG_ID"))
+    now = services.lines.clock()
+    return [
+        {
+            "CONTACT": binding.contact,
+            "SOURCE_ADDRESS": f"{binding.source[0]}:{binding.source[1]}",
+            "TRANSPORT": binding.transport,
+            "USER_AGENT": binding.user_agent,
+            "EXPIRES_AT": local_iso(binding.expires_at),
+            "EXPIRES_IN": max(0, int(binding.expires_at - now)),
+            "NAT": binding.nat,
+            "REACHABLE": binding.reachable,
+        }
+        for binding in bindings
+    ]
