@@ -1,4 +1,10 @@
-"""Portals, their users and webhooks: creating them, and finding who a webhook code belongs to."""
+"""Portals, their users and webhooks: creating them, and finding who a request belongs to.
+
+One sipline hosts many portals. A request's portal is the one whose domain is the
+HTTP Host; a Host no portal has goes to the default portal (the first one made), so
+the embedded default serves any host. A webhook or token only works at its own
+portal's address.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,20 @@ from dataclasses import dataclass
 
 from sipline.store.crypto import code_hash, new_code
 from sipline.store.database import Database
-from sipline.store.records import Portal, WebhookGrant
+from sipline.store.records import Portal, User, WebhookGrant, WebhookInfo
 from sipline.store.repository import Repository
 
 _SCOPE = re.compile(r"[a-z][a-z0-9_]*\Z")
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?::\d{1,5})?\Z")
 
 
 class AccountError(ValueError):
-    """An account request that cannot be carried out (unknown user, bad scope name)."""
+    """An account request that cannot be carried out (unknown portal or user, bad scope name)."""
 
 
 @dataclass(frozen=True)
 class NewWebhook:
+    portal: Portal
     user_number: int
     code: str
 
@@ -41,6 +49,17 @@ def parse_scopes(text: str) -> str:
     return ",".join(dict.fromkeys(scopes))
 
 
+def parse_domain(text: str) -> str:
+    """A portal domain: a host name or IPv4 address, optionally with a port; lower-cased.
+
+    Raises: AccountError.
+    """
+    domain = text.strip().lower()
+    if not _DOMAIN.match(domain) or len(domain) > 255:
+        raise AccountError(f"invalid portal domain {text!r}: expected a host name like portal.example.com")
+    return domain
+
+
 class Accounts:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -52,37 +71,101 @@ class Accounts:
         def work(repo: Repository) -> NewWebhook | None:
             if repo.default_portal() is not None:
                 return None
-            portal = repo.insert_portal(domain=domain, title="", max_cloud_lines=max_cloud_lines, now=self.clock())
-            repo.insert_user(portal_id=portal.id, name="Admin", is_admin=True, can_modify_numbers=True)
-            return self._add_webhook(repo, portal, 1, "telephony")
+            return self._new_portal(repo, domain, "", max_cloud_lines)
 
         return await self.db.write(work)
 
-    async def create_webhook(self, *, user_number: int, scopes: str) -> NewWebhook:
-        """A new webhook on the default portal.
+    async def create_portal(self, *, domain: str, title: str, max_cloud_lines: int,
+                            incoming_server: str | None = None) -> NewWebhook:
+        """A portal with an admin (user 1) and a telephony webhook for it.
 
-        Raises: AccountError when the portal has no such user or the scopes are malformed.
+        Raises: AccountError for a malformed or taken domain.
+        """
+        domain = parse_domain(domain)
+
+        def work(repo: Repository) -> NewWebhook:
+            if repo.portal_by_domain(domain) is not None:
+                raise AccountError(f"a portal {domain} exists already")
+            created = self._new_portal(repo, domain, title, max_cloud_lines)
+            if incoming_server:
+                repo.update_portal(created.portal.id, {"incoming_server": incoming_server})
+            return created
+
+        return await self.db.write(work)
+
+    async def set_rate_limit(self, portal: str | None, rate: tuple[float, float] | None) -> None:
+        """The portal's own request-rate limit (X, Y); None turns it off for the portal.
+
+        Raises: AccountError for an unknown portal.
+        """
+        burst, drain = rate if rate is not None else (0.0, 0.0)
+        await self.db.write(lambda repo: repo.update_portal(named_portal(repo, portal).id,
+                                                            {"rate_burst": burst, "rate_drain": drain}))
+
+    async def portal_for_host(self, host: str | None) -> Portal:
+        """The portal a request to `host` (the Host header) is for. Raises: AccountError before bootstrap."""
+        host = (host or "").strip().lower()
+        return await self.db.cached(("portal-host", host), lambda repo: _portal_for_host(repo, host))
+
+    async def portals(self) -> list[Portal]:
+        return await self.db.read(lambda repo: repo.portals())
+
+    async def portal(self, portal_id: int) -> Portal:
+        return await self.db.cached(("portal", portal_id), lambda repo: repo.portal(portal_id))
+
+    async def create_webhook(self, *, portal: str | None, user_number: int, scopes: str) -> NewWebhook:
+        """A new webhook acting as a user of the portal (the default one when None).
+
+        Raises: AccountError when there is no such portal or user, or the scopes are malformed.
         """
         scopes = parse_scopes(scopes)
-        return await self.db.write(lambda repo: self._add_webhook(repo, _portal(repo), user_number, scopes))
+        return await self.db.write(
+            lambda repo: self._add_webhook(repo, named_portal(repo, portal), user_number, scopes))
 
-        return await self.db.write(work)
+    async def webhooks(self, *, portal: str | None) -> list[WebhookInfo]:
+        return await self.db.read(lambda repo: repo.webhooks(named_portal(repo, portal).id))
 
-    async def create_user(self, *, name: str, admin: bool, numbers_modify: bool) -> int:
-        """A user of the default portal; returns its user ID.
+    async def revoke_webhook(self, *, portal: str | None, webhook_id: int) -> None:
+        """Raises: AccountError when the portal has no such webhook."""
 
-        Raises: AccountError when there is no portal yet.
+        def work(repo: Repository) -> None:
+            if not repo.revoke_webhook(named_portal(repo, portal).id, webhook_id):
+                raise AccountError(f"no webhook {webhook_id} on this portal")
+
+        await self.db.write(work)
+
+    async def create_user(self, *, portal: str | None, name: str, admin: bool, numbers_modify: bool) -> int:
+        """A user of the portal (the default one when None); returns its user ID.
+
+        Raises: AccountError when there is no such portal.
         """
 
         def work(repo: Repository) -> int:
-            portal_id = _portal(repo).id
-            return repo.insert_user(portal_id=portal_id, name=name, is_admin=admin, can_modify_numbers=numbers_modify)[1]
+            return repo.insert_user(portal_id=named_portal(repo, portal).id, name=name, is_admin=admin,
+                                    can_modify_numbers=numbers_modify)[1]
 
         return await self.db.write(work)
+
+    async def set_user_active(self, *, portal: str | None, user_number: int, active: bool) -> None:
+        """Raises: AccountError when the portal has no such user."""
+
+        def work(repo: Repository) -> None:
+            if not repo.set_user_active(named_portal(repo, portal).id, user_number, active):
+                raise AccountError(f"no user {user_number} on this portal")
+
+        await self.db.write(work)
+
+    async def user(self, portal_id: int, number: int) -> User | None:
+        return await self.db.read(lambda repo: repo.user(portal_id, number))
 
     async def webhook_grant(self, code: str) -> WebhookGrant | None:
         digest = code_hash(code)
         return await self.db.cached(("webhook", digest), lambda repo: repo.webhook_grant(digest))
+
+    def _new_portal(self, repo: Repository, domain: str, title: str, max_cloud_lines: int) -> NewWebhook:
+        portal = repo.insert_portal(domain=domain, title=title, max_cloud_lines=max_cloud_lines, now=self.clock())
+        repo.insert_user(portal_id=portal.id, name="Admin", is_admin=True, can_modify_numbers=True)
+        return self._add_webhook(repo, portal, 1, "telephony")
 
     def _add_webhook(self, repo: Repository, portal: Portal, user_number: int, scopes: str) -> NewWebhook:
         user_row = repo.user_row_id(portal.id, user_number)
@@ -92,10 +175,29 @@ class Accounts:
         repo.insert_webhook(
             portal_id=portal.id, user_row_id=user_row, code_hash=code_hash(code), scopes=scopes, now=self.clock()
         )
-        return NewWebhook(user_number, code)
+        return NewWebhook(portal, user_number, code)
 
 
-def _portal(repo: Repository) -> Portal:
+def _portal_for_host(repo: Repository, host: str) -> Portal:
+    for candidate in (host, host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else ""):
+        if candidate:
+            portal = repo.portal_by_domain(candidate)
+            if portal is not None:
+                return portal
+    return _default(repo)
+
+
+def named_portal(repo: Repository, domain: str | None) -> Portal:
+    """The portal with this domain, or the default one for None. Raises: AccountError."""
+    if domain is None:
+        return _default(repo)
+    portal = repo.portal_by_domain(parse_domain(domain))
+    if portal is None:
+        raise AccountError(f"no portal {domain}")
+    return portal
+
+
+def _default(repo: Repository) -> Portal:
     portal = repo.default_portal()
     if portal is None:
         raise AccountError("no portal yet: start `sipline serve` once first")

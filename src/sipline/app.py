@@ -14,6 +14,7 @@ import logging
 import ssl
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,7 +30,9 @@ from sipline.registrar.service import RegistrarSettings
 from sipline.registration.engine import EngineSettings
 from sipline.registration.pacing import PacingSettings
 from sipline.sip_service import SipService, SipSettings
-from sipline.rest.endpoint import RestApi, json_response
+from sipline.rest.endpoint import RestApi, RestLimits, json_response
+from sipline.rest.limits import Rate
+from sipline.rest.oauth_server import OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
 from sipline.services import Services
 from sipline.store.crypto import SecretBox, load_or_create_key
@@ -39,14 +42,19 @@ from sipline.tls import ensure_self_signed
 log = logging.getLogger("sipline")
 access = logging.getLogger("sipline.access")
 BASE_URL_FILE = "base_url"  # where `serve` leaves its URL for `sipline webhook create`
+OAUTH_URL_FILE = "oauth_url"  # and the OAuth server's, for `sipline app create`
 
 
 class SiplineApp:
-    def __init__(self, services: Services, *, sip: SipService | None = None, access_log: bool = False) -> None:
+    def __init__(self, services: Services, urls: Urls, *, sip: SipService | None = None, access_log: bool = False,
+                 limits: RestLimits = RestLimits(), oauth_only: bool = False) -> None:
+        """`oauth_only`: the OAuth server's own listener, where /rest/app.info is the OAuth-side one."""
         self.services = services
         self.sip = sip
-        self.rest = RestApi(services)
+        self.rest = RestApi(services, limits=limits)
+        self.oauth = OAuthServer(services, urls)
         self.access_log = access_log
+        self.oauth_only = oauth_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,12 +80,17 @@ class SiplineApp:
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        oauth = oauth_path(scope["path"])
         if scope["path"] == "/healthz":
             response = await self.healthz()
-        elif scope["path"] == "/metrics":
+        elif scope["path"] == "/metrics" and not self.oauth_only:
             response = Response(self.sip.metrics() if self.sip else "", media_type="text/plain; version=0.0.4")
         elif request.method == "OPTIONS":
             response = json_response({})
+        elif oauth is not None:
+            response = await self.oauth(request, oauth)
+        elif self.oauth_only:
+            response = await self.oauth.app_info(request)  # the only method of the OAuth server's REST
         else:
             response = await self.rest(request)
         await response(scope, receive, send)
@@ -110,7 +123,7 @@ def sip_settings(settings: Settings) -> SipSettings:
     if settings.sip_public:
         addresses.add(settings.sip_public[0])
     registrar = RegistrarSettings(
-        realm=settings.registrar_name,
+        realm=settings.registrar_name.lower(),
         addresses=frozenset(address.lower() for address in addresses),
         algorithms=settings.registrar_algorithms,
         limits=Limits(settings.registrar_min_expires, settings.registrar_max_expires,
@@ -145,16 +158,54 @@ def _sip_tls(settings: Settings) -> ssl.SSLContext:
 async def serve(settings: Settings) -> None:
     db = open_database(settings)
     sip = SipService(db, sip_settings(settings))
-    services = Services.build(db, incoming_server=settings.registrar_name, events=sip.engine)
+    services = Services.build(db, incoming_server=settings.registrar_name, events=sip.engine,
+                              access_lifetime=settings.access_token_lifetime)
     created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines)
     cert, key = _tls_files(settings)
     if created is not None:  # printed before binding: the code is shown once, even if the port is taken
         print(f"webhook: {settings.base_url}{created.path}", flush=True)
-    server = uvicorn.Server(
+    urls = urls_of(settings)
+    limits = RestLimits(rate=Rate(*settings.rate_limit) if settings.rate_limit else None,
+                        operating_limit=settings.operating_limit, trusted_proxies=settings.trusted_proxies)
+    app = SiplineApp(services, urls, sip=sip, access_log=settings.access_log, limits=limits)
+    server = _server(settings, app, settings.host, settings.port, cert, key)
+    servers = [server]
+    if settings.oauth_listen is not None:
+        servers.append(_server(settings, SiplineApp(services, urls, limits=limits, oauth_only=True),
+                               *settings.oauth_listen, cert, key))
+    if settings.sip_public is None and any(host in ("0.0.0.0", "::") for host, _ in settings.sip_listen):
+        log.warning("SIP listens on a wildcard address without --sip-public: Via and Contact need a "
+                    "reachable address until one is learnt from the registrar (received/rport)")
+    try:
+        await sip.start()
+    except OSError as error:
+        db.close()
+        raise ConfigError(f"sip-listen: cannot listen ({error.strerror or error})") from None
+    tasks = [asyncio.create_task(each.serve()) for each in servers]
+    while not all(each.started for each in servers) and not any(each.done() for each in tasks):
+        await asyncio.sleep(0.01)
+    if all(each.started for each in servers):
+        (settings.data_dir / BASE_URL_FILE).write_text(settings.base_url + "\n")
+        (settings.data_dir / OAUTH_URL_FILE).write_text(urls.oauth_base + "\n")
+        log.info("sipline listening on %s, SIP on %s", settings.base_url,
+                 ", ".join(f"{host}:{port}" for host, port in settings.sip_listen))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for each in servers:
+            each.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await sip.stop()
+        db.close()
+
+
+def _server(settings: Settings, app: SiplineApp, host: str, port: int, cert: str | None,
+            key: str | None) -> uvicorn.Server:
+    return uvicorn.Server(
         uvicorn.Config(
-            SiplineApp(services, sip=sip, access_log=settings.access_log),
-            host=settings.host,
-            port=settings.port,
+            app,
+            host=host,
+            port=port,
             ssl_certfile=cert,
             ssl_keyfile=key,
             lifespan="off",
@@ -165,26 +216,15 @@ async def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=5,
         )
     )
-    if settings.sip_public is None and any(host in ("0.0.0.0", "::") for host, _ in settings.sip_listen):
-        log.warning("SIP listens on a wildcard address without --sip-public: Via and Contact need a "
-                    "reachable address until one is learnt from the registrar (received/rport)")
-    try:
-        await sip.start()
-    except OSError as error:
-        db.close()
-        raise ConfigError(f"sip-listen: cannot listen ({error.strerror or error})") from None
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    if server.started:
-        (settings.data_dir / BASE_URL_FILE).write_text(settings.base_url + "\n")
-        log.info("sipline listening on %s, SIP on %s", settings.base_url,
-                 ", ".join(f"{host}:{port}" for host, port in settings.sip_listen))
-    try:
-        await task
-    finally:
-        await sip.stop()
-        db.close()
+
+
+def urls_of(settings: Settings) -> Urls:
+    scheme = "https" if settings.tls else "http"
+    oauth_base = settings.base_url
+    if settings.oauth_listen is not None:
+        host, port = settings.oauth_listen
+        oauth_base = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+    return Urls(scheme=scheme, port=settings.port, oauth_base=oauth_base)
 
 
 def _tls_files(settings: Settings) -> tuple[str | None, str | None]:
@@ -200,3 +240,11 @@ def _tls_files(settings: Settings) -> tuple[str | None, str | None]:
 def base_url_of(data_dir: Path, fallback: str) -> str:
     path = data_dir / BASE_URL_FILE
     return path.read_text().strip() if path.exists() else fallback
+
+
+def urls_in(data_dir: Path, settings: Settings) -> Urls:
+    """The URLs the last `serve` of this data dir listened on (for operator commands)."""
+    base = urlsplit(base_url_of(data_dir, settings.base_url))
+    oauth = data_dir / OAUTH_URL_FILE
+    return Urls(scheme=base.scheme, port=base.port or (443 if base.scheme == "https" else 80),
+                oauth_base=oauth.read_text().strip() if oauth.exists() else base.geturl())

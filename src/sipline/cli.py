@@ -53,6 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     sip.add_argument("--sip-tls-cert", default=env("SIP_TLS_CERT"), help="its certificate chain; default: the "
                      "HTTPS one, else a local CA's for INCOMING_SERVER [SIPLINE_SIP_TLS_CERT]")
     sip.add_argument("--sip-tls-key", default=env("SIP_TLS_KEY"), help="[SIPLINE_SIP_TLS_KEY]")
+    rest = serve.add_argument_group("REST limits and OAuth")
+    rest.add_argument("--rate-limit", default=env("RATE_LIMIT", "50/2"), metavar="X/Y|off",
+                      help="requests per portal and client IP: burst X, Y a second after [SIPLINE_RATE_LIMIT]")
+    rest.add_argument("--operating-limit", default=env("OPERATING_LIMIT", "480"), metavar="S|off",
+                      help="seconds of one method per app or webhook in 10 minutes [SIPLINE_OPERATING_LIMIT]")
+    rest.add_argument("--trusted-proxy", action="append", metavar="CIDR",
+                      help="proxy whose X-Forwarded-For is believed, repeatable [SIPLINE_TRUSTED_PROXIES]")
+    rest.add_argument("--oauth-listen", default=env("OAUTH_LISTEN"), metavar="HOST:PORT",
+                      help="also serve the OAuth server on a base URL of its own [SIPLINE_OAUTH_LISTEN]")
+    rest.add_argument("--access-token-lifetime", default=env("ACCESS_TOKEN_LIFETIME", "3600"), metavar="S",
+                      help="seconds an OAuth access token lives [SIPLINE_ACCESS_TOKEN_LIFETIME]")
     registrar = serve.add_argument_group("office registrar")
     for flag, name, default, text in (
         ("--registrar-min-expires", "REGISTRAR_MIN_EXPIRES", "60", "shorter requests get 423 (B4)"),
@@ -67,21 +78,56 @@ def _parser() -> argparse.ArgumentParser:
     ):
         registrar.add_argument(flag, default=env(name, default), help=f"{text} [SIPLINE_{name}]")
 
-    webhook = commands.add_parser("webhook", help="manage incoming webhooks")
-    webhook_commands = webhook.add_subparsers(dest="action", required=True)
-    create = webhook_commands.add_parser("create", help="print the base URL of a new webhook")
-    _data_dir(create)
+    _operator_commands(commands)
+    return parser
+
+
+def _operator_commands(commands) -> None:
+    """Commands that act on the data dir of a (running or stopped) `serve`; each prints its result."""
+
+    def command(group, name: str, help_: str, *, portal: bool = True) -> argparse.ArgumentParser:
+        parser = group.add_parser(name, help=help_)
+        _data_dir(parser)
+        if portal:
+            parser.add_argument("--portal", metavar="DOMAIN", help="the portal (default: the first one)")
+        return parser
+
+    portal = commands.add_parser("portal", help="manage portals").add_subparsers(dest="action", required=True)
+    create = command(portal, "create", "a portal with an admin (user 1) and a telephony webhook", portal=False)
+    create.add_argument("--domain", required=True, help="the Host its requests carry")
+    create.add_argument("--title", default="")
+    create.add_argument("--incoming-server", help="its INCOMING_SERVER (SIP realm); default: the service's")
+    create.add_argument("--max-cloud-lines", default="10")
+    create.add_argument("--rate-limit", metavar="X/Y|off", help="its request-rate limit; default: the service's")
+    command(portal, "list", "one line per portal: domain, member_id, title", portal=False)
+    command(portal, "limit", "set a portal's request-rate limit").add_argument(
+        "--rate-limit", metavar="X/Y|off", required=True, help="burst X, Y a second after; off: no limit")
+
+    user = commands.add_parser("user", help="manage portal users").add_subparsers(dest="action", required=True)
+    create = command(user, "create", "print the ID of a new user")
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin", action="store_true", help="portal administrator (has every right)")
+    create.add_argument("--numbers-modify", action="store_true", help='the "Manage numbers — modify" right')
+    for action in ("deactivate", "activate"):
+        command(user, action, f"{action} a user").add_argument("--user", required=True, help="user ID")
+
+    webhook = commands.add_parser("webhook", help="manage incoming webhooks").add_subparsers(dest="action",
+                                                                                           required=True)
+    create = command(webhook, "create", "print the base URL of a new webhook")
     create.add_argument("--user", default="1", help="user ID the webhook acts as (default 1)")
     create.add_argument("--scope", default="telephony", help="comma-separated scopes (default telephony)")
+    command(webhook, "list", "one line per webhook: ID, user, scopes, state (never the code)")
+    command(webhook, "revoke", "revoke a webhook").add_argument("--id", required=True, help="webhook ID (from list)")
 
-    user = commands.add_parser("user", help="manage portal users")
-    user_commands = user.add_subparsers(dest="action", required=True)
-    user_create = user_commands.add_parser("create", help="print the ID of a new user")
-    _data_dir(user_create)
-    user_create.add_argument("--name", required=True)
-    user_create.add_argument("--admin", action="store_true", help="portal administrator (has every right)")
-    user_create.add_argument("--numbers-modify", action="store_true", help='the "Manage numbers — modify" right')
-    return parser
+    app = commands.add_parser("app", help="manage OAuth applications").add_subparsers(dest="action", required=True)
+    create = command(app, "create", "register an app on a portal, install it, print its credentials")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", default="telephony", help="comma-separated scopes (default telephony)")
+    create.add_argument("--handler", default="", metavar="URL", help="gets the ONAPPINSTALL hand-off and codes")
+    create.add_argument("--users", metavar="ID,ID", help="only these users may use it (default: everyone)")
+    command(app, "list", "one line per app: client_id, name, scopes, state")
+    for action in ("uninstall", "install"):
+        command(app, action, f"{action} an app", portal=False).add_argument("--client-id", required=True)
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
@@ -126,6 +172,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
             auth_block=config.parse_rate(args.auth_block, "auth-block"),
             user_failures=config.parse_positive(args.user_failures, "user-failures"),
             time_scale=config.parse_rate(env("TIME_SCALE", "1"), "SIPLINE_TIME_SCALE"),
+            rate_limit=config.parse_rate_limit(args.rate_limit, "rate-limit"),
+            operating_limit=config.parse_limit(args.operating_limit, "operating-limit"),
+            trusted_proxies=tuple(config.parse_network(item, "trusted-proxy")
+                                  for item in args.trusted_proxy or _env_list("TRUSTED_PROXIES")),
+            oauth_listen=config.parse_hostport(args.oauth_listen, "oauth-listen") if args.oauth_listen else None,
+            access_token_lifetime=config.parse_rate(args.access_token_lifetime, "access-token-lifetime"),
         )
     )
 
@@ -148,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(settings_from(args))
-        if args.command == "user":
-            return _offline(args, _user_create)
-        return _offline(args, _webhook_create)
+        return _offline(args)
     except (ConfigError, AccountError, KeyMaterialError) as error:
         parser.error(str(error))
     return 2
@@ -169,32 +219,20 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def _offline(args: argparse.Namespace, command) -> int:
+def _offline(args: argparse.Namespace) -> int:
     """Run an operator command against the data dir; a running server sees the change at once."""
     from sipline.app import open_database
+    from sipline.commands import COMMANDS
     from sipline.services import Services
 
     settings = config.check(Settings(data_dir=Path(args.data_dir), secret_key=env("SECRET_KEY")))
     db = open_database(settings)
     try:
         services = Services.build(db, incoming_server=settings.registrar_name)
-        print(asyncio.run(command(args, settings, services)))
+        print(asyncio.run(COMMANDS[args.command, args.action](args, settings, services)))
     finally:
         db.close()
     return 0
-
-
-async def _webhook_create(args: argparse.Namespace, settings: Settings, services) -> str:
-    from sipline.app import base_url_of
-
-    if not args.user.isdigit():
-        raise ConfigError(f"user: {args.user!r} is not a user ID")
-    hook = await services.accounts.create_webhook(user_number=int(args.user), scopes=args.scope)
-    return base_url_of(settings.data_dir, settings.base_url) + hook.path
-
-
-async def _user_create(args: argparse.Namespace, settings: Settings, services) -> int:
-    return await services.accounts.create_user(name=args.name, admin=args.admin, numbers_modify=args.numbers_modify)
 
 
 if __name__ == "__main__":

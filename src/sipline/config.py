@@ -49,6 +49,11 @@ class Settings:
     auth_block: float = 1800.0
     user_failures: int = 20  # B8: per username per 10 min before challenges slow down
     time_scale: float = 1.0  # SIPLINE_TIME_SCALE: shortens every SIP delay; for tests only
+    rate_limit: tuple[float, float] | None = (50.0, 2.0)  # rest-protocol.md §7: X, Y; None = off
+    operating_limit: float | None = 480.0  # §8: seconds per 10 min per (app|webhook, method); None = off
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # Q-R5
+    oauth_listen: tuple[str, int] | None = None  # a listener of the OAuth server's own
+    access_token_lifetime: float = 3600.0  # §2.3
 
     @property
     def tls(self) -> bool:
@@ -133,6 +138,28 @@ def parse_algorithms(text: str, setting: str) -> tuple[str, ...]:
     if not chosen or "" in chosen:
         raise ConfigError(f"{setting}: {text!r} is not a list of {', '.join(names.values())}")
     return chosen
+
+
+def parse_rate_limit(text: str, setting: str) -> tuple[float, float] | None:
+    """`X/Y` (burst, drain per second) or `off`."""
+    if text.strip().lower() == "off":
+        return None
+    burst, slash, drain = text.partition("/")
+    if not slash:
+        raise ConfigError(f"{setting}: {text!r} is not X/Y (e.g. 50/2) or off")
+    return parse_rate(burst, setting), parse_rate(drain, setting)
+
+
+def parse_limit(text: str, setting: str) -> float | None:
+    """Seconds, or `off`."""
+    return None if text.strip().lower() == "off" else parse_rate(text, setting)
+
+
+def parse_network(text: str, setting: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ConfigError(f"{setting}: {text!r} is not an IP address or network") from None
 
 
 def parse_positive(text: str, setting: str) -> int:

@@ -19,7 +19,7 @@ from urllib.parse import unquote_to_bytes
 MAX_INPUT_VARS = 1000
 MAX_NESTING = 64
 
-_CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]*)\Z")
+_CANONICAL_INT = re.compile(r"(0|-?[1-9][0-9]*)\Z")  # "-0" and "07" stay strings
 _INT64 = 2**63
 # PHP 8 numeric-prefix rule for (int)"…": leading whitespace, sign, digits, fraction, exponent.
 _NUMERIC_PREFIX = re.compile(r"[ \t\n\r\v\f]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
@@ -54,7 +54,7 @@ class _PhpArray:
         return node
 
 
-def _symtable_key(key: str) -> int | str:
+def symtable_key(key: str) -> int | str:
     """PHP turns canonical decimal strings into integer keys."""
     if _CANONICAL_INT.match(key):
         number = int(key)
@@ -121,9 +121,9 @@ def register_pairs(pairs) -> dict[str, object]:
         if split is None:
             continue
         base, indices = split
-        node, key = root, _symtable_key(base)
+        node, key = root, symtable_key(base)
         for index in indices:
-            node, key = node.child(key), (None if index is None else _symtable_key(index))
+            node, key = node.child(key), (None if index is None else symtable_key(index))
         node.set(key, value)
     top = to_python(root)
     return top if isinstance(top, dict) else {str(i): v for i, v in enumerate(top)}

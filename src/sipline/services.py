@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sipline.accounts import Accounts
+from sipline.oauth import ACCESS_LIFETIME, OAuth
 from sipline.store.database import Database
 from sipline.telephony.lines import LineEvents, SipLines
 from sipline.telephony.outgoing import OutgoingLines
@@ -14,10 +15,13 @@ from sipline.telephony.outgoing import OutgoingLines
 class Services:
     db: Database
     accounts: Accounts
+    oauth: OAuth
     lines: SipLines
     outgoing: OutgoingLines
 
     @classmethod
-    def build(cls, db: Database, *, incoming_server: str, events: LineEvents | None = None) -> Services:
+    def build(cls, db: Database, *, incoming_server: str, events: LineEvents | None = None,
+              access_lifetime: float = ACCESS_LIFETIME) -> Services:
         lines = SipLines(db, incoming_server=incoming_server, events=events)
-        return cls(db=db, accounts=Accounts(db), lines=lines, outgoing=OutgoingLines(lines))
+        return cls(db=db, accounts=Accounts(db), oauth=OAuth(db, access_lifetime=access_lifetime), lines=lines,
+                   outgoing=OutgoingLines(lines))

@@ -70,6 +70,8 @@ class SiplineProcess:
                 [sys.executable, "-m", "sipline", "serve", "--data-dir", str(self.data_dir),
                  "--port", str(self.port), "--log-level", self.env.get("SIPLINE_TEST_LOG_LEVEL", "warning"),
                  *([] if "--sip-listen" in self.args else ["--sip-listen", f"127.0.0.1:{self.sip_port}"]),
+                 # the REST rate limit (50 at once, 2/s) is tested on its own; other tests go faster
+                 *([] if "--rate-limit" in self.args else ["--rate-limit", "off"]),
                  *self.args],
                 stdout=subprocess.PIPE,
                 stderr=stderr,

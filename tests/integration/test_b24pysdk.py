@@ -6,6 +6,7 @@ b24pysdk always speaks https; sipline's `--tls self-signed` CA goes in REQUESTS_
 from __future__ import annotations
 
 import gc
+import time
 
 import pytest
 from b24pysdk import BitrixWebhook, Client
@@ -71,3 +72,50 @@ def test_line_methods(client):
     assert client.voximplant.line.outgoing.set("LINK_BASE_NUMBER").result == 1
     assert client.voximplant.line.outgoing.sip.set(config_id=int(line["CONFIG_ID"])).result == 1
     assert client.voximplant.line.get().result == {f"sip{line['CONFIG_ID']}": f"Office PBX ({line['CONFIG_ID']})"}
+
+
+def test_call_batch_and_as_list_across_120_lines(client):
+    """120 office lines made by call_batch (three batches of up to 50), read back by as_list()."""
+    sip = client.voximplant.sip
+    requests = {f"line{n}": sip.add(type="office", title=f"PBX {n:03d}", server="pbx.example.invalid",
+                                    login=f"o{n}", password="p") for n in range(120)}
+    made = {}
+    names = list(requests)
+    for first in range(0, 120, 50):
+        batch = client.call_batch({name: requests[name] for name in names[first:first + 50]}).response
+        assert not batch.result.result_error
+        made.update(batch.result.result)
+    assert len(made) == 120 and made["line0"]["TITLE"] == "PBX 000"
+    listed = sip.get(sort="CONFIG_ID", order="ASC").as_list().result
+    assert [row["TITLE"] for row in listed] == [f"PBX {n:03d}" for n in range(120)]
+    halted = client.call_batch({"bad": sip.status(424242), "good": client.voximplant.line.get()}, halt=True).response
+    assert "bad" in halted.result.result_error and "good" not in halted.result.result
+
+
+def test_oauth_token_and_the_sdks_own_refresh(tmp_path, monkeypatch):
+    """b24pysdk with an app's token: on 401 expired_token it calls /oauth/token/ itself and retries."""
+    from b24pysdk import BitrixApp, BitrixToken
+    from b24pysdk.api.requesters import BitrixOAuthRequester
+
+    from tests.integration.operator import App
+
+    process = SiplineProcess(tmp_path / "data", "--tls", "self-signed", "--access-token-lifetime", "2").start()
+    try:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", process.printed["ca"])
+        monkeypatch.setattr(BitrixOAuthRequester, "_OAUTH_TOKEN_URL", f"https://127.0.0.1:{process.port}/oauth/token/")
+        app = App(process, scheme="https")
+        tokens = app.tokens()
+        token = BitrixToken(domain=f"127.0.0.1:{process.port}", auth_token=tokens["access_token"],
+                            refresh_token=tokens["refresh_token"],
+                            bitrix_app=BitrixApp(client_id=app.client_id, client_secret=app.client_secret))
+        sdk = Client(token)
+        assert sdk.voximplant.sip.connector.status().result["PAID"] is True
+        time.sleep(max(0.0, tokens["expires"] - time.time()) + 0.1)
+        assert sdk.voximplant.sip.connector.status().result["PAID"] is True  # refreshed on the way
+        assert token.auth_token != tokens["access_token"] and token.refresh_token != tokens["refresh_token"]
+        line = sdk.voximplant.sip.add(type="office", title="app line", server="pbx.example.invalid", login="o",
+                                      password="p").result
+        assert [row["CONFIG_ID"] for row in sdk.voximplant.sip.get().result] == [line["CONFIG_ID"]]
+        gc.collect()
+    finally:
+        process.stop()

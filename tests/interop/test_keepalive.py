@@ -10,7 +10,7 @@ import time
 import httpx
 
 from tests.integration.server import free_port
-from tests.interop.conftest import SCALE, add_line
+from tests.interop.conftest import add_line
 
 
 def metrics(sipline) -> dict[str, int]:

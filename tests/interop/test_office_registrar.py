@@ -333,3 +333,26 @@ def test_a_nat_binding_is_pinged_and_marked_unreachable_after_three_misses(regis
         while not office.bindings()[0]["REACHABLE"]:  # it comes back: answered pings (older ones are stale)
             assert time.monotonic() < deadline
             answer_pings(1)
+
+
+def test_a_portal_of_its_own_realm(registrar):
+    """Issue 5 §1: a portal's INCOMING_SERVER is the realm its PBXes register in."""
+    from tests.integration.operator import cli, fields, hook_call
+
+    hook = fields(cli(registrar.data_dir, "portal", "create", "--domain", "localhost",
+                      "--incoming-server", "pbx-b.example.invalid"))["webhook"]
+    row = hook_call(hook, registrar, "voximplant.sip.add", host="localhost", json={
+        "TYPE": "office", "SERVER": "pbx.example.invalid", "LOGIN": "t", "PASSWORD": "p"}).json()["result"]
+    user, password = row["INCOMING_LOGIN"], row["INCOMING_PASSWORD"]
+    assert row["INCOMING_SERVER"] == "pbx-b.example.invalid"
+    request = raw_register(registrar, user).replace(f"<sip:{user}@127.0.0.1>", f"<sip:{user}@pbx-b.example.invalid>")
+    challenge = exchange(registrar, request)
+    assert 'realm="pbx-b.example.invalid"' in challenge
+    credentials = authorization(challenge, user, password, f"sip:127.0.0.1:{registrar.sip_port}")
+    answer = exchange(registrar, request.replace("Content-Length", credentials + "Content-Length").replace(
+        "CSeq: 1 ", "CSeq: 2 "))
+    assert answer.startswith("SIP/2.0 200 "), answer
+    # in the service's realm the same user is unknown
+    default_realm = authorization(exchange(registrar, raw_register(registrar, user, call_id="d")), user, password,
+                                  f"sip:127.0.0.1:{registrar.sip_port}")
+    assert exchange(registrar, raw_register(registrar, user, default_realm, call_id="d2")).startswith("SIP/2.0 401 ")

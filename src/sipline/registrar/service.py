@@ -46,6 +46,7 @@ security = logging.getLogger("sipline.security")
 SUPPORTED_OPTIONS = frozenset({"path"})  # B2 step 2: what Require may name
 HA1_ALGORITHMS = ("MD5", "SHA-256", "SHA-512-256")  # B1: kept for each
 SWEEP_INTERVAL = 1.0  # B10: expired bindings go within 5 s
+REALMS = ("portal-realms",)  # cache key of the portals' own INCOMING_SERVERs
 COMMIT_DELAY = 0.002  # seconds a REGISTER waits for others to share its commit
 
 
@@ -101,11 +102,15 @@ class Registrar:
     # -- B2 ------------------------------------------------------------------------------------
 
     def handle(self, request: Request, source: Source) -> None:
+        realms = self.db.recall(REALMS)
+        if realms is MISSING:  # once after a change of portals: read them, then carry on
+            self._spawn(self._load_realms(request, source))
+            return
         now = self.wall()
         if not self.guard.admit(source.address, now):
             self.transport.stats["registrar_dropped"] += 1  # B8: blocked or flooding: no answer
             return
-        realm = self._realm(request.uri)
+        realm = self._realm(request, realms)  # type: ignore[arg-type]
         if realm is None:
             self._reply(request, source, 404, "Not Found")  # B2 step 1: we do not proxy REGISTER
             return
@@ -134,14 +139,23 @@ class Registrar:
         found = await self.db.cached(key, lambda repo: repo.office_user(credentials.username))
         self._authenticated(request, source, realm, credentials, found)
 
-    def _realm(self, request_uri: str) -> str | None:
-        target = _target(request_uri)
+    async def _load_realms(self, request: Request, source: Source) -> None:
+        await self.db.cached(REALMS, lambda repo: repo.portal_realms())
+        self.handle(request, source)
+
+    def _realm(self, request: Request, portal_realms: frozenset[str]) -> str | None:
+        """B1, B2 step 1: the realm is an INCOMING_SERVER: the service's or a portal's own. The
+        Request-URI names one, or one of our addresses, and then the To host says which."""
+        target = _target(request.uri)
         if target is None:
             return None
-        host = target[1]
-        if host == self.settings.realm.lower() or host in self.settings.addresses:
-            return self.settings.realm
-        return None
+        host, default = target[1], self.settings.realm
+        if host in portal_realms:
+            return host
+        if host != default and host not in self.settings.addresses:
+            return None
+        to_host = _to_host(request)
+        return to_host if to_host in portal_realms else default
 
     @staticmethod
     def _unsupported(request: Request) -> list[str]:
@@ -167,7 +181,7 @@ class Registrar:
             self._reply(request, source, 400, "Bad Request")  # B3: `uri` must name the Request-URI
             return
         user = None
-        if found is not None and (found[1] or self.settings.realm) == realm:
+        if found is not None and (found[1] or self.settings.realm).lower() == realm:
             user = found[0]
         stored = self._ha1(user, realm, credentials.algorithm) if user else self._decoy.get(credentials.algorithm, "")
         good = state is not NonceState.INVALID and _verify(credentials, stored)
@@ -328,15 +342,21 @@ class Registrar:
 # mean is remembered (strings in, strings out, bounded) rather than parsed each time.
 
 def _to_user(request: Request) -> str | None:
-    return _user_of(request.headers.get("To") or "")
+    return _to_parts(request.headers.get("To") or "")[0]
+
+
+def _to_host(request: Request) -> str | None:
+    return _to_parts(request.headers.get("To") or "")[1]
 
 
 @lru_cache(maxsize=16384)
-def _user_of(to: str) -> str | None:
+def _to_parts(to: str) -> tuple[str | None, str | None]:
+    """(user, lower-case host) of a To header value."""
     try:
-        return SipUri.parse(NameAddr.parse(to).uri).user
+        uri = SipUri.parse(NameAddr.parse(to).uri)
     except BadRequest:
-        return None
+        return None, None
+    return uri.user, uri.host.lower()
 
 
 @lru_cache(maxsize=1024)

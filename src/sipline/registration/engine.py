@@ -153,7 +153,7 @@ class RegistrationEngine:
         """Resume every cloud line from the store, first attempts spread out (A9, A10)."""
         self._loop = asyncio.get_running_loop()
         rows = await self.db.read(lambda repo: repo.cloud_registrations())
-        now, wall = self.clock(), self.wall()
+        now = self.clock()
         window = max(self.settings.startup_spread, len(rows) / self.settings.pacing.rate) * self.settings.time_scale
         for line, registration in rows:
             machine = self._machine(line, registration, now + self.rng.uniform(0, window))

@@ -1,34 +1,50 @@
-"""Who is calling (rest-protocol.md §2): a webhook in the URL, else an OAuth token."""
+"""Who is calling (rest-protocol.md §2): a webhook in the URL, else an OAuth access token.
+
+The checks run in the order of §2.1–2.2, first failure wins; a credential only
+counts at its own portal's address (the portal the Host header chose).
+"""
 
 from __future__ import annotations
 
-from sipline.accounts import Accounts
-from sipline.rest.errors import InvalidCredentials, NoAuthFound, RestError
+from sipline.rest.errors import (
+    ApplicationNotFound,
+    AuthorizationError,
+    ExpiredToken,
+    InsufficientScope,
+    InvalidCredentials,
+    InvalidToken,
+    NoAuthFound,
+    UserAccessError,
+)
 from sipline.rest.routes import Route
+from sipline.services import Services
+from sipline.store.records import Portal
 from sipline.telephony.caller import Caller
 
 
-class InvalidToken(RestError):
-    code, status, description = "invalid_token", 401, "The access token provided is invalid."
+async def authenticate(route: Route, reserved: dict[str, object], authorization: str | None, services: Services,
+                       portal: Portal, scope: str | None, now: float) -> Caller:
+    """The caller, allowed to call a method of `scope` (None: a global method).
 
-
-async def authenticate(
-    route: Route, reserved: dict[str, object], authorization: str | None, accounts: Accounts, now: float
-) -> Caller:
-    """Raises: InvalidCredentials, NoAuthFound or InvalidToken, as §2.1–2.2 order them."""
+    Raises: InvalidCredentials, NoAuthFound, InvalidToken, ApplicationNotFound, ExpiredToken,
+    InsufficientScope, AuthorizationError, UserAccessError.
+    """
     if route.webhook is not None:
-        return await _webhook_caller(*route.webhook, accounts, now)
+        caller = await _webhook_caller(*route.webhook, services, portal, now)
+        if scope is not None and scope not in caller.scopes:
+            raise InsufficientScope()
+        return caller
     token = _bearer(authorization) or reserved.get("auth") or reserved.get("access_token")
-    if not token:
+    if not token or not isinstance(token, str):
         raise NoAuthFound()
-    # No OAuth application can hold a token yet, so every token is unknown.
-    raise InvalidToken()
+    return await _token_caller(token, services, portal, scope, now)
 
 
-async def _webhook_caller(user_id: str, code: str, accounts: Accounts, now: float) -> Caller:
-    grant = await accounts.webhook_grant(code)
+async def _webhook_caller(user_id: str, code: str, services: Services, portal: Portal, now: float) -> Caller:
+    grant = await services.accounts.webhook_grant(code)
     if (
         grant is None
+        or grant.portal_id != portal.id
         or str(grant.user_number) != user_id
         or not grant.user_active
         or (grant.expires_at is not None and grant.expires_at <= now)
@@ -40,6 +56,32 @@ async def _webhook_caller(user_id: str, code: str, accounts: Accounts, now: floa
         app_id="",  # webhooks have no client id: all of a portal's webhooks share their lines
         scopes=grant.scopes,
         can_modify_numbers=grant.can_modify_numbers,
+        is_admin=grant.user_is_admin,
+        webhook_id=grant.webhook_id,
+    )
+
+
+async def _token_caller(token: str, services: Services, portal: Portal, scope: str | None, now: float) -> Caller:
+    grant = await services.oauth.token_grant(token)
+    if grant is None or grant.app.portal_id != portal.id:
+        raise InvalidToken()
+    if not grant.app.active:
+        raise ApplicationNotFound()
+    if grant.expires_at <= now:
+        raise ExpiredToken()
+    if scope is not None and scope not in grant.app.scopes:
+        raise InsufficientScope.for_token()
+    if not grant.user_active:
+        raise AuthorizationError()
+    if grant.app.allowed_users is not None and grant.user_number not in grant.app.allowed_users:
+        raise UserAccessError()
+    return Caller(
+        portal_id=portal.id,
+        user_number=grant.user_number,
+        app_id=grant.app.client_id,
+        scopes=grant.app.scopes,
+        can_modify_numbers=grant.can_modify_numbers,
+        is_admin=grant.user_is_admin,
     )
 
 

@@ -1,15 +1,20 @@
-"""The one REST route: URL → method → parameters → caller → scope → handler → envelope.
+"""The one REST route: Host → portal → rate → URL → method → parameters → caller → handler → envelope.
 
-Lookup order is Bitrix24's (rest-protocol.md §1): an unknown method is 404 before
-any authentication; then credentials, scope, the method's precondition and the
-method itself. Every outcome is JSON with the spec's status; nothing redirects.
+Lookup order is Bitrix24's (rest-protocol.md §1, §7): the request-rate limit first,
+then an unknown method is 404 before any authentication; then credentials and
+scope, the operating-time limit, the method's precondition and the method itself.
+`batch` runs its commands through the same steps with the outer call's
+credentials. Every outcome is JSON (or XML) with the spec's status; nothing redirects.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
+import orjson
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
 from starlette.requests import Request
@@ -17,10 +22,12 @@ from starlette.responses import Response
 
 from sipline.rest import params as decode
 from sipline.rest.auth import authenticate
+from sipline.rest.batch import SubFailure, SubSuccess, run_batch
 from sipline.rest.envelope import (
     HEADERS,
     JSON_TYPE,
     XML_TYPE,
+    ListResult,
     render_json,
     render_xml,
     success_body,
@@ -30,15 +37,21 @@ from sipline.rest.errors import (
     ArgumentError,
     InsufficientScope,
     MethodNotFound,
+    OperationTimeLimit,
+    PortalDeleted,
+    QueryLimitExceeded,
     RequestTooLarge,
     RestError,
     error_body,
     to_rest_error,
 )
+from sipline.rest.limits import OperatingTime, Rate, RateLimiter
 from sipline.rest.params import Params
 from sipline.rest.registry import METHODS, Method
 from sipline.rest.routes import Route, masked, parse_rest_path
 from sipline.services import Services
+from sipline.store.records import Portal
+from sipline.telephony.caller import Caller
 from sipline.telephony.errors import TelephonyError
 
 log = logging.getLogger("sipline.rest")
@@ -57,35 +70,63 @@ def respond(body: dict[str, object], status: int, transport: str) -> Response:
     return json_response(body, status)
 
 
+@dataclass(frozen=True)
+class RestLimits:
+    """§7 and §8 as configured: None turns a limit off."""
+
+    rate: Rate | None = Rate(burst=50, drain=2)
+    operating_limit: float | None = 480.0
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+
+
 class RestApi:
-    def __init__(self, services: Services, methods: dict[str, Method] = METHODS) -> None:
+    def __init__(self, services: Services, methods: dict[str, Method] = METHODS,
+                 limits: RestLimits = RestLimits()) -> None:
         self.services = services
         self.methods = methods
+        self.limits = limits
+        self.rate = RateLimiter()
+        self.operating = OperatingTime(limits.operating_limit) if limits.operating_limit is not None else None
 
     async def __call__(self, request: Request) -> Response:
         start = time.time()
-        transport = "json"
+        path = request.scope["path"]
+        transport = "xml" if path.rstrip("/").lower().endswith(".xml") else "json"
         try:
-            route = parse_rest_path(request.scope["path"])
-            transport = route.transport
-            body = await self._call(request, route, start)
+            portal = await self.services.accounts.portal_for_host(request.headers.get("host"))
+            if not portal.active:
+                raise PortalDeleted()
+            self._limit_rate(portal, request, start)
+            body = await self._call(request, parse_rest_path(path), portal, start)
             return respond(body, 200, transport)
         except RestError as error:
             return respond(error_body(error), error.status, transport)
         except Exception:
-            log.exception("unexpected error in %s %s", request.method, masked(request.scope["path"]))
+            log.exception("unexpected error in %s %s", request.method, masked(path))
             return respond(error_body(RestError()), 500, transport)
 
-    async def _call(self, request: Request, route: Route, start: float) -> dict[str, object]:
+    async def _call(self, request: Request, route: Route, portal: Portal, start: float) -> dict[str, object]:
         method = self.methods.get(route.method)
         if method is None:
             raise MethodNotFound()
         params, reserved = await read_params(request)
-        caller = await authenticate(
-            route, reserved, request.headers.get("authorization"), self.services.accounts, start
-        )
-        if method.scope is not None and method.scope not in caller.scopes:
-            raise InsufficientScope()
+        caller = await authenticate(route, reserved, request.headers.get("authorization"), self.services, portal,
+                                    method.scope, start)
+        if route.method == "batch":  # §6: the outer call is not counted for operating time
+            began = time.perf_counter()
+            values = params.upper().values
+            result = await run_batch(values.get("CMD"), values.get("HALT"),
+                                     lambda name, sub: self._sub_call(name, sub, caller))
+            return success_body(result, time_block(start, time.time(), time.perf_counter() - began))
+        result, block = await self._invoke(route.method, method, params, caller, start)
+        return success_body(result, block)
+
+    async def _invoke(self, name: str, method: Method, params: Params, caller: Caller,
+                      start: float) -> tuple[object, dict[str, object]]:
+        """Run one method under the operating-time limit (§8); its result and time block."""
+        key = (caller.portal_id, caller.app_id or f"webhook {caller.webhook_id}", name)
+        if self.operating is not None and self.operating.blocked(key, start):
+            raise OperationTimeLimit()
         began = time.perf_counter()
         try:
             if method.precondition is not None:
@@ -93,8 +134,55 @@ class RestApi:
             result = await method.handler(params, caller, self.services)
         except TelephonyError as error:
             raise to_rest_error(error, method.errors) from None
-        processing = time.perf_counter() - began
-        return success_body(result, time_block(start, time.time(), processing))
+        finally:
+            processing = time.perf_counter() - began
+            used = self.operating.record(key, processing, start) if self.operating is not None else None
+        finish = time.time()
+        return result, time_block(start, finish, processing, (used.seconds, used.reset_at) if used else None)
+
+    async def _sub_call(self, name: str, values: dict[str, object], caller: Caller) -> SubSuccess | SubFailure:
+        """One command of a batch, run like a call of its own with the outer call's credentials."""
+        start = time.time()
+        try:
+            method = self.methods.get(name)
+            if method is None:
+                raise MethodNotFound()
+            if method.scope is not None and method.scope not in caller.scopes:
+                raise InsufficientScope() if caller.webhook_id is not None else InsufficientScope.for_token()
+            params, _ = decode.build(values, {})
+            result, block = await self._invoke(name, method, params, caller, start)
+        except RestError as error:
+            return SubFailure(error.code, error.description)
+        # later commands reach into this result: pre-rendered JSON fragments become plain values
+        if isinstance(result, ListResult):
+            return SubSuccess(orjson.loads(orjson.dumps(result.items)), block, result.total, result.next)
+        return SubSuccess(orjson.loads(orjson.dumps(result)), block)
+
+    def _limit_rate(self, portal: Portal, request: Request, now: float) -> None:
+        """§7: the leaky bucket of (portal, client IP), before anything else. Raises: QueryLimitExceeded."""
+        default = self.limits.rate
+        burst = portal.rate_burst if portal.rate_burst is not None else (default.burst if default else None)
+        drain = portal.rate_drain if portal.rate_drain is not None else (default.drain if default else None)
+        if not burst or drain is None:
+            return
+        if not self.rate.admit((portal.id, self._client_ip(request)), Rate(burst, drain), now):
+            raise QueryLimitExceeded()
+
+    def _client_ip(self, request: Request) -> str:
+        """The socket peer, or (Q-R5) the nearest X-Forwarded-For hop not among the trusted proxies."""
+        peer = request.client.host if request.client else ""
+        hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+        while hops and _trusted(peer, self.limits.trusted_proxies):
+            peer = hops.pop()
+        return peer
+
+
+def _trusted(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 async def read_params(request: Request) -> tuple[Params, dict[str, object]]:

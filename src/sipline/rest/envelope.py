@@ -31,8 +31,10 @@ class ListResult:
     next: int | None
 
 
-def time_block(start: float, finish: float, processing: float) -> dict[str, object]:
-    return {
+def time_block(start: float, finish: float, processing: float,
+               operating: tuple[float, int] | None = None) -> dict[str, object]:
+    """`operating`: (seconds, reset at) of the operating-time limit (§8), when it is on."""
+    block: dict[str, object] = {
         "start": start,
         "finish": finish,
         "duration": finish - start,
@@ -40,6 +42,9 @@ def time_block(start: float, finish: float, processing: float) -> dict[str, obje
         "date_start": local_iso(start),
         "date_finish": local_iso(finish),
     }
+    if operating is not None:
+        block["operating_reset_at"], block["operating"] = operating[1], operating[0]
+    return block
 
 
 def success_body(result: object, time: dict[str, object]) -> dict[str, object]:

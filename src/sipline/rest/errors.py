@@ -4,7 +4,15 @@
     ├── MethodNotFound              404 ERROR_METHOD_NOT_FOUND
     ├── NoAuthFound                 401 NO_AUTH_FOUND
     ├── InvalidCredentials          403 INVALID_CREDENTIALS
-    ├── InsufficientScope           403 insufficient_scope
+    ├── InvalidToken                401 invalid_token
+    ├── ApplicationNotFound         401 APPLICATION_NOT_FOUND
+    ├── ExpiredToken                401 expired_token
+    ├── InsufficientScope           403 insufficient_scope (webhook or access token wording)
+    ├── AuthorizationError          401 authorization_error
+    ├── UserAccessError             403 user_access_error
+    ├── PortalDeleted               403 PORTAL_DELETED
+    ├── QueryLimitExceeded          503 QUERY_LIMIT_EXCEEDED
+    ├── OperationTimeLimit          429 OPERATION_TIME_LIMIT
     ├── ArgumentError               400 ERROR_ARGUMENT
     └── RequestTooLarge             413 ERROR_ARGUMENT
 
@@ -41,9 +49,45 @@ class InvalidCredentials(RestError):
     code, status, description = "INVALID_CREDENTIALS", 403, "Invalid request credentials"
 
 
+class InvalidToken(RestError):
+    code, status, description = "invalid_token", 401, "The access token provided is invalid."
+
+
+class ApplicationNotFound(RestError):
+    code, status, description = "APPLICATION_NOT_FOUND", 401, "Application not found"
+
+
+class ExpiredToken(RestError):
+    code, status, description = "expired_token", 401, "The access token provided has expired"
+
+
 class InsufficientScope(RestError):
     code, status = "insufficient_scope", 403
     description = "The request requires higher privileges than provided by the webhook token"
+
+    @classmethod
+    def for_token(cls) -> InsufficientScope:
+        return cls("The request requires higher privileges than provided by the access token")
+
+
+class AuthorizationError(RestError):
+    code, status, description = "authorization_error", 401, "Unable to authorize user"
+
+
+class UserAccessError(RestError):
+    code, status, description = "user_access_error", 403, "The user does not have access to the application."
+
+
+class PortalDeleted(RestError):
+    code, status, description = "PORTAL_DELETED", 403, "Portal was deleted"
+
+
+class QueryLimitExceeded(RestError):
+    code, status, description = "QUERY_LIMIT_EXCEEDED", 503, "Too many requests"
+
+
+class OperationTimeLimit(RestError):
+    code, status, description = "OPERATION_TIME_LIMIT", 429, "Method is blocked due to operation time limit."
 
 
 class ArgumentError(RestError):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sipline.rest import extensions
+from sipline.rest import extensions, helpers
 from sipline.rest import voximplant as vox
 from sipline.rest.errors import WireMapping
+from sipline.rest.helpers import MethodList
 from sipline.rest.params import Params
 from sipline.services import Services
 from sipline.telephony import errors as tel
@@ -51,3 +52,20 @@ METHODS: dict[str, Method] = {
     ),
     "sipline.sip.bindings": _telephony(extensions.sip_bindings),  # LineNotFound: 404, as update
 }
+
+
+async def _batch(params: Params, caller: Caller, services: Services) -> object:
+    raise AssertionError("batch runs in the endpoint, which holds the registry")  # pragma: no cover
+
+
+_listing = MethodList(METHODS)  # scope, methods, method.get describe this registry, themselves included
+METHODS.update({
+    "batch": Method(_batch, scope=None),
+    "scope": Method(_listing.scope, scope=None),
+    "methods": Method(_listing.methods, scope=None),
+    "method.get": Method(_listing.method_get, scope=None),
+    "server.time": Method(helpers.server_time, scope=None),
+    "app.info": Method(helpers.app_info, scope=None),
+    "profile": Method(helpers.profile, scope=None),
+    "feature.get": Method(helpers.feature_get, scope=None),
+})

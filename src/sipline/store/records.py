@@ -32,6 +32,20 @@ class Portal:
     free_minutes: int
     paid: bool
     paid_date_end: str | None
+    rate_burst: float | None = None  # rest-protocol.md §7; None: the service's setting
+    rate_drain: float | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class User:
+    portal_id: int
+    number: int  # the ID the portal shows
+    name: str
+    last_name: str
+    is_admin: bool
+    can_modify_numbers: bool
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,47 @@ class WebhookGrant:
     expires_at: float | None
     user_active: bool
     can_modify_numbers: bool
+    user_is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookInfo:
+    """A webhook as `sipline webhook list` shows it (never its code)."""
+
+    webhook_id: int
+    user_number: int
+    scopes: str
+    created_at: float
+    active: bool
+
+
+@dataclass(frozen=True)
+class App:
+    """An OAuth application installed on one portal (rest-protocol.md §2.2–2.4)."""
+
+    id: int
+    portal_id: int
+    client_id: str
+    name: str
+    scopes: frozenset[str]
+    handler_url: str
+    status: str  # L, F, D, T, P
+    version: int
+    allowed_users: frozenset[int] | None  # None: every user of the portal
+    active: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """A live access token: its app and the user it acts as."""
+
+    app: App
+    user_number: int
+    user_active: bool
+    user_is_admin: bool
+    can_modify_numbers: bool
+    expires_at: float
 
 
 @dataclass(frozen=True)

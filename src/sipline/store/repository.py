@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sipline.store.records import (
+    App,
     Binding,
     Line,
     NewLine,
@@ -17,7 +18,10 @@ from sipline.store.records import (
     Portal,
     Registration,
     RegistrationUpdate,
+    TokenGrant,
+    User,
     WebhookGrant,
+    WebhookInfo,
 )
 
 
@@ -51,6 +55,67 @@ class AccountRepository(Protocol):
         """The active webhook with this code hash and its user, or None."""
 
     def set_default_line(self, portal_id: int, line_id: str | None) -> None:
+        ...
+
+    def portal_by_domain(self, domain: str) -> Portal | None:
+        ...
+
+    def portal_realms(self) -> frozenset[str]:
+        """The INCOMING_SERVER of every portal that has its own, lower-cased."""
+
+    def portals(self) -> list[Portal]:
+        ...
+
+    def update_portal(self, portal_id: int, changes: dict[str, object]) -> None:
+        """Set columns of the portal table (title, incoming_server, rate_burst, rate_drain, active)."""
+
+    def user(self, portal_id: int, number: int) -> User | None:
+        ...
+
+    def set_user_active(self, portal_id: int, number: int, active: bool) -> bool:
+        """False: no such user."""
+
+    def webhooks(self, portal_id: int) -> list[WebhookInfo]:
+        ...
+
+    def revoke_webhook(self, portal_id: int, webhook_id: int) -> bool:
+        """False: no such webhook on this portal."""
+
+
+class AppRepository(Protocol):
+    def insert_app(self, *, portal_id: int, client_id: str, secret_hash: str, name: str, scopes: str,
+                   handler_url: str, allowed_users: str | None, now: float) -> App:
+        ...
+
+    def app_by_client_id(self, client_id: str) -> tuple[App, str] | None:
+        """The app and the hash of its client secret."""
+
+    def app_by_row(self, app_id: int) -> App:
+        ...
+
+    def apps(self, portal_id: int) -> list[App]:
+        ...
+
+    def set_app_active(self, client_id: str, active: bool) -> bool:
+        """False: no such app."""
+
+    def insert_code(self, *, app_id: int, user_row_id: int, code_hash: str, expires_at: float) -> None:
+        ...
+
+    def take_code(self, code_hash: str) -> tuple[int, int, float] | None:
+        """(app row id, user row id, expires at) of a one-time code; it is gone afterwards."""
+
+    def insert_token(self, *, app_id: int, user_row_id: int, access_hash: str, refresh_hash: str,
+                     access_expires_at: float, refresh_expires_at: float, now: float) -> None:
+        ...
+
+    def take_refresh(self, refresh_hash: str) -> tuple[int, int, float] | None:
+        """(app row id, user row id, refresh expiry) of a refresh token, spent by this call."""
+
+    def token_grant(self, access_hash: str) -> TokenGrant | None:
+        ...
+
+    def user_number(self, user_row_id: int) -> int:
         ...
 
 
@@ -124,5 +189,5 @@ class BindingRepository(Protocol):
         """Mark the TCP/TLS bindings from this peer unreachable (until the PBX registers again)."""
 
 
-class Repository(AccountRepository, LineRepository, BindingRepository, Protocol):
+class Repository(AccountRepository, AppRepository, LineRepository, BindingRepository, Protocol):
     pass

@@ -24,6 +24,10 @@ portal = sa.Table(
     sa.Column("paid", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("paid_date_end", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
+    # rest-protocol.md §7: the leaky bucket's X and Y; NULL = the service's setting
+    sa.Column("rate_burst", sa.Float),
+    sa.Column("rate_drain", sa.Float),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # false: PORTAL_DELETED
     sqlite_autoincrement=True,
 )
 
@@ -148,5 +152,49 @@ binding = sa.Table(
     sa.Column("last_refreshed_at", sa.Float, nullable=False),
     sa.Index("ix_binding_line", "line_id"),
     sa.Index("ix_binding_expires", "expires_at"),
+    sqlite_autoincrement=True,
+)
+
+# OAuth applications (rest-protocol.md §2.2–2.4); secrets, codes and tokens stored as SHA-256 hashes
+app = sa.Table(
+    "app",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("portal_id", sa.Integer, sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("scopes", sa.String(1024), nullable=False),
+    sa.Column("handler_url", sa.String(2048), nullable=False, server_default=""),
+    sa.Column("status", sa.String(1), nullable=False, server_default="L"),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("allowed_users", sa.String(1024)),  # comma-separated user numbers; NULL = every user
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+oauth_code = sa.Table(
+    "oauth_code",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("app_id", sa.Integer, sa.ForeignKey("app.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+oauth_token = sa.Table(
+    "oauth_token",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app_id", sa.Integer, sa.ForeignKey("app.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("access_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("refresh_hash", sa.String(64), unique=True),  # NULL once used (refresh tokens rotate)
+    sa.Column("access_expires_at", sa.Float, nullable=False),
+    sa.Column("refresh_expires_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
     sqlite_autoincrement=True,
 )

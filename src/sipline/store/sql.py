@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sipline.store import schema as t
 from sipline.store.crypto import SecretBox
 from sipline.store.records import (
+    App,
     Binding,
     Line,
     LineType,
@@ -20,7 +21,10 @@ from sipline.store.records import (
     Registration,
     RegistrationUpdate,
     StatusResult,
+    TokenGrant,
+    User,
     WebhookGrant,
+    WebhookInfo,
 )
 
 _LINE_QUERY = sa.select(t.line, t.registration.c.reg_id).select_from(
@@ -135,6 +139,7 @@ class SqlRepository:
                 t.user.c.number,
                 t.user.c.active,
                 t.user.c.can_modify_numbers,
+                t.user.c.is_admin,
             )
             .join(t.user, t.user.c.id == t.webhook.c.user_id)
             .where(t.webhook.c.code_hash == code_hash, t.webhook.c.active.is_(True))
@@ -150,7 +155,119 @@ class SqlRepository:
             expires_at=row["expires_at"],
             user_active=row["active"],
             can_modify_numbers=row["can_modify_numbers"],
+            user_is_admin=row["is_admin"],
         )
+
+    def portal_realms(self) -> frozenset[str]:
+        query = sa.select(t.portal.c.incoming_server).where(t.portal.c.incoming_server.is_not(None))
+        return frozenset(realm.lower() for realm in self.conn.execute(query).scalars())
+
+    def portal_by_domain(self, domain: str) -> Portal | None:
+        row = self.conn.execute(sa.select(t.portal).where(t.portal.c.domain == domain)).mappings().first()
+        return _portal(row) if row else None
+
+    def portals(self) -> list[Portal]:
+        return [_portal(row) for row in self.conn.execute(sa.select(t.portal).order_by(t.portal.c.id)).mappings()]
+
+    def update_portal(self, portal_id: int, changes: dict[str, object]) -> None:
+        self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(changes))
+
+    def user(self, portal_id: int, number: int) -> User | None:
+        row = self.conn.execute(
+            sa.select(t.user).where(t.user.c.portal_id == portal_id, t.user.c.number == number)
+        ).mappings().first()
+        if row is None:
+            return None
+        return User(portal_id=row["portal_id"], number=row["number"], name=row["name"], last_name=row["last_name"],
+                    is_admin=row["is_admin"], can_modify_numbers=row["can_modify_numbers"], active=row["active"])
+
+    def set_user_active(self, portal_id: int, number: int, active: bool) -> bool:
+        return bool(self.conn.execute(
+            sa.update(t.user).where(t.user.c.portal_id == portal_id, t.user.c.number == number).values(active=active)
+        ).rowcount)
+
+    def webhooks(self, portal_id: int) -> list[WebhookInfo]:
+        query = (sa.select(t.webhook, t.user.c.number).join(t.user, t.user.c.id == t.webhook.c.user_id)
+                 .where(t.webhook.c.portal_id == portal_id).order_by(t.webhook.c.id))
+        return [WebhookInfo(row["id"], row["number"], row["scopes"], row["created_at"], row["active"])
+                for row in self.conn.execute(query).mappings()]
+
+    def revoke_webhook(self, portal_id: int, webhook_id: int) -> bool:
+        return bool(self.conn.execute(
+            sa.update(t.webhook).where(t.webhook.c.portal_id == portal_id, t.webhook.c.id == webhook_id)
+            .values(active=False)
+        ).rowcount)
+
+    # -- OAuth applications, codes, tokens -----------------------------------------------------
+
+    def insert_app(self, *, portal_id: int, client_id: str, secret_hash: str, name: str, scopes: str,
+                   handler_url: str, allowed_users: str | None, now: float) -> App:
+        app_id = self.conn.execute(
+            sa.insert(t.app).values(portal_id=portal_id, client_id=client_id, secret_hash=secret_hash, name=name,
+                                    scopes=scopes, handler_url=handler_url, allowed_users=allowed_users,
+                                    created_at=now).returning(t.app.c.id)
+        ).scalar_one()
+        return self._app_where(t.app.c.id == app_id)[0]  # type: ignore[index]
+
+    def app_by_client_id(self, client_id: str) -> tuple[App, str] | None:
+        """The app and its client secret's hash."""
+        return self._app_where(t.app.c.client_id == client_id)
+
+    def apps(self, portal_id: int) -> list[App]:
+        rows = self.conn.execute(sa.select(t.app).where(t.app.c.portal_id == portal_id).order_by(t.app.c.id))
+        return [_app(row) for row in rows.mappings()]
+
+    def set_app_active(self, client_id: str, active: bool) -> bool:
+        return bool(self.conn.execute(
+            sa.update(t.app).where(t.app.c.client_id == client_id).values(active=active)).rowcount)
+
+    def insert_code(self, *, app_id: int, user_row_id: int, code_hash: str, expires_at: float) -> None:
+        self.conn.execute(sa.insert(t.oauth_code).values(app_id=app_id, user_id=user_row_id, code_hash=code_hash,
+                                                          expires_at=expires_at))
+
+    def take_code(self, code_hash: str) -> tuple[int, int, float] | None:
+        """(app row id, user row id, expires at) of a one-time code, which is gone afterwards."""
+        row = self.conn.execute(sa.delete(t.oauth_code).where(t.oauth_code.c.code_hash == code_hash).returning(
+            t.oauth_code.c.app_id, t.oauth_code.c.user_id, t.oauth_code.c.expires_at)).first()
+        return (row[0], row[1], row[2]) if row else None
+
+    def insert_token(self, *, app_id: int, user_row_id: int, access_hash: str, refresh_hash: str,
+                     access_expires_at: float, refresh_expires_at: float, now: float) -> None:
+        self.conn.execute(sa.delete(t.oauth_token).where(t.oauth_token.c.refresh_hash.is_(None),
+                                                         t.oauth_token.c.access_expires_at < now))
+        self.conn.execute(sa.insert(t.oauth_token).values(
+            app_id=app_id, user_id=user_row_id, access_hash=access_hash, refresh_hash=refresh_hash,
+            access_expires_at=access_expires_at, refresh_expires_at=refresh_expires_at, created_at=now))
+
+    def take_refresh(self, refresh_hash: str) -> tuple[int, int, float] | None:
+        """(app row id, user row id, refresh expiry) of a refresh token, which cannot be used again."""
+        row = self.conn.execute(
+            sa.update(t.oauth_token).where(t.oauth_token.c.refresh_hash == refresh_hash).values(refresh_hash=None)
+            .returning(t.oauth_token.c.app_id, t.oauth_token.c.user_id, t.oauth_token.c.refresh_expires_at)).first()
+        return (row[0], row[1], row[2]) if row else None
+
+    def token_grant(self, access_hash: str) -> TokenGrant | None:
+        query = (sa.select(t.app, t.oauth_token.c.access_expires_at, t.user.c.number, t.user.c.active.label("user_active"),
+                           t.user.c.is_admin, t.user.c.can_modify_numbers)
+                 .join(t.app, t.app.c.id == t.oauth_token.c.app_id)
+                 .join(t.user, t.user.c.id == t.oauth_token.c.user_id)
+                 .where(t.oauth_token.c.access_hash == access_hash))
+        row = self.conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return TokenGrant(app=_app(row), user_number=row["number"], user_active=row["user_active"],
+                          user_is_admin=row["is_admin"], can_modify_numbers=row["can_modify_numbers"],
+                          expires_at=row["access_expires_at"])
+
+    def user_number(self, user_row_id: int) -> int:
+        return self.conn.execute(sa.select(t.user.c.number).where(t.user.c.id == user_row_id)).scalar_one()
+
+    def app_by_row(self, app_id: int) -> App:
+        return self._app_where(t.app.c.id == app_id)[0]  # type: ignore[index]
+
+    def _app_where(self, condition: sa.ColumnElement[bool]) -> tuple[App, str] | None:
+        row = self.conn.execute(sa.select(t.app).where(condition)).mappings().first()
+        return (_app(row), row["secret_hash"]) if row else None
 
     def set_default_line(self, portal_id: int, line_id: str | None) -> None:
         self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(default_line=line_id))
@@ -470,6 +587,17 @@ def _registration(row: RowMapping) -> Registration:
     )
 
 
+def _app(row: RowMapping) -> App:
+    allowed = row["allowed_users"]
+    return App(
+        id=row["id"], portal_id=row["portal_id"], client_id=row["client_id"], name=row["name"],
+        scopes=frozenset(filter(None, row["scopes"].split(","))), handler_url=row["handler_url"],
+        status=row["status"], version=row["version"],
+        allowed_users=frozenset(int(n) for n in allowed.split(",") if n) if allowed is not None else None,
+        active=row["active"], created_at=row["created_at"],
+    )
+
+
 def _portal(row: RowMapping) -> Portal:
     return Portal(
         id=row["id"],
@@ -482,4 +610,7 @@ def _portal(row: RowMapping) -> Portal:
         free_minutes=row["free_minutes"],
         paid=row["paid"],
         paid_date_end=row["paid_date_end"],
+        rate_burst=row["rate_burst"],
+        rate_drain=row["rate_drain"],
+        active=row["active"],
     )

@@ -14,3 +14,5 @@ class Caller:
     app_id: str
     scopes: frozenset[str]
     can_modify_numbers: bool
+    is_admin: bool = False
+    webhook_id: int | None = None  # the webhook that called, when it was one

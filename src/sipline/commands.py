@@ -1,0 +1,150 @@
+"""Operator commands (`sipline portal|user|webhook|app …`): what each does and prints.
+
+They run in their own process against the data dir; a running `serve` sees their
+changes at once (it re-reads what the store changed). Outputs are one value per
+line, `key: value` where there is more than one; scripts depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+from sipline import config
+from sipline.app import base_url_of, urls_in
+from sipline.config import ConfigError, Settings
+from sipline.rest.oauth_server import Urls
+from sipline.services import Services
+
+Command = Callable[[argparse.Namespace, Settings, Services], Awaitable[object]]
+HANDLER_TIMEOUT = 10.0
+
+
+def _user_id(text: str) -> int:
+    if not text.isdigit():
+        raise ConfigError(f"user: {text!r} is not a user ID")
+    return int(text)
+
+
+async def portal_create(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    created = await services.accounts.create_portal(
+        domain=args.domain, title=args.title, incoming_server=args.incoming_server,
+        max_cloud_lines=config.parse_positive(args.max_cloud_lines, "max-cloud-lines"))
+    if args.rate_limit:
+        await services.accounts.set_rate_limit(created.portal.domain,
+                                               config.parse_rate_limit(args.rate_limit, "rate-limit"))
+    base = urls_in(settings.data_dir, settings).portal_base(created.portal)
+    return f"portal: {created.portal.domain}\nmember_id: {created.portal.member_id}\nwebhook: {base}{created.path}"
+
+
+async def portal_limit(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    await services.accounts.set_rate_limit(args.portal, config.parse_rate_limit(args.rate_limit, "rate-limit"))
+    return f"rate limit {args.rate_limit}"
+
+
+async def portal_list(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    return "\n".join(f"{p.domain} {p.member_id} {p.title}".rstrip() for p in await services.accounts.portals())
+
+
+async def user_create(args: argparse.Namespace, settings: Settings, services: Services) -> int:
+    return await services.accounts.create_user(portal=args.portal, name=args.name, admin=args.admin,
+                                               numbers_modify=args.numbers_modify)
+
+
+def _user_active(active: bool) -> Command:
+    async def run(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+        await services.accounts.set_user_active(portal=args.portal, user_number=_user_id(args.user), active=active)
+        return f"user {args.user} {'active' if active else 'inactive'}"
+
+    return run
+
+
+async def webhook_create(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    hook = await services.accounts.create_webhook(portal=args.portal, user_number=_user_id(args.user),
+                                                  scopes=args.scope)
+    if args.portal is None:
+        return base_url_of(settings.data_dir, settings.base_url) + hook.path
+    return urls_in(settings.data_dir, settings).portal_base(hook.portal) + hook.path
+
+
+async def webhook_list(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    return "\n".join(
+        f"{hook.webhook_id} user={hook.user_number} scope={hook.scopes} "
+        f"{'active' if hook.active else 'revoked'} created={_iso(hook.created_at)}"
+        for hook in await services.accounts.webhooks(portal=args.portal))
+
+
+async def webhook_revoke(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    if not args.id.isdigit():
+        raise ConfigError(f"id: {args.id!r} is not a webhook ID")
+    await services.accounts.revoke_webhook(portal=args.portal, webhook_id=int(args.id))
+    return f"webhook {args.id} revoked"
+
+
+async def app_create(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    users = [_user_id(item.strip()) for item in args.users.split(",")] if args.users else None
+    new = await services.oauth.create_app(portal=args.portal, name=args.name, scopes=args.scope,
+                                          handler_url=args.handler, allowed_users=users)
+    installed = "yes (no handler)"
+    if args.handler:
+        tokens = await services.oauth.install_tokens(new.app.client_id)
+        installed = _hand_off(args.handler, urls_in(settings.data_dir, settings), tokens)
+    return f"client_id: {new.app.client_id}\nclient_secret: {new.client_secret}\ninstalled: {installed}"
+
+
+def _hand_off(handler: str, urls: Urls, tokens) -> str:
+    """rest-protocol.md §2.3: POST the ONAPPINSTALL event, form-encoded, to the app's handler."""
+    auth = urls.token_fields(tokens) | {"domain": tokens.portal.domain, "application_token": tokens.app.client_id}
+    form = {"event": "ONAPPINSTALL", "data[VERSION]": str(tokens.app.version), "data[ACTIVE]": "Y",
+            "data[INSTALLED]": "Y", "data[LANGUAGE_ID]": "en", "ts": str(int(time.time()))}
+    form |= {f"auth[{name}]": str(value) for name, value in auth.items()}
+    request = urllib.request.Request(handler, data=urlencode(form).encode(), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=HANDLER_TIMEOUT) as answer:
+            return f"yes (handler answered {answer.status})"
+    except urllib.error.HTTPError as error:
+        return f"no (handler answered {error.code})"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return f"no (handler unreachable: {getattr(error, 'reason', error)})"
+
+
+async def app_list(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    return "\n".join(
+        f"{app.client_id} {app.name!r} scope={','.join(sorted(app.scopes))} "
+        f"{'installed' if app.active else 'uninstalled'}"
+        for app in await services.oauth.apps(portal=args.portal))
+
+
+def _app_installed(installed: bool) -> Command:
+    async def run(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+        await services.oauth.set_installed(args.client_id, installed)
+        return f"app {args.client_id} {'installed' if installed else 'uninstalled'}"
+
+    return run
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
+
+
+COMMANDS: dict[tuple[str, str], Command] = {
+    ("portal", "create"): portal_create,
+    ("portal", "list"): portal_list,
+    ("portal", "limit"): portal_limit,
+    ("user", "create"): user_create,
+    ("user", "deactivate"): _user_active(False),
+    ("user", "activate"): _user_active(True),
+    ("webhook", "create"): webhook_create,
+    ("webhook", "list"): webhook_list,
+    ("webhook", "revoke"): webhook_revoke,
+    ("app", "create"): app_create,
+    ("app", "list"): app_list,
+    ("app", "uninstall"): _app_installed(False),
+    ("app", "install"): _app_installed(True),
+}

@@ -1,0 +1,187 @@
+"""OAuth 2.0 applications (rest-protocol.md §2.2–2.4): client credentials, codes, tokens.
+
+An app belongs to one portal; it gets a client_id (shown) and a client secret
+(shown once, stored hashed). Authorization codes live CODE_LIFETIME seconds and
+serve once; access tokens live `access_lifetime` (1 h), refresh tokens 180 days and
+rotate: a refresh spends the refresh token and hands out a new pair, while the
+old access token works until its own expiry (Q-R4). Codes and tokens are stored
+as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipline.accounts import AccountError, named_portal, parse_scopes
+from sipline.store.crypto import code_hash
+from sipline.store.database import Database
+from sipline.store.records import App, Portal, TokenGrant
+from sipline.store.repository import Repository
+
+CODE_LIFETIME = 30.0
+ACCESS_LIFETIME = 3600.0
+REFRESH_LIFETIME = 180 * 86400.0
+
+
+class OAuthError(Exception):
+    """A token-endpoint error: its wire code, description and HTTP status (§2.3, Q-R3)."""
+
+    def __init__(self, code: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.code, self.description, self.status = code, description, status
+
+
+def invalid_grant(what: str) -> OAuthError:
+    return OAuthError("invalid_grant", f"Invalid {what}")
+
+
+INVALID_CLIENT = ("invalid_client", "Invalid client credentials", 401)
+
+
+@dataclass(frozen=True)
+class NewApp:
+    app: App
+    client_secret: str  # shown once
+
+
+@dataclass(frozen=True)
+class Tokens:
+    app: App
+    portal: Portal
+    user_number: int
+    access_token: str
+    refresh_token: str
+    expires: int
+    expires_in: int
+
+
+class OAuth:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time, *,
+                 access_lifetime: float = ACCESS_LIFETIME) -> None:
+        self.db = db
+        self.clock = clock
+        self.access_lifetime = access_lifetime
+
+    async def create_app(self, *, portal: str | None, name: str, scopes: str, handler_url: str,
+                         allowed_users: list[int] | None = None) -> NewApp:
+        """Raises: AccountError for an unknown portal or malformed scopes."""
+        scopes = parse_scopes(scopes)
+        client_id = "local." + secrets.token_hex(8) + "." + secrets.token_hex(4)
+        secret = secrets.token_urlsafe(32)
+
+        def work(repo: Repository) -> App:
+            owner = named_portal(repo, portal)
+            return repo.insert_app(portal_id=owner.id, client_id=client_id, secret_hash=code_hash(secret), name=name,
+                                   scopes=scopes, handler_url=handler_url,
+                                   allowed_users=",".join(map(str, allowed_users)) if allowed_users else None,
+                                   now=self.clock())
+
+        return NewApp(await self.db.write(work), secret)
+
+    async def set_installed(self, client_id: str, installed: bool) -> None:
+        """Install again, or uninstall: an uninstalled app's tokens answer APPLICATION_NOT_FOUND.
+
+        Raises: AccountError for an unknown client_id.
+        """
+
+        def work(repo: Repository) -> None:
+            if not repo.set_app_active(client_id, installed):
+                raise AccountError(f"no app {client_id}")
+
+        await self.db.write(work)
+
+    async def apps(self, *, portal: str | None) -> list[App]:
+        return await self.db.read(lambda repo: repo.apps(named_portal(repo, portal).id))
+
+    async def install_tokens(self, client_id: str) -> Tokens:
+        """Tokens for the portal's first admin, for the ONAPPINSTALL hand-off."""
+
+        def work(repo: Repository) -> Tokens:
+            found = repo.app_by_client_id(client_id)
+            if found is None:
+                raise AccountError(f"no app {client_id}")
+            app = found[0]
+            user_row = repo.user_row_id(app.portal_id, 1)
+            if user_row is None:
+                raise AccountError("the portal has no user 1")
+            return self._issue(repo, app, user_row)
+
+        return await self.db.write(work)
+
+    async def authorize(self, client_id: str, portal: Portal, user_number: int) -> tuple[str, App]:
+        """A one-time code for the app and user at `portal`.
+
+        Raises: OAuthError (invalid_client when the app is not installed on that portal).
+        """
+        code = secrets.token_hex(16)
+
+        def work(repo: Repository) -> App:
+            found = repo.app_by_client_id(client_id)
+            if found is None or not found[0].active or found[0].portal_id != portal.id:
+                raise OAuthError(*INVALID_CLIENT)
+            user_row = repo.user_row_id(portal.id, user_number)
+            if user_row is None:
+                raise OAuthError("invalid_request", "Unknown user")
+            repo.insert_code(app_id=found[0].id, user_row_id=user_row, code_hash=code_hash(code),
+                             expires_at=self.clock() + CODE_LIFETIME)
+            return found[0]
+
+        return code, await self.db.write(work)
+
+    async def grant(self, params: dict[str, str]) -> Tokens:
+        """The token endpoint: `authorization_code` and `refresh_token` grants (§2.3).
+
+        Raises: OAuthError.
+        """
+        grant_type = params.get("grant_type", "")
+        if grant_type not in ("authorization_code", "refresh_token"):
+            raise OAuthError("invalid_request", "Unsupported grant_type" if grant_type else "grant_type is missing")
+        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
+        credential = params.get("code" if grant_type == "authorization_code" else "refresh_token", "")
+        if not client_id or not secret or not credential:
+            raise OAuthError("invalid_request", "Missing client_id, client_secret, code or refresh_token")
+        wanted = params.get("scope")
+
+        def work(repo: Repository) -> Tokens:
+            found = repo.app_by_client_id(client_id)
+            if found is None or not hmac.compare_digest(found[1], code_hash(secret)) or not found[0].active:
+                raise OAuthError(*INVALID_CLIENT)
+            app = found[0]
+            if not repo.portal(app.portal_id).paid:
+                raise OAuthError("PAYMENT_REQUIRED", "Payment required")
+            if wanted and not set(filter(None, wanted.split(","))) <= app.scopes:
+                raise OAuthError("invalid_scope", "The requested scope exceeds what the application has")
+            taken = (repo.take_code if grant_type == "authorization_code" else repo.take_refresh)(
+                code_hash(credential))
+            now = self.clock()
+            if taken is None or taken[0] != app.id or taken[2] <= now:
+                raise invalid_grant("code" if grant_type == "authorization_code" else "refresh token")
+            return self._issue(repo, app, taken[1])
+
+        return await self.db.write(work, touches=())
+
+    async def app(self, client_id: str) -> App:
+        """An app that holds a live token. Raises: AccountError when there is none."""
+        found = await self.db.cached(("app", client_id), lambda repo: repo.app_by_client_id(client_id))
+        if found is None:
+            raise AccountError(f"no app {client_id}")
+        return found[0]
+
+    async def token_grant(self, access_token: str) -> TokenGrant | None:
+        digest = code_hash(access_token)
+        return await self.db.cached(("token", digest), lambda repo: repo.token_grant(digest))
+
+    def _issue(self, repo: Repository, app: App, user_row: int) -> Tokens:
+        now = self.clock()
+        access, refresh = secrets.token_hex(35), secrets.token_hex(35)
+        expires = int(now + self.access_lifetime)
+        repo.insert_token(app_id=app.id, user_row_id=user_row, access_hash=code_hash(access),
+                          refresh_hash=code_hash(refresh), access_expires_at=expires,
+                          refresh_expires_at=now + REFRESH_LIFETIME, now=now)
+        return Tokens(app=app, portal=repo.portal(app.portal_id), user_number=repo.user_number(user_row),
+                      access_token=access, refresh_token=refresh, expires=expires,
+                      expires_in=int(self.access_lifetime))

@@ -1,0 +1,74 @@
+"""The operator's side in tests: `sipline portal|user|webhook|app …` against a server's data dir, and OAuth."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.integration.server import SiplineProcess
+
+
+def cli(data_dir: Path, *args: str) -> str:
+    """Run an operator command; its standard output (it must succeed)."""
+    done = subprocess.run([sys.executable, "-m", "sipline", *args, "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=60, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def fields(output: str) -> dict[str, str]:
+    """`key: value` lines as a dict."""
+    return dict(line.split(": ", 1) for line in output.splitlines() if ": " in line)
+
+
+class App:
+    """An OAuth app made with `sipline app create`, and its way to tokens."""
+
+    def __init__(self, server: SiplineProcess, *args: str, host: str = "127.0.0.1", scheme: str = "http") -> None:
+        self.server, self.host = server, host
+        self.base = f"{scheme}://127.0.0.1:{server.port}"
+        created = fields(cli(server.data_dir, "app", "create", "--name", "test app", *args))
+        self.client_id, self.client_secret, self.installed = (created["client_id"], created["client_secret"],
+                                                               created["installed"])
+
+    def code(self, user: int = 1) -> str:
+        response = httpx.get(f"{self.base}/oauth/authorize/", verify=False,
+                             params={"client_id": self.client_id, "state": "s", "user_id": str(user)},
+                             headers={"Host": f"{self.host}:{self.server.port}"})
+        assert response.status_code == 200, response.text
+        return response.json()["code"]
+
+    def token(self, **params: str) -> httpx.Response:
+        return httpx.get(f"{self.base}/oauth/token/", verify=False,
+                         params={"client_id": self.client_id, "client_secret": self.client_secret, **params})
+
+    def tokens(self, user: int = 1) -> dict:
+        response = self.token(grant_type="authorization_code", code=self.code(user))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def call(server: SiplineProcess, method: str, *, host: str = "127.0.0.1", **kw) -> httpx.Response:
+    """POST /rest/<method> at the server, as `host` (portals are chosen by the Host header)."""
+    return httpx.post(f"http://127.0.0.1:{server.port}/rest/{method}", headers={"Host": f"{host}:{server.port}",
+                                                                               **kw.pop("headers", {})}, **kw)
+
+
+def hook_call(webhook: str, server: SiplineProcess, method: str, *, host: str = "127.0.0.1", **kw) -> httpx.Response:
+    """POST <webhook>/<method>, sent to the server whatever host the webhook URL names."""
+    path = "/rest/" + webhook.split("/rest/", 1)[1]
+    return httpx.post(f"http://127.0.0.1:{server.port}{path}{method}", headers={"Host": f"{host}:{server.port}"},
+                      **kw)
+
+
+def result(response: httpx.Response):
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+def error(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]

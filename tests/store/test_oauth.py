@@ -1,0 +1,79 @@
+"""OAuth codes and tokens in the store, with a hand clock: lifetimes, one-time use, rotation (§2.3, Q-R4)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sipline.accounts import Accounts
+from sipline.oauth import CODE_LIFETIME, REFRESH_LIFETIME, OAuth, OAuthError
+from sipline.store.crypto import code_hash
+
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def setup(db):
+    clock = Clock()
+    accounts, oauth = Accounts(db, clock), OAuth(db, clock, access_lifetime=60)
+    asyncio.run(accounts.bootstrap(domain="portal.example", max_cloud_lines=10))
+    portal = asyncio.run(accounts.portal_for_host("portal.example"))
+    new = asyncio.run(oauth.create_app(portal=None, name="app", scopes="telephony", handler_url=""))
+    return clock, oauth, portal, new
+
+
+def grant(oauth: OAuth, new, **params: str):
+    return asyncio.run(oauth.grant({"client_id": new.app.client_id, "client_secret": new.client_secret, **params}))
+
+
+def test_a_code_serves_once_and_only_for_30_seconds(setup):
+    clock, oauth, portal, new = setup
+    code, _ = asyncio.run(oauth.authorize(new.app.client_id, portal, 1))
+    late, _ = asyncio.run(oauth.authorize(new.app.client_id, portal, 1))
+    tokens = grant(oauth, new, grant_type="authorization_code", code=code)
+    assert tokens.expires == int(T0 + 60) and tokens.user_number == 1
+    with pytest.raises(OAuthError) as used:
+        grant(oauth, new, grant_type="authorization_code", code=code)
+    assert used.value.code == "invalid_grant"
+    clock.now += CODE_LIFETIME
+    with pytest.raises(OAuthError) as expired:
+        grant(oauth, new, grant_type="authorization_code", code=late)
+    assert expired.value.code == "invalid_grant"
+
+
+def test_tokens_are_stored_hashed_and_rotate(setup, db):
+    clock, oauth, portal, new = setup
+    code, _ = asyncio.run(oauth.authorize(new.app.client_id, portal, 1))
+    first = grant(oauth, new, grant_type="authorization_code", code=code)
+    found = asyncio.run(oauth.token_grant(first.access_token))
+    assert found is not None and found.expires_at == T0 + 60
+    assert asyncio.run(db.read(lambda repo: repo.token_grant(first.access_token))) is None  # only the hash is kept
+    assert asyncio.run(db.read(lambda repo: repo.token_grant(code_hash(first.access_token)))) is not None
+
+    clock.now += 3600  # the access token is long dead; the refresh token lives 180 days
+    second = grant(oauth, new, grant_type="refresh_token", refresh_token=first.refresh_token)
+    assert second.expires == int(clock.now + 60)
+    with pytest.raises(OAuthError):
+        grant(oauth, new, grant_type="refresh_token", refresh_token=first.refresh_token)
+    clock.now += REFRESH_LIFETIME
+    with pytest.raises(OAuthError) as expired:
+        grant(oauth, new, grant_type="refresh_token", refresh_token=second.refresh_token)
+    assert expired.value.code == "invalid_grant"
+
+
+def test_a_code_of_another_app_is_refused(setup):
+    clock, oauth, portal, new = setup
+    other = asyncio.run(oauth.create_app(portal=None, name="other", scopes="telephony", handler_url=""))
+    code, _ = asyncio.run(oauth.authorize(other.app.client_id, portal, 1))
+    with pytest.raises(OAuthError) as refused:
+        grant(oauth, new, grant_type="authorization_code", code=code)
+    assert refused.value.code == "invalid_grant"
