@@ -69,6 +69,7 @@ class Accounts:
         """On first start: the default portal, an admin, and a telephony webhook (returned once)."""
 
         def work(repo: Repository) -> NewWebhook | None:
+            repo.serialise("portals")  # several processes may start at once on one PostgreSQL
             if repo.default_portal() is not None:
                 return None
             return self._new_portal(repo, domain, "", max_cloud_lines)
@@ -84,6 +85,7 @@ class Accounts:
         domain = parse_domain(domain)
 
         def work(repo: Repository) -> NewWebhook:
+            repo.serialise("portals")
             if repo.portal_by_domain(domain) is not None:
                 raise AccountError(f"a portal {domain} exists already")
             created = self._new_portal(repo, domain, title, max_cloud_lines)

@@ -17,14 +17,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvicorn
-from sqlalchemy.exc import SQLAlchemyError
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sipline.config import ConfigError, Settings
 from sipline.registrar.abuse import AbuseLimits
-from sipline.registrar.bindings import Limits
+from sipline.registrar.bindings import Limits as BindingLimits
 from sipline.registrar.nat import PING_INTERVAL
 from sipline.registrar.service import RegistrarSettings
 from sipline.registration.engine import EngineSettings
@@ -36,7 +36,12 @@ from sipline.rest.oauth_server import OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
 from sipline.services import Services
 from sipline.store.crypto import SecretBox, load_or_create_key
-from sipline.store.database import Database, sqlite_url
+from sipline.line_events import Follower, PublishedEvents
+from sipline.registration.leases import LeaseKeeper, LeaseSettings
+from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
+from sipline.store.database import Database, StoreUnavailable, open_store
+from sipline.store.postgres import PostgresDatabase
+from sipline.telephony.lines import LineEvents, NoEvents
 from sipline.tls import ensure_self_signed
 
 log = logging.getLogger("sipline")
@@ -47,14 +52,17 @@ OAUTH_URL_FILE = "oauth_url"  # and the OAuth server's, for `sipline app create`
 
 class SiplineApp:
     def __init__(self, services: Services, urls: Urls, *, sip: SipService | None = None, access_log: bool = False,
-                 limits: RestLimits = RestLimits(), oauth_only: bool = False) -> None:
-        """`oauth_only`: the OAuth server's own listener, where /rest/app.info is the OAuth-side one."""
+                 limits: RestLimits = RestLimits(), counters: Limits | None = None, oauth_only: bool = False,
+                 api: bool = True) -> None:
+        """`oauth_only`: the OAuth server's own listener, where /rest/app.info is the OAuth-side one;
+        without `api` (a `sip` worker) only /healthz and /metrics are served."""
         self.services = services
         self.sip = sip
-        self.rest = RestApi(services, limits=limits)
+        self.rest = RestApi(services, limits=limits, counters=counters)
         self.oauth = OAuthServer(services, urls)
         self.access_log = access_log
         self.oauth_only = oauth_only
+        self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,6 +93,10 @@ class SiplineApp:
             response = await self.healthz()
         elif scope["path"] == "/metrics" and not self.oauth_only:
             response = Response(self.sip.metrics() if self.sip else "", media_type="text/plain; version=0.0.4")
+        elif not self.api:
+            response = json_response({"error": "ERROR_METHOD_NOT_FOUND",
+                                      "error_description": "This is a sip worker: the REST API is on the api "
+                                                           "processes"}, 404)
         elif request.method == "OPTIONS":
             response = json_response({})
         elif oauth is not None:
@@ -98,7 +110,7 @@ class SiplineApp:
     async def healthz(self) -> Response:
         try:
             await self.services.db.ping()
-        except SQLAlchemyError:
+        except StoreUnavailable:
             return json_response({"error": "DATABASE_UNAVAILABLE", "error_description": "Database unreachable"}, 503)
         return json_response({"status": "ok"})
 
@@ -106,8 +118,11 @@ class SiplineApp:
 def open_database(settings: Settings) -> Database:
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     box = SecretBox(load_or_create_key(settings.data_dir, settings.secret_key))
-    db = Database(sqlite_url(settings.data_dir), box)
-    db.migrate()
+    try:
+        db = open_store(settings.store_url, box)
+        db.migrate()
+    except sa.exc.OperationalError as error:
+        raise ConfigError(f"database-url: cannot open the database ({str(error.orig).strip()})") from None
     db.check_key()
     return db
 
@@ -126,7 +141,7 @@ def sip_settings(settings: Settings) -> SipSettings:
         realm=settings.registrar_name.lower(),
         addresses=frozenset(address.lower() for address in addresses),
         algorithms=settings.registrar_algorithms,
-        limits=Limits(settings.registrar_min_expires, settings.registrar_max_expires,
+        limits=BindingLimits(settings.registrar_min_expires, settings.registrar_max_expires,
                       settings.registrar_default_expires, settings.registrar_max_bindings),
         abuse=AbuseLimits(flood_requests=settings.flood_requests, auth_failures=settings.auth_failures,
                           auth_block=settings.auth_block, user_failures=settings.user_failures),
@@ -157,8 +172,18 @@ def _sip_tls(settings: Settings) -> ssl.SSLContext:
 
 async def serve(settings: Settings) -> None:
     db = open_database(settings)
-    sip = SipService(db, sip_settings(settings))
-    services = Services.build(db, incoming_server=settings.registrar_name, events=sip.engine,
+    sip = SipService(db, sip_settings(settings)) if settings.role != "api" else None
+    keeper = None
+    if isinstance(db, PostgresDatabase):
+        events: LineEvents = PublishedEvents(db)
+        if sip is not None:
+            keeper = LeaseKeeper(db, sip.engine, LeaseSettings(settings.lease_time, settings.reconcile_interval))
+            Follower(db, sip.engine, keeper)
+            sip.leases = keeper
+    else:
+        events = sip.engine if sip is not None else NoEvents()
+    await db.start()  # after every subscription: LISTEN covers the channels known at start
+    services = Services.build(db, incoming_server=settings.registrar_name, events=events,
                               access_lifetime=settings.access_token_lifetime)
     created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines)
     cert, key = _tls_files(settings)
@@ -167,17 +192,25 @@ async def serve(settings: Settings) -> None:
     urls = urls_of(settings)
     limits = RestLimits(rate=Rate(*settings.rate_limit) if settings.rate_limit else None,
                         operating_limit=settings.operating_limit, trusted_proxies=settings.trusted_proxies)
-    app = SiplineApp(services, urls, sip=sip, access_log=settings.access_log, limits=limits)
+    counters: Limits = (RedisLimits(settings.redis_url, settings.operating_limit) if settings.redis_url
+                        else LocalLimits(settings.operating_limit))
+    api = settings.role != "sip"
+    app = SiplineApp(services, urls, sip=sip, access_log=settings.access_log, limits=limits, counters=counters,
+                     api=api)
     server = _server(settings, app, settings.host, settings.port, cert, key)
     servers = [server]
-    if settings.oauth_listen is not None:
-        servers.append(_server(settings, SiplineApp(services, urls, limits=limits, oauth_only=True),
-                               *settings.oauth_listen, cert, key))
-    if settings.sip_public is None and any(host in ("0.0.0.0", "::") for host, _ in settings.sip_listen):
+    if settings.oauth_listen is not None and api:
+        servers.append(_server(settings, SiplineApp(services, urls, limits=limits, counters=counters,
+                                                    oauth_only=True), *settings.oauth_listen, cert, key))
+    if sip is not None and settings.sip_public is None and any(host in ("0.0.0.0", "::")
+                                                               for host, _ in settings.sip_listen):
         log.warning("SIP listens on a wildcard address without --sip-public: Via and Contact need a "
                     "reachable address until one is learnt from the registrar (received/rport)")
     try:
-        await sip.start()
+        if sip is not None:
+            await sip.start(resume=keeper is None)
+        if keeper is not None:
+            await keeper.start()
     except OSError as error:
         db.close()
         raise ConfigError(f"sip-listen: cannot listen ({error.strerror or error})") from None
@@ -187,15 +220,19 @@ async def serve(settings: Settings) -> None:
     if all(each.started for each in servers):
         (settings.data_dir / BASE_URL_FILE).write_text(settings.base_url + "\n")
         (settings.data_dir / OAUTH_URL_FILE).write_text(urls.oauth_base + "\n")
-        log.info("sipline listening on %s, SIP on %s", settings.base_url,
-                 ", ".join(f"{host}:{port}" for host, port in settings.sip_listen))
+        log.info("sipline (%s) listening on %s, SIP on %s", settings.role, settings.base_url,
+                 ", ".join(f"{host}:{port}" for host, port in settings.sip_listen) if sip else "none")
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for each in servers:
             each.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        await sip.stop()
+        if keeper is not None:
+            await keeper.stop()
+        if sip is not None:
+            await sip.stop()
+        await counters.close()
         db.close()
 
 

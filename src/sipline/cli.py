@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from sipline import config
 from sipline.accounts import AccountError
 from sipline.config import ConfigError, Settings, env
 from sipline.store.crypto import KeyMaterialError
+from sipline.store.transfer import TransferError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     sip.add_argument("--sip-tls-cert", default=env("SIP_TLS_CERT"), help="its certificate chain; default: the "
                      "HTTPS one, else a local CA's for INCOMING_SERVER [SIPLINE_SIP_TLS_CERT]")
     sip.add_argument("--sip-tls-key", default=env("SIP_TLS_KEY"), help="[SIPLINE_SIP_TLS_KEY]")
+    scale = serve.add_argument_group("scale-out")
+    scale.add_argument("--role", default=env("ROLE", "all"), choices=["all", "api", "sip"],
+                       help="api: REST only; sip: registration and registrar only; all: both [SIPLINE_ROLE]")
+    scale.add_argument("--redis-url", default=env("REDIS_URL"), metavar="URL",
+                       help="share the REST limits of all api processes through Redis [SIPLINE_REDIS_URL]")
+    scale.add_argument("--lease-time", default=env("LEASE_TIME", "10"), metavar="S",
+                       help="seconds a sip worker's lease on a cloud line lasts [SIPLINE_LEASE_TIME]")
+    scale.add_argument("--reconcile-interval", default=env("RECONCILE_INTERVAL", "30"), metavar="S",
+                       help="seconds between a sip worker's comparisons with the store [SIPLINE_RECONCILE_INTERVAL]")
     rest = serve.add_argument_group("REST limits and OAuth")
     rest.add_argument("--rate-limit", default=env("RATE_LIMIT", "50/2"), metavar="X/Y|off",
                       help="requests per portal and client IP: burst X, Y a second after [SIPLINE_RATE_LIMIT]")
@@ -79,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         registrar.add_argument(flag, default=env(name, default), help=f"{text} [SIPLINE_{name}]")
 
     _operator_commands(commands)
+    move = commands.add_parser("migrate-store", help="copy this installation's store to another (e.g. PostgreSQL)")
+    _data_dir(move)
+    move.add_argument("--to", required=True, metavar="URL", help="the new store: postgresql://… (empty database)")
     return parser
 
 
@@ -132,6 +146,9 @@ def _operator_commands(commands) -> None:
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=env("DATA_DIR", "sipline-data"), help="[SIPLINE_DATA_DIR]")
+    parser.add_argument("--database-url", default=env("DATABASE_URL"), metavar="URL",
+                        help="sqlite:///FILE or postgresql://… (default: SQLite in the data dir) "
+                             "[SIPLINE_DATABASE_URL]")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -178,6 +195,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
                                   for item in args.trusted_proxy or _env_list("TRUSTED_PROXIES")),
             oauth_listen=config.parse_hostport(args.oauth_listen, "oauth-listen") if args.oauth_listen else None,
             access_token_lifetime=config.parse_rate(args.access_token_lifetime, "access-token-lifetime"),
+            database_url=args.database_url or None,
+            role=args.role,
+            redis_url=args.redis_url or None,
+            lease_time=config.parse_rate(args.lease_time, "lease-time"),
+            reconcile_interval=config.parse_rate(args.reconcile_interval, "reconcile-interval"),
         )
     )
 
@@ -200,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(settings_from(args))
+        if args.command == "migrate-store":
+            return _migrate_store(args)
         return _offline(args)
-    except (ConfigError, AccountError, KeyMaterialError) as error:
+    except (ConfigError, AccountError, KeyMaterialError, TransferError) as error:
         parser.error(str(error))
     return 2
 
@@ -225,13 +249,37 @@ def _offline(args: argparse.Namespace) -> int:
     from sipline.commands import COMMANDS
     from sipline.services import Services
 
-    settings = config.check(Settings(data_dir=Path(args.data_dir), secret_key=env("SECRET_KEY")))
+    settings = config.check(Settings(data_dir=Path(args.data_dir), secret_key=env("SECRET_KEY"),
+                                     database_url=args.database_url or None))
     db = open_database(settings)
     try:
         services = Services.build(db, incoming_server=settings.registrar_name)
         print(asyncio.run(COMMANDS[args.command, args.action](args, settings, services)))
     finally:
         db.close()
+    return 0
+
+
+def _migrate_store(args: argparse.Namespace) -> int:
+    """Copy the store of --data-dir/--database-url to --to; prints rows per table."""
+    from sipline.app import open_database
+    from sipline.store.transfer import copy_store
+
+    source_settings = config.check(Settings(data_dir=Path(args.data_dir), secret_key=env("SECRET_KEY"),
+                                            database_url=args.database_url or None))
+    target_url = config.parse_database_url(args.to, "to")
+    if target_url == source_settings.store_url:
+        raise ConfigError("to: that is the store being copied")
+    source = open_database(source_settings)
+    try:
+        target = open_database(replace(source_settings, database_url=target_url))
+        try:
+            copied = copy_store(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    print("\n".join(f"{table}: {count}" for table, count in copied.items()))
     return 0
 
 

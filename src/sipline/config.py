@@ -54,6 +54,21 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # Q-R5
     oauth_listen: tuple[str, int] | None = None  # a listener of the OAuth server's own
     access_token_lifetime: float = 3600.0  # §2.3
+    database_url: str | None = None  # None: SQLite in the data dir
+    role: str = "all"  # all | api | sip
+    redis_url: str | None = None  # REST limits shared by every api process
+    lease_time: float = 10.0  # seconds a sip worker's lease on a cloud line lasts
+    reconcile_interval: float = 30.0  # seconds between a sip worker's full comparisons with the store
+
+    @property
+    def store_url(self) -> str:
+        from sipline.store.database import sqlite_url
+
+        return self.database_url or sqlite_url(self.data_dir)
+
+    @property
+    def shared_store(self) -> bool:
+        return not self.store_url.lower().startswith("sqlite")
 
     @property
     def tls(self) -> bool:
@@ -177,6 +192,22 @@ def parse_flag(text: str, setting: str) -> bool:
     raise ConfigError(f"{setting}: {text!r} is not a yes/no value")
 
 
+def parse_database_url(text: str, setting: str) -> str:
+    """`sqlite:///FILE` or `postgresql://…` (no secrets in the message)."""
+    import sqlalchemy as sa
+
+    try:
+        url = sa.engine.make_url(text)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ConfigError(f"{setting}: not a database URL (sqlite:///FILE or postgresql://…)") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql") or url.drivername not in (
+            "sqlite", "postgresql", "postgres", "postgresql+psycopg"):
+        raise ConfigError(f"{setting}: {url.drivername!r} is not sqlite or postgresql")
+    if url.get_backend_name() == "sqlite" and not url.database:
+        raise ConfigError(f"{setting}: a SQLite URL names a file: sqlite:///path/to/sipline.db")
+    return text
+
+
 def check(settings: Settings) -> Settings:
     """Raises: ConfigError for the first setting that cannot work."""
     if not settings.host or any(char.isspace() for char in settings.host):
@@ -199,6 +230,15 @@ def check(settings: Settings) -> Settings:
         raise ConfigError("sip-tls: --sip-tls-cert and --sip-tls-key go together")
     if not 0 < settings.registrar_min_expires <= settings.registrar_max_expires:
         raise ConfigError("registrar-min-expires must be positive and at most registrar-max-expires")
+    if settings.database_url is not None:
+        parse_database_url(settings.database_url, "database-url")
+    if settings.role not in ("all", "api", "sip"):
+        raise ConfigError(f"role: {settings.role!r} is not all, api or sip")
+    if settings.role != "all" and not settings.shared_store:
+        raise ConfigError(f"role: {settings.role} processes share a PostgreSQL store: give --database-url")
+    if settings.redis_url is not None and not settings.redis_url.lower().startswith(("redis://", "rediss://",
+                                                                                      "unix://")):
+        raise ConfigError(f"redis-url: {settings.redis_url!r} is not a redis:// URL")
     if settings.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"log-level: {settings.log_level!r} is not debug, info, warning or error")
     return settings

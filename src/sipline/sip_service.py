@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sipline.registrar.service import Registrar, RegistrarSettings
 from sipline.registration.engine import EngineSettings, RegistrationEngine
+from sipline.registration.leases import LeaseKeeper
 from sipline.sip.errors import BadRequest
 from sipline.sip.headers import parse_cseq
 from sipline.sip.message import Message, Request, Response
@@ -49,13 +50,15 @@ class SipService:
         self.resolver = DnsResolver(settings.dns_servers)
         self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
         self.registrar = Registrar(db, self.transport, settings.registrar, settings.master_key)
+        self.leases: LeaseKeeper | None = None  # scale-out: set when lines come from leases
         self.transport.on_message = self.dispatch
         self.transport.on_peer_gone = self.registrar.peer_gone
 
-    async def start(self) -> None:
-        """Raises: OSError when a listen address cannot be bound."""
+    async def start(self, resume: bool = True) -> None:
+        """`resume`: every cloud line from the store; else lines come from leases.
+        Raises: OSError when a listen address cannot be bound."""
         await self.transport.start()
-        await self.engine.start()
+        await self.engine.start(resume)
         await self.registrar.start()
 
     async def stop(self) -> None:
@@ -75,6 +78,10 @@ class SipService:
                             ("sipline_registration_last_success_time_seconds", self.engine.last_success_at)):
             if value is not None:
                 lines += [f"# TYPE {name} gauge", f"{name} {value:.6f}"]
+        if self.leases is not None:
+            lines += ["# TYPE sipline_leases_held gauge",
+                      f'sipline_leases_held{{worker="{self.leases.worker}"}} {len(self.leases.held)}',
+                      "# TYPE sipline_sip_workers gauge", f"sipline_sip_workers {self.leases.workers}"]
         return "\n".join(lines) + "\n"
 
     def dispatch(self, message: Message, source: Source) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 import httpx
 
 from tests.integration.server import SiplineProcess
+from tests.stores import store_env
 
 
 def cli(data_dir: Path, *args: str) -> str:
     """Run an operator command; its standard output (it must succeed)."""
     done = subprocess.run([sys.executable, "-m", "sipline", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=60, env=os.environ.copy())
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **store_env(data_dir)})
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.stores import store_env
+
 
 _HANDED_OUT: set[int] = set()
 
@@ -45,7 +47,7 @@ class SiplineProcess:
         self.args = args
         self.port = port or free_port()
         self.sip_port = sip_port or free_port(udp_too=True)
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, **store_env(data_dir), **(env or {})}
         self.printed: dict[str, str] = {}
         self._pending = b""
         self.proc: subprocess.Popen[bytes] | None = None

@@ -57,7 +57,10 @@ def test_a_wrong_key_is_refused_at_start(tmp_path):
                                                              "PASSWORD": "p"})
     process.stop()
     (tmp_path / "data" / "secret.key").write_bytes(b"x" * 32)
-    result = sipline("serve", "--data-dir", str(tmp_path / "data"), "--port", str(process.port))
+    from tests.stores import store_env
+
+    result = sipline("serve", "--data-dir", str(tmp_path / "data"), "--port", str(process.port),
+                     env=store_env(tmp_path / "data"))
     assert result.returncode == 2 and "does not open with this key" in result.stderr
 
 
@@ -88,6 +91,8 @@ def test_webhook_codes_are_stored_hashed(tmp_path):
     process = SiplineProcess(tmp_path / "data").start()
     process.stop()
     code = process.webhook.rstrip("/").rsplit("/", 1)[1]
-    stored = b"".join(path.read_bytes() for path in (tmp_path / "data").glob("sipline.db*"))
+    from tests.stores import stored_bytes
+
+    stored = stored_bytes(tmp_path / "data")
     assert code.encode() not in stored
     assert hashlib.sha256(code.encode()).hexdigest().encode() in stored

@@ -3,7 +3,6 @@ rest-protocol.md §2.2 and §2.3 (issue 5 §3, §7)."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -14,6 +13,7 @@ import pytest
 
 from tests.integration.operator import App, call, cli, error, fields
 from tests.integration.server import SiplineProcess, free_port
+from tests.stores import execute
 
 TOKEN_KEYS = {"access_token": str, "refresh_token": str, "expires": int, "expires_in": int, "scope": str,
               "domain": str, "server_endpoint": str, "client_endpoint": str, "member_id": str, "status": str,
@@ -158,11 +158,9 @@ def test_token_endpoint_errors(server):
         assert response.json()["error_description"]
     assert app.token(grant_type="authorization_code", code=code).status_code == 200  # the code was not spent
 
-    with sqlite3.connect(server.data_dir / "sipline.db") as store:
-        store.execute("UPDATE portal SET paid = 0")
+    execute(server.data_dir, "UPDATE portal SET paid = false")
     assert error(app.token(grant_type="authorization_code", code=app.code())) == (400, "PAYMENT_REQUIRED")
-    with sqlite3.connect(server.data_dir / "sipline.db") as store:
-        store.execute("UPDATE portal SET paid = 1")
+    execute(server.data_dir, "UPDATE portal SET paid = true")
     cli(server.data_dir, "app", "uninstall", "--client-id", app.client_id)
     assert error(app.token(grant_type="authorization_code", code="x")) == (401, "invalid_client")
 

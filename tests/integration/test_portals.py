@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 import sys
 
@@ -12,6 +11,8 @@ import pytest
 
 from tests.integration.operator import App, call, cli, error, fields, hook_call, result
 from tests.integration.server import SiplineProcess
+from tests.stores import execute, store_env
+import os
 
 LINE = {"TYPE": "cloud", "TITLE": "A", "SERVER": "sip.example.invalid", "LOGIN": "100", "PASSWORD": "s"}
 
@@ -91,7 +92,7 @@ def test_a_portal_sees_and_changes_only_its_own_lines_tokens_webhooks_and_bindin
 
 def cli_fails(server: SiplineProcess, *args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "sipline", *args, "--data-dir", str(server.data_dir)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **store_env(server.data_dir)})
     assert done.returncode == 2, done.stdout
     return done.stderr
 
@@ -126,8 +127,7 @@ def test_webhook_list_and_revoke(server):
 
 
 def test_a_deleted_portal_answers_portal_deleted(server, portal_b):
-    with sqlite3.connect(server.data_dir / "sipline.db") as store:
-        store.execute("UPDATE portal SET active = 0 WHERE domain = 'localhost'")
+    execute(server.data_dir, "UPDATE portal SET active = false WHERE domain = 'localhost'")
     response = hook_call(portal_b["webhook"], server, "voximplant.sip.get", host="localhost")
     assert error(response) == (403, "PORTAL_DELETED")
     assert result(hook_call(server.webhook, server, "voximplant.sip.get")) == []  # the other portal is fine

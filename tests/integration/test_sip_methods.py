@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from tests.integration.test_wire import assert_error, assert_json, new_webhook
+from tests.stores import store_env
+import os
 
 CLOUD_KEYS = ["ID", "TYPE", "CONFIG_ID", "REG_ID", "SERVER", "LOGIN", "PASSWORD", "AUTH_USER", "OUTBOUND_PROXY",
               "DETECT_LINE_NUMBER", "LINE_DETECT_HEADER_ORDER", "REGISTRATION_STATUS_CODE",
@@ -369,13 +371,14 @@ METHODS = ["voximplant.sip.add", "voximplant.sip.update", "voximplant.sip.get", 
 def test_users_without_the_numbers_right_are_denied_before_any_parameter(sipline, api):
     line = api.add()
     user = subprocess.run([sys.executable, "-m", "sipline", "user", "create", "--data-dir", str(sipline.data_dir),
-                           "--name", "Clerk"], capture_output=True, text=True, check=True).stdout.strip()
+                           "--name", "Clerk"], capture_output=True, text=True, check=True,
+                          env={**os.environ, **store_env(sipline.data_dir)}).stdout.strip()
     clerk = new_webhook(sipline, user=user)
     for method in METHODS:
         response = httpx.post(clerk + method, json={"CONFIG_ID": {"not": "scalar"}, "FILTER": {"~X": 1}})
         assert_error(response, 403, "ACCESS_DENIED", "Access denied!")
     manager = subprocess.run([sys.executable, "-m", "sipline", "user", "create", "--data-dir", str(sipline.data_dir),
                               "--name", "Manager", "--numbers-modify"], capture_output=True, text=True,
-                             check=True).stdout.strip()
+                             check=True, env={**os.environ, **store_env(sipline.data_dir)}).stdout.strip()
     rows = httpx.post(new_webhook(sipline, user=manager) + "voximplant.sip.get").json()["result"]
     assert [row["CONFIG_ID"] for row in rows] == [line["CONFIG_ID"]]

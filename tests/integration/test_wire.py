@@ -8,6 +8,8 @@ import sys
 
 import httpx
 import pytest
+from tests.stores import store_env
+import os
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\Z")
 CORS = {
@@ -38,7 +40,7 @@ def new_webhook(sipline, scope: str = "telephony", user: str = "1") -> str:
     out = subprocess.run(
         [sys.executable, "-m", "sipline", "webhook", "create", "--data-dir", str(sipline.data_dir),
          "--scope", scope, "--user", user],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env={**os.environ, **store_env(sipline.data_dir)},
     )
     lines = out.stdout.splitlines()
     assert len(lines) == 1, out.stdout
@@ -150,7 +152,7 @@ def test_webhooks_of_a_portal_share_lines(api, sipline):
 def test_webhook_create_for_unknown_user_fails_clearly(sipline):
     out = subprocess.run(
         [sys.executable, "-m", "sipline", "webhook", "create", "--data-dir", str(sipline.data_dir), "--user", "7"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env={**os.environ, **store_env(sipline.data_dir)},
     )
     assert out.returncode == 2 and out.stdout == ""
     assert "no user 7" in out.stderr

@@ -12,7 +12,6 @@ import json
 import re
 import socket
 import ssl
-import sqlite3
 import time
 
 import httpx
@@ -20,6 +19,7 @@ import pytest
 
 from tests.integration.server import SiplineProcess, free_port
 from tests.interop.conftest import Line
+from tests.stores import execute
 from tests.peers import sipp
 
 MD5_FIRST = ("--registrar-algorithms", "MD5,SHA-256")
@@ -155,8 +155,7 @@ def test_changing_or_deleting_the_line_removes_its_bindings(registrar, tmp_path)
     deleted.delete()
     response = httpx.post(registrar.webhook + "sipline.sip.bindings", json={"CONFIG_ID": deleted.config_id})
     assert response.json()["error"] == "ERROR_NOT_FOUND"
-    with sqlite3.connect(f"file:{registrar.data_dir / 'sipline.db'}?mode=ro", uri=True) as store:
-        assert store.execute("SELECT count(*) FROM binding").fetchone() == (0,)
+    assert execute(registrar.data_dir, "SELECT count(*) FROM binding") == [(0,)]
 
 
 def test_bindings_survive_a_restart(tmp_path):

@@ -120,6 +120,12 @@ class Kamailio(KamailioProcess):
             bindings.append(dict(re.findall(r"^\s*([A-Za-z-]+): (.*)$", block, re.MULTILINE)))
         return bindings
 
+    def location_counts(self) -> tuple[int, int]:
+        """(AoRs, contacts) in usrloc right now: cheap enough to poll with thousands of bindings."""
+        stats = dict(re.findall(r"usrloc:location_(users|contacts) = (\d+)",
+                                self._kamcmd("stats.get_statistics", "usrloc:").stdout))
+        return int(stats["users"]), int(stats["contacts"])
+
     def all_contacts(self) -> dict[str, list[str]]:
         """user → Contact URIs, for every AoR in usrloc."""
         dump = self._kamcmd("ul.dump").stdout

@@ -3,13 +3,16 @@ from __future__ import annotations
 import pytest
 
 from sipline.store.crypto import SecretBox
-from sipline.store.database import Database, sqlite_url
+from sipline.store.database import open_store, sqlite_url
+from tests.stores import fresh_postgres
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path):
-    """An empty, migrated database of each supported engine."""
-    database = Database(sqlite_url(tmp_path), SecretBox(b"k" * 32))
+    """An empty, migrated database of each supported engine (the store conformance tests)."""
+    url = sqlite_url(tmp_path) if request.param == "sqlite" else fresh_postgres()
+    database = open_store(url, SecretBox(b"k" * 32))
     database.migrate()
+    database.url = url
     yield database
     database.close()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from contextlib import closing
 
 import pytest
 import sqlalchemy as sa
 
-from sipline.store.crypto import code_hash
-from sipline.store.database import CHANGE_CHECK_INTERVAL
+from sipline.store.crypto import SecretBox, code_hash
+from sipline.store.database import open_store
+from sipline.store.sqlite import CHANGE_CHECK_INTERVAL
 from sipline.store.records import LineType, NewLine, StatusResult
 
 
@@ -68,9 +67,11 @@ def test_secrets_are_sealed_at_rest(db, tmp_path):
     portal, *_ = setup_portal(db)
     run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE, password="hunter2-secret",
                                                         incoming_password="f" * 32), 1.0)))
-    with closing(sqlite3.connect(tmp_path / "sipline.db")) as raw_db:
-        password, incoming = raw_db.execute("SELECT password, incoming_password FROM line").fetchone()
-    assert b"hunter2" not in password and b"f" * 32 not in incoming
+    engine = sa.create_engine(db.url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as raw_db:  # what anyone with the database file or a psql prompt sees
+        password, incoming = raw_db.execute(sa.text("SELECT password, incoming_password FROM line")).one()
+    engine.dispose()
+    assert b"hunter2" not in bytes(password) and b"f" * 32 not in bytes(incoming)
     for path in tmp_path.glob("sipline.db*"):
         assert b"hunter2" not in path.read_bytes()
 
@@ -109,14 +110,61 @@ def test_update_and_reset(db):
     assert run(db.read(lambda repo: repo.lines(portal.id, "another-app"))) == []
 
 
-def test_cache_sees_commits_of_other_processes(db, tmp_path):
+def test_cache_sees_commits_of_other_processes(db):
     portal, *_ = setup_portal(db)
-    first = run(db.cached("lines", lambda repo: repo.lines(portal.id, None)))
-    assert first == [] and run(db.cached("lines", lambda repo: repo.lines(portal.id, None))) is first
-    other = sqlite3.connect(tmp_path / "sipline.db", isolation_level=None)
-    other.execute("UPDATE portal SET title = 'changed elsewhere'")
-    other.close()
-    time.sleep(CHANGE_CHECK_INTERVAL * 2)  # commits of other processes show within this interval
-    assert run(db.cached("portal", lambda repo: repo.portal(portal.id))).title == "changed elsewhere"
-    run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
-    assert len(run(db.cached("lines", lambda repo: repo.lines(portal.id, None)))) == 1
+
+    async def scenario() -> None:
+        await db.start()  # PostgreSQL: LISTEN for other processes' writes
+        other = open_store(db.url, SecretBox(b"k" * 32))  # another sipline process on the same store
+        try:
+            first = await db.cached(("lines", portal.id), lambda repo: repo.lines(portal.id, None))
+            assert first == [] and await db.cached(("lines", portal.id),
+                                                   lambda repo: repo.lines(portal.id, None)) is first
+            await other.write(lambda repo: repo.update_portal(portal.id, {"title": "changed elsewhere"}))
+            await other.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0))
+            deadline = time.monotonic() + 2  # seen within milliseconds; the bound only stops a hang
+            while (await db.cached(("portal", portal.id), lambda repo: repo.portal(portal.id))).title != \
+                    "changed elsewhere":
+                assert time.monotonic() < deadline, "another process's commit was never seen"
+                await asyncio.sleep(CHANGE_CHECK_INTERVAL)
+            assert len(await db.cached(("lines", portal.id), lambda repo: repo.lines(portal.id, None))) == 1
+        finally:
+            other.close()
+            db.close()
+
+    run(scenario())
+
+
+
+def test_leases_share_the_lines_among_live_workers(db):
+    portal, *_ = setup_portal(db)
+    for _ in range(4):
+        run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
+
+    def round_of(worker: str, lease: float = 10.0):
+        return run(db.write(lambda repo: repo.lease_round(worker, lease, 500), touches=()))
+
+    first = round_of("a")
+    assert (first.workers, len(first.acquired), first.held) == (1, 4, [])
+    second = round_of("b")  # a holds everything, its leases are live: nothing to take yet
+    assert (second.workers, second.acquired) == (2, [])
+    shed = round_of("a")  # above its share (2 of 4): a gives two up
+    assert (len(shed.held), len(shed.released)) == (2, 2)
+    taken = round_of("b")
+    assert sorted(taken.acquired) == sorted(shed.released) and not set(taken.acquired) & set(shed.held)
+
+
+def test_a_worker_whose_leases_ran_out_loses_its_lines(db):
+    portal, *_ = setup_portal(db)
+    for _ in range(3):
+        run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
+    lease = 0.2
+    gone = run(db.write(lambda repo: repo.lease_round("gone", lease, 500), touches=()))
+    assert len(gone.acquired) == 3
+    time.sleep(lease * 1.5)  # "gone" stopped renewing: its heartbeat and leases run out
+    heir = run(db.write(lambda repo: repo.lease_round("heir", lease, 500), touches=()))
+    assert (heir.workers, sorted(heir.acquired)) == (1, sorted(gone.acquired))
+    back = run(db.write(lambda repo: repo.lease_round("gone", lease, 500), touches=()))
+    assert back.held == [] and back.acquired == []  # it learns it holds nothing any more
+    run(db.write(lambda repo: repo.release_leases("heir"), touches=()))
+    assert len(run(db.write(lambda repo: repo.lease_round("gone", lease, 500), touches=())).acquired) == 3

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sipline.store.crypto import SecretBox
-from sipline.store.database import Database, sqlite_url
+from sipline.store.database import open_store, sqlite_url
 from sipline.telephony.caller import Caller
 from sipline.telephony.errors import AccessDenied, LineNotFound, MaxCloudPbx, RegistrationNotFound, TitleExists
 from sipline.telephony.lines import SipLines
@@ -16,7 +16,7 @@ from sipline.telephony.outgoing import OutgoingLines
 
 @pytest.fixture
 def lines(tmp_path):
-    db = Database(sqlite_url(tmp_path), SecretBox(b"k" * 32))
+    db = open_store(sqlite_url(tmp_path), SecretBox(b"k" * 32))
     db.migrate()
     asyncio.run(db.write(lambda repo: repo.insert_portal(domain="p", title="", max_cloud_lines=3, now=0.0)))
     yield SipLines(db, incoming_server="pbx.test", clock=lambda: 1000.0)

@@ -45,7 +45,7 @@ from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOu
 from sipline.sip.transports.dns import DnsResolver
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.sip.transports.stream import FlowKey, TransportError
-from sipline.store.database import Database
+from sipline.store.database import Database, StoreUnavailable
 from sipline.store.records import Line, LineType, Registration, RegistrationUpdate, StatusResult
 
 log = logging.getLogger("sipline.registration")
@@ -145,14 +145,19 @@ class RegistrationEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at: float | None = None  # wall clock: when the engine began registering
         self.last_success_at: float | None = None  # wall clock: the latest line to reach `success`
+        # Lease fencing (scale-out, registration/leases.py): while this says no, nothing is sent or
+        # written for any line; lines that fall due wait in _fenced until fence_lifted().
+        self.may_act: Callable[[], bool] = lambda: True
+        self._fenced: set[int] = set()
         transport.on_flow_lost = self.flow_lost
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Resume every cloud line from the store, first attempts spread out (A9, A10)."""
+    async def start(self, resume: bool = True) -> None:
+        """Resume every cloud line from the store, first attempts spread out (A9, A10); without
+        `resume` the engine starts empty and lines come through adopt() (leases)."""
         self._loop = asyncio.get_running_loop()
-        rows = await self.db.read(lambda repo: repo.cloud_registrations())
+        rows = await self.db.read(lambda repo: repo.cloud_registrations()) if resume else []
         now = self.clock()
         window = max(self.settings.startup_spread, len(rows) / self.settings.pacing.rate) * self.settings.time_scale
         for line, registration in rows:
@@ -202,7 +207,7 @@ class RegistrationEngine:
             self._spawn(self._load(line.id))
 
     async def _load(self, line_id: int) -> None:
-        rows = await self.db.read(lambda repo: repo.cloud_registrations(line_id))
+        rows = await self.db.read(lambda repo: repo.cloud_registrations([line_id]))
         for line, registration in rows:
             first = self.clock() + self.rng.uniform(0, FIRST_ATTEMPT_JITTER) * self.settings.time_scale
             machine = self._machine(line, registration, first)
@@ -232,17 +237,69 @@ class RegistrationEngine:
         self._pump(now)
 
     def line_deleted(self, line: Line) -> None:
-        """A9: one un-REGISTER of our Contact when a binding may exist; the line is gone at once."""
-        machine = self.lines.pop(line.id, None)
-        self._reserved.pop(line.id, None)
-        self._dirty.discard(line.id)
+        self.forget(line.id, unregister=True)
+
+    def forget(self, line_id: int, *, unregister: bool) -> None:
+        """The line is gone from this engine at once. `unregister` (a deleted line, A9): one
+        un-REGISTER of our Contact when a binding may exist; without it (a lease passed to another
+        worker) the binding is left for the new owner to refresh."""
+        machine = self.lines.pop(line_id, None)
+        self._reserved.pop(line_id, None)
+        self._dirty.discard(line_id)
+        self._fenced.discard(line_id)
         now = self.clock()
         for breaker in self._breakers.values():
-            for held in breaker.forget(line.id):
+            for held in breaker.forget(line_id):
                 self._release(held, now)
-        if machine is not None and (machine.status.result is StatusResult.SUCCESS or machine.attempting):
-            machine.generation += 1
+        if machine is None:
+            return
+        machine.generation += 1  # an attempt in flight ends without effect
+        if unregister and (machine.status.result is StatusResult.SUCCESS or machine.attempting):
             self._unregister(machine.account, machine.session, machine.sticky)
+
+    # -- what the lease keeper tells us (scale-out) --------------------------------------------------
+
+    async def adopt(self, line_ids: list[int]) -> None:
+        """Take over these lines from the store (Call-ID and CSeq continue), first attempts spread."""
+        rows = await self.db.read(lambda repo: repo.cloud_registrations(line_ids))
+        window = max(self.settings.startup_spread, len(rows) / self.settings.pacing.rate) * self.settings.time_scale
+        now = self.clock()
+        for line, registration in rows:
+            if line.id in self.lines:
+                continue
+            machine = self._machine(line, registration, now + self.rng.uniform(0, window))
+            if machine is not None:
+                self._reserve(machine, force=True)
+                self._mark(machine)
+                self._schedule(machine)
+
+    def fence_lifted(self) -> None:
+        """The leases are good again: lines that fell due meanwhile go now."""
+        fenced, self._fenced = self._fenced, set()
+        for line_id in fenced:
+            machine = self.lines.get(line_id)
+            if machine is not None:
+                self._schedule(machine)
+        if self._dirty and self._flush_handle is None:
+            self._flush_handle = self._running_loop().call_later(FLUSH_INTERVAL, self._flush_soon)
+
+    def reconcile(self, rows: list[tuple[Line, Registration]], held: set[int]) -> None:
+        """The safety net for lost change notifications: `rows` are the store's view of the `held`
+        lines; a line missing from it was deleted, one whose account differs was changed."""
+        current = {line.id: line for line, _ in rows}
+        for line_id in list(self.lines):
+            if line_id not in held:
+                continue
+            line = current.get(line_id)
+            if line is None:
+                self.forget(line_id, unregister=True)
+                continue
+            try:
+                changed = _account(line) != self.lines[line_id].account
+            except InvalidAddress:
+                changed = False
+            if changed:
+                self.line_changed(line, reregister=True)
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(machine.status.result for machine in self.lines.values())
@@ -306,6 +363,9 @@ class RegistrationEngine:
     # -- starting attempts ---------------------------------------------------------------------------
 
     def _line_due(self, machine: LineRegistration, now: float) -> None:
+        if not self.may_act():
+            self._fenced.add(machine.line_id)
+            return
         due = machine.handle_timer(now, self.wall())
         if machine.changed:
             self._mark(machine)
@@ -595,6 +655,8 @@ class RegistrationEngine:
         self._spawn(self._flush())
 
     async def _flush(self) -> None:
+        if not self.may_act():
+            return  # fence_lifted() flushes; lines whose lease was lost are forgotten before
         lines, self._dirty = self._dirty, set()
         updates = []
         for line_id in lines:
@@ -611,7 +673,13 @@ class RegistrationEngine:
                 outcome=status.result in (StatusResult.SUCCESS, StatusResult.ERROR),
             ))
         if updates:
-            await self.db.write(lambda repo: repo.save_registrations(updates))
+            try:
+                await self.db.write(lambda repo: repo.save_registrations(updates), touches=("lines",))
+            except StoreUnavailable as error:
+                log.warning("registration status not saved, retrying: %s", error)
+                for update in updates:
+                    if update.line_id in self.lines:
+                        self._mark(self.lines[update.line_id])
 
     # -- helpers ----------------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from sipline.rest.envelope import (
 )
 from sipline.rest.errors import (
     ArgumentError,
+    DatabaseUnavailable,
     InsufficientScope,
     MethodNotFound,
     OperationTimeLimit,
@@ -45,7 +46,9 @@ from sipline.rest.errors import (
     error_body,
     to_rest_error,
 )
-from sipline.rest.limits import OperatingTime, Rate, RateLimiter
+from sipline.rest.limits import Rate
+from sipline.store.database import StoreUnavailable
+from sipline.rest.shared_limits import Limits, LocalLimits
 from sipline.rest.params import Params
 from sipline.rest.registry import METHODS, Method
 from sipline.rest.routes import Route, masked, parse_rest_path
@@ -81,12 +84,12 @@ class RestLimits:
 
 class RestApi:
     def __init__(self, services: Services, methods: dict[str, Method] = METHODS,
-                 limits: RestLimits = RestLimits()) -> None:
+                 limits: RestLimits = RestLimits(), counters: Limits | None = None) -> None:
+        """`counters` keep the buckets and baskets: this process's own, or Redis's (shared_limits.py)."""
         self.services = services
         self.methods = methods
         self.limits = limits
-        self.rate = RateLimiter()
-        self.operating = OperatingTime(limits.operating_limit) if limits.operating_limit is not None else None
+        self.counters = counters or LocalLimits(limits.operating_limit)
 
     async def __call__(self, request: Request) -> Response:
         start = time.time()
@@ -96,11 +99,14 @@ class RestApi:
             portal = await self.services.accounts.portal_for_host(request.headers.get("host"))
             if not portal.active:
                 raise PortalDeleted()
-            self._limit_rate(portal, request, start)
+            await self._limit_rate(portal, request, start)
             body = await self._call(request, parse_rest_path(path), portal, start)
             return respond(body, 200, transport)
         except RestError as error:
             return respond(error_body(error), error.status, transport)
+        except StoreUnavailable as error:
+            log.warning("database unavailable for %s: %s", masked(path), error)
+            return respond(error_body(DatabaseUnavailable()), DatabaseUnavailable.status, transport)
         except Exception:
             log.exception("unexpected error in %s %s", request.method, masked(path))
             return respond(error_body(RestError()), 500, transport)
@@ -124,8 +130,8 @@ class RestApi:
     async def _invoke(self, name: str, method: Method, params: Params, caller: Caller,
                       start: float) -> tuple[object, dict[str, object]]:
         """Run one method under the operating-time limit (§8); its result and time block."""
-        key = (caller.portal_id, caller.app_id or f"webhook {caller.webhook_id}", name)
-        if self.operating is not None and self.operating.blocked(key, start):
+        key = f"{caller.portal_id}|{caller.app_id or f'webhook {caller.webhook_id}'}|{name}"
+        if await self.counters.blocked(key, start):
             raise OperationTimeLimit()
         began = time.perf_counter()
         try:
@@ -136,7 +142,7 @@ class RestApi:
             raise to_rest_error(error, method.errors) from None
         finally:
             processing = time.perf_counter() - began
-            used = self.operating.record(key, processing, start) if self.operating is not None else None
+            used = await self.counters.record(key, processing, start)
         finish = time.time()
         return result, time_block(start, finish, processing, (used.seconds, used.reset_at) if used else None)
 
@@ -158,14 +164,14 @@ class RestApi:
             return SubSuccess(orjson.loads(orjson.dumps(result.items)), block, result.total, result.next)
         return SubSuccess(orjson.loads(orjson.dumps(result)), block)
 
-    def _limit_rate(self, portal: Portal, request: Request, now: float) -> None:
+    async def _limit_rate(self, portal: Portal, request: Request, now: float) -> None:
         """§7: the leaky bucket of (portal, client IP), before anything else. Raises: QueryLimitExceeded."""
         default = self.limits.rate
         burst = portal.rate_burst if portal.rate_burst is not None else (default.burst if default else None)
         drain = portal.rate_drain if portal.rate_drain is not None else (default.drain if default else None)
         if not burst or drain is None:
             return
-        if not self.rate.admit((portal.id, self._client_ip(request)), Rate(burst, drain), now):
+        if not await self.counters.admit(f"{portal.id}|{self._client_ip(request)}", Rate(burst, drain), now):
             raise QueryLimitExceeded()
 
     def _client_ip(self, request: Request) -> str:

@@ -90,6 +90,10 @@ class OperationTimeLimit(RestError):
     code, status, description = "OPERATION_TIME_LIMIT", 429, "Method is blocked due to operation time limit."
 
 
+class DatabaseUnavailable(RestError):
+    code, status, description = "DATABASE_UNAVAILABLE", 503, "Database unreachable, try again"
+
+
 class ArgumentError(RestError):
     code, status = "ERROR_ARGUMENT", 400
 

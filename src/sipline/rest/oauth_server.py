@@ -19,7 +19,8 @@ from sipline import php
 from sipline.oauth import OAuthError, Tokens
 from sipline.rest.endpoint import json_response, read_params
 from sipline.rest.envelope import local_iso, success_body, time_block
-from sipline.rest.errors import InvalidToken, RestError, error_body
+from sipline.rest.errors import DatabaseUnavailable, InvalidToken, RestError, error_body
+from sipline.store.database import StoreUnavailable
 from sipline.services import Services
 from sipline.store.records import Portal
 
@@ -76,6 +77,8 @@ class OAuthServer:
             return json_response({"error": error.code, "error_description": error.description}, error.status)
         except RestError as error:  # a body that cannot be read
             return json_response(error_body(error), error.status)
+        except StoreUnavailable:
+            return json_response(error_body(DatabaseUnavailable()), DatabaseUnavailable.status)
 
     async def token(self, request: Request) -> Response:
         """GET query or form POST; unknown parameters are ignored."""

@@ -1,157 +1,112 @@
-"""Opening the database and running repository work in transactions.
+"""The store as the rest of sipline sees it: repository work run in transactions, hot reads cached.
 
-Rules are plain functions of a repository (sql.py); `read` and `write` run one in
-a transaction and commit before returning, so an answer is never sent for a write
-that is not on disk.
+Rules are plain functions of a repository (sql.py); `read` and `write` run one in a
+transaction and commit before returning, so an answer is never sent for a write that
+is not on disk. Two engines sit behind this one interface, each in a module of its own
+with everything that differs between them:
 
-SQLite (the embedded default) is driven directly from the event loop on one
-connection: its statements take microseconds, less than a hop to a thread would.
-WAL with synchronous=NORMAL keeps every commit across a process kill (SIGKILL);
-only a power loss can drop the last commits (sqlite.org/wal.html §"Durability").
-Writers take the lock up front (BEGIN IMMEDIATE), so a read-to-write upgrade
-can never deadlock against another process such as the `sipline` CLI.
+- sqlite.py: the embedded default, one process (plus the `sipline` CLI);
+- postgres.py: many processes on many hosts, which learn of each other's writes
+  through LISTEN/NOTIFY.
 
-`cached` serves hot reads (webhook lookups, a portal's lines) from memory until
-the database changes: our own writes clear the cache at once, and `PRAGMA
-data_version` tells when another process (the `sipline` CLI) committed. That check
-is itself a statement (2-10 µs, a fifth of a cached request's time under load),
-so it runs at most once per CHANGE_CHECK_INTERVAL: a commit by another process
-is seen within a millisecond.
+`cached` serves hot reads (webhook and token lookups, portals, office users) from
+memory until the data changes; `write(touches=...)` names the cached topics (the first
+element of a cache key) a write can change, None for all.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.pool import StaticPool
-
 from sipline.store.crypto import SecretBox
-from sipline.store.migrate import upgrade
 from sipline.store.repository import Repository
-from sipline.store.sql import SqlRepository
 
 T = TypeVar("T")
 
 DB_FILE = "sipline.db"
-_BUSY_TIMEOUT_MS = 5000  # how long a writer waits for another process's transaction
-CHANGE_CHECK_INTERVAL = 0.001  # seconds between data_version checks (see above)
 MAX_CACHED = 100_000  # entries; past it the cache starts over (keys can come from the network)
+MISSING = object()  # recall(): nothing cached under the key
 
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / DB_FILE}"
 
 
-MISSING = object()  # recall(): nothing cached under the key
+class StoreUnavailable(Exception):
+    """The database cannot be reached right now (a PostgreSQL restart, a network cut)."""
+
+
+class Cache:
+    """Cached read results by key; a key's first element (when it is a tuple) is its topic."""
+
+    def __init__(self) -> None:
+        self.entries: dict[Hashable, object] = {}
+
+    def get(self, key: Hashable) -> object:
+        return self.entries.get(key, MISSING)
+
+    def put(self, key: Hashable, value: object) -> None:
+        if len(self.entries) >= MAX_CACHED:
+            self.entries.clear()
+        self.entries[key] = value
+
+    def forget(self, touches: tuple[str, ...] | None) -> None:
+        if touches is None:
+            self.entries.clear()
+        elif touches:
+            for key in [key for key in self.entries if isinstance(key, tuple) and key[0] in touches]:
+                del self.entries[key]
 
 
 class Database:
-    def __init__(self, url: str, box: SecretBox) -> None:
-        self.engine = _sqlite_engine(url, self)
-        self.box = box
-        self._begin = "BEGIN"
-        self._conn = self.engine.connect()
-        self._raw = self._conn.connection.dbapi_connection
-        self._cache: dict[Hashable, object] = {}
-        self._data_version = self._read_data_version()
-        self._checked_at = time.monotonic()
+    """What every engine offers (see the module docstring)."""
+
+    box: SecretBox
+    shared: bool  # other sipline processes write to the same store (PostgreSQL)
 
     async def read(self, work: Callable[[Repository], T]) -> T:
-        return self._run(work, "BEGIN")
+        raise NotImplementedError
 
     async def write(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None = None) -> T:
-        """Run `work` in a write transaction. `touches` names the cached topics (the first element
-        of a `cached` key) the write can change; None, the default, forgets everything cached."""
-        self._forget(touches)
-        try:
-            return self._run(work, "BEGIN IMMEDIATE")
-        finally:
-            self._forget(touches)
-
-    def _forget(self, touches: tuple[str, ...] | None) -> None:
-        if touches is None:
-            self._cache.clear()
-        elif touches:
-            for key in [key for key in self._cache if isinstance(key, tuple) and key[0] in touches]:
-                del self._cache[key]
+        raise NotImplementedError
 
     async def cached(self, key: Hashable, work: Callable[[Repository], T]) -> T:
         """`work`'s result, reused until the database changes. Must not be mutated by callers."""
-        value = self.recall(key)
-        if value is MISSING:
-            if len(self._cache) >= MAX_CACHED:
-                self._cache.clear()
-            value = self._cache[key] = self._run(work, "BEGIN")
-        return value  # type: ignore[return-value]
+        raise NotImplementedError
 
     def recall(self, key: Hashable) -> object:
         """What `cached` holds for `key` and is still good, else MISSING; never waits."""
-        now = time.monotonic()
-        if now - self._checked_at >= CHANGE_CHECK_INTERVAL:
-            self._checked_at = now
-            version = self._read_data_version()
-            if version != self._data_version:
-                self._cache.clear()
-                self._data_version = version
-        return self._cache.get(key, MISSING)
+        raise NotImplementedError
 
     def migrate(self) -> None:
-        """Creates or upgrades the schema (Alembic), in one transaction."""
-        self._begin = "BEGIN IMMEDIATE"
-        with self._conn.begin():
-            upgrade(self._conn)
-        self._cache.clear()
+        raise NotImplementedError
 
     def check_key(self) -> None:
         """Raises: KeyMaterialError when the key does not open the secrets already stored."""
-        self._run(lambda repo: repo.sample_secret(), "BEGIN")
+        raise NotImplementedError
 
     async def ping(self) -> None:
-        """Raises: sqlalchemy.exc.DBAPIError when the database cannot be reached."""
-        self._begin = "BEGIN"
-        with self._conn.begin():
-            self._conn.execute(sa.text("SELECT 1")).scalar_one()
+        """Raises: StoreUnavailable."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Begin following other processes' writes (a no-op where there are none)."""
 
     def close(self) -> None:
-        self._conn.close()
-        self.engine.dispose()
-
-    def _run(self, work: Callable[[Repository], T], begin: str) -> T:
-        self._begin = begin
-        with self._conn.begin():
-            return work(SqlRepository(self._conn, self.box))
-
-    def _read_data_version(self) -> int:
-        return self._raw.execute("PRAGMA data_version").fetchone()[0]
-
-    def begin_statement(self) -> str:
-        return self._begin
+        raise NotImplementedError
 
 
-def _sqlite_engine(url: str, db: Database) -> sa.Engine:
-    engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+def open_store(url: str, box: SecretBox) -> Database:
+    """The engine the URL names: `sqlite:///FILE` or `postgresql://…`. Raises: ValueError."""
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        from sipline.store.sqlite import SqliteDatabase
 
-    # SQLAlchemy's documented recipe for real SQLite transactions under pysqlite:
-    # take BEGIN away from the driver and emit our own.
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-            f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
-        ):
-            dbapi_connection.execute(pragma)
+        return SqliteDatabase(url, box)
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        from sipline.store.postgres import PostgresDatabase
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn) -> None:
-        conn.exec_driver_sql(db.begin_statement())
-
-    return engine
-
+        return PostgresDatabase(url, box)
+    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")

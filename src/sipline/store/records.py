@@ -214,3 +214,13 @@ class OfficeUser:
     password: str  # INCOMING_PASSWORD
     realm: str | None  # the realm `ha1` was computed for
     ha1: dict[str, str]  # digest algorithm → H(login:realm:password)
+
+
+@dataclass(frozen=True)
+class LeaseRound:
+    """What one lease round of a `sip` worker found and did (registration/leases.py)."""
+
+    held: list[int]  # lines whose lease this worker renewed
+    acquired: list[int]  # lines it took over (free, or their owner's lease ran out)
+    released: list[int]  # lines it gave up so that every worker holds its share
+    workers: int  # live workers, this one included

@@ -7,11 +7,13 @@ decrypted; secrets go in as plain text and are sealed on the way down.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from sipline.store.records import (
     App,
     Binding,
+    LeaseRound,
     Line,
     NewLine,
     OfficeUser,
@@ -153,8 +155,26 @@ class LineRepository(Protocol):
     def reset_registration(self, reg_id: int, now: float) -> None:
         """Back to `wait` with code 0 and no message (voximplant-sip.md Q15)."""
 
-    def cloud_registrations(self, line_id: int | None = None) -> list[tuple[Line, Registration]]:
-        """Every cloud line of every portal (or just `line_id`) with its registration."""
+    def cloud_registrations(self, line_ids: Sequence[int] | None = None) -> list[tuple[Line, Registration]]:
+        """Every cloud line of every portal (or just those of `line_ids`) with its registration."""
+
+    def lease_round(self, worker: str, lease_time: float, max_moves: int) -> LeaseRound:
+        """Heartbeat `worker`, renew its leases, take free or expired ones up to its share of the
+        cloud lines (ceil(lines / live workers)), give up at most `max_moves` above its share.
+        Times are the database's clock, so workers' clocks need not agree (PostgreSQL only)."""
+
+    def release_leases(self, worker: str) -> None:
+        """A worker that stops: its lines are free for the others at once."""
+
+    def ping(self) -> None:
+        """Raises when the database cannot be reached."""
+
+    def notify(self, channel: str, payload: str) -> None:
+        """PostgreSQL NOTIFY, sent when the transaction commits."""
+
+    def serialise(self, name: str) -> None:
+        """Until commit, no other transaction that serialises on `name` runs (an advisory lock on
+        PostgreSQL; SQLite's BEGIN IMMEDIATE serialises every writer already)."""
 
     def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
         """Write the engine's status changes and session state, many lines in one statement."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
+import time
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -13,6 +16,7 @@ from sipline.store.crypto import SecretBox
 from sipline.store.records import (
     App,
     Binding,
+    LeaseRound,
     Line,
     LineType,
     NewLine,
@@ -364,15 +368,72 @@ class SqlRepository:
         row = self.conn.execute(query).mappings().first()
         return None if row is None else _registration(row)
 
-    def cloud_registrations(self, line_id: int | None = None) -> list[tuple[Line, Registration]]:
+    def cloud_registrations(self, line_ids: Sequence[int] | None = None) -> list[tuple[Line, Registration]]:
         query = (
             sa.select(t.line, t.registration)
             .join(t.registration, t.registration.c.line_id == t.line.c.id)
             .order_by(t.line.c.id)
         )
-        if line_id is not None:
-            query = query.where(t.line.c.id == line_id)
+        if line_ids is not None:
+            query = query.where(t.line.c.id.in_(line_ids))
         return [(self._line(row), _registration(row)) for row in self.conn.execute(query).mappings()]
+
+    # -- scale-out: leases of `sip` workers (PostgreSQL) -------------------------------------------
+
+    def lease_round(self, worker: str, lease_time: float, max_moves: int) -> LeaseRound:
+        reg, now = t.registration, self._db_now()
+        stale = now - 2 * lease_time
+        self.conn.execute(sa.delete(t.sip_worker).where(t.sip_worker.c.heartbeat_at < stale))
+        if self.conn.execute(sa.update(t.sip_worker).where(t.sip_worker.c.id == worker)
+                             .values(heartbeat_at=now)).rowcount == 0:
+            self.conn.execute(sa.insert(t.sip_worker).values(id=worker, heartbeat_at=now))
+        held = sorted(self.conn.execute(
+            sa.update(reg).where(reg.c.lease_owner == worker, reg.c.lease_expires >= now)
+            .values(lease_expires=now + lease_time).returning(reg.c.line_id)).scalars())
+        # a lease of ours that ran out is not renewed: another worker may be registering the line
+        self.conn.execute(sa.update(reg).where(reg.c.lease_owner == worker, reg.c.lease_expires < now)
+                          .values(lease_owner=None, lease_expires=None))
+        workers = self.conn.execute(sa.select(sa.func.count()).select_from(t.sip_worker)
+                                    .where(t.sip_worker.c.heartbeat_at >= now - lease_time)).scalar_one()
+        lines = self.conn.execute(sa.select(sa.func.count()).select_from(reg)).scalar_one()
+        share = math.ceil(lines / max(1, workers))
+        acquired: list[int] = []
+        released: list[int] = []
+        if len(held) < share:
+            free = sa.select(reg.c.line_id).where(sa.or_(reg.c.lease_owner.is_(None), reg.c.lease_expires < now))
+            free = free.order_by(reg.c.line_id).limit(share - len(held)).with_for_update(skip_locked=True)
+            acquired = list(self.conn.execute(free).scalars())
+            if acquired:
+                self.conn.execute(sa.update(reg).where(reg.c.line_id.in_(acquired))
+                                  .values(lease_owner=worker, lease_expires=now + lease_time))
+        elif len(held) > share:
+            released = held[share:][:max_moves]
+            self.conn.execute(sa.update(reg).where(reg.c.line_id.in_(released), reg.c.lease_owner == worker)
+                              .values(lease_owner=None, lease_expires=None))
+            held = [line_id for line_id in held if line_id not in set(released)]
+        return LeaseRound(held=held, acquired=acquired, released=released, workers=workers)
+
+    def release_leases(self, worker: str) -> None:
+        reg = t.registration
+        self.conn.execute(sa.update(reg).where(reg.c.lease_owner == worker).values(lease_owner=None,
+                                                                                    lease_expires=None))
+        self.conn.execute(sa.delete(t.sip_worker).where(t.sip_worker.c.id == worker))
+
+    def _db_now(self) -> float:
+        if self.conn.dialect.name == "postgresql":
+            return float(self.conn.execute(sa.select(sa.func.extract("epoch", sa.func.clock_timestamp())))
+                         .scalar_one())
+        return time.time()
+
+    def ping(self) -> None:
+        self.conn.execute(sa.select(1)).scalar_one()
+
+    def notify(self, channel: str, payload: str) -> None:
+        self.conn.execute(sa.select(sa.func.pg_notify(channel, payload)))
+
+    def serialise(self, name: str) -> None:
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
 
     def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
         if not updates:

@@ -1,0 +1,142 @@
+"""Which `sip` worker registers which cloud line, when many share one PostgreSQL (issue 6).
+
+Every line is registered by exactly one live worker, decided by leases in the
+store (registration.lease_owner / lease_expires, in the database's clock). Each
+worker runs a lease round every lease_time / 3 (store/sql.py lease_round):
+heartbeat, renew its own leases, take free or expired ones up to its share
+(ceil(lines / live workers)), give up what is above its share. A worker that
+dies stops renewing; within one lease period its leases run out and its
+heartbeat goes stale, the others' share grows and they take its lines on their
+next round: all within two lease periods. The new owner continues the line's
+Call-ID and CSeq from the store (the engine reserves CSeqs in blocks there).
+
+Fencing, so that two workers never register one line: a worker trusts its leases
+only until (start of its last successful round + lease_time - margin) on its own
+monotonic clock, which ends before the leases do in the database's. Past that
+the engine sends and writes nothing (engine.may_act) until a round succeeds
+again; that round says which lines are still ours, and the rest are forgotten
+without an un-REGISTER (their new owner refreshes the binding). A worker stopped
+by SIGSTOP past its lease therefore wakes up fenced, learns it lost its lines,
+and drops them.
+
+Line changes reach the owner through the `sipline_lines` notifications
+(line_events.py); every reconcile_interval, and after a lost notification
+connection, the worker also compares the lines it holds with the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipline.registration.engine import RegistrationEngine
+from sipline.store.database import Database, StoreUnavailable
+
+log = logging.getLogger("sipline.leases")
+
+MARGIN = 0.1  # of lease_time: how much earlier than the store a worker stops trusting its leases
+MAX_MOVES = 500  # lines a worker gives up per round when above its share (rebalancing, not a storm)
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    lease_time: float = 10.0  # seconds
+    reconcile_interval: float = 30.0  # seconds between full comparisons with the store
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{secrets.token_hex(4)}"[:64]
+
+
+class LeaseKeeper:
+    def __init__(self, db: Database, engine: RegistrationEngine, settings: LeaseSettings = LeaseSettings(), *,
+                 worker: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.engine = engine
+        self.settings = settings
+        self.worker = worker or worker_name()
+        self.clock = clock
+        self.held: set[int] = set()
+        self.workers = 0
+        self._valid_until = float("-inf")
+        self._poked = asyncio.Event()
+        self._reconcile_at = float("inf")
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def valid(self) -> bool:
+        return self.clock() < self._valid_until
+
+    def poke(self) -> None:
+        """Run a round now (a line was added: it should be registered within a second)."""
+        self._poked.set()
+
+    def reconcile_soon(self) -> None:
+        self._reconcile_at = self.clock()
+
+    async def start(self) -> None:
+        self.engine.may_act = self.valid
+        self._reconcile_at = self.clock() + self.settings.reconcile_interval
+        await self.round()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Give the leases back, so the other workers take the lines at once."""
+        if self._task is not None:
+            self._task.cancel()
+        self._valid_until = float("-inf")
+        try:
+            await self.db.write(lambda repo: repo.release_leases(self.worker), touches=())
+        except StoreUnavailable:
+            pass  # they run out by themselves
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._poked.wait(), timeout=self.settings.lease_time / 3)
+            except TimeoutError:
+                pass
+            self._poked.clear()
+            try:
+                await self.round()
+            except Exception:
+                log.exception("lease round failed")
+
+    async def round(self) -> None:
+        began = self.clock()
+        try:
+            found = await self.db.write(
+                lambda repo: repo.lease_round(self.worker, self.settings.lease_time, MAX_MOVES), touches=())
+        except StoreUnavailable as error:
+            if not self._failing:
+                log.warning("lease round failed (%s); %s", error,
+                            "registrations pause when the leases run out" if self.valid() else "paused")
+                self._failing = True
+            return
+        if self._failing:
+            log.info("lease rounds work again")
+            self._failing = False
+        ours = set(found.held) | set(found.acquired)
+        lost = [line_id for line_id in self.engine.lines if line_id not in ours]
+        for line_id in lost:
+            self.engine.forget(line_id, unregister=False)
+        if lost:
+            log.info("worker %s no longer holds %d lines (%d given up for balance)", self.worker, len(lost),
+                     len(found.released))
+        self.held, self.workers = ours, found.workers
+        self._valid_until = began + self.settings.lease_time * (1 - MARGIN)
+        missing = [line_id for line_id in ours if line_id not in self.engine.lines]
+        if missing:
+            await self.engine.adopt(missing)
+            # adopt() skips lines the engine cannot use (a SERVER it refuses): they stay ours, unregistered
+        self.engine.fence_lifted()
+        if self.clock() >= self._reconcile_at:
+            self._reconcile_at = self.clock() + self.settings.reconcile_interval
+            held = set(self.held)
+            rows = await self.db.read(lambda repo: repo.cloud_registrations(sorted(held)))
+            self.engine.reconcile(rows, held)

@@ -1,0 +1,212 @@
+"""The shared engine: PostgreSQL, for many sipline processes on many hosts.
+
+Repository work is the same synchronous SQLAlchemy Core as on SQLite, run on a
+small pool of threads with one pooled connection each, so the event loop never
+waits on the network. Transactions are READ COMMITTED; rules that must not race
+lock what they depend on (a portal row FOR UPDATE, office lines FOR UPDATE, an
+advisory lock for bootstrap), and a transaction that loses a deadlock or a
+serialisation check is run again (the work functions have no effects outside
+the transaction).
+
+Other processes' writes: a write that touches cached topics sends
+`NOTIFY sipline_cache, '<topics>'` in its transaction, so the notification leaves
+exactly when the data is committed (a portal's lines are never cached, see
+READ_THROUGH). One LISTEN connection per process receives
+them and forgets those cache entries. While that connection is down nothing is
+served from the cache (every read goes to the database), and on reconnect the
+whole cache is dropped, since notifications may have been missed. The same
+connection carries other channels (line changes for the SIP workers).
+
+A lost connection (PostgreSQL restarting, a network cut) fails only the
+transactions that were using it (StoreUnavailable); the pool checks connections
+before use, so the next transaction reconnects without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import psycopg
+import sqlalchemy as sa
+
+from sipline.store.crypto import SecretBox
+from sipline.store.database import MISSING, Cache, Database, StoreUnavailable
+from sipline.store.migrate import upgrade
+from sipline.store.repository import Repository
+from sipline.store.sql import SqlRepository
+
+T = TypeVar("T")
+log = logging.getLogger("sipline.store")
+
+POOL_SIZE = 8  # threads and connections per process
+CACHE_CHANNEL = "sipline_cache"
+MAX_ATTEMPTS = 5  # a transaction that lost a deadlock or serialisation check runs again
+_RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+RECONNECT_DELAY = 0.5  # seconds between LISTEN reconnection attempts
+_MIGRATION_LOCK = 0x5_1911E  # advisory lock key: one process migrates at a time
+_NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
+# Never cached here: a client that adds a line through one api process and lists through another
+# right after must see it, without waiting for a notification (auth lookups may lag by milliseconds).
+READ_THROUGH = frozenset({"lines"})
+
+
+def driver_url(url: str) -> str:
+    """SQLAlchemy's URL for psycopg 3, from `postgresql://…` as operators write it."""
+    parsed = sa.engine.make_url(url)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PostgresDatabase(Database):
+    shared = True
+
+    def __init__(self, url: str, box: SecretBox) -> None:
+        self.box = box
+        self.engine = sa.create_engine(driver_url(url), pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True,
+                                       pool_timeout=10)
+        self._conninfo = libpq_url(url)
+        self._threads = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="sipline-db")
+        self._cache = Cache()
+        self._generation = 0  # bumped at every invalidation: a read that began before is not cached
+        self._listening = False
+        self._subscribers: dict[str, list[Callable[[str], None]]] = {}
+        self._on_reconnect: list[Callable[[], None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    # -- transactions --------------------------------------------------------------------------
+
+    async def read(self, work: Callable[[Repository], T]) -> T:
+        return await self._in_thread(work, ())
+
+    async def write(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None = None) -> T:
+        self._forget(touches)
+        try:
+            return await self._in_thread(work, touches)
+        finally:
+            self._forget(touches)
+
+    async def cached(self, key: Hashable, work: Callable[[Repository], T]) -> T:
+        if isinstance(key, tuple) and key[0] in READ_THROUGH:
+            return await self.read(work)
+        value = self.recall(key)
+        if value is MISSING:
+            generation = self._generation
+            value = await self.read(work)
+            if self._listening and generation == self._generation:
+                self._cache.put(key, value)
+        return value  # type: ignore[return-value]
+
+    def recall(self, key: Hashable) -> object:
+        return self._cache.get(key) if self._listening else MISSING
+
+    async def _in_thread(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._transaction, work, touches)
+
+    def _transaction(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None) -> T:
+        for attempt in itertools.count(1):
+            try:
+                with self.engine.begin() as conn:
+                    result = work(SqlRepository(conn, self.box))
+                    if touches is None or touches:
+                        conn.execute(_NOTIFY, {"channel": CACHE_CHANNEL,
+                                               "payload": ",".join(touches) if touches else "*"})
+                    return result
+            except sa.exc.DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) in _RETRYABLE and attempt < MAX_ATTEMPTS:
+                    continue
+                if error.connection_invalidated or isinstance(error, (sa.exc.OperationalError,
+                                                                      sa.exc.InterfaceError)):
+                    raise StoreUnavailable(str(error.orig).strip()) from None
+                raise
+            except sa.exc.TimeoutError:
+                raise StoreUnavailable("no database connection free within the pool timeout") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _forget(self, touches: tuple[str, ...] | None) -> None:
+        if touches is None or touches:
+            self._generation += 1
+            self._cache.forget(touches)
+
+    # -- the rest of the Database interface ----------------------------------------------------
+
+    def migrate(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            upgrade(conn)
+        self._forget(None)
+
+    def check_key(self) -> None:
+        self._transaction(lambda repo: repo.sample_secret(), ())
+
+    async def ping(self) -> None:
+        await self.read(lambda repo: repo.ping())
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._threads.shutdown(wait=True)
+        self.engine.dispose()
+
+    # -- other processes' writes ---------------------------------------------------------------
+
+    def subscribe(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(payload)` for each NOTIFY on `channel` (register before start())."""
+        if self._task is not None:
+            raise RuntimeError("subscribe before start(): LISTEN covers the channels known then")
+        self._subscribers.setdefault(channel, []).append(callback)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Called when LISTEN is back after a cut: notifications in between may be lost."""
+        self._on_reconnect.append(callback)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Raises: StoreUnavailable."""
+        await self.read(lambda repo: repo.notify(channel, payload))
+
+    async def start(self) -> None:
+        ready = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._listen(ready))
+        await asyncio.wait_for(asyncio.shield(ready), timeout=10)
+
+    async def _listen(self, ready: asyncio.Future[None]) -> None:
+        channels = [CACHE_CHANNEL, *self._subscribers]
+        for round_ in itertools.count():
+            try:
+                async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
+                    for channel in channels:
+                        await conn.execute(f"LISTEN {channel}")  # channel names are ours, not input
+                    self._forget(None)
+                    self._listening = True
+                    if not ready.done():
+                        ready.set_result(None)
+                    if round_:
+                        log.info("store notifications restored")
+                        for callback in self._on_reconnect:
+                            callback()
+                    async for note in conn.notifies():
+                        self._deliver(note.channel, note.payload)
+            except (psycopg.Error, OSError) as error:
+                if self._listening or not round_:
+                    log.warning("store notifications lost (%s); reading through until they return",
+                                str(error).strip() or type(error).__name__)
+                self._listening = False
+                self._forget(None)
+                await asyncio.sleep(RECONNECT_DELAY)
+
+    def _deliver(self, channel: str, payload: str) -> None:
+        if channel == CACHE_CHANNEL:
+            self._forget(None if payload == "*" else tuple(payload.split(",")))
+            return
+        for callback in self._subscribers.get(channel, ()):
+            try:
+                callback(payload)
+            except Exception:
+                log.exception("handling a %s notification failed", channel)

@@ -1,0 +1,227 @@
+"""Scale-out with real processes (issue 6 §3): 2 `api` + 3 `sip` sipline processes on one PostgreSQL,
+300 cloud lines registered to Kamailio, and the faults: SIGKILL, SIGSTOP past the lease, a PostgreSQL
+restart, Redis going away."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.server import SiplineProcess, free_port
+from tests.interop.conftest import SCALE
+from tests.peers.kamailio import Kamailio, password
+from tests.stores import fresh_postgres, run_sql
+
+LINES = 300
+LEASE = 2.0  # seconds
+
+
+class Cluster:
+    def __init__(self, root: Path, kamailio: Kamailio, *, redis_url: str | None = None) -> None:
+        self.root, self.kamailio = root, kamailio
+        self.database_url = fresh_postgres()
+        self.env = {"SIPLINE_DATABASE_URL": self.database_url, "SIPLINE_TIME_SCALE": str(SCALE),
+                    "SIPLINE_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
+                    "SIPLINE_LOG_LEVEL": "info", "SIPLINE_TEST_LOG_LEVEL": "info"}
+        extra = ("--redis-url", redis_url) if redis_url else ()
+        self.apis = [SiplineProcess(root / f"api{i}", "--role", "api", "--max-cloud-lines", "1000", *extra,
+                                    env=self.env) for i in range(2)]
+        self.sips = [SiplineProcess(root / f"sip{i}", "--role", "sip", "--allow-private-targets",
+                                    "--lease-time", str(LEASE), "--reconcile-interval", "5", env=self.env)
+                     for i in range(3)]
+
+    def start(self) -> Cluster:
+        for process in [*self.apis, *self.sips]:
+            process.start()
+        self.path = "/rest/" + self.apis[0].webhook.split("/rest/", 1)[1]
+        return self
+
+    def stop(self) -> None:
+        for process in [*self.apis, *self.sips]:
+            if process.proc is not None and process.proc.poll() is None:
+                os.kill(process.proc.pid, signal.SIGCONT)
+            process.stop()
+
+    def call(self, index: int, method: str, **kw) -> httpx.Response:
+        return httpx.post(f"http://127.0.0.1:{self.apis[index % 2].port}{self.path}{method}", timeout=10, **kw)
+
+    def add_lines(self, count: int, first: int = 1) -> list[str]:
+        users = [f"user{number:04d}" for number in range(first, first + count)]
+        for number, user in enumerate(users):
+            response = self.call(number, "voximplant.sip.add", json={
+                "TYPE": "cloud", "TITLE": user, "SERVER": f"127.0.0.1:{self.kamailio.port}", "LOGIN": user,
+                "PASSWORD": password(user)})
+            assert response.status_code == 200, response.text
+        return users
+
+    def statuses(self) -> dict[str, int]:
+        return dict(run_sql(self.database_url, "SELECT status_result, count(*) FROM registration GROUP BY 1"))
+
+    def owners(self) -> dict[str, int]:
+        return dict(run_sql(self.database_url, "SELECT lease_owner, count(*) FROM registration GROUP BY 1"))
+
+    def worker(self, process: SiplineProcess) -> str:
+        metrics = httpx.get(f"http://127.0.0.1:{process.port}/metrics", timeout=5).text
+        return re.search(r'sipline_leases_held\{worker="([^"]+)"\}', metrics).group(1)
+
+    def lines_of(self, worker: str) -> list[str]:
+        return [login for (login,) in run_sql(self.database_url, "SELECT l.login FROM registration r JOIN line l "
+                                              f"ON l.id = r.line_id WHERE r.lease_owner = '{worker}'")]
+
+
+def sip_port_of(contact: str) -> int:
+    return int(re.search(r"@127\.0\.0\.1:(\d+)", contact).group(1))
+
+
+def wait_until(condition, timeout: float, what: str, *, check=None) -> float:
+    """Seconds until `condition()` held; `check()` (an invariant) runs on every poll."""
+    began = time.monotonic()
+    while True:
+        if check is not None:
+            check()
+        if condition():
+            return time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def kamailio(tmp_path):
+    with Kamailio(tmp_path / "kamailio", free_port(udp_too=True)) as registrar:
+        yield registrar
+
+
+@pytest.fixture
+def cluster(tmp_path, kamailio):
+    running = Cluster(tmp_path, kamailio).start()
+    yield running
+    running.stop()
+
+
+def one_contact_each(cluster: Cluster) -> None:
+    """Never two of our contacts for one line in Kamailio's location table."""
+    users, contacts = cluster.kamailio.location_counts()
+    assert contacts == users, f"{contacts} contacts for {users} lines: two workers registered one line"
+
+
+def registered(cluster: Cluster, count: int) -> bool:
+    return cluster.statuses() == {"success": count} and cluster.kamailio.location_counts() == (count, count)
+
+
+def registered_by(cluster: Cluster, processes: list[SiplineProcess], users: list[str]) -> bool:
+    """Each user's one contact in Kamailio is at one of these processes' SIP ports."""
+    ports = {process.sip_port for process in processes}
+    for user in users:
+        found = cluster.kamailio.contacts(user)
+        if len(found) != 1 or sip_port_of(found[0]) not in ports:
+            return False
+    return True
+
+
+def test_sigkill_and_sigstop_of_sip_workers(cluster):
+    cluster.add_lines(LINES)
+    wait_until(lambda: registered(cluster, LINES), 60, "300 lines registered", check=lambda: one_contact_each(cluster))
+    owners = cluster.owners()
+    assert len(owners) == 3 and all(count == LINES // 3 for count in owners.values()), owners  # fair shares
+
+    # SIGKILL one worker: the others take its lines within two lease periods
+    victim, survivors = cluster.sips[0], cluster.sips[1:]
+    victim_id = cluster.worker(victim)
+    orphans = cluster.lines_of(victim_id)
+    assert len(orphans) == LINES // 3 and registered_by(cluster, [victim], orphans)
+    victim.kill(signal.SIGKILL)
+    took = wait_until(lambda: registered_by(cluster, survivors, orphans), 2 * LEASE + 1,
+                      "the killed worker's lines re-registered by the others", check=lambda: one_contact_each(cluster))
+    assert victim_id not in cluster.owners() and registered(cluster, LINES)
+    print(f"SIGKILL: lines back through the others in {took:.1f} s (lease {LEASE} s)")
+
+    # SIGSTOP a worker past its lease, then SIGCONT: it finds its leases gone and stops refreshing them
+    stopped, other = survivors
+    stopped_id = cluster.worker(stopped)
+    orphans = cluster.lines_of(stopped_id)
+    os.kill(stopped.proc.pid, signal.SIGSTOP)
+    took = wait_until(lambda: registered_by(cluster, [other], orphans), 2 * LEASE + 1,
+                      "the stopped worker's lines taken over", check=lambda: one_contact_each(cluster))
+    print(f"SIGSTOP: lines taken over in {took:.1f} s")
+    os.kill(stopped.proc.pid, signal.SIGCONT)
+    wait_until(lambda: cluster.worker(stopped) == stopped_id, 5, "the resumed worker answers")
+    # from now on it may win lines back only through new leases (rebalancing), never by refreshing old ones
+    for _ in range(int(2 * LEASE / 0.1)):
+        one_contact_each(cluster)
+        time.sleep(0.1)
+    assert registered(cluster, LINES)
+    log = (stopped.data_dir / "stderr.log").read_text()
+    assert "no longer holds" in log, log[-2000:]
+
+
+def pg_restart() -> None:
+    """Restart the PostgreSQL server every process uses (Debian's cluster tools; CI runs as root)."""
+    version, name = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True,
+                                   check=True).stdout.split()[:2]
+    subprocess.run(["pg_ctlcluster", version, name, "restart"], check=True, timeout=120)
+
+
+def healthy(process: SiplineProcess) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{process.port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_postgresql_restart(cluster):
+    users = cluster.add_lines(30)
+    wait_until(lambda: registered(cluster, 30), 60, "lines registered")
+    acknowledged = users + cluster.add_lines(5, first=31)  # acknowledged just before the restart
+    pg_restart()
+    processes = [*cluster.apis, *cluster.sips]
+    wait_until(lambda: all(healthy(process) for process in processes), 30, "every process healthy again")
+    assert all(process.proc.poll() is None for process in processes)  # reconnected, not restarted
+    for index in range(2):  # both api processes answer again, and write
+        wait_until(lambda: cluster.call(index, "voximplant.sip.get").status_code == 200, 10, "api answers")
+    acknowledged += cluster.add_lines(2, first=41)
+    titles = {row["TITLE"] for page in (0, 50) for row in
+              cluster.call(1, "voximplant.sip.get", json={"start": page}).json()["result"]}
+    assert titles == set(acknowledged)  # nothing acknowledged was lost
+    wait_until(lambda: registered(cluster, len(acknowledged)), 30,
+               "lines added after the restart registered too", check=lambda: one_contact_each(cluster))
+
+
+def test_redis_going_away(tmp_path, kamailio):
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    cluster = Cluster(tmp_path, kamailio, redis_url=f"redis://127.0.0.1:{port}/0")
+    try:
+        time.sleep(0.3)
+        cluster.start()
+        assert cluster.call(0, "server.time").status_code == 200
+        redis.terminate()
+        redis.wait(10)
+        for index in range(6):  # the API keeps answering, with per-process limits
+            assert cluster.call(index, "voximplant.sip.get").status_code == 200
+        log = (cluster.apis[0].data_dir / "stderr.log").read_text() + (
+            cluster.apis[1].data_dir / "stderr.log").read_text()
+        assert "shared limits degraded" in log
+        redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+        def restored() -> bool:
+            cluster.call(0, "server.time")
+            cluster.call(1, "server.time")
+            return "shared limits restored" in (cluster.apis[0].data_dir / "stderr.log").read_text()
+
+        wait_until(restored, 10, "the API back on Redis")
+    finally:
+        cluster.stop()
+        redis.terminate()
+        redis.wait(10)
