@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import socket
 import logging
 import ssl
 import time
@@ -46,6 +48,7 @@ from sipline.tls import ensure_self_signed
 
 log = logging.getLogger("sipline")
 access = logging.getLogger("sipline.access")
+PARENT_ENV = "SIPLINE_WORKER_PARENT"  # set in --workers children: the pid of the process that started them
 BASE_URL_FILE = "base_url"  # where `serve` leaves its URL for `sipline webhook create`
 OAUTH_URL_FILE = "oauth_url"  # and the OAuth server's, for `sipline app create`
 
@@ -170,7 +173,8 @@ def _sip_tls(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
+    """`reuse_port`: one of several processes on the HTTP port (--workers)."""
     db = open_database(settings)
     sip = SipService(db, sip_settings(settings)) if settings.role != "api" else None
     keeper = None
@@ -214,7 +218,11 @@ async def serve(settings: Settings) -> None:
     except OSError as error:
         db.close()
         raise ConfigError(f"sip-listen: cannot listen ({error.strerror or error})") from None
-    tasks = [asyncio.create_task(each.serve()) for each in servers]
+    sockets = [_shared_socket(settings.host, settings.port)] if reuse_port else None
+    tasks = [asyncio.create_task(servers[0].serve(sockets=sockets)),
+             *(asyncio.create_task(each.serve()) for each in servers[1:])]
+    if PARENT_ENV in os.environ:
+        tasks.append(asyncio.create_task(_orphaned(int(os.environ[PARENT_ENV]))))
     while not all(each.started for each in servers) and not any(each.done() for each in tasks):
         await asyncio.sleep(0.01)
     if all(each.started for each in servers):
@@ -234,6 +242,28 @@ async def serve(settings: Settings) -> None:
             await sip.stop()
         await counters.close()
         db.close()
+
+
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """The HTTP listening socket, bound with SO_REUSEPORT so that every --workers process accepts
+    on the same port and the kernel spreads the connections."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(f"port: cannot listen on {host}:{port} ({error.strerror or error})") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def _orphaned(parent: int) -> None:
+    """A --workers child ends when the process that started it is gone (even after SIGKILL)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
 
 
 def _server(settings: Settings, app: SiplineApp, host: str, port: int, cert: str | None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -58,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     scale = serve.add_argument_group("scale-out")
     scale.add_argument("--role", default=env("ROLE", "all"), choices=["all", "api", "sip"],
                        help="api: REST only; sip: registration and registrar only; all: both [SIPLINE_ROLE]")
+    scale.add_argument("--workers", default=env("WORKERS", "1"), metavar="N",
+                       help="api processes sharing the port (SO_REUSEPORT), this one included [SIPLINE_WORKERS]")
     scale.add_argument("--redis-url", default=env("REDIS_URL"), metavar="URL",
                        help="share the REST limits of all api processes through Redis [SIPLINE_REDIS_URL]")
     scale.add_argument("--lease-time", default=env("LEASE_TIME", "10"), metavar="S",
@@ -90,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         registrar.add_argument(flag, default=env(name, default), help=f"{text} [SIPLINE_{name}]")
 
     _operator_commands(commands)
+    rotate = commands.add_parser("rotate-key", help="re-seal every stored secret with a new random key")
+    _data_dir(rotate)
     move = commands.add_parser("migrate-store", help="copy this installation's store to another (e.g. PostgreSQL)")
     _data_dir(move)
     move.add_argument("--to", required=True, metavar="URL", help="the new store: postgresql://… (empty database)")
@@ -200,6 +206,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             redis_url=args.redis_url or None,
             lease_time=config.parse_rate(args.lease_time, "lease-time"),
             reconcile_interval=config.parse_rate(args.reconcile_interval, "reconcile-interval"),
+            workers=config.parse_positive(args.workers, "workers"),
         )
     )
 
@@ -221,25 +228,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            return _serve(settings_from(args))
+            return _serve(settings_from(args), sys.argv[1:] if argv is None else argv)
         if args.command == "migrate-store":
             return _migrate_store(args)
+        if args.command == "rotate-key":
+            return _rotate_key(args)
         return _offline(args)
     except (ConfigError, AccountError, KeyMaterialError, TransferError) as error:
         parser.error(str(error))
     return 2
 
 
-def _serve(settings: Settings) -> int:
-    from sipline.app import serve
+def _serve(settings: Settings, argv: list[str]) -> int:
+    """Run the server; with --workers N, N-1 more copies of this command share its port."""
+    from sipline.app import PARENT_ENV, serve
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    children = [subprocess.Popen([sys.executable, "-m", "sipline", *argv, "--workers", "1"],
+                                 env={**os.environ, PARENT_ENV: str(os.getpid())})
+                for _ in range(settings.workers - 1)]
     try:
         import uvloop
 
-        uvloop.run(serve(settings))
+        uvloop.run(serve(settings, reuse_port=bool(children) or PARENT_ENV in os.environ))
     except KeyboardInterrupt:
         pass
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(30)
     return 0
 
 
@@ -257,6 +275,33 @@ def _offline(args: argparse.Namespace) -> int:
         print(asyncio.run(COMMANDS[args.command, args.action](args, settings, services)))
     finally:
         db.close()
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    """Stop every sipline process of the store first. The new key is written to `secret.key.new`
+    before the store changes, and replaces `secret.key` after the commit; with SIPLINE_SECRET_KEY
+    the operator puts the new key there instead (printed path)."""
+    import secrets as random
+
+    from sipline.app import open_database
+    from sipline.store.crypto import KEY_FILE, SecretBox, write_key
+
+    settings = config.check(Settings(data_dir=Path(args.data_dir), secret_key=env("SECRET_KEY"),
+                                     database_url=args.database_url or None))
+    db = open_database(settings)
+    key = random.token_bytes(32)
+    pending = settings.data_dir / f"{KEY_FILE}.new"
+    write_key(pending, key)
+    try:
+        count = asyncio.run(db.write(lambda repo: repo.reseal(SecretBox(key))))
+    finally:
+        db.close()
+    if settings.secret_key:
+        print(f"resealed {count} secrets; set SIPLINE_SECRET_KEY on every process to the base64 of {pending}")
+    else:
+        pending.replace(settings.data_dir / KEY_FILE)
+        print(f"resealed {count} secrets; new key in {settings.data_dir / KEY_FILE}")
     return 0
 
 

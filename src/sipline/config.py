@@ -59,6 +59,7 @@ class Settings:
     redis_url: str | None = None  # REST limits shared by every api process
     lease_time: float = 10.0  # seconds a sip worker's lease on a cloud line lasts
     reconcile_interval: float = 30.0  # seconds between a sip worker's full comparisons with the store
+    workers: int = 1  # api processes sharing the HTTP port (SO_REUSEPORT), this one included
 
     @property
     def store_url(self) -> str:
@@ -236,6 +237,8 @@ def check(settings: Settings) -> Settings:
         raise ConfigError(f"role: {settings.role!r} is not all, api or sip")
     if settings.role != "all" and not settings.shared_store:
         raise ConfigError(f"role: {settings.role} processes share a PostgreSQL store: give --database-url")
+    if settings.workers > 1 and (settings.role != "api" or not settings.shared_store):
+        raise ConfigError("workers: several processes on one port are for --role api on PostgreSQL")
     if settings.redis_url is not None and not settings.redis_url.lower().startswith(("redis://", "rediss://",
                                                                                       "unix://")):
         raise ConfigError(f"redis-url: {settings.redis_url!r} is not a redis:// URL")

@@ -194,6 +194,13 @@ def test_postgresql_restart(cluster):
     wait_until(lambda: registered(cluster, len(acknowledged)), 30,
                "lines added after the restart registered too", check=lambda: one_contact_each(cluster))
 
+    # a change through any api process reaches the worker that holds the line within a second
+    rows = cluster.call(1, "voximplant.sip.get", json={"FILTER": {"TITLE": acknowledged[0]}}).json()["result"]
+    assert cluster.call(1, "voximplant.sip.delete", json={"CONFIG_ID": rows[0]["CONFIG_ID"]}).status_code == 200
+    took = wait_until(lambda: cluster.kamailio.contacts(acknowledged[0]) == [], 1.0,
+                      "the owner un-REGISTERed the deleted line")
+    print(f"delete through api 2 → un-REGISTER by its sip worker in {took:.2f} s")
+
 
 def test_redis_going_away(tmp_path, kamailio):
     port = free_port()
@@ -225,3 +232,24 @@ def test_redis_going_away(tmp_path, kamailio):
         cluster.stop()
         redis.terminate()
         redis.wait(10)
+
+
+def test_api_workers_share_one_port(tmp_path):
+    env = {"SIPLINE_DATABASE_URL": fresh_postgres()}
+    api = SiplineProcess(tmp_path / "api", "--role", "api", "--workers", "3", env=env).start()
+    try:
+        children = subprocess.run(["pgrep", "-P", str(api.proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 2
+        for _ in range(60):  # a new connection each time: the kernel spreads them over the three
+            with httpx.Client() as client:
+                assert client.post(api.webhook + "voximplant.sip.get").status_code == 200
+        os.kill(int(children[0]), signal.SIGKILL)  # one worker dies: the port keeps answering
+        for _ in range(20):
+            with httpx.Client() as client:
+                assert client.post(api.webhook + "server.time").status_code == 200
+    finally:
+        api.stop()
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-f", str(tmp_path / "api")], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "a worker outlived the process that started it"
+        time.sleep(0.2)

@@ -1,4 +1,5 @@
-"""`sipline migrate-store --to postgresql://…`: an embedded installation moves to PostgreSQL (issue 6 §4)."""
+"""`sipline rotate-key`, then `sipline migrate-store --to postgresql://…`: an embedded installation
+re-seals its secrets under a new key and moves to PostgreSQL (issue 6 §4)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def test_an_embedded_store_moves_to_postgresql(tmp_path):
     finally:
         embedded.stop()
 
+    old_key = (data / "secret.key").read_bytes()
+    rotated = sipline("rotate-key", "--data-dir", str(data))
+    assert rotated.returncode == 0 and rotated.stdout.startswith("resealed 2 secrets"), rotated.stderr
+    assert (data / "secret.key").read_bytes() != old_key and not (data / "secret.key.new").exists()
+
     target = fresh_postgres()
     moved = sipline("migrate-store", "--data-dir", str(data), "--to", target)
     assert moved.returncode == 0, moved.stderr
@@ -42,7 +48,7 @@ def test_an_embedded_store_moves_to_postgresql(tmp_path):
     shared = SiplineProcess(data, "--database-url", target, port=embedded.port).start()
     try:
         after = httpx.post(hook + "voximplant.sip.get").json()["result"]
-        assert after == before  # same lines, ids, generated office credentials
+        assert after == before  # same lines, ids, generated office credentials (opened with the new key)
         assert httpx.post(extra + "voximplant.sip.get").status_code == 200  # webhooks moved too
         added = httpx.post(hook + "voximplant.sip.add", json={"TYPE": "cloud", "TITLE": "New", "LOGIN": "2",
                                                               "SERVER": "sip.example.invalid", "PASSWORD": "p"})

@@ -123,7 +123,9 @@ class NatPinger:
 
     async def _round(self) -> None:
         now = self.wall()
-        found = await self.db.read(lambda repo: repo.nat_bindings(now))
+        # with several sip nodes on one store, each pings only what came in on its own sockets
+        found = [(line_id, binding) for line_id, binding in await self.db.read(lambda repo: repo.nat_bindings(now))
+                 if self._ours(binding.local)]
         lost = self.book.new_round({(line_id, b.contact): b.reachable for line_id, b in found})
         if lost:
             await self._mark(lost, False)
@@ -133,6 +135,9 @@ class NatPinger:
             source = Source("udp", binding.source[0], binding.source[1], binding.local)
             self.transport.stats["nat_pings"] += 1
             self.transport.reply(source, serialise(build_options(binding, self.realm, branch)))
+
+    def _ours(self, local: tuple[str, int]) -> bool:
+        return any(port == local[1] and host in (local[0], "0.0.0.0", "::") for host, port in self.transport.listen)
 
     async def _mark(self, keys: list[Key], reachable: bool) -> None:
         log.info("%d NAT binding(s) now %s", len(keys), "reachable" if reachable else "unreachable")

@@ -71,6 +71,15 @@ def load_or_create_key(data_dir: Path, from_env: str | None) -> bytes:
     return key
 
 
+def write_key(path: Path, key: bytes) -> None:
+    """A key file written whole (fsync) before it is used, readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+        out.flush()
+        os.fsync(out.fileno())
+
+
 def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from sipline.store.crypto import SecretBox
 from sipline.store.records import (
     App,
     Binding,
@@ -145,6 +146,9 @@ class LineRepository(Protocol):
 
     def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
         ...
+
+    def reseal(self, new_box: SecretBox) -> int:
+        """Every sealed secret opened with the store's key and sealed again with `new_box`; how many."""
 
     def sample_secret(self) -> str | None:
         """One stored secret, decrypted: proves the key opens what is stored.

@@ -353,6 +353,17 @@ class SqlRepository:
         self.conn.execute(sa.delete(t.binding).where(t.binding.c.line_id == line_id))
         self.conn.execute(sa.delete(t.line).where(t.line.c.id == line_id))
 
+    def reseal(self, new_box: SecretBox) -> int:
+        line = t.line.c
+        sealed = ("password", "incoming_password", "incoming_ha1")
+        count = 0
+        for row in self.conn.execute(sa.select(line.id, *(line[name] for name in sealed))).mappings():
+            values = {name: new_box.seal(self.box.open(row[name])) for name in sealed if row[name] is not None}
+            if values:
+                self.conn.execute(sa.update(t.line).where(line.id == row["id"]).values(values))
+                count += len(values)
+        return count
+
     def sample_secret(self) -> str | None:
         sealed = self.conn.execute(
             sa.select(t.line.c.password).where(t.line.c.password.is_not(None)).limit(1)
