@@ -253,3 +253,28 @@ def test_api_workers_share_one_port(tmp_path):
     while subprocess.run(["pgrep", "-f", str(tmp_path / "api")], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "a worker outlived the process that started it"
         time.sleep(0.2)
+
+
+def test_office_bindings_are_shared_by_every_sip_node(tmp_path):
+    from tests.interop.test_office_registrar import MD5_FIRST, NO_ABUSE_LIMITS, Office
+    from tests.peers import sipp
+
+    env = {"SIPLINE_DATABASE_URL": fresh_postgres(), "SIPLINE_SECRET_KEY": base64.b64encode(os.urandom(32)).decode()}
+    api = SiplineProcess(tmp_path / "api", "--role", "api", env=env).start()
+    nodes = [SiplineProcess(tmp_path / f"sip{i}", "--role", "sip", *MD5_FIRST, *NO_ABUSE_LIMITS, env=env).start()
+             for i in range(2)]
+    try:
+        office = Office(api)
+        ports = [free_port(udp_too=True) for _ in nodes]
+        for node, port in zip(nodes, ports):  # the PBX registers a contact at each node
+            answer = sipp.register_office(tmp_path / f"sipp{port}", node.sip_port, port, [office.user])
+            assert answer[0].startswith("result 200"), answer
+        contacts = sorted(binding["CONTACT"] for binding in office.bindings())
+        assert contacts == sorted(f"sip:{office.user[0]}@127.0.0.1:{port};transport=udp" for port in ports)
+        # `Contact: *` at the second node removes what the first one accepted too
+        assert sipp.register_office(tmp_path / "wild", nodes[1].sip_port, free_port(udp_too=True), [office.user],
+                                    wildcard=True, expires=0) == ["result 200 none"]
+        assert office.bindings() == []
+    finally:
+        for process in [api, *nodes]:
+            process.stop()

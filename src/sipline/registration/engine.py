@@ -45,7 +45,7 @@ from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOu
 from sipline.sip.transports.dns import DnsResolver
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.sip.transports.stream import FlowKey, TransportError
-from sipline.store.database import Database, StoreUnavailable
+from sipline.store.database import Database
 from sipline.store.records import Line, LineType, Registration, RegistrationUpdate, StatusResult
 
 log = logging.getLogger("sipline.registration")
@@ -675,8 +675,8 @@ class RegistrationEngine:
         if updates:
             try:
                 await self.db.write(lambda repo: repo.save_registrations(updates), touches=("lines",))
-            except StoreUnavailable as error:
-                log.warning("registration status not saved, retrying: %s", error)
+            except Exception as error:  # the store is down, or lost a race it did not retry: try again
+                log.warning("registration status not saved, retrying: %s", str(error).splitlines()[0])
                 for update in updates:
                     if update.line_id in self.lines:
                         self._mark(self.lines[update.line_id])

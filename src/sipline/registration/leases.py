@@ -1,23 +1,26 @@
 """Which `sip` worker registers which cloud line, when many share one PostgreSQL (issue 6).
 
-Every line is registered by exactly one live worker, decided by leases in the
-store (registration.lease_owner / lease_expires, in the database's clock). Each
-worker runs a lease round every lease_time / 3 (store/sql.py lease_round):
-heartbeat, renew its own leases, take free or expired ones up to its share
-(ceil(lines / live workers)), give up what is above its share. A worker that
-dies stops renewing; within one lease period its leases run out and its
-heartbeat goes stale, the others' share grows and they take its lines on their
-next round: all within two lease periods. The new owner continues the line's
-Call-ID and CSeq from the store (the engine reserves CSeqs in blocks there).
+Every line is registered by exactly one live worker, decided in the store: a line
+belongs to `registration.lease_owner`, and that lease holds while the owner's
+heartbeat (`sip_worker.heartbeat_at`, in the database's clock) is younger than
+lease_time. Renewing all of a worker's leases is therefore one row, however many
+lines it holds. Each worker runs a lease round every lease_time / 3 (store/sql.py
+lease_round): heartbeat, take lines that are free or whose owner's heartbeat is
+stale up to its share (ceil(lines / live workers)), give up what is above its share.
+A worker that dies stops beating; one lease period later the others count one
+worker less, their share grows, and they take its lines on their next round: all
+within two lease periods. The new owner continues the line's Call-ID and CSeq from
+the store (the engine reserves CSeqs in blocks there) and retires the old Contact
+in the same REGISTER, so the registrar never holds two of ours for one line.
 
 Fencing, so that two workers never register one line: a worker trusts its leases
 only until (start of its last successful round + lease_time - margin) on its own
-monotonic clock, which ends before the leases do in the database's. Past that
-the engine sends and writes nothing (engine.may_act) until a round succeeds
-again; that round says which lines are still ours, and the rest are forgotten
-without an un-REGISTER (their new owner refreshes the binding). A worker stopped
-by SIGSTOP past its lease therefore wakes up fenced, learns it lost its lines,
-and drops them.
+monotonic clock, which ends before its heartbeat goes stale in the database's.
+Past that the engine sends and writes nothing (engine.may_act) until a round
+succeeds again. A worker whose heartbeat did go stale (SIGSTOP, a long network cut)
+finds out on its next round, gives up every line it still had, and starts over as
+a new worker: the lines the others took are forgotten without an un-REGISTER
+(their new owner refreshes the binding).
 
 Line changes reach the owner through the `sipline_lines` notifications
 (line_events.py); every reconcile_interval, and after a lost notification
@@ -80,9 +83,11 @@ class LeaseKeeper:
         self._reconcile_at = self.clock()
 
     async def start(self) -> None:
+        """Announce this worker first and take lines one round later: workers started together see
+        each other before taking their shares, instead of the first taking all and giving back."""
         self.engine.may_act = self.valid
         self._reconcile_at = self.clock() + self.settings.reconcile_interval
-        await self.round()
+        await self.round(acquire=False)
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -107,11 +112,11 @@ class LeaseKeeper:
             except Exception:
                 log.exception("lease round failed")
 
-    async def round(self) -> None:
+    async def round(self, acquire: bool = True) -> None:
         began = self.clock()
         try:
             found = await self.db.write(
-                lambda repo: repo.lease_round(self.worker, self.settings.lease_time, MAX_MOVES), touches=())
+                lambda repo: repo.lease_round(self.worker, self.settings.lease_time, MAX_MOVES, acquire), touches=())
         except StoreUnavailable as error:
             if not self._failing:
                 log.warning("lease round failed (%s); %s", error,

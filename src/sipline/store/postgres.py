@@ -55,6 +55,16 @@ _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
 READ_THROUGH = frozenset({"lines"})
 
 
+def _retryable(error: BaseException | None) -> bool:
+    """A deadlock or serialisation loss, also when psycopg reports it as the pipeline it aborted
+    (executemany runs in pipeline mode)."""
+    while error is not None:
+        if getattr(error, "sqlstate", None) in _RETRYABLE or isinstance(error, psycopg.errors.PipelineAborted):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def driver_url(url: str) -> str:
     """SQLAlchemy's URL for psycopg 3, from `postgresql://…` as operators write it."""
     parsed = sa.engine.make_url(url)
@@ -120,7 +130,7 @@ class PostgresDatabase(Database):
                                                "payload": ",".join(touches) if touches else "*"})
                     return result
             except sa.exc.DBAPIError as error:
-                if getattr(error.orig, "sqlstate", None) in _RETRYABLE and attempt < MAX_ATTEMPTS:
+                if _retryable(error.orig) and attempt < MAX_ATTEMPTS:
                     continue
                 if error.connection_invalidated or isinstance(error, (sa.exc.OperationalError,
                                                                       sa.exc.InterfaceError)):

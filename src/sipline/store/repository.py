@@ -162,9 +162,10 @@ class LineRepository(Protocol):
     def cloud_registrations(self, line_ids: Sequence[int] | None = None) -> list[tuple[Line, Registration]]:
         """Every cloud line of every portal (or just those of `line_ids`) with its registration."""
 
-    def lease_round(self, worker: str, lease_time: float, max_moves: int) -> LeaseRound:
-        """Heartbeat `worker`, renew its leases, take free or expired ones up to its share of the
-        cloud lines (ceil(lines / live workers)), give up at most `max_moves` above its share.
+    def lease_round(self, worker: str, lease_time: float, max_moves: int, acquire: bool = True) -> LeaseRound:
+        """Heartbeat `worker` (which renews all its leases; a stale heartbeat first gives them all
+        up), take lines free or of stale workers up to its share of the cloud lines
+        (ceil(lines / live workers)) unless not `acquire`, give up at most `max_moves` above it.
         Times are the database's clock, so workers' clocks need not agree (PostgreSQL only)."""
 
     def release_leases(self, worker: str) -> None:

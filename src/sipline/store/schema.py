@@ -123,9 +123,8 @@ registration = sa.Table(
     sa.Column("cseq_reserved", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("registered_contact", sa.String(255)),
     sa.Column("expires_requested", sa.Integer, nullable=False, server_default="600"),
-    # scale-out: the `sip` worker that registers the line, until when (registration/leases.py)
+    # scale-out: the `sip` worker that registers the line while its heartbeat is live (leases.py)
     sa.Column("lease_owner", sa.String(64), index=True),
-    sa.Column("lease_expires", sa.Float),
 )
 
 sip_worker = sa.Table(

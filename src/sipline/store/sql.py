@@ -391,43 +391,41 @@ class SqlRepository:
 
     # -- scale-out: leases of `sip` workers (PostgreSQL) -------------------------------------------
 
-    def lease_round(self, worker: str, lease_time: float, max_moves: int) -> LeaseRound:
-        reg, now = t.registration, self._db_now()
-        stale = now - 2 * lease_time
-        self.conn.execute(sa.delete(t.sip_worker).where(t.sip_worker.c.heartbeat_at < stale))
-        if self.conn.execute(sa.update(t.sip_worker).where(t.sip_worker.c.id == worker)
-                             .values(heartbeat_at=now)).rowcount == 0:
-            self.conn.execute(sa.insert(t.sip_worker).values(id=worker, heartbeat_at=now))
-        held = sorted(self.conn.execute(
-            sa.update(reg).where(reg.c.lease_owner == worker, reg.c.lease_expires >= now)
-            .values(lease_expires=now + lease_time).returning(reg.c.line_id)).scalars())
-        # a lease of ours that ran out is not renewed: another worker may be registering the line
-        self.conn.execute(sa.update(reg).where(reg.c.lease_owner == worker, reg.c.lease_expires < now)
-                          .values(lease_owner=None, lease_expires=None))
-        workers = self.conn.execute(sa.select(sa.func.count()).select_from(t.sip_worker)
-                                    .where(t.sip_worker.c.heartbeat_at >= now - lease_time)).scalar_one()
+    def lease_round(self, worker: str, lease_time: float, max_moves: int, acquire: bool = True) -> LeaseRound:
+        reg, workers_table, now = t.registration, t.sip_worker, self._db_now()
+        # a line's lease is its owner's heartbeat: renewing every lease is one row, whatever the lines
+        renewed = self.conn.execute(sa.update(workers_table).where(
+            workers_table.c.id == worker, workers_table.c.heartbeat_at >= now - lease_time).values(heartbeat_at=now))
+        if renewed.rowcount == 0:  # new, or back after its heartbeat went stale: what it held may be taken
+            self.conn.execute(sa.update(reg).where(reg.c.lease_owner == worker).values(lease_owner=None))
+            self.conn.execute(sa.delete(workers_table).where(workers_table.c.id == worker))
+            self.conn.execute(sa.insert(workers_table).values(id=worker, heartbeat_at=now))
+        self.conn.execute(sa.delete(workers_table).where(workers_table.c.heartbeat_at < now - 2 * lease_time))
+        held = sorted(self.conn.execute(sa.select(reg.c.line_id).where(reg.c.lease_owner == worker)).scalars())
+        workers = self.conn.execute(sa.select(sa.func.count()).select_from(workers_table)
+                                    .where(workers_table.c.heartbeat_at >= now - lease_time)).scalar_one()
         lines = self.conn.execute(sa.select(sa.func.count()).select_from(reg)).scalar_one()
         share = math.ceil(lines / max(1, workers))
         acquired: list[int] = []
         released: list[int] = []
-        if len(held) < share:
-            free = sa.select(reg.c.line_id).where(sa.or_(reg.c.lease_owner.is_(None), reg.c.lease_expires < now))
-            free = free.order_by(reg.c.line_id).limit(share - len(held)).with_for_update(skip_locked=True)
+        if acquire and len(held) < share:
+            live = sa.select(workers_table.c.id).where(workers_table.c.heartbeat_at >= now - lease_time)
+            free = (sa.select(reg.c.line_id)
+                    .where(sa.or_(reg.c.lease_owner.is_(None), reg.c.lease_owner.not_in(live.scalar_subquery())))
+                    .order_by(reg.c.line_id).limit(share - len(held)).with_for_update(skip_locked=True))
             acquired = list(self.conn.execute(free).scalars())
             if acquired:
-                self.conn.execute(sa.update(reg).where(reg.c.line_id.in_(acquired))
-                                  .values(lease_owner=worker, lease_expires=now + lease_time))
+                self.conn.execute(sa.update(reg).where(reg.c.line_id.in_(acquired)).values(lease_owner=worker))
         elif len(held) > share:
             released = held[share:][:max_moves]
             self.conn.execute(sa.update(reg).where(reg.c.line_id.in_(released), reg.c.lease_owner == worker)
-                              .values(lease_owner=None, lease_expires=None))
+                              .values(lease_owner=None))
             held = [line_id for line_id in held if line_id not in set(released)]
         return LeaseRound(held=held, acquired=acquired, released=released, workers=workers)
 
     def release_leases(self, worker: str) -> None:
-        reg = t.registration
-        self.conn.execute(sa.update(reg).where(reg.c.lease_owner == worker).values(lease_owner=None,
-                                                                                    lease_expires=None))
+        self.conn.execute(sa.update(t.registration).where(t.registration.c.lease_owner == worker)
+                          .values(lease_owner=None))
         self.conn.execute(sa.delete(t.sip_worker).where(t.sip_worker.c.id == worker))
 
     def _db_now(self) -> float:
@@ -449,6 +447,7 @@ class SqlRepository:
     def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
         if not updates:
             return
+        updates = sorted(updates, key=lambda update: update.reg_id)  # one lock order for every writer
         self._driver(_SAVE_REGISTRATION, [
             {
                 "b_reg_id": update.reg_id,

@@ -17,7 +17,6 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("registration") as table:
         table.add_column(sa.Column("lease_owner", sa.String(64)))
-        table.add_column(sa.Column("lease_expires", sa.Float))
         table.create_index("ix_registration_lease_owner", ["lease_owner"])
     op.create_table(
         "sip_worker",
@@ -30,5 +29,4 @@ def downgrade() -> None:
     op.drop_table("sip_worker")
     with op.batch_alter_table("registration") as table:
         table.drop_index("ix_registration_lease_owner")
-        table.drop_column("lease_expires")
         table.drop_column("lease_owner")
