@@ -27,6 +27,15 @@ def attempts(registers: list[tuple[float, str]], gap: float) -> list[list[tuple[
     return groups
 
 
+def transactions(group: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """The REGISTERs of an attempt without their retransmissions (a resend keeps its Via branch):
+    at SCALE, Timer A is 10 ms, and a slow answer on a busy machine is resent before it arrives."""
+    seen: dict[str, tuple[float, str]] = {}
+    for register in group:
+        seen.setdefault(register[1].split("branch=", 1)[1].split(";", 1)[0].split("\n", 1)[0], register)
+    return list(seen.values())
+
+
 def wait_for_attempts(sipp: SippRegistrar, count: int, gap: float, timeout: float):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -63,7 +72,7 @@ def test_c3_rejections_retry_after_300_seconds(tmp_path, sipline):
     with SippRegistrar(tmp_path / "sipp", port, "403") as sipp:
         add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
         first, second = wait_for_attempts(sipp, 2, gap=1.0, timeout=20)[:2]
-        assert len(first) == 2  # REGISTER, 401, REGISTER with credentials, 403
+        assert len(transactions(first)) == 2  # REGISTER, 401, REGISTER with credentials, 403
         assert 300 * SCALE * 0.9 - 0.1 <= second[0][0] - first[-1][0] <= 300 * SCALE * 1.1 + 0.3
 
 

@@ -50,6 +50,7 @@ _SAVE_LINE_STATUS = (
 # The registrar's hot path (a group commit per batch of REGISTERs): statements built once, with
 # IN lists of a few fixed sizes (padded by repeating an id), so each compiles once per dialect.
 _IN_SIZES = (1, 8, 64)
+_INT32 = 2**31
 _BINDINGS_OF = {
     size: sa.select(t.binding)
     .where(t.binding.c.line_id.in_([sa.bindparam(f"l{i}") for i in range(size)]))
@@ -120,6 +121,8 @@ class SqlRepository:
         return row_id, number
 
     def user_row_id(self, portal_id: int, number: int) -> int | None:
+        if not _storable(number):
+            return None
         return self.conn.execute(
             sa.select(t.user.c.id).where(t.user.c.portal_id == portal_id, t.user.c.number == number)
         ).scalar_one_or_none()
@@ -177,6 +180,8 @@ class SqlRepository:
         self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(changes))
 
     def user(self, portal_id: int, number: int) -> User | None:
+        if not _storable(number):
+            return None
         row = self.conn.execute(
             sa.select(t.user).where(t.user.c.portal_id == portal_id, t.user.c.number == number)
         ).mappings().first()
@@ -186,7 +191,7 @@ class SqlRepository:
                     is_admin=row["is_admin"], can_modify_numbers=row["can_modify_numbers"], active=row["active"])
 
     def set_user_active(self, portal_id: int, number: int, active: bool) -> bool:
-        return bool(self.conn.execute(
+        return _storable(number) and bool(self.conn.execute(
             sa.update(t.user).where(t.user.c.portal_id == portal_id, t.user.c.number == number).values(active=active)
         ).rowcount)
 
@@ -197,7 +202,7 @@ class SqlRepository:
                 for row in self.conn.execute(query).mappings()]
 
     def revoke_webhook(self, portal_id: int, webhook_id: int) -> bool:
-        return bool(self.conn.execute(
+        return _storable(webhook_id) and bool(self.conn.execute(
             sa.update(t.webhook).where(t.webhook.c.portal_id == portal_id, t.webhook.c.id == webhook_id)
             .values(active=False)
         ).rowcount)
@@ -285,6 +290,8 @@ class SqlRepository:
         return [self._line(row) for row in self.conn.execute(query.order_by(t.line.c.config_id)).mappings()]
 
     def line_by_config(self, portal_id: int, config_id: int) -> Line | None:
+        if not _storable(config_id):
+            return None
         query = _LINE_QUERY.where(t.line.c.portal_id == portal_id, t.line.c.config_id == config_id)
         row = self.conn.execute(query).mappings().first()
         return self._line(row) if row else None
@@ -627,6 +634,12 @@ def _binding(row: RowMapping) -> Binding:
         reachable=bool(row["reachable"]),
         first_registered_at=row["first_registered_at"], last_refreshed_at=row["last_refreshed_at"],
     )
+
+
+def _storable(key: int) -> bool:
+    """Whether an id from a request can name a row at all: INTEGER columns hold 32 bits on
+    PostgreSQL, and a larger value would be an error there rather than "no such row"."""
+    return -_INT32 <= key < _INT32
 
 
 def _binding_row(line_id: int, binding: Binding) -> dict[str, object]:
