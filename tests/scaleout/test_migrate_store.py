@@ -20,6 +20,11 @@ def sipline(*args: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, **EMBEDDED})
 
 
+def settled(rows: list[dict]) -> list[dict]:
+    """The rows without the live registration outcome, which the engine writes whenever it has one."""
+    return [{key: value for key, value in row.items() if not key.startswith("REGISTRATION_")} for row in rows]
+
+
 def test_an_embedded_store_moves_to_postgresql(tmp_path):
     data = tmp_path / "data"
     embedded = SiplineProcess(data, env=EMBEDDED).start()
@@ -28,7 +33,7 @@ def test_an_embedded_store_moves_to_postgresql(tmp_path):
         for body in ({"TYPE": "cloud", "TITLE": "Main", "SERVER": "sip.example.invalid", "LOGIN": "100",
                       "PASSWORD": "secret"}, {"TYPE": "office", "TITLE": "Office", "SERVER": "pbx.lan", "LOGIN": "office"}):
             assert httpx.post(hook + "voximplant.sip.add", json=body).status_code == 200
-        before = httpx.post(hook + "voximplant.sip.get").json()["result"]
+        before = settled(httpx.post(hook + "voximplant.sip.get").json()["result"])
         extra = sipline("webhook", "create", "--data-dir", str(data)).stdout.strip()
     finally:
         embedded.stop()
@@ -47,7 +52,7 @@ def test_an_embedded_store_moves_to_postgresql(tmp_path):
 
     shared = SiplineProcess(data, "--database-url", target, port=embedded.port).start()
     try:
-        after = httpx.post(hook + "voximplant.sip.get").json()["result"]
+        after = settled(httpx.post(hook + "voximplant.sip.get").json()["result"])
         assert after == before  # same lines, ids, generated office credentials (opened with the new key)
         assert httpx.post(extra + "voximplant.sip.get").status_code == 200  # webhooks moved too
         added = httpx.post(hook + "voximplant.sip.add", json={"TYPE": "cloud", "TITLE": "New", "LOGIN": "2",
