@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.peers import terminate
+
 CONFIG = Path(__file__).with_name("kamailio.cfg")
 
 
@@ -43,13 +45,7 @@ class KamailioProcess:
         raise RuntimeError("kamailio ctl socket never answered")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     def log(self) -> str:
         return (self.folder / "kamailio.log").read_text(errors="replace")

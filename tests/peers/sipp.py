@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
+
+from tests.peers import terminate
 
 SCENARIOS = Path(__file__).with_name("sipp")
 
@@ -53,13 +54,7 @@ class SippRegistrar:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     def registers(self) -> list[tuple[float, str]]:
         """(arrival time, message text) of every REGISTER received so far, from SIPp's message trace."""

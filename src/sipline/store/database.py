@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
+
+import sqlalchemy as sa
 
 from sipline.store.crypto import SecretBox
 from sipline.store.repository import Repository
@@ -60,42 +62,35 @@ class Cache:
                 del self.entries[key]
 
 
-class Database:
+class Database(Protocol):
     """What every engine offers (see the module docstring)."""
 
     box: SecretBox
+    engine: sa.Engine
     shared: bool  # other sipline processes write to the same store (PostgreSQL)
 
-    async def read(self, work: Callable[[Repository], T]) -> T:
-        raise NotImplementedError
+    async def read(self, work: Callable[[Repository], T]) -> T: ...
 
-    async def write(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None = None) -> T:
-        raise NotImplementedError
+    async def write(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None = None) -> T: ...
 
     async def cached(self, key: Hashable, work: Callable[[Repository], T]) -> T:
         """`work`'s result, reused until the database changes. Must not be mutated by callers."""
-        raise NotImplementedError
 
     def recall(self, key: Hashable) -> object:
         """What `cached` holds for `key` and is still good, else MISSING; never waits."""
-        raise NotImplementedError
 
-    def migrate(self) -> None:
-        raise NotImplementedError
+    def migrate(self) -> None: ...
 
     def check_key(self) -> None:
         """Raises: KeyMaterialError when the key does not open the secrets already stored."""
-        raise NotImplementedError
 
     async def ping(self) -> None:
         """Raises: StoreUnavailable."""
-        raise NotImplementedError
 
     async def start(self) -> None:
         """Begin following other processes' writes (a no-op where there are none)."""
 
-    def close(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
 
 def open_store(url: str, box: SecretBox) -> Database:

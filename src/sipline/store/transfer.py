@@ -24,7 +24,7 @@ class TransferError(Exception):
 def copy_store(source: Database, target: Database) -> dict[str, int]:
     """Rows copied per table. Raises: TransferError when the target already holds data."""
     tables = schema.metadata.sorted_tables
-    with source.engine.connect() as reader, target.engine.begin() as writer:  # type: ignore[attr-defined]
+    with source.engine.connect() as reader, target.engine.begin() as writer:
         if writer.execute(sa.select(sa.func.count()).select_from(schema.portal)).scalar_one():
             raise TransferError("the target store already holds portals; give an empty database")
         for table in reversed(tables):  # what the target's migrations seeded (counters) makes way
