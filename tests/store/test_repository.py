@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from sipline.store.crypto import SecretBox, code_hash
-from sipline.store.database import open_store
+from sipline.store.database import MISSING, open_store
 from sipline.store.sqlite import CHANGE_CHECK_INTERVAL
-from sipline.store.records import LineType, NewLine, StatusResult
+from sipline.store.records import Binding, LineType, NewLine, StatusResult
 
 
 def run(coroutine):
@@ -134,6 +134,48 @@ def test_cache_sees_commits_of_other_processes(db):
 
     run(scenario())
 
+
+
+def test_bindings_move_from_before_to_after(db):
+    portal, *_ = setup_portal(db)
+    line = run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE), 1.0)))
+
+    def binding(contact: str, expires_at: float, cseq: int = 1) -> Binding:
+        return Binding(contact=contact, expires_at=expires_at, granted=60, call_id="c", cseq=cseq, transport="udp",
+                       source=("192.0.2.1", 5060), local=("127.0.0.1", 5060), first_registered_at=1.0,
+                       last_refreshed_at=1.0)
+
+    def stored() -> list[Binding]:
+        return run(db.read(lambda repo: repo.bindings_of([line.id], lock=False)))[line.id]
+
+    def row_ids() -> dict[str, int]:
+        query = sa.text("SELECT contact, id FROM binding")
+        return dict(run(db.read(lambda repo: repo.conn.execute(query).all())))
+
+    a, b = binding("sip:a@192.0.2.1", 100.0), binding("sip:b@192.0.2.1", 100.0)
+    run(db.write(lambda repo: repo.save_bindings({line.id: ([], [a, b])})))
+    assert stored() == [a, b]
+    first_ids = row_ids()
+    a2, c = binding("sip:a@192.0.2.1", 200.0, cseq=2), binding("sip:c@192.0.2.1", 300.0)
+    run(db.write(lambda repo: repo.save_bindings({line.id: ([a, b], [a2, c])})))
+    assert stored() == [a2, c]  # a refreshed, b gone, c new
+    assert row_ids()["sip:a@192.0.2.1"] == first_ids["sip:a@192.0.2.1"]  # a refresh updates its row in place
+    # a binding swept since `before` was read is simply not there to delete
+    run(db.write(lambda repo: repo.delete_expired_bindings(250.0)))
+    run(db.write(lambda repo: repo.save_bindings({line.id: ([a2, c], [c])})))
+    assert stored() == [c]
+
+
+def test_kept_values_are_recalled_only_where_no_other_process_writes(db):
+    async def scenario() -> object:
+        await db.start()
+        try:
+            db.keep(("bindings", 1), ["kept"])
+            return db.recall(("bindings", 1))
+        finally:
+            db.close()
+
+    assert run(scenario()) == (MISSING if db.shared else ["kept"])
 
 
 def test_leases_share_the_lines_among_live_workers(db):

@@ -235,3 +235,16 @@ def test_stream_garbage_raises_only_sip_errors(data):
         StreamParser().feed(data)
     except SipError:
         pass
+
+
+def test_first_values_follow_every_change_of_the_headers():
+    parsed = parse_message(b"REGISTER sip:x SIP/2.0\r\nv: SIP/2.0/UDP a\r\nVia: SIP/2.0/UDP b\r\ni: c1\r\n\r\n")
+    headers = parsed.headers
+    assert (headers.get("via"), headers.get("Call-ID"), headers.get("Contact")) == ("SIP/2.0/UDP a", "c1", None)
+    headers.set("Via", "SIP/2.0/UDP z")
+    assert headers.get("v") == "SIP/2.0/UDP z" and headers.get_all("Via") == ["SIP/2.0/UDP z"]
+    headers.remove("Call-ID")
+    headers.add("Contact", "<sip:a@b>")
+    assert headers.get("Call-ID") is None and headers.get("m") == "<sip:a@b>"
+    built = Headers.of([("Via", "SIP/2.0/UDP 1"), ("Via", "SIP/2.0/UDP 2")])
+    assert built.get("Via") == "SIP/2.0/UDP 1"

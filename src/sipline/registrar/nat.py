@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from sipline.registrar.bindings import CACHE_TOPIC
 from sipline.sip.errors import SipError
 from sipline.sip.headers import Via
 from sipline.sip.message import Headers, Request, Response
@@ -141,4 +142,4 @@ class NatPinger:
 
     async def _mark(self, keys: list[Key], reachable: bool) -> None:
         log.info("%d NAT binding(s) now %s", len(keys), "reachable" if reachable else "unreachable")
-        await self.db.write(lambda repo: repo.set_reachable(keys, reachable), touches=())
+        await self.db.write(lambda repo: repo.set_reachable(keys, reachable), touches=(CACHE_TOPIC,))

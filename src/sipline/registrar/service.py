@@ -255,7 +255,9 @@ class Registrar:
         batch, self._pending = self._pending, []
         now = self.wall()
         try:
-            await self.db.write(lambda repo: self._apply(repo, batch, now), touches=())
+            saved = await self.db.write(lambda repo: self._apply(repo, batch, now), touches=())
+            for line_id, bindings in saved.items():
+                self.db.keep((rules.CACHE_TOPIC, line_id), bindings)
         except Exception:
             log.exception("registrar commit failed; %d REGISTERs answered 500", len(batch))
             for item in batch:
@@ -268,9 +270,15 @@ class Registrar:
         for item in batch:
             self._answer(item, now)
 
-    def _apply(self, repo: Repository, batch: list[_Pending], now: float) -> None:
-        current = repo.bindings_of(sorted({item.user.line_id for item in batch}))
-        changed: dict[int, list[Binding]] = {}
+    def _apply(self, repo: Repository, batch: list[_Pending], now: float) -> dict[int, list[Binding]]:
+        """The batch's bindings written; returns every line's bindings as committed."""
+        current: dict[int, list[Binding]] = {}
+        for line_id in {item.user.line_id for item in batch}:
+            kept = self.db.recall((rules.CACHE_TOPIC, line_id))
+            if kept is not MISSING:
+                current[line_id] = kept  # type: ignore[assignment]
+        current |= repo.bindings_of(sorted({item.user.line_id for item in batch} - current.keys()))
+        before = dict(current)
         for item in batch:  # in arrival order, each on top of the one before
             line_id = item.user.line_id
             try:
@@ -279,8 +287,10 @@ class Registrar:
                 item.error = error
                 continue
             if item.outcome.changed:
-                current[line_id] = changed[line_id] = item.outcome.bindings
-        repo.replace_bindings(changed)
+                current[line_id] = item.outcome.bindings
+        repo.save_bindings({line_id: (before[line_id], bindings) for line_id, bindings in current.items()
+                            if bindings is not before[line_id]})
+        return current
 
     def _answer(self, item: _Pending, now: float) -> None:
         request, source = item.request, item.source
@@ -296,13 +306,13 @@ class Registrar:
         else:
             self._bound.discard(key)
         headers = [("Contact", line) for line in rules.contact_lines(outcome, now)]
-        headers.append(("Date", formatdate(now, usegmt=True)))
+        headers.append(("Date", _http_date(int(now))))
         headers += [("Path", path) for path in item.register.path]
         self._reply(request, source, 200, "OK", headers)
 
     def peer_gone(self, peer: tuple[str, int]) -> None:
         """B7: a PBX's TCP/TLS connection closed; its bindings stay, marked unreachable."""
-        self._spawn(self.db.write(lambda repo: repo.connection_closed(*peer), touches=()))
+        self._spawn(self.db.write(lambda repo: repo.connection_closed(*peer), touches=(rules.CACHE_TOPIC,)))
 
     async def _sweep(self) -> None:
         """B10: expired bindings leave the store within SWEEP_INTERVAL."""
@@ -373,6 +383,12 @@ def _same_target(uri: str, request_uri: str) -> bool:
     """B3: the digest `uri` names the Request-URI (scheme, host and port; parameters aside)."""
     mine = _target(uri) if uri != request_uri else _target(request_uri)
     return mine is not None and mine == _target(request_uri)
+
+
+@lru_cache(maxsize=2)
+def _http_date(second: int) -> str:
+    """B6: the Date of a 200, made once per second."""
+    return formatdate(second, usegmt=True)
 
 
 def _verify(credentials: digest.Credentials, stored_ha1: str) -> bool:

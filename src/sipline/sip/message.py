@@ -60,11 +60,12 @@ NAMES = {spelling: (name, name.lower()) for spelling, name in _CANONICAL_FAST.it
 class Headers:
     """Header fields in order; names compare case-insensitively, compact forms expanded."""
 
-    __slots__ = ("fields", "keys")
+    __slots__ = ("fields", "keys", "first")
 
     def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
         self.fields: list[tuple[str, str]] = []  # (canonical name, value)
         self.keys: list[str] = []  # header_key() of each field, kept in step with `fields`
+        self.first: dict[str, str] = {}  # header_key() → the first field's value (a dozen lookups a message)
         for name, value in fields or ():
             self.add(name, value)
 
@@ -74,19 +75,20 @@ class Headers:
         headers = cls()
         headers.fields = fields
         headers.keys = [header_key(name) for name, _ in fields]
+        for key, (_, value) in zip(reversed(headers.keys), reversed(fields)):
+            headers.first[key] = value
         return headers
 
     def add(self, name: str, value: str) -> None:
         name = canonical(name)
+        key = header_key(name)
         self.fields.append((name, value))
-        self.keys.append(header_key(name))
+        self.keys.append(key)
+        self.first.setdefault(key, value)
 
     def get(self, name: str) -> str | None:
         """The first field's value, or None."""
-        try:
-            return self.fields[self.keys.index(header_key(name))][1]
-        except ValueError:
-            return None
+        return self.first.get(header_key(name))
 
     def get_all(self, name: str) -> list[str]:
         """Every value, comma-separated lists split into their elements (RFC 3261 §7.3.1)."""
@@ -101,7 +103,7 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name by one (in the first one's place, else at the end)."""
         key = header_key(name)
-        fields, self.fields, self.keys = self.fields, [], []
+        fields, self.fields, self.keys, self.first = self.fields, [], [], {}
         placed = False
         for present, old in fields:
             if header_key(present) != key:
@@ -114,7 +116,7 @@ class Headers:
 
     def remove(self, name: str) -> None:
         key = header_key(name)
-        fields, self.fields, self.keys = self.fields, [], []
+        fields, self.fields, self.keys, self.first = self.fields, [], [], {}
         for present, value in fields:
             if header_key(present) != key:
                 self.add(present, value)

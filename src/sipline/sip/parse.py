@@ -54,7 +54,7 @@ def _parse_head(head: bytes) -> tuple[Message, int | None]:
         raise ParseError("headers are not UTF-8") from None
     lines = text.split("\r\n")
     message = _start_line(lines[0])
-    fields, keys = message.headers.fields, message.headers.keys
+    fields, keys, first = message.headers.fields, message.headers.keys, message.headers.first
     header_lines = _unfold(lines[1:]) if "\r\n " in text or "\r\n\t" in text else lines[1:]
     for line in header_lines:
         name, colon, value = line.partition(":")
@@ -68,14 +68,16 @@ def _parse_head(head: bytes) -> tuple[Message, int | None]:
                 known = (canonical(name), header_key(name))
         if not colon:
             raise ParseError(f"malformed header line {line[:40]!r}")
-        fields.append((known[0], value.strip(" \t")))
+        value = value.strip(" \t")
+        fields.append((known[0], value))
         keys.append(known[1])
+        if known[1] not in first:
+            first[known[1]] = value
     if len(keys) > MAX_SAME_HEADER:  # fewer lines cannot repeat one name too often
         key, count = Counter(keys).most_common(1)[0]
         if count > MAX_SAME_HEADER:
             raise MessageTooLarge(f"more than {MAX_SAME_HEADER} {key} headers")
-    length = fields[keys.index("content-length")][1] if "content-length" in keys else None
-    return message, _content_length(length)
+    return message, _content_length(first.get("content-length"))
 
 
 def _start_line(line: str) -> Message:

@@ -79,6 +79,10 @@ class Database(Protocol):
     def recall(self, key: Hashable) -> object:
         """What `cached` holds for `key` and is still good, else MISSING; never waits."""
 
+    def keep(self, key: Hashable, value: object) -> None:
+        """Remember what this process just committed under `key`, for `recall`, where no other
+        process writes the same rows (a no-op on a shared store)."""
+
     def migrate(self) -> None: ...
 
     def check_key(self) -> None:

@@ -117,6 +117,9 @@ class PostgresDatabase(Database):
     def recall(self, key: Hashable) -> object:
         return self._cache.get(key) if self._listening else MISSING
 
+    def keep(self, key: Hashable, value: object) -> None:
+        """Other workers write the same rows (a PBX's REGISTERs may reach any of them): nothing is kept."""
+
     async def _in_thread(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._transaction, work, touches)
 

@@ -195,8 +195,10 @@ class BindingRepository(Protocol):
     def bindings_of(self, line_ids: list[int], *, lock: bool = True) -> dict[int, list[Binding]]:
         """Current bindings per line; with `lock`, the lines locked until commit."""
 
-    def replace_bindings(self, bindings: dict[int, list[Binding]]) -> None:
-        ...
+    def save_bindings(self, changes: dict[int, tuple[list[Binding], list[Binding]]]) -> None:
+        """Each line's bindings go from `before` to `after` (line id → (before, after)): the rows of
+        bindings gone are deleted, new ones inserted, changed ones updated; `before` is what the store
+        holds (bindings expired since may already be swept)."""
 
     def delete_bindings(self, line_id: int) -> None:
         ...

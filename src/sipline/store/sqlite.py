@@ -79,6 +79,9 @@ class SqliteDatabase(Database):
                 self._data_version = version
         return self._cache.get(key)
 
+    def keep(self, key: Hashable, value: object) -> None:
+        self._cache.put(key, value)
+
     def migrate(self) -> None:
         """Creates or upgrades the schema (Alembic), in one transaction."""
         self._begin = "BEGIN IMMEDIATE"
