@@ -14,7 +14,6 @@ from tests.interop.conftest import SCALE, add_line
 from tests.peers.sipp import SippRegistrar
 
 
-
 def attempts(registers: list[tuple[float, str]], gap: float) -> list[list[tuple[float, str]]]:
     """REGISTERs grouped into attempts: a pause longer than `gap` starts a new one."""
     groups: list[list[tuple[float, str]]] = []

@@ -27,11 +27,11 @@ from sipline.sip.uri import SipUri
 from sipline.store.records import Binding
 
 MAX_DELTA = 2**32 - 1  # B4: larger is a malformed expiry
+MAX_CONTACT_LENGTH = 512  # B2 step 6
 # The store's cache topic of a line's bindings as last committed (keyed (CACHE_TOPIC, line id)), so
 # that a refresh needs no read. Expired ones stay in it until the line's next REGISTER: `apply`
 # skips them, and the sweeper has removed their rows.
 CACHE_TOPIC = "bindings"
-MAX_CONTACT_LENGTH = 512  # B2 step 6
 
 
 class OutOfOrder(SipError):

@@ -272,12 +272,13 @@ class Registrar:
 
     def _apply(self, repo: Repository, batch: list[_Pending], now: float) -> dict[int, list[Binding]]:
         """The batch's bindings written; returns every line's bindings as committed."""
+        line_ids = {item.user.line_id for item in batch}
         current: dict[int, list[Binding]] = {}
-        for line_id in {item.user.line_id for item in batch}:
+        for line_id in line_ids:
             kept = self.db.recall((rules.CACHE_TOPIC, line_id))
             if kept is not MISSING:
                 current[line_id] = kept  # type: ignore[assignment]
-        current |= repo.bindings_of(sorted({item.user.line_id for item in batch} - current.keys()))
+        current |= repo.bindings_of(sorted(line_ids - current.keys()))
         before = dict(current)
         for item in batch:  # in arrival order, each on top of the one before
             line_id = item.user.line_id
