@@ -75,8 +75,8 @@ class Headers:
         headers = cls()
         headers.fields = fields
         headers.keys = [header_key(name) for name, _ in fields]
-        for key, (_, value) in zip(reversed(headers.keys), reversed(fields)):
-            headers.first[key] = value
+        for key, (_, value) in zip(headers.keys, fields):
+            headers.first.setdefault(key, value)
         return headers
 
     def add(self, name: str, value: str) -> None:

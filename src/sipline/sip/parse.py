@@ -71,8 +71,7 @@ def _parse_head(head: bytes) -> tuple[Message, int | None]:
         value = value.strip(" \t")
         fields.append((known[0], value))
         keys.append(known[1])
-        if known[1] not in first:
-            first[known[1]] = value
+        first.setdefault(known[1], value)
     if len(keys) > MAX_SAME_HEADER:  # fewer lines cannot repeat one name too often
         key, count = Counter(keys).most_common(1)[0]
         if count > MAX_SAME_HEADER:

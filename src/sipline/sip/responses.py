@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from sipline.sip.errors import BadRequest
 from sipline.sip.headers import NameAddr, Via
-from sipline.sip.message import Headers, Request, Response, canonical, header_key
+from sipline.sip.message import Headers, Request, Response, canonical
 
 REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")  # §8.1.1: a request without these cannot be answered
-_REQUIRED_KEYS = tuple(header_key(name) for name in REQUIRED)
 
 
 def answerable(request: Request) -> bool:
-    return all(map(request.headers.first.get, _REQUIRED_KEYS))
+    return all(request.headers.get(name) for name in REQUIRED)
 
 
 def response_to(request: Request, status: int, reason: str, *, to_tag: str | None = None,

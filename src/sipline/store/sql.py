@@ -65,9 +65,8 @@ _BINDING_COLUMNS = [column.name for column in t.binding.columns if column.name !
 _INSERT_BINDING = sa.insert(t.binding).values({name: sa.bindparam(name) for name in _BINDING_COLUMNS})
 _THIS_BINDING = (t.binding.c.line_id == sa.bindparam("b_line_id"), t.binding.c.contact == sa.bindparam("b_contact"))
 _DELETE_BINDING = sa.delete(t.binding).where(*_THIS_BINDING)
-_UPDATED_COLUMNS = {name: "v_" + name for name in _BINDING_COLUMNS if name not in ("line_id", "contact")}
 _UPDATE_BINDING = sa.update(t.binding).where(*_THIS_BINDING).values(
-    {name: sa.bindparam(parameter) for name, parameter in _UPDATED_COLUMNS.items()})
+    {name: sa.bindparam(name) for name in _BINDING_COLUMNS if name not in ("line_id", "contact")})
 _COMPILED: dict[tuple[sa.Executable, str], sa.sql.compiler.Compiled] = {}
 
 
@@ -550,9 +549,7 @@ class SqlRepository:
                 if previous is None:
                     added.append(_binding_row(line_id, binding))
                 elif previous != binding:
-                    row = _binding_row(line_id, binding)
-                    update = {parameter: row[name] for name, parameter in _UPDATED_COLUMNS.items()}
-                    changed.append(update | {"b_line_id": line_id, "b_contact": binding.contact})
+                    changed.append(_binding_row(line_id, binding) | {"b_line_id": line_id, "b_contact": binding.contact})
         for statement, rows in ((_DELETE_BINDING, gone), (_UPDATE_BINDING, changed), (_INSERT_BINDING, added)):
             if rows:
                 self._driver(statement, rows)
