@@ -175,6 +175,32 @@ def test_bindings_survive_a_restart(tmp_path):
         second.stop()
 
 
+def test_a_new_realm_recomputes_the_secrets_of_existing_lines(tmp_path):
+    """B1: a line's HA1 values follow a change of INCOMING_SERVER (here across a restart)."""
+    first = SiplineProcess(tmp_path / "data", *MD5_FIRST, *NO_ABUSE_LIMITS).start()
+    try:
+        office = Office(first)
+    finally:
+        first.stop()
+    assert execute(first.data_dir, "SELECT incoming_realm FROM line") == [("127.0.0.1",)]
+    second = SiplineProcess(tmp_path / "data", *MD5_FIRST, *NO_ABUSE_LIMITS, "--incoming-server", "pbx-c.example.invalid",
+                            port=first.port, sip_port=first.sip_port).start()
+    try:
+        second.printed["webhook"] = first.webhook
+        user, password = office.user
+        challenge = exchange(second, raw_register(second, user, call_id="challenge"))
+        assert 'realm="pbx-c.example.invalid"' in challenge
+        credentials = authorization(challenge, user, password, f"sip:127.0.0.1:{second.sip_port}")
+        answer = exchange(second, raw_register(second, user, credentials, call_id="new-realm"))
+        assert answer.startswith("SIP/2.0 200 "), answer
+        deadline = time.monotonic() + 5
+        while execute(second.data_dir, "SELECT incoming_realm FROM line") != [("pbx-c.example.invalid",)]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        second.stop()
+
+
 def test_expired_bindings_disappear_within_five_seconds(start_sipline, tmp_path):
     process = start_sipline(*MD5_FIRST, *NO_ABUSE_LIMITS, "--registrar-min-expires", "2")
     office = Office(process)

@@ -88,3 +88,16 @@ def test_the_numbers_right_guards_every_rule(lines):
     ):
         with pytest.raises(AccessDenied):
             asyncio.run(call)
+
+
+def test_an_office_line_is_born_with_its_registrar_secrets(lines):
+    """Issue 4 §1, B1: HA1 for each algorithm, for the realm the line starts in, sealed at rest."""
+    from sipline.sip import digest
+
+    line = add(lines, APP, type_="office")
+    user, portal_realm = asyncio.run(lines.db.read(lambda repo: repo.office_user(line.incoming_login)))
+    assert portal_realm is None and user.realm == "pbx.test"
+    assert user.ha1 == digest.ha1_kept(line.incoming_login, "pbx.test", line.incoming_password)
+    with lines.db.engine.connect() as conn:
+        [(sealed,)] = conn.exec_driver_sql("SELECT incoming_ha1 FROM line WHERE type = 'office'").all()
+    assert user.ha1["MD5"].encode() not in sealed

@@ -44,7 +44,6 @@ log = logging.getLogger("sipline.registrar")
 security = logging.getLogger("sipline.security")
 
 SUPPORTED_OPTIONS = frozenset({"path"})  # B2 step 2: what Require may name
-HA1_ALGORITHMS = ("MD5", "SHA-256", "SHA-512-256")  # B1: kept for each
 SWEEP_INTERVAL = 1.0  # B10: expired bindings go within 5 s
 REALMS = ("portal-realms",)  # cache key of the portals' own INCOMING_SERVERs
 COMMIT_DELAY = 0.002  # seconds a REGISTER waits for others to share its commit
@@ -86,7 +85,7 @@ class Registrar:
         self._sweeper: asyncio.Task | None = None
         self.pinger = NatPinger(db, transport, settings.realm, interval=settings.ping_interval, wall=wall)
         # Unknown users are checked against this, so that they cost what a known user costs (B3).
-        self._decoy = {alg: secrets.token_hex(32 if alg != "MD5" else 16) for alg in HA1_ALGORITHMS}
+        self._decoy = {alg: secrets.token_hex(32 if alg != "MD5" else 16) for alg in digest.KEPT}
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep())
@@ -220,7 +219,7 @@ class Registrar:
         if user.realm == realm and algorithm in user.ha1:
             return user.ha1[algorithm]
         # B1: computed anew when the realm (INCOMING_SERVER) or the password changed, and kept
-        ha1 = {alg: digest.ha1(alg, user.login, realm, user.password) for alg in HA1_ALGORITHMS}
+        ha1 = digest.ha1_kept(user.login, realm, user.password)
         self._spawn(self.db.write(lambda repo: repo.store_ha1(user.line_id, realm, ha1), touches=("office-user",)))
         return ha1.get(algorithm, "")
 

@@ -266,6 +266,14 @@ def parse_credentials(value: str) -> Credentials:
     )
 
 
+KEPT = ("MD5", "SHA-256", "SHA-512-256")  # a registrar keeps an HA1 for each (B1)
+
+
+def ha1_kept(username: str, realm: str, password: str) -> dict[str, str]:
+    """B1: what a registrar stores for a user instead of the password, one HA1 per KEPT algorithm."""
+    return {algorithm: ha1(algorithm, username, realm, password) for algorithm in KEPT}
+
+
 def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
     """Hex H(username:realm:password) with the algorithm's hash: the secret a registrar stores (B1).
 

@@ -41,25 +41,41 @@ class StoreUnavailable(Exception):
 
 
 class Cache:
-    """Cached read results by key; a key's first element (when it is a tuple) is its topic."""
+    """Cached read results by key; a key's first element (when it is a tuple) is its topic.
+
+    Entries are held per topic, so forgetting one topic costs what that topic holds, not
+    what the whole cache holds (a registrar keeps an entry for each of thousands of lines).
+    """
 
     def __init__(self) -> None:
-        self.entries: dict[Hashable, object] = {}
+        self.topics: dict[object, dict[Hashable, object]] = {}
+        self.size = 0
 
     def get(self, key: Hashable) -> object:
-        return self.entries.get(key, MISSING)
+        entries = self.topics.get(_topic(key))
+        return MISSING if entries is None else entries.get(key, MISSING)
 
     def put(self, key: Hashable, value: object) -> None:
-        if len(self.entries) >= MAX_CACHED:
-            self.entries.clear()
-        self.entries[key] = value
+        topic = _topic(key)
+        entries = self.topics.get(topic)
+        if entries is None or key not in entries:
+            if self.size >= MAX_CACHED:
+                self.forget(None)
+            entries = self.topics.setdefault(topic, {})
+            self.size += 1
+        entries[key] = value
 
     def forget(self, touches: tuple[str, ...] | None) -> None:
         if touches is None:
-            self.entries.clear()
-        elif touches:
-            for key in [key for key in self.entries if isinstance(key, tuple) and key[0] in touches]:
-                del self.entries[key]
+            self.topics.clear()
+            self.size = 0
+            return
+        for topic in touches:
+            self.size -= len(self.topics.pop(topic, ()))
+
+
+def _topic(key: Hashable) -> object:
+    return key[0] if isinstance(key, tuple) else None
 
 
 class Database(Protocol):

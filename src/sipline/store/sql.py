@@ -6,7 +6,8 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -67,7 +68,13 @@ _THIS_BINDING = (t.binding.c.line_id == sa.bindparam("b_line_id"), t.binding.c.c
 _DELETE_BINDING = sa.delete(t.binding).where(*_THIS_BINDING)
 _UPDATE_BINDING = sa.update(t.binding).where(*_THIS_BINDING).values(
     {name: sa.bindparam(name) for name in _BINDING_COLUMNS if name not in ("line_id", "contact")})
-_COMPILED: dict[tuple[sa.Executable, str], sa.sql.compiler.Compiled] = {}
+_OFFICE_USER = (
+    sa.select(t.line.c.id, t.line.c.portal_id, t.line.c.incoming_login, t.line.c.incoming_password,
+              t.line.c.incoming_realm, t.line.c.incoming_ha1, t.portal.c.incoming_server)
+    .join(t.portal, t.portal.c.id == t.line.c.portal_id)
+    .where(t.line.c.incoming_login == sa.bindparam("b_login"), t.line.c.type == sa.bindparam("b_type"))
+)
+_COMPILED: dict[tuple[sa.Executable, str], tuple[str, list[str] | None]] = {}  # SQL text, parameter order
 
 
 class SqlRepository:
@@ -478,18 +485,34 @@ class SqlRepository:
                 {"b_line_id": u.line_id, "code": u.status_code, "message": u.error_message} for u in outcomes
             ])
 
-    def _driver(self, statement: sa.Executable, rows: list[dict[str, object]]) -> sa.CursorResult:
-        """One statement for one or many rows, compiled once per dialect and handed to the driver as
-        is: the engine writes thousands of status rows a second, and the registrar thousands of
-        bindings, where SQLAlchemy's per-row parameter processing would cost more than the database's
-        own work. Results come back unprocessed (booleans as the driver gives them)."""
+    def _driver(self, statement: sa.Executable, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        """One statement for one or many rows, compiled once per dialect and run on the driver's own
+        cursor: the engine writes thousands of status rows a second, and the registrar thousands of
+        bindings, where SQLAlchemy's per-row parameter and result processing would cost more than
+        the database's own work. Rows come back as the driver gives them (booleans as 0/1 on SQLite).
+
+        Raises: sqlalchemy.exc.DBAPIError, as SQLAlchemy's own execute would."""
         dialect = self.conn.dialect
-        compiled = _COMPILED.get((statement, dialect.name))
-        if compiled is None:
-            compiled = _COMPILED[(statement, dialect.name)] = statement.compile(dialect=dialect)
-        names = compiled.positiontup
+        key = (statement, dialect.name)
+        if key not in _COMPILED:
+            compiled = statement.compile(dialect=dialect)
+            _COMPILED[key] = (str(compiled), compiled.positiontup)
+        sql, names = _COMPILED[key]
         params = [tuple(row[name] for name in names) for row in rows] if names else rows
-        return self.conn.exec_driver_sql(str(compiled), params[0] if len(params) == 1 else params)  # type: ignore[arg-type]
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if len(params) == 1:
+                cursor.execute(sql, params[0])
+            else:
+                cursor.executemany(sql, params)
+            if cursor.description is None:
+                return []
+            columns = [column[0] for column in cursor.description]
+            return [dict(zip(columns, row)) for row in cursor.fetchall()]
+        except dialect.loaded_dbapi.Error as error:
+            raise sa.exc.DBAPIError.instance(sql, params, error, dialect.loaded_dbapi.Error) from None
+        finally:
+            cursor.close()
 
     def reset_registration(self, reg_id: int, now: float) -> None:
         self.conn.execute(
@@ -501,16 +524,12 @@ class SqlRepository:
     # -- office registrations -------------------------------------------------------
 
     def office_user(self, login: str) -> tuple[OfficeUser, str | None] | None:
-        """The office line with this INCOMING_LOGIN, and its portal's own INCOMING_SERVER (if set)."""
-        query = (
-            sa.select(t.line.c.id, t.line.c.portal_id, t.line.c.incoming_login, t.line.c.incoming_password,
-                      t.line.c.incoming_realm, t.line.c.incoming_ha1, t.portal.c.incoming_server)
-            .join(t.portal, t.portal.c.id == t.line.c.portal_id)
-            .where(t.line.c.incoming_login == login, t.line.c.type == LineType.OFFICE.value)
-        )
-        row = self.conn.execute(query).mappings().first()
-        if row is None:
+        """The office line with this INCOMING_LOGIN, and its portal's own INCOMING_SERVER (if set): read
+        once per PBX after each change, so through a statement compiled once (see `_driver`)."""
+        found = self._driver(_OFFICE_USER, [{"b_login": login, "b_type": LineType.OFFICE.value}])
+        if not found:
             return None
+        row = found[0]
         sealed = row["incoming_ha1"]
         user = OfficeUser(
             line_id=row["id"], portal_id=row["portal_id"], login=row["incoming_login"],
@@ -531,7 +550,7 @@ class SqlRepository:
             if lock and self.conn.dialect.name != "sqlite":
                 self._driver(_LOCK_LINES[len(chunk)], [_in_params(chunk)])
             for row in self._driver(_BINDINGS_OF[len(chunk)], [_in_params(chunk)]):
-                found[row.line_id].append(_binding(row._mapping))
+                found[row["line_id"]].append(_binding(row))
         return found
 
     def save_bindings(self, changes: dict[int, tuple[list[Binding], list[Binding]]]) -> None:
@@ -638,7 +657,7 @@ def _in_params(chunk: list[int]) -> dict[str, object]:
     return {f"l{i}": line_id for i, line_id in enumerate(chunk)}
 
 
-def _binding(row: RowMapping) -> Binding:
+def _binding(row: Mapping[str, Any]) -> Binding:
     return Binding(
         contact=row["contact"], expires_at=row["expires_at"], granted=row["granted"], call_id=row["call_id"],
         cseq=row["cseq"], transport=row["transport"], source=(row["source_ip"], row["source_port"]),

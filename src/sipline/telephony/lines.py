@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from sipline.sip import digest
 from sipline.store.database import Database
 from sipline.store.records import Binding, Line, LineType, NewLine, Portal, Registration
 from sipline.store.repository import Repository
@@ -117,6 +118,9 @@ class SipLines:
             incoming_password=secrets.token_hex(16) if office else None,
         )
         line = repo.insert_line(new, self.clock())
+        if office:  # B1: the registrar's secrets, for the realm the line starts in
+            realm = (portal.incoming_server or self.incoming_server).lower()
+            repo.store_ha1(line.id, realm, digest.ha1_kept(line.incoming_login, realm, new.incoming_password))
         if portal.default_line is None:
             repo.set_default_line(portal.id, line.line_id)
         return self._complete(line, portal)
