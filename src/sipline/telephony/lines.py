@@ -119,7 +119,7 @@ class SipLines:
         )
         line = repo.insert_line(new, self.clock())
         if office:  # B1: the registrar's secrets, for the realm the line starts in
-            realm = (portal.incoming_server or self.incoming_server).lower()
+            realm = self._incoming_server(portal).lower()
             repo.store_ha1(line.id, realm, digest.ha1_kept(line.incoming_login, realm, new.incoming_password))
         if portal.default_line is None:
             repo.set_default_line(portal.id, line.line_id)
@@ -235,4 +235,8 @@ class SipLines:
     def _complete(self, line: Line, portal: Portal) -> Line:
         if line.type is not LineType.OFFICE:
             return line
-        return replace(line, incoming_server=portal.incoming_server or self.incoming_server)
+        return replace(line, incoming_server=self._incoming_server(portal))
+
+    def _incoming_server(self, portal: Portal) -> str:
+        """The INCOMING_SERVER (realm) of the portal's office lines: its own, or the service's."""
+        return portal.incoming_server or self.incoming_server
