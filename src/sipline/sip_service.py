@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from sipline.registrar.service import Registrar, RegistrarSettings
 from sipline.registration.engine import EngineSettings, RegistrationEngine
 from sipline.registration.leases import LeaseKeeper
-from sipline.sip.errors import BadRequest
+from sipline.sip.errors import BadRequest, SipError
 from sipline.sip.headers import parse_cseq
 from sipline.sip.message import Message, Request, Response
-from sipline.sip.responses import answerable, response_to
-from sipline.sip.serialise import serialise
+from sipline.sip.responses import answerable, encode_response
 from sipline.sip.transports.dns import DnsResolver
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.store.database import Database
@@ -109,9 +108,9 @@ class SipService:
                 return
             status, reason = (200, "OK") if request.method == "OPTIONS" else (405, "Method Not Allowed")
         try:
-            response = response_to(request, status, reason, to_tag="sipline", source=(source.address, source.port),
-                                   headers=[("Allow", ALLOW)])
-        except BadRequest:
+            response = encode_response(request, status, reason, to_tag="sipline", source=(source.address, source.port),
+                                       headers=[("Allow", ALLOW)])
+        except SipError:  # a top Via or To we cannot parse, or CR/LF in a value
             self.transport.stats["dropped_malformed"] += 1
             return
-        self.transport.reply(source, serialise(response))
+        self.transport.reply(source, response)

@@ -28,7 +28,10 @@ def test_nonce_lifecycle():
     assert nonces.check(nonce, "pbx.test", NOW + LIFETIME + 1) is NonceState.STALE
     assert nonces.check(nonce, "other.test", NOW) is NonceState.INVALID  # bound to the realm
     assert nonces.check(nonce[:-2] + "AA", "pbx.test", NOW) is NonceState.INVALID
-    assert nonces.check("not base64 !", "pbx.test", NOW) is NonceState.INVALID
+    assert nonces.check("not hex !", "pbx.test", NOW) is NonceState.INVALID
+    # another spelling of the same bytes would be a fresh entry in the nonce-count table: a replay
+    for respelled in (nonce.upper(), " ".join(nonce[i:i + 2] for i in range(0, 64, 2)), nonce[:62] + " " + nonce[62:]):
+        assert nonces.check(respelled, "pbx.test", NOW) is NonceState.INVALID
     assert nonces.check(Nonces(b"x" * 32).issue("pbx.test", NOW, b"12345678"), "pbx.test", NOW) is NonceState.INVALID
     future = nonces.issue("pbx.test", NOW + 10, b"12345678")
     assert nonces.check(future, "pbx.test", NOW) is NonceState.STALE  # more than 3 s ahead

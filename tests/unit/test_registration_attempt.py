@@ -13,7 +13,8 @@ from sipline.sip.digest import parse_credentials, verify, ha1
 from sipline.sip.headers import NameAddr, parse_cseq
 from sipline.sip.message import Request, Response
 from sipline.sip.resolve import Target
-from sipline.sip.responses import response_to
+from sipline.sip.parse import parse_message
+from sipline.sip.responses import encode_response
 
 A = Target("udp", "192.0.2.10", 5060, "sip.example.net")
 B = Target("udp", "192.0.2.11", 5060, "sip.example.net")
@@ -36,7 +37,7 @@ def send(attempt: RegisterAttempt, now: float = 0.0) -> tuple[Target, Request]:
 
 
 def answer(request: Request, status: int, reason: str, *headers: tuple[str, str]) -> Response:
-    return response_to(request, status, reason, to_tag="t", headers=list(headers))
+    return parse_message(encode_response(request, status, reason, to_tag="t", headers=list(headers)))
 
 
 def ok(request: Request, expires: int = 600, *headers: tuple[str, str]) -> Response:

@@ -64,9 +64,9 @@ class ContactSpec:
     reg_id: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per REGISTER, and a frozen class costs twice as much to make
 class Register:
-    """The parts of a REGISTER the binding rules read."""
+    """The parts of a REGISTER the binding rules read; never changed once made."""
 
     contacts: list[ContactSpec]  # empty: a query (or a wildcard)
     wildcard: bool
@@ -81,7 +81,7 @@ class Register:
     algorithm: str = "MD5"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Outcome:
     bindings: list[Binding]
     granted: dict[str, int] = field(default_factory=dict)  # contact → what this request granted
@@ -172,8 +172,11 @@ def apply(current: list[Binding], register: Register, now: float, limits: Limits
                 for spec in register.contacts]
     grants: dict[str, int] = {}
     for spec, expiry in zip(register.contacts, expiries):
-        index = next((i for i, b in enumerate(bindings) if _same_contact(b.contact, spec)), None)
-        existing = bindings[index] if index is not None else None
+        index, existing = None, None
+        for position, binding in enumerate(bindings):
+            if _same_contact(binding.contact, spec):
+                index, existing = position, binding
+                break
         if existing is not None and existing.call_id == register.call_id:
             if register.cseq == existing.cseq:
                 continue  # a retransmission: answered with the bindings as they are

@@ -1,6 +1,6 @@
 """Stateless digest nonces and nonce-count replay protection (sip-behaviour.md B3), pure.
 
-A nonce is base64url(issue time 8 B ‖ random 8 B ‖ first 16 B of HMAC-SHA256(secret,
+A nonce is hex(issue time 8 B ‖ random 8 B ‖ first 16 B of HMAC-SHA256(secret,
 time ‖ random ‖ realm)): any process that holds the secret can check one without
 having issued it. Secrets come from the master key and the rotation period they
 fall in, so every sipline process of an installation derives the same ones; a
@@ -21,12 +21,9 @@ alive for LIFETIME; a nonce pushed out of it counts as stale.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import os
-import struct
 from collections import OrderedDict
 from collections.abc import Hashable
 from enum import Enum
@@ -59,7 +56,7 @@ class Nonces:
         self._master = master_key
         self.lifetime = lifetime
         self.rotation = rotation
-        self._secrets: dict[int, bytes] = {}
+        self._secrets: dict[int, hmac.HMAC] = {}  # epoch → HMAC keyed with its secret
         # nonce → (issued, last nc, the request that used it)
         self._counts: OrderedDict[str, tuple[float, int, Hashable]] = OrderedDict()
         self._forgotten_up_to = float("-inf")  # issue time of the newest nonce pushed out of the table
@@ -69,21 +66,20 @@ class Nonces:
         """A fresh nonce for `realm`; `random_bytes` (8 bytes) come from the system CSPRNG unless given."""
         if random_bytes is None:
             random_bytes = self._random8()
-        stamp = struct.pack(">Q", int(now * _TIME_SCALE))
-        mac = self._mac(self._secret(self._epoch(now)), stamp + random_bytes, realm)
-        return base64.urlsafe_b64encode(stamp + random_bytes + mac).decode().rstrip("=")
+        body = int(now * _TIME_SCALE).to_bytes(8, "big") + random_bytes
+        return (body + self._mac(self._epoch(now), body, realm)).hex()
 
     def check(self, nonce: str, realm: str, now: float) -> NonceState:
         try:
-            raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-        except (binascii.Error, ValueError):
+            raw = bytes.fromhex(nonce)
+        except ValueError:
             return NonceState.INVALID
-        if len(raw) != 32:
+        if len(raw) != 32 or raw.hex() != nonce:  # exactly as issued: no other spelling of the same bytes
             return NonceState.INVALID
         body, mac = raw[:16], raw[16:]
-        issued = struct.unpack(">Q", body[:8])[0] / _TIME_SCALE
+        issued = int.from_bytes(body[:8], "big") / _TIME_SCALE
         epoch = self._epoch(now)
-        if not any(hmac.compare_digest(mac, self._mac(self._secret(e), body, realm)) for e in (epoch, epoch - 1)):
+        if not any(hmac.compare_digest(mac, self._mac(e, body, realm)) for e in (epoch, epoch - 1)):
             return NonceState.INVALID
         if now - issued > self.lifetime or issued - now > FUTURE_SKEW:
             return NonceState.STALE
@@ -129,19 +125,17 @@ class Nonces:
     def _epoch(self, now: float) -> int:
         return int(now // self.rotation)
 
-    def _secret(self, epoch: int) -> bytes:
-        secret = self._secrets.get(epoch)
-        if secret is None:
-            secret = hmac.new(self._master, b"sipline registrar nonce " + str(epoch).encode(), hashlib.sha256).digest()
+    def _mac(self, epoch: int, body: bytes, realm: str) -> bytes:
+        """HMAC-SHA256 under the epoch's secret, from a keyed state made once per secret."""
+        keyed = self._secrets.get(epoch)
+        if keyed is None:
+            secret = hmac.digest(self._master, b"sipline registrar nonce " + str(epoch).encode(), "sha256")
             self._secrets = {e: s for e, s in self._secrets.items() if e >= epoch - 1}
-            self._secrets[epoch] = secret
-        return secret
-
-    @staticmethod
-    def _mac(secret: bytes, body: bytes, realm: str) -> bytes:
-        return hmac.digest(secret, body + realm.encode(), "sha256")[:16]
+            keyed = self._secrets[epoch] = hmac.new(secret, digestmod=hashlib.sha256)
+        mac = keyed.copy()
+        mac.update(body + realm.encode())
+        return mac.digest()[:16]
 
 
 def _issued(nonce: str) -> float:
-    raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-    return struct.unpack(">Q", raw[:8])[0] / _TIME_SCALE
+    return int(nonce[:16], 16) / _TIME_SCALE

@@ -32,8 +32,7 @@ from sipline.sip import digest
 from sipline.sip.errors import BadRequest, IntervalTooBrief, SipError
 from sipline.sip.headers import NameAddr, split_list
 from sipline.sip.message import Request
-from sipline.sip.responses import response_to
-from sipline.sip.serialise import serialise
+from sipline.sip.responses import encode_response
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.sip.uri import SipUri
 from sipline.store.database import MISSING, Database
@@ -329,12 +328,12 @@ class Registrar:
                headers: list[tuple[str, str]] | None = None) -> None:
         to_tag = hashlib.sha1(f"{request.headers.get('Call-ID')}".encode()).hexdigest()[:10]
         try:
-            response = response_to(request, status, reason, to_tag=to_tag, source=(source.address, source.port),
-                                   headers=headers)
-        except BadRequest:
+            response = encode_response(request, status, reason, to_tag=to_tag, source=(source.address, source.port),
+                                       headers=headers)
+        except SipError:  # a top Via or To we cannot parse, or CR/LF in a value
             self.transport.stats["dropped_malformed"] += 1
             return
-        self.transport.reply(source, serialise(response))
+        self.transport.reply(source, response)
 
     def _log(self, event: SecurityEvent) -> None:
         security.warning(json.dumps(asdict(event), sort_keys=True))

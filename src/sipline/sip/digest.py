@@ -44,20 +44,23 @@ _DEFAULT_ALGORITHM = "MD5"  # RFC 2617 §3.2.1: "If this is not present it is as
 # sip-behaviour A4: "auth" whenever offered; "auth-int" only when it is the only usable option.
 _QOP_PREFERENCE = ("auth", "auth-int")
 
-# RFC 3261 §25.1, with LWS = [*WSP CRLF] 1*WSP and SWS = [LWS]:
-_LWS = r"(?:[ \t]*\r\n)?[ \t]+"
-_SWS = rf"(?:{_LWS})?"
+# RFC 3261 §25.1: LWS = [*WSP CRLF] 1*WSP and SWS = [LWS]. A fold (CRLF before WSP) means one SP
+# (§7.3.1): values are unfolded first (_FOLD), and the expressions below then need no CRLF.
+_FOLD = re.compile(r"[ \t]*\r\n(?=[ \t])")
+_LWS = r"[ \t]+"
+_SWS = r"[ \t]*"
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
 _TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
 # quoted-string = SWS DQUOTE *(qdtext / quoted-pair) DQUOTE
 # qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII;  quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
 # Control characters other than HTAB are refused, escaped or not: realm, nonce and opaque are echoed
 # into our own requests, so a parsed challenge must be safe to send back.
-_QUOTED = r'"(?P<quoted>(?:[^"\\\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]|\\[\t\x20-\x7e])*)"'
+# Possessive: a run of qdtext is taken whole and never given back (no backtracking on a long nonce).
+_QDTEXT = r'(?:[^"\\\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]++|\\[\t\x20-\x7e])*+'
 # auth-param = token EQUAL ( token / quoted-string ), separated by COMMA (RFC 2617 §1.2); EQUAL and
-# COMMA allow SWS on both sides.
-_PARAM = re.compile(rf"{_SWS}(?P<name>{_TOKEN}){_SWS}={_SWS}(?:(?P<token>{_TOKEN})|{_QUOTED}){_SWS}(?:,|(?P<end>\Z))")
-# challenge / credentials = "Digest" LWS digest-cln *(COMMA digest-cln)   (RFC 3261 §25.1)
+# COMMA allow SWS on both sides. One pass of the regex engine takes every parameter with what follows
+# it (a comma, or the end); the list is well-formed when those pieces cover the text without a gap.
+_PARAMS = re.compile(rf'({_SWS}({_TOKEN}){_SWS}={_SWS}(?:({_TOKEN})|"({_QDTEXT})"){_SWS}(?:,|\Z))')
 _SCHEME = re.compile(rf"{_SWS}(?P<scheme>{_TOKEN}){_LWS}")
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -75,7 +78,7 @@ class Challenge:
     supported: bool  # algorithm is in ALGORITHMS
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: one per authenticated request, and a frozen class costs twice as much to make
 class Credentials:
     username: str
     realm: str
@@ -91,26 +94,20 @@ class Credentials:
 
 def _auth_params(text: str, pos: int) -> dict[str, str]:
     """The auth-param list from `pos` on, as {lower-case name: unquoted value}."""
-    params: dict[str, str] = {}
-    match_at = _PARAM.match
-    while True:
-        match = match_at(text, pos)
-        if match is None:
-            raise DigestError(f"malformed auth-param at offset {pos}")
-        name, token, quoted, end = match.group("name", "token", "quoted", "end")
-        name = name.lower()  # RFC 3261 §7.3.1: parameter names are case-insensitive
-        if name in params:
-            raise DigestError(f"repeated parameter {name!r}")  # RFC 7235 §2.1: "MUST only occur once"
-        if token is not None:
-            params[name] = token
-        else:
-            params[name] = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
-        if end is not None:
-            return params
-        pos = match.end()
+    found = _PARAMS.findall(text, pos)
+    if not found or sum(len(piece[0]) for piece in found) != len(text) - pos or text.endswith(","):
+        raise DigestError("malformed auth-param list")
+    # RFC 3261 §7.3.1: parameter names are case-insensitive
+    params = {name.lower(): token or (_QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted)
+              for _, name, token, quoted in found}
+    if len(params) != len(found):
+        raise DigestError("repeated parameter")  # RFC 7235 §2.1: "MUST only occur once"
+    return params
 
 
 def _digest_params(value: str, *required: str) -> dict[str, str]:
+    if "\n" in value:
+        value = _FOLD.sub(" ", value)
     match = _SCHEME.match(value)
     if match is None or match["scheme"].lower() != "digest":  # RFC 3261 §22.4: SIP uses only Digest
         raise DigestError("not a Digest header")

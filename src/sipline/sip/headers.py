@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sipline.sip.errors import BadRequest
 from sipline.sip.grammar import HOST, PORT
@@ -154,6 +155,7 @@ class Via:
         return self.params.get("branch")
 
 
+@lru_cache(maxsize=4096)  # every request is checked, and a PBX sends the same few values again and again
 def parse_cseq(value: str) -> tuple[int, str]:
     """`CSeq: 4711 REGISTER` → (4711, "REGISTER"); the number is below 2**31 (§8.1.1.5).
 

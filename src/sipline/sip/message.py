@@ -93,7 +93,7 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value, comma-separated lists split into their elements (RFC 3261 §7.3.1)."""
         key = header_key(name)
-        if key not in self.keys:
+        if key not in self.first:
             return []
         values = [self.fields[index][1] for index, present in enumerate(self.keys) if present == key]
         if key in LIST_HEADERS:

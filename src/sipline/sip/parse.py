@@ -56,27 +56,36 @@ def _parse_head(head: bytes) -> tuple[Message, int | None]:
     message = _start_line(lines[0])
     fields, keys, first = message.headers.fields, message.headers.keys, message.headers.first
     header_lines = _unfold(lines[1:]) if "\r\n " in text or "\r\n\t" in text else lines[1:]
+    add_field, add_key, names = fields.append, keys.append, NAMES  # the loop runs for every header line
     for line in header_lines:
         name, colon, value = line.partition(":")
-        known = NAMES.get(name)
-        if known is None:
-            name = name.rstrip(" \t")
-            known = NAMES.get(name)
-            if known is None:
-                if not colon or not is_token(name):
-                    raise ParseError(f"malformed header line {line[:40]!r}")
-                known = (canonical(name), header_key(name))
-        if not colon:
-            raise ParseError(f"malformed header line {line[:40]!r}")
+        known = names.get(name)
+        if known is None or not colon:
+            known = _unknown_name(name, colon, line)
         value = value.strip(" \t")
-        fields.append((known[0], value))
-        keys.append(known[1])
-        first.setdefault(known[1], value)
+        add_field((known[0], value))
+        key = known[1]
+        add_key(key)
+        if key not in first:
+            first[key] = value
     if len(keys) > MAX_SAME_HEADER:  # fewer lines cannot repeat one name too often
         key, count = Counter(keys).most_common(1)[0]
         if count > MAX_SAME_HEADER:
             raise MessageTooLarge(f"more than {MAX_SAME_HEADER} {key} headers")
     return message, _content_length(first.get("content-length"))
+
+
+def _unknown_name(name: str, colon: str, line: str) -> tuple[str, str]:
+    """(canonical name, key) of a header name that is not in NAMES as spelled; raises ParseError."""
+    if not colon:
+        raise ParseError(f"malformed header line {line[:40]!r}")
+    name = name.rstrip(" \t")
+    known = NAMES.get(name)
+    if known is None:
+        if not is_token(name):
+            raise ParseError(f"malformed header line {line[:40]!r}")
+        known = (canonical(name), header_key(name))
+    return known
 
 
 def _start_line(line: str) -> Message:

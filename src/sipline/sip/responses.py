@@ -1,48 +1,68 @@
-"""Responses a UAS builds for a request (RFC 3261 §8.2.6), sans-IO."""
+"""Responses a UAS sends to a request (RFC 3261 §8.2.6), sans-IO, straight to bytes.
+
+A registrar answers thousands of REGISTERs a second: the answer is written in one
+pass from the request's fields, without building a Response to serialise.
+"""
 
 from __future__ import annotations
 
 from sipline.sip.errors import BadRequest
-from sipline.sip.headers import NameAddr, Via
-from sipline.sip.message import Headers, Request, Response, canonical
+from sipline.sip.headers import NameAddr, Via, split_list
+from sipline.sip.message import Request, canonical
+from sipline.sip.serialise import HeaderInjection
 
-REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")  # §8.1.1: a request without these cannot be answered
+REQUIRED = ("via", "from", "to", "call-id", "cseq")  # §8.1.1: a request without these cannot be answered
 
 
 def answerable(request: Request) -> bool:
-    return all(request.headers.get(name) for name in REQUIRED)
+    first = request.headers.first
+    return all(first.get(key) for key in REQUIRED)
 
 
-def response_to(request: Request, status: int, reason: str, *, to_tag: str | None = None,
-                source: tuple[str, int] | None = None, headers: list[tuple[str, str]] | None = None) -> Response:
-    """Via, From, To, Call-ID and CSeq copied (§8.2.6.2); our To tag added when the request had none.
+def encode_response(request: Request, status: int, reason: str, *, to_tag: str | None = None,
+                    source: tuple[str, int] | None = None, headers: list[tuple[str, str]] | None = None) -> bytes:
+    """Via, From, To, Call-ID and CSeq copied (§8.2.6.2); our To tag added when the request had none;
+    then `headers`, and an empty body.
 
     `source` is where the request came from: the top Via gets `received`/`rport` (RFC 3581 §4).
-    Raises: BadRequest when the top Via or To cannot be parsed.
+    Raises:
+        BadRequest: the top Via or To cannot be parsed.
+        HeaderInjection: a value holds CR or LF.
     """
-    vias = request.headers.get_all("Via")
-    if source is not None and vias:
-        vias[0] = _stamped(vias[0], source)
-    to = request.headers.get("To") or ""
+    lines = [f"SIP/2.0 {status} {reason}"]
+    for name, value in request.headers.fields:
+        if name == "Via":
+            if source is not None and len(lines) == 1:
+                value = _stamped(value, source)
+            lines.append("Via: " + value)
+    first = request.headers.first
+    to = first.get("to") or ""
     if to_tag is not None and ("tag" not in to.lower() or NameAddr.parse(to).tag is None):
         to = f"{to};tag={to_tag}"
-    fields = [("Via", via) for via in vias] + [
-        ("From", request.headers.get("From") or ""),
-        ("To", to),
-        ("Call-ID", request.headers.get("Call-ID") or ""),
-        ("CSeq", request.headers.get("CSeq") or ""),
-    ]
-    return Response(status, reason, Headers.of(fields + [(canonical(name), value) for name, value in headers or ()]))
+    lines += ("From: " + (first.get("from") or ""), "To: " + to, "Call-ID: " + (first.get("call-id") or ""),
+              "CSeq: " + (first.get("cseq") or ""))
+    lines += [f"{canonical(name)}: {value}" for name, value in headers or ()]
+    lines.append("Content-Length: 0\r\n\r\n")
+    text = "\r\n".join(lines)
+    breaks = len(lines) + 1  # one CRLF after each line, and the blank line
+    if text.count("\n") != breaks or text.count("\r") != breaks:
+        raise HeaderInjection("CR/LF in a header value")
+    return text.encode()
 
 
 def _stamped(value: str, source: tuple[str, int]) -> str:
-    via = Via.parse(value)
+    """The Via field with its first element stamped (a field may hold several, comma-separated)."""
+    elements = split_list(value) if "," in value else [value]
+    if not elements:
+        raise BadRequest("empty Via")
+    via = Via.parse(elements[0])
     address, port = source
     if via.host != address or "rport" in via.params:
         via.params["received"] = address
     if "rport" in via.params:
         via.params["rport"] = str(port)
-    return str(via)
+    elements[0] = str(via)
+    return ", ".join(elements)
 
 
-__all__ = ["BadRequest", "answerable", "response_to"]
+__all__ = ["BadRequest", "answerable", "encode_response"]

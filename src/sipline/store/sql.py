@@ -6,7 +6,8 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,7 +75,8 @@ _OFFICE_USER = (
     .join(t.portal, t.portal.c.id == t.line.c.portal_id)
     .where(t.line.c.incoming_login == sa.bindparam("b_login"), t.line.c.type == sa.bindparam("b_type"))
 )
-_COMPILED: dict[tuple[sa.Executable, str], tuple[str, list[str] | None]] = {}  # SQL text, parameter order
+# SQL text, and what turns a row of named parameters into the driver's positional ones (None: it takes names)
+_COMPILED: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple] | None]] = {}
 
 
 class SqlRepository:
@@ -496,9 +498,9 @@ class SqlRepository:
         key = (statement, dialect.name)
         if key not in _COMPILED:
             compiled = statement.compile(dialect=dialect)
-            _COMPILED[key] = (str(compiled), compiled.positiontup)
-        sql, names = _COMPILED[key]
-        params = [tuple(row[name] for name in names) for row in rows] if names else rows
+            _COMPILED[key] = (str(compiled), _positional(compiled.positiontup) if compiled.positiontup else None)
+        sql, positional = _COMPILED[key]
+        params = [positional(row) for row in rows] if positional else rows
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(params) == 1:
@@ -673,6 +675,14 @@ def _storable(key: int) -> bool:
     """Whether an id from a request can name a row at all: INTEGER columns hold 32 bits on
     PostgreSQL, and a larger value would be an error there rather than "no such row"."""
     return -_INT32 <= key < _INT32
+
+
+def _positional(names: list[str]) -> Callable[[dict], tuple]:
+    """A row of named parameters → the driver's positional tuple, in the order of `names`."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return itemgetter(*names)
 
 
 def _binding_row(line_id: int, binding: Binding) -> dict[str, object]:

@@ -16,8 +16,8 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from sipline.sip.errors import SipError
 from sipline.sip.message import Message
@@ -34,9 +34,8 @@ UDP_BUFFER = 4 * 1024 * 1024
 UDP_KEEPALIVE = b"\r\n\r\n"
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where a message came from, and how to answer it."""
+class Source(NamedTuple):
+    """Where a message came from, and how to answer it (one per message: a tuple is the cheapest to make)."""
 
     transport: str  # "udp", "tcp" or "tls"
     address: str

@@ -1,0 +1,81 @@
+"""A UAS's response to a request, written straight to bytes (RFC 3261 §8.2.6, RFC 3581 §4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipline.sip.errors import BadRequest
+from sipline.sip.headers import NameAddr, Via
+from sipline.sip.parse import parse_message
+from sipline.sip.responses import answerable, encode_response
+from sipline.sip.serialise import HeaderInjection
+
+REQUEST = (
+    "REGISTER sip:pbx.test SIP/2.0\r\n"
+    "v: SIP/2.0/UDP 10.0.0.5:5070;branch=z9hG4bK-1;rport, SIP/2.0/TCP proxy.test;branch=z9hG4bK-p\r\n"
+    "Via: SIP/2.0/UDP edge.test:5080;branch=z9hG4bK-e\r\n"
+    "From: <sip:alice@pbx.test>;tag=a1\r\n"
+    "t: <sip:alice@pbx.test>\r\n"
+    "i: call-1@10.0.0.5\r\n"
+    "CSeq: 7 REGISTER\r\n"
+    "Contact: <sip:alice@10.0.0.5:5070>\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+
+
+def request(text: str = REQUEST):
+    return parse_message(text.encode())
+
+
+def test_copies_the_dialog_fields_and_stamps_the_top_via():
+    data = encode_response(request(), 401, "Unauthorized", to_tag="x9", source=("203.0.113.7", 40000),
+                           headers=[("www-authenticate", 'Digest realm="pbx.test", nonce="n"')])
+    response = parse_message(data)
+    assert (response.status, response.reason) == (401, "Unauthorized")
+    vias = [Via.parse(value) for value in response.headers.get_all("Via")]
+    assert [via.branch for via in vias] == ["z9hG4bK-1", "z9hG4bK-p", "z9hG4bK-e"]  # every Via, in order
+    assert (vias[0].params["received"], vias[0].params["rport"]) == ("203.0.113.7", "40000")
+    assert "received" not in vias[1].params and "received" not in vias[2].params
+    assert response.headers.get("From") == "<sip:alice@pbx.test>;tag=a1"
+    assert NameAddr.parse(response.headers.get("To")).tag == "x9"
+    assert (response.headers.get("Call-ID"), response.headers.get("CSeq")) == ("call-1@10.0.0.5", "7 REGISTER")
+    assert response.headers.get("WWW-Authenticate") == 'Digest realm="pbx.test", nonce="n"'
+    assert data.endswith(b"\r\nContent-Length: 0\r\n\r\n") and response.body == b""
+
+
+def test_received_only_when_the_host_differs_and_no_rport_asked():
+    same = encode_response(request(REQUEST.replace(";rport,", ",")), 200, "OK", source=("10.0.0.5", 5070))
+    assert Via.parse(parse_message(same).headers.get_all("Via")[0]).params == {"branch": "z9hG4bK-1"}
+    other = encode_response(request(REQUEST.replace(";rport,", ",")), 200, "OK", source=("10.0.0.6", 5070))
+    assert Via.parse(parse_message(other).headers.get_all("Via")[0]).params["received"] == "10.0.0.6"
+
+
+def test_a_to_tag_already_there_is_kept():
+    tagged = request(REQUEST.replace("t: <sip:alice@pbx.test>", "t: <sip:alice@pbx.test>;tag=theirs"))
+    response = parse_message(encode_response(tagged, 200, "OK", to_tag="ours"))
+    assert NameAddr.parse(response.headers.get("To")).tag == "theirs"
+
+
+def test_a_malformed_top_via_cannot_be_answered():
+    with pytest.raises(BadRequest):
+        encode_response(request(REQUEST.replace("SIP/2.0/UDP 10.0.0.5:5070", "nonsense")), 200, "OK",
+                        source=("10.0.0.5", 5070))
+
+
+@pytest.mark.parametrize("field", ["From: <sip:alice@pbx.test>;tag=a\n1", "i: call\r-1"])
+def test_a_lone_cr_or_lf_in_a_copied_value_is_refused(field):
+    text = REQUEST.replace("From: <sip:alice@pbx.test>;tag=a1", field) if field.startswith("From") else \
+        REQUEST.replace("i: call-1@10.0.0.5", field)
+    with pytest.raises(HeaderInjection):
+        encode_response(request(text), 200, "OK")
+
+
+def test_a_cr_lf_in_our_own_headers_is_refused():
+    with pytest.raises(HeaderInjection):
+        encode_response(request(), 200, "OK", headers=[("Contact", "<sip:a@b>\r\nX-Evil: 1")])
+
+
+def test_answerable_needs_the_five_fields():
+    assert answerable(request())
+    assert not answerable(request(REQUEST.replace("CSeq: 7 REGISTER\r\n", "")))
+    assert not answerable(request(REQUEST.replace("i: call-1@10.0.0.5", "i: ")))
