@@ -9,6 +9,7 @@ that later hosts the SIP side too.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import os
 import socket
@@ -230,6 +231,10 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         (settings.data_dir / OAUTH_URL_FILE).write_text(urls.oauth_base + "\n")
         log.info("sipline (%s) listening on %s, SIP on %s", settings.role, settings.base_url,
                  ", ".join(f"{host}:{port}" for host, port in settings.sip_listen) if sip else "none")
+    # Most of what start-up built (modules, the app, the lines resumed) lives as long as the process:
+    # the cyclic collector need not walk it on every full collection (~1.5 % of a busy registrar's
+    # CPU). What of it is dropped later is still freed by reference counting.
+    gc.freeze()
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -235,10 +235,16 @@ def test_uri_and_algorithm_spelling_kept():
     assert 'uri="SIP:Host.Example;lr"' in value and value.endswith("algorithm=SHA-256")
 
 
-@pytest.mark.parametrize("username", ["a\r\nVia: evil", "a\nb", "nul\x00"])
+@pytest.mark.parametrize("username", ["a\r\nVia: evil", "a\nb", "nul\x00", "del\x7f", "us\x1f"])
 def test_control_characters_are_not_sent(username):
     with pytest.raises(DigestError):
         answer(challenge(), username=username)
+
+
+@pytest.mark.parametrize("username", ["tab\tin", "Jürgen", "no\u00a0break"])
+def test_tabs_and_other_text_are_sent_quoted(username):
+    """Not printable to Python, but not control characters either: RFC 3261 qdtext allows them."""
+    assert parse_credentials(answer(challenge(), username=username)).username == username
 
 
 def test_unsupported_algorithm_cannot_be_answered():

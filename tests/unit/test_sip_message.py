@@ -248,3 +248,22 @@ def test_first_values_follow_every_change_of_the_headers():
     assert headers.get("Call-ID") is None and headers.get("m") == "<sip:a@b>"
     built = Headers.of([("Via", "SIP/2.0/UDP 1"), ("Via", "SIP/2.0/UDP 2")])
     assert built.get("Via") == "SIP/2.0/UDP 1"
+
+
+@given(st.sampled_from(["REGISTER", "register", "OPTIONS", "INVITE", "X-NEW", "BAD METHOD"]),
+       st.sampled_from([" ", "  ", "\t"]),
+       st.text(st.sampled_from("sip:a@b.test;x=1é\t\x7f\x00 "), max_size=12),
+       st.sampled_from(["SIP/2.0", "sip/2.0", "SIP/2.0 ", "SIP/3.0", ""]))
+def test_request_lines_read_the_same_with_or_without_the_regular_expression(method, space, uri, version):
+    """The usual request line is read without _REQUEST_LINE; every line must read as the regex reads it."""
+    from sipline.sip.parse import _REQUEST_LINE
+
+    line = f"{method}{space}{uri} {version}"
+    match = _REQUEST_LINE.match(line)
+    data = line.encode() + b"\r\n\r\n"
+    if match is None or "\r" in line or "\n" in line:
+        with pytest.raises(SipError):
+            parse_message(data)
+        return
+    request = parse_message(data)
+    assert (request.method, request.uri) == (match.group(1).upper(), match.group(2))

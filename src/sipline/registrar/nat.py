@@ -103,8 +103,11 @@ class NatPinger:
 
     def on_response(self, response: Response) -> bool:
         """True when the response answers one of our pings (and is then ours)."""
+        top = response.headers.get("Via") or ""
+        if BRANCH_PREFIX not in top:
+            return False  # most responses answer the registration engine: no need to parse their Via
         try:
-            branch = Via.parse(response.headers.get("Via") or "").branch or ""
+            branch = Via.parse(top).branch or ""
         except SipError:
             return False
         if not branch.startswith(BRANCH_PREFIX):

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 class DigestError(ValueError):
@@ -189,26 +189,23 @@ def _nonce_count(nc: int | None) -> str:
 
 
 def _quote(value: str) -> str:
-    if _UNSENDABLE.search(value):
+    if not value.isprintable() and _UNSENDABLE.search(value):  # printable text has no control character
         raise DigestError(f"control character in {value!r}")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'  # RFC 3261 §25.1 quoted-pair
+    if '"' in value or "\\" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')  # RFC 3261 §25.1 quoted-pair
+    return f'"{value}"'
 
 
 def _render(credentials: Credentials) -> str:
-    fields = [
-        ("username", _quote(credentials.username)),
-        ("realm", _quote(credentials.realm)),
-        ("nonce", _quote(credentials.nonce)),
-        ("uri", _quote(credentials.uri)),
-        ("response", _quote(credentials.response)),
-        ("algorithm", credentials.algorithm),
-    ]
+    text = (f"Digest username={_quote(credentials.username)}, realm={_quote(credentials.realm)}, "
+            f"nonce={_quote(credentials.nonce)}, uri={_quote(credentials.uri)}, "
+            f"response={_quote(credentials.response)}, algorithm={credentials.algorithm}")
     if credentials.qop is not None:
-        nc, cnonce = _nonce_count(credentials.nc), _quote(credentials.cnonce or "")
-        fields += [("qop", credentials.qop), ("nc", nc), ("cnonce", cnonce)]
+        text += (f", qop={credentials.qop}, nc={_nonce_count(credentials.nc)}, "
+                 f"cnonce={_quote(credentials.cnonce or '')}")
     if credentials.opaque is not None:
-        fields.append(("opaque", _quote(credentials.opaque)))  # RFC 7616 §3.4: returned unchanged
-    return "Digest " + ", ".join(f"{name}={value}" for name, value in fields)
+        text += f", opaque={_quote(credentials.opaque)}"  # RFC 7616 §3.4: returned unchanged
+    return text
 
 
 def authorization(
@@ -232,7 +229,8 @@ def authorization(
         cnonce=cnonce if with_qop else None, opaque=challenge.opaque,
     )
     secret = ha1(challenge.algorithm, username, challenge.realm, password)
-    return _render(replace(draft, response=expected_response(draft, method=method, stored_ha1=secret, body=body)))
+    draft.response = expected_response(draft, method=method, stored_ha1=secret, body=body)
+    return _render(draft)
 
 
 def _parse_nonce_count(text: str | None) -> int | None:

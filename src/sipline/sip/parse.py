@@ -21,6 +21,9 @@ MAX_MESSAGE = 65536  # bytes; RFC 3261 §18.1.1 sizes UDP at 65535 with headers
 MAX_SAME_HEADER = 100  # repeats of one header name (a REGISTER needs a handful of Vias)
 _STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) ?(.*)\Z", re.IGNORECASE)
 _REQUEST_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP/2\.0\Z", re.IGNORECASE)
+# Request lines as peers send them, read without the regular expression (every request has one)
+_METHODS = frozenset({"REGISTER", "OPTIONS", "INVITE", "ACK", "BYE", "CANCEL", "SUBSCRIBE", "NOTIFY", "MESSAGE",
+                      "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"})
 
 
 def parse_message(data: bytes) -> Message:
@@ -89,6 +92,12 @@ def _unknown_name(name: str, colon: str, line: str) -> tuple[str, str]:
 
 
 def _start_line(line: str) -> Message:
+    method, _, rest = line.partition(" ")
+    if method in _METHODS:
+        uri, _, version = rest.partition(" ")
+        # what _REQUEST_LINE accepts, in its plainest spelling; anything else is left to it
+        if version == "SIP/2.0" and uri and uri.isascii() and uri.isprintable():
+            return Request(method, uri, Headers())
     if line[:4].upper() == "SIP/":
         match = _STATUS_LINE.match(line)
         if not match:

@@ -94,8 +94,11 @@ class ClientTransaction:
         return outgoing
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self.timer_e_deadline, self.timer_f_deadline, self.timer_k_deadline) if d is not None]
-        return min(deadlines) if deadlines else None
+        earliest = None
+        for deadline in (self.timer_e_deadline, self.timer_f_deadline, self.timer_k_deadline):
+            if deadline is not None and (earliest is None or deadline < earliest):
+                earliest = deadline
+        return earliest
 
     def next_event(self) -> Event | None:
         return self._events.pop(0) if self._events else None

@@ -556,8 +556,9 @@ class SqlRepository:
         return found
 
     def save_bindings(self, changes: dict[int, tuple[list[Binding], list[Binding]]]) -> None:
-        """A refresh rewrites one row in place: an UPDATE costs SQLite about half of a DELETE and an
-        INSERT, which also touch the line index and the autoincrement counter."""
+        """`changes`: line → (bindings before, bindings after), where a binding left as it was is the same
+        object in both. A refresh rewrites one row in place: an UPDATE costs SQLite about half of a DELETE
+        and an INSERT, which also touch the line index and the autoincrement counter."""
         gone: list[dict[str, object]] = []
         added: list[dict[str, object]] = []
         changed: list[dict[str, object]] = []
@@ -569,7 +570,7 @@ class SqlRepository:
                 previous = old.get(binding.contact)
                 if previous is None:
                     added.append(_binding_row(line_id, binding))
-                elif previous != binding:
+                elif previous is not binding:  # the rules make a new Binding only for a change
                     changed.append(_binding_row(line_id, binding) | {"b_line_id": line_id, "b_contact": binding.contact})
         for statement, rows in ((_DELETE_BINDING, gone), (_UPDATE_BINDING, changed), (_INSERT_BINDING, added)):
             if rows:
