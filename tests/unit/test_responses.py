@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipline.sip.errors import BadRequest
 from sipline.sip.headers import NameAddr, Via
@@ -79,3 +81,36 @@ def test_answerable_needs_the_five_fields():
     assert answerable(request())
     assert not answerable(request(REQUEST.replace("CSeq: 7 REGISTER\r\n", "")))
     assert not answerable(request(REQUEST.replace("i: call-1@10.0.0.5", "i: ")))
+
+
+_VIA_ELEMENTS = st.tuples(
+    st.sampled_from(["SIP/2.0/UDP ", "SIP/2.0/TCP ", "sip/2.0/UDP ", "SIP/2.0/udp ", "SIP/2.0/X-Y ", "SIP/2.0 /UDP "]),
+    st.sampled_from(["10.0.0.5", "1.2.3.4.example", "1.2.3.4a", "pbx.test", "[2001:db8::1]", "[::1]", "-bad", ""]),
+    st.sampled_from(["", ":5070", ":05070", ":0", ":65535", ":65536", ":506000", " :5070", ":"]),
+    st.lists(st.sampled_from([";branch=z9hG4bK-1", ";rport", ";rport=", ";rport=1", ";received=192.0.2.1",
+                              ";Branch=x", ";x", ";x=a=b", ';x="q"', "; x=1", ";x=1 ", ";received", ",", ";",
+                              "=", " "]), max_size=4).map("".join),
+).map("".join)
+
+
+@given(_VIA_ELEMENTS, st.sampled_from([("10.0.0.5", 5070), ("192.0.2.9", 1024), ("::1", 5060)]))
+def test_a_plainly_spelled_via_is_stamped_as_the_parsed_one_is(element, source):
+    """The unparsed stamp (a hot path) gives what Via.parse and str(Via) give, or leaves the element
+    to them: it never accepts what they refuse."""
+    from sipline.sip.responses import _stamp, _stamp_plain
+
+    plain = _stamp_plain(element, source)
+    if plain is None:
+        return
+    assert plain == _stamp(element, source)
+
+
+def test_the_usual_top_vias_are_stamped_without_a_parse():
+    from sipline.sip.responses import _stamp_plain
+
+    assert _stamp_plain("SIP/2.0/UDP 10.0.0.5:5070;branch=z9hG4bK-1;rport", ("192.0.2.9", 1024)) == (
+        "SIP/2.0/UDP 10.0.0.5:5070;branch=z9hG4bK-1;rport=1024;received=192.0.2.9")
+    assert _stamp_plain("SIP/2.0/TCP 10.0.0.5;branch=z9hG4bK-1", ("10.0.0.5", 1024)) == (
+        "SIP/2.0/TCP 10.0.0.5;branch=z9hG4bK-1")
+    assert _stamp_plain("SIP/2.0/UDP pbx.test;received=1.1.1.1;branch=b", ("10.0.0.5", 9)) == (
+        "SIP/2.0/UDP pbx.test;received=10.0.0.5;branch=b")

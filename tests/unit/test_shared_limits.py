@@ -269,3 +269,13 @@ def test_limits_are_shared_again_once_redis_answers(caplog):
     with caplog.at_level(logging.INFO, logger="sipline.limits"):
         asyncio.run(scenario())
     assert [r.getMessage() for r in caplog.records if r.name == "sipline.limits"] == [DEGRADED, RESTORED, DEGRADED]
+
+
+@needs_redis
+def test_a_look_at_the_expiry_instant_leaves_the_basket_for_a_clock_that_steps_back(prefix):
+    """Found by the property test above: a `blocked` at the very instant a basket expires, then a
+    call stamped half a second earlier (another host's clock) still counts into that basket."""
+    ops = [("record", "m", 0.0, T0 - 0.5), ("blocked", "m", T0 + 599.5), ("record", "m", 0.0, T0 + 599.0)]
+    shared, local = asyncio.run(_both(ops, 2.5, prefix))
+    assert shared == local == [Operating(0.0, int(T0 - 0.5 + BASKET_LIFE)), False,
+                               Operating(0.0, int(T0 - 0.5 + BASKET_LIFE))]

@@ -83,7 +83,9 @@ class OperatingTime:
         return Operating(sum(seconds for _, seconds in baskets), int(baskets[0][0] + BASKET_LIFE))
 
     def used(self, key: Hashable, now: float) -> Operating | None:
-        baskets = self._live(key, now)
+        """A look only: expired baskets are dropped by `record`, as shared_limits.py drops them (a
+        clock that steps back after a look must find what a look in Redis would have left)."""
+        baskets = [basket for basket in self._baskets.get(key, ()) if now - basket[0] < BASKET_LIFE]
         if not baskets:
             return None
         return Operating(sum(seconds for _, seconds in baskets), int(baskets[0][0] + BASKET_LIFE))

@@ -6,7 +6,10 @@ pass from the request's fields, without building a Response to serialise.
 
 from __future__ import annotations
 
+import re
+
 from sipline.sip.errors import BadRequest
+from sipline.sip.grammar import HOST
 from sipline.sip.headers import NameAddr, Via, split_list
 from sipline.sip.message import Request, canonical
 from sipline.sip.serialise import HeaderInjection
@@ -55,14 +58,48 @@ def _stamped(value: str, source: tuple[str, int]) -> str:
     elements = split_list(value) if "," in value else [value]
     if not elements:
         raise BadRequest("empty Via")
-    via = Via.parse(elements[0])
+    elements[0] = _stamp_plain(elements[0], source) or _stamp(elements[0], source)
+    return ", ".join(elements)
+
+
+def _stamp(element: str, source: tuple[str, int]) -> str:
+    """RFC 3581 §4: `received` when the sent-by host is not the source address or `rport` was asked
+    for; `rport` gets the source port."""
+    via = Via.parse(element)
     address, port = source
     if via.host != address or "rport" in via.params:
         via.params["received"] = address
     if "rport" in via.params:
         via.params["rport"] = str(port)
-    elements[0] = str(via)
-    return ", ".join(elements)
+    return str(via)
+
+
+# A Via element as UAs usually write it: already in the spelling str(Via) gives (upper-case protocol,
+# no spaces, a plain port, lower-case parameter names without quotes). Stamping it needs no parse.
+# The host is matched atomically, as Via.parse takes it: the first reading of HOST, never a longer one.
+_PLAIN_VIA = re.compile(rf"SIP/2\.0/[A-Z]+ ((?>{HOST}))(?::([1-9][0-9]{{0,4}}))?((?:;[a-z0-9\-.!%*_+`'~]+(?:=[^;,\s\"]*)?)*)\Z")
+
+
+def _stamp_plain(element: str, source: tuple[str, int]) -> str | None:
+    """What `_stamp` gives, for an element in the plain spelling; None for any other."""
+    plain = _PLAIN_VIA.match(element)
+    if plain is None or (plain.group(2) and int(plain.group(2)) > 65535):
+        return None
+    params = plain.group(3).split(";")[1:]
+    names = [param.partition("=")[0] for param in params]
+    if len(set(names)) != len(names):
+        return None  # a repeated name: Via.parse keeps the last value
+    address, port = source
+    rport = "rport" in names
+    if plain.group(1) != address or rport:
+        if "received" in names:
+            params[names.index("received")] = f"received={address}"
+        else:
+            params.append(f"received={address}")
+    if rport:
+        params[names.index("rport")] = f"rport={port}"
+    head = element[:plain.start(3)]
+    return head + "".join(";" + param for param in params)
 
 
 __all__ = ["BadRequest", "answerable", "encode_response"]
