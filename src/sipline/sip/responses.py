@@ -77,7 +77,8 @@ def _stamp(element: str, source: tuple[str, int]) -> str:
 # A Via element as UAs usually write it: already in the spelling str(Via) gives (upper-case protocol,
 # no spaces, a plain port, lower-case parameter names without quotes). Stamping it needs no parse.
 # The host is matched atomically, as Via.parse takes it: the first reading of HOST, never a longer one.
-_PLAIN_VIA = re.compile(rf"SIP/2\.0/[A-Z]+ ((?>{HOST}))(?::([1-9][0-9]{{0,4}}))?((?:;[a-z0-9\-.!%*_+`'~]+(?:=[^;,\s\"]*)?)*)\Z")
+_PLAIN_VIA = re.compile(rf"SIP/2\.0/[A-Z]+ ((?>{HOST}))(?::([1-9][0-9]{{0,4}}))?"
+                        rf"((?:;[a-z0-9\-.!%*_+`'~]+(?:=[^;,\s\"]*)?)*)\Z")
 
 
 def _stamp_plain(element: str, source: tuple[str, int]) -> str | None:
