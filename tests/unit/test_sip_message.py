@@ -261,7 +261,7 @@ def test_request_lines_read_the_same_with_or_without_the_regular_expression(meth
     line = f"{method}{space}{uri} {version}"
     match = _REQUEST_LINE.match(line)
     data = line.encode() + b"\r\n\r\n"
-    if match is None or "\r" in line or "\n" in line:
+    if match is None:
         with pytest.raises(SipError):
             parse_message(data)
         return

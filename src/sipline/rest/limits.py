@@ -85,14 +85,14 @@ class OperatingTime:
     def used(self, key: Hashable, now: float) -> Operating | None:
         """A look only: expired baskets are dropped by `record`, as shared_limits.py drops them (a
         clock that steps back after a look must find what a look in Redis would have left)."""
-        baskets = [basket for basket in self._baskets.get(key, ()) if now - basket[0] < BASKET_LIFE]
+        baskets = [basket for basket in self._baskets.get(key, ()) if _alive(basket, now)]
         if not baskets:
             return None
         return Operating(sum(seconds for _, seconds in baskets), int(baskets[0][0] + BASKET_LIFE))
 
     def _live(self, key: Hashable, now: float) -> deque[list[float]] | None:
         baskets = self._baskets.get(key)
-        while baskets and now - baskets[0][0] >= BASKET_LIFE:
+        while baskets and not _alive(baskets[0], now):
             baskets.popleft()
         return baskets
 
@@ -102,3 +102,8 @@ class OperatingTime:
                 del self._baskets[key]
         if len(self._baskets) >= MAX_KEYS:
             self._baskets.clear()
+
+
+def _alive(basket: list[float], now: float) -> bool:
+    """A basket ([opened, seconds]) counts until BASKET_LIFE after it opened."""
+    return now - basket[0] < BASKET_LIFE

@@ -10,7 +10,7 @@ import re
 
 from sipline.sip.errors import BadRequest
 from sipline.sip.grammar import HOST
-from sipline.sip.headers import NameAddr, Via, split_list
+from sipline.sip.headers import TOKEN, NameAddr, Via, split_list
 from sipline.sip.message import Request, canonical
 from sipline.sip.serialise import HeaderInjection
 
@@ -75,10 +75,10 @@ def _stamp(element: str, source: tuple[str, int]) -> str:
 
 
 # A Via element as UAs usually write it: already in the spelling str(Via) gives (upper-case protocol,
-# no spaces, a plain port, lower-case parameter names without quotes). Stamping it needs no parse.
+# no spaces, a plain port, lower-case parameter names, values without quotes). Stamping it needs no parse.
 # The host is matched atomically, as Via.parse takes it: the first reading of HOST, never a longer one.
 _PLAIN_VIA = re.compile(rf"SIP/2\.0/[A-Z]+ ((?>{HOST}))(?::([1-9][0-9]{{0,4}}))?"
-                        rf"((?:;[a-z0-9\-.!%*_+`'~]+(?:=[^;,\s\"]*)?)*)\Z")
+                        rf"((?:;{TOKEN}(?:=[^;,\s\"]*)?)*)\Z")
 
 
 def _stamp_plain(element: str, source: tuple[str, int]) -> str | None:
@@ -88,8 +88,8 @@ def _stamp_plain(element: str, source: tuple[str, int]) -> str | None:
         return None
     params = plain.group(3).split(";")[1:]
     names = [param.partition("=")[0] for param in params]
-    if len(set(names)) != len(names):
-        return None  # a repeated name: Via.parse keeps the last value
+    if len(set(names)) != len(names) or any(name != name.lower() for name in names):
+        return None  # a repeated name (Via.parse keeps the last value), or one str(Via) writes in lower case
     address, port = source
     rport = "rport" in names
     if plain.group(1) != address or rport:
