@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sipline.store.crypto import SecretBox, code_hash
 from sipline.store.database import MISSING, open_store
 from sipline.store.sqlite import CHANGE_CHECK_INTERVAL
-from sipline.store.records import Binding, LineType, NewLine, StatusResult
+from sipline.store.records import Binding, LineType, NewLine, RegistrationUpdate, StatusResult
 
 
 def run(coroutine):
@@ -210,3 +210,30 @@ def test_a_worker_whose_leases_ran_out_loses_its_lines(db):
     assert back.held == [] and back.acquired == []  # it learns it holds nothing any more
     run(db.write(lambda repo: repo.release_leases("heir"), touches=()))
     assert len(run(db.write(lambda repo: repo.lease_round("gone", lease, 500), touches=())).acquired) == 3
+
+
+def test_a_worker_writes_only_the_registrations_whose_lease_it_holds(db):
+    portal, *_ = setup_portal(db)
+    for _ in range(2):
+        run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
+    assert len(run(db.write(lambda repo: repo.lease_round("a", 10.0, 500), touches=())).acquired) == 2
+    before = run(db.read(lambda repo: repo.cloud_registrations()))
+
+    def save(owner: str | None, contact: str) -> None:
+        updates = [RegistrationUpdate(
+            reg_id=registration.reg_id, line_id=line.id, status_result=StatusResult.SUCCESS, status_code=200,
+            error_message="", last_updated=2.0, call_id=registration.call_id, cseq_reserved=1000,
+            registered_contact=contact, sent_contact=contact, expires_requested=600, outcome=True,
+        ) for line, registration in before]
+        run(db.write(lambda repo: repo.save_registrations(updates, owner), touches=("lines",)))
+
+    save("b", "sip:l1@192.0.2.2")  # b does not hold them (a late write of a worker that lost them)
+    assert run(db.read(lambda repo: repo.cloud_registrations())) == before
+    save("a", "sip:l1@192.0.2.1")
+    after = run(db.read(lambda repo: repo.cloud_registrations()))
+    assert {(registration.sent_contact, registration.registered_contact, registration.status_code,
+             line.registration_status_code) for line, registration in after} == {
+        ("sip:l1@192.0.2.1", "sip:l1@192.0.2.1", 200, 200)}
+    save(None, "sip:l1@192.0.2.3")  # one process on its own store: no leases to check
+    assert {registration.sent_contact for _, registration in run(db.read(lambda repo: repo.cloud_registrations()))} \
+        == {"sip:l1@192.0.2.3"}

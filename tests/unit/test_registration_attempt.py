@@ -249,6 +249,29 @@ def test_observed_address_and_old_contact_retired():
     ]
 
 
+def test_a_contact_sent_by_a_worker_that_never_learnt_the_outcome_is_retired_too():
+    """A9, scale-out: the store held C1 as registered and C2 as sent (a worker stopped after sending
+    it); the next owner's REGISTER retires both, and its un-REGISTER removes both."""
+    c1, c2 = "sip:l1@192.0.2.50:5070;transport=udp;line=l1", "sip:l1@192.0.2.51:5080;transport=udp;line=l1"
+    ours = "sip:l1@198.51.100.1:5060;transport=udp;line=l1"
+    session = Session(call_id="c", token="l1", registered_contact=c1, sent_contact=c2)
+    attempt = attempt_for(session=session)
+    _, request = send(attempt)
+    assert request.headers.get_all("Contact") == [f"<{ours}>", f"<{c1}>;expires=0", f"<{c2}>;expires=0"]
+    assert session.sent_contact == ours and session.registered_contact == c1  # until the 200 comes
+    attempt.on_response(answer(request, 401, "Unauthorized", ("WWW-Authenticate", CHALLENGE)), 0)
+    _, again = send(attempt)  # the 401 applied nothing: the answer retires them again
+    assert again.headers.get_all("Contact") == request.headers.get_all("Contact")
+    attempt.on_response(ok(again), 0)
+    assert session.registered_contact == session.sent_contact == ours
+    _, request = send(attempt_for(session=Session(call_id="c", token="l1", registered_contact=c1, sent_contact=c2),
+                                  unregister=True))
+    assert request.headers.get_all("Contact") == [f"<{c1}>;expires=0", f"<{c2}>;expires=0"]
+    session = Session(call_id="c", token="l1", registered_contact=ours, sent_contact=ours)
+    _, request = send(attempt_for(session=session))
+    assert request.headers.get_all("Contact") == [f"<{ours}>"]  # a refresh retires nothing
+
+
 def test_c8_unregister_removes_only_our_contact():
     session = Session(call_id="c", token="l1", cseq=7, registered_contact="sip:l1@198.51.100.1:5060;transport=udp;line=l1")
     attempt = attempt_for(session=session, targets=(A, B), unregister=True)

@@ -61,6 +61,9 @@ class Session:
     nonces: dict[str, Nonce] = field(default_factory=dict)  # realm → cached challenge
     contact_address: tuple[str, int] | None = None  # learned from Via received/rport (A8)
     registered_contact: str | None = None  # the Contact of our last successful REGISTER
+    # the Contact of the last REGISTER sent; the engine stores it before the request leaves, so
+    # whoever holds the line next retires it even if we never learnt the outcome (A9)
+    sent_contact: str | None = None
 
     def next_cseq(self) -> int:
         self.cseq += 1
@@ -97,6 +100,9 @@ class RegisterAttempt:
         self._sent_fresh: dict[str, bool] = {}  # realm → the last request used a nonce of this attempt
         self._sent_at = 0.0
         self._contact = ""
+        # A8, A9: Contacts of ours the registrar may hold besides the one we send, retired with
+        # `expires=0` in every request of the attempt (a 401 answers the first before it is applied)
+        self._maybe_bound = dict.fromkeys(c for c in (session.registered_contact, session.sent_contact) if c)
         self._pending = True  # a request is waiting to be taken by next_request
         self.branch = ""
 
@@ -118,8 +124,9 @@ class RegisterAttempt:
         self.branch = f"z9hG4bK{self.rng.getrandbits(64):016x}"  # RFC 3261 §8.1.1.7 magic cookie
         target = self.target
         via_host, via_port = self.local(target.transport)
-        host, port = self.session.contact_address or (via_host, via_port)
-        self._contact = contact_uri(self.session.token, host, port, target.transport)
+        if self._contact:
+            self._maybe_bound[self._contact] = None  # a failover may send another Contact than the last
+        self._contact = self.session.sent_contact = self.next_contact()
         request = build_register(
             self.account,
             call_id=self.session.call_id,
@@ -133,14 +140,19 @@ class RegisterAttempt:
         )
         return target, request
 
+    def next_contact(self) -> str:
+        """The Contact the next request carries (A1): our learnt public address if any (A8)."""
+        transport = self.target.transport
+        host, port = self.session.contact_address or self.local(transport)
+        return contact_uri(self.session.token, host, port, transport)
+
     def _contacts(self) -> list[Binding]:
+        """Ours, and `expires=0` for each other Contact we may have bound (A8, A9): the last one
+        registered, and the last one sent, whose REGISTER's outcome may never have been learnt. An
+        un-REGISTER carries `expires=0` for each of them, or for ours when there is none."""
         if self.unregister:
-            return [Binding(self.session.registered_contact or self._contact, 0)]
-        bindings = [Binding(self._contact)]
-        old = self.session.registered_contact
-        if old and old != self._contact:
-            bindings.append(Binding(old, 0))  # A8, A9: retire the Contact we used before
-        return bindings
+            return [Binding(contact, 0) for contact in self._maybe_bound or (self._contact,)]
+        return [Binding(self._contact), *(Binding(c, 0) for c in self._maybe_bound if c != self._contact)]
 
     def _credentials(self) -> list[tuple[str, str]]:
         headers = []

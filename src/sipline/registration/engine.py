@@ -11,7 +11,9 @@ and UDP keep-alive, and one loop timer is armed for the earliest of them
 
 Store writes are batched (one statement per FLUSH_INTERVAL) and carry what the
 machines hold at flush time, so a later change is never overwritten by an
-earlier one.
+earlier one. A REGISTER with a Contact the store does not hold yet waits for
+the write that stores it (PARKED_FLUSH), so that whoever holds the line after
+a crash retires every Contact we may have bound (A9).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ log = logging.getLogger("sipline.registration")
 
 FLUSH_INTERVAL = 0.2  # seconds a status change may wait to be written with others (a burst of 10 000
 # lines spans many intervals; each line is written once per interval it changed in)
+PARKED_FLUSH = 0.01  # seconds a REGISTER with a new Contact waits for others to be stored with it
 CSEQ_BLOCK = 1000  # CSeqs reserved in the store at a time (a restart continues above them)
 FIRST_ATTEMPT_JITTER = 5.0  # A9: a new line's first REGISTER within this many seconds
 FLOW_RECOVERY_JITTER = 2.0  # A8: re-register 0-2 s after a flow failed
@@ -129,6 +132,9 @@ class RegistrationEngine:
         self.pacer = Pacer(settings.pacing, clock())
         self.lines: dict[int, LineRegistration] = {}
         self._reserved: dict[int, int] = {}  # line id → CSeq reserved in the store
+        self._outgoing: dict[int, str] = {}  # line id → the Contact its REGISTERs may carry now
+        self._stored_contact: dict[int, str | None] = {}  # line id → what the store holds of that
+        self._parked: list[tuple[_Job, str]] = []  # jobs waiting until the store holds their Contact
         self._txns: dict[str, _Txn] = {}
         self._heap: list[tuple[float, int, object]] = []
         self._seq = itertools.count()
@@ -148,6 +154,7 @@ class RegistrationEngine:
         # Lease fencing (scale-out, registration/leases.py): while this says no, nothing is sent or
         # written for any line; lines that fall due wait in _fenced until fence_lifted().
         self.may_act: Callable[[], bool] = lambda: True
+        self.owner: str | None = None  # the worker whose leases fence the store writes
         self._fenced: set[int] = set()
         transport.on_flow_lost = self.flow_lost
 
@@ -188,7 +195,8 @@ class RegistrationEngine:
             return None
         session = Session(call_id=registration.call_id, token=registration.contact_token,
                           cseq=registration.cseq_reserved, expires=registration.expires_requested,
-                          registered_contact=registration.registered_contact)
+                          registered_contact=registration.registered_contact,
+                          sent_contact=registration.sent_contact)
         result = registration.status_result
         if result is StatusResult.IN_PROGRESS:
             result = StatusResult.WAIT  # the attempt died with the previous process
@@ -198,6 +206,9 @@ class RegistrationEngine:
                                    scale=self.settings.time_scale)
         self.lines[line.id] = machine
         self._reserved[line.id] = registration.cseq_reserved
+        self._stored_contact[line.id] = registration.sent_contact
+        if registration.sent_contact:
+            self._outgoing[line.id] = registration.sent_contact
         return machine
 
     # -- what the telephony rules tell us ----------------------------------------------------------
@@ -245,6 +256,8 @@ class RegistrationEngine:
         worker) the binding is left for the new owner to refresh."""
         machine = self.lines.pop(line_id, None)
         self._reserved.pop(line_id, None)
+        self._outgoing.pop(line_id, None)
+        self._stored_contact.pop(line_id, None)
         self._dirty.discard(line_id)
         self._fenced.discard(line_id)
         now = self.clock()
@@ -254,6 +267,8 @@ class RegistrationEngine:
         if machine is None:
             return
         machine.generation += 1  # an attempt in flight ends without effect
+        for record in [record for record in self._txns.values() if record.job.line is machine]:
+            self._end(record)  # and is no longer retransmitted: a late copy could bind a Contact again
         if unregister and (machine.status.result is StatusResult.SUCCESS or machine.attempting):
             self._unregister(machine.account, machine.session, machine.sticky)
 
@@ -274,14 +289,16 @@ class RegistrationEngine:
                 self._schedule(machine)
 
     def fence_lifted(self) -> None:
-        """The leases are good again: lines that fell due meanwhile go now."""
+        """The leases are good again: lines that fell due meanwhile go now, and what waited to be
+        sent goes."""
         fenced, self._fenced = self._fenced, set()
         for line_id in fenced:
             machine = self.lines.get(line_id)
             if machine is not None:
                 self._schedule(machine)
-        if self._dirty and self._flush_handle is None:
-            self._flush_handle = self._running_loop().call_later(FLUSH_INTERVAL, self._flush_soon)
+        self._pump(self.clock())
+        if self._dirty:
+            self._flush_within(PARKED_FLUSH if self._parked else FLUSH_INTERVAL)
 
     def reconcile(self, rows: list[tuple[Line, Registration]], held: set[int]) -> None:
         """The safety net for lost change notifications: `rows` are the store's view of the `held`
@@ -351,6 +368,8 @@ class RegistrationEngine:
             if self.lines.get(entry.line_id) is entry:
                 self._line_due(entry, now)
         elif isinstance(entry, _Txn):
+            if self._txns.get(entry.branch) is not entry:
+                return  # the line was forgotten: its transaction is not retransmitted
             entry.txn.handle_timer(now)
             self._transmit(entry, now)
             self._drain(entry, now)
@@ -447,6 +466,12 @@ class RegistrationEngine:
     # -- pacing and sending ------------------------------------------------------------------------------
 
     def _queue(self, job: _Job, now: float) -> None:
+        line = job.line
+        if line is not None:
+            contact = job.attempt.next_contact()
+            if self._stored_contact.get(line.line_id) != contact:
+                self._park(job, contact)
+                return
         if job.refresh:
             self._refreshes.append(job)
         else:
@@ -455,6 +480,8 @@ class RegistrationEngine:
 
     def _pump(self, now: float) -> None:
         """A10: refreshes first (global bucket only), then every host in turn within its limits."""
+        if not self.may_act():
+            return  # fence_lifted() pumps again
         while self._refreshes and self.pacer.admit(self._refreshes[0].host, True, now):
             self._send(self._refreshes.popleft(), now)
         progress = True
@@ -645,10 +672,41 @@ class RegistrationEngine:
             self._reserved[machine.line_id] = machine.session.cseq + CSEQ_BLOCK
             self._mark(machine)
 
+    def _park(self, job: _Job, contact: str) -> None:
+        """A9: the REGISTER waits until the store holds the Contact it carries."""
+        line = job.line
+        assert line is not None
+        self._outgoing[line.line_id] = contact
+        self._parked.append((job, contact))
+        self._dirty.add(line.line_id)
+        self._flush_within(PARKED_FLUSH)
+
+    def _unpark(self) -> None:
+        """After a write: jobs whose Contact the store now holds go to pacing; jobs of lines that
+        changed or went meanwhile are dropped."""
+        parked, self._parked = self._parked, []
+        now = self.clock()
+        for job, contact in parked:
+            line = job.line
+            assert line is not None
+            if job.generation != line.generation or self.lines.get(line.line_id) is not line:
+                continue
+            if self._stored_contact.get(line.line_id) == contact:
+                self._queue(job, now)
+            else:
+                self._parked.append((job, contact))
+
     def _mark(self, machine: LineRegistration) -> None:
         self._dirty.add(machine.line_id)
-        if self._flush_handle is None:
-            self._flush_handle = self._running_loop().call_later(FLUSH_INTERVAL, self._flush_soon)
+        self._flush_within(FLUSH_INTERVAL)
+
+    def _flush_within(self, delay: float) -> None:
+        handle, loop = self._flush_handle, self._running_loop()
+        if handle is not None:
+            if handle.when() <= loop.time() + delay:
+                return
+            handle.cancel()
+        self._flush_handle = loop.call_later(delay, self._flush_soon)
 
     def _flush_soon(self) -> None:
         self._flush_handle = None
@@ -669,17 +727,23 @@ class RegistrationEngine:
                 reg_id=machine.reg_id, line_id=line_id, status_result=status.result, status_code=status.code,
                 error_message=status.message, last_updated=status.updated_at, call_id=session.call_id,
                 cseq_reserved=self._reserved.get(line_id, session.cseq), registered_contact=session.registered_contact,
-                expires_requested=session.expires,
+                sent_contact=self._outgoing.get(line_id), expires_requested=session.expires,
                 outcome=status.result in (StatusResult.SUCCESS, StatusResult.ERROR),
             ))
         if updates:
             try:
-                await self.db.write(lambda repo: repo.save_registrations(updates), touches=("lines",))
+                await self.db.write(lambda repo: repo.save_registrations(updates, self.owner), touches=("lines",))
             except Exception as error:  # the store is down, or lost a race it did not retry: try again
                 log.warning("registration status not saved, retrying: %s", str(error).splitlines()[0])
                 for update in updates:
                     if update.line_id in self.lines:
                         self._mark(self.lines[update.line_id])
+                return
+            for update in updates:
+                if update.line_id in self.lines:
+                    self._stored_contact[update.line_id] = update.sent_contact
+            if self._parked:
+                self._unpark()
 
     # -- helpers ----------------------------------------------------------------------------------------
 

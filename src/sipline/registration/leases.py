@@ -10,14 +10,20 @@ stale up to its share (ceil(lines / live workers)), give up what is above its sh
 A worker that dies stops beating; one lease period later the others count one
 worker less, their share grows, and they take its lines on their next round: all
 within two lease periods. The new owner continues the line's Call-ID and CSeq from
-the store (the engine reserves CSeqs in blocks there) and retires the old Contact
-in the same REGISTER, so the registrar never holds two of ours for one line.
+the store (the engine reserves CSeqs in blocks there) and retires, in the same
+REGISTER, every Contact the store says may be bound: the last registered, and the
+last sent (stored before it left), so the registrar never keeps two of ours for
+one line.
 
 Fencing, so that two workers never register one line: a worker trusts its leases
 only until (start of its last successful round + lease_time - margin) on its own
 monotonic clock, which ends before its heartbeat goes stale in the database's.
 Past that the engine sends and writes nothing (engine.may_act) until a round
-succeeds again. A worker whose heartbeat did go stale (SIGSTOP, a long network cut)
+succeeds again; nor while a round runs, so a line given up in it gets no REGISTER
+from us once its new owner may have it (a forgotten line's transactions stop
+retransmitting). The engine's store writes hold only for lines whose lease it
+still has (save_registrations' owner): a write already under way when a line moved
+does not overwrite what the new owner stored. A worker whose heartbeat did go stale (SIGSTOP, a long network cut)
 finds out on its next round, gives up every line it still had, and starts over as
 a new worker: the lines the others took are forgotten without an un-REGISTER
 (their new owner refreshes the binding).
@@ -67,13 +73,17 @@ class LeaseKeeper:
         self.held: set[int] = set()
         self.workers = 0
         self._valid_until = float("-inf")
+        self._in_round = False
         self._poked = asyncio.Event()
         self._reconcile_at = float("inf")
         self._task: asyncio.Task[None] | None = None
         self._failing = False
 
     def valid(self) -> bool:
-        return self.clock() < self._valid_until
+        """Whether the engine may send and write: the leases are live, and no round is deciding
+        which lines change hands (a line given up must get nothing from us once its new owner may
+        have it)."""
+        return not self._in_round and self.clock() < self._valid_until
 
     def poke(self) -> None:
         """Run a round now (a line was added: it should be registered within a second)."""
@@ -86,6 +96,7 @@ class LeaseKeeper:
         """Announce this worker first and take lines one round later: workers started together see
         each other before taking their shares, instead of the first taking all and giving back."""
         self.engine.may_act = self.valid
+        self.engine.owner = self.worker
         self._reconcile_at = self.clock() + self.settings.reconcile_interval
         await self.round(acquire=False)
         self._task = asyncio.create_task(self._run())
@@ -114,22 +125,28 @@ class LeaseKeeper:
 
     async def round(self, acquire: bool = True) -> None:
         began = self.clock()
+        self._in_round = True
         try:
             found = await self.db.write(
                 lambda repo: repo.lease_round(self.worker, self.settings.lease_time, MAX_MOVES, acquire), touches=())
+            ours = set(found.held) | set(found.acquired)
+            lost = [line_id for line_id in self.engine.lines if line_id not in ours]
+            for line_id in lost:
+                self.engine.forget(line_id, unregister=False)
         except StoreUnavailable as error:
+            self._in_round = False
             if not self._failing:
                 log.warning("lease round failed (%s); %s", error,
                             "registrations pause when the leases run out" if self.valid() else "paused")
                 self._failing = True
+            if self.valid():
+                self.engine.fence_lifted()  # what waited for this round goes while the leases last
             return
+        finally:
+            self._in_round = False
         if self._failing:
             log.info("lease rounds work again")
             self._failing = False
-        ours = set(found.held) | set(found.acquired)
-        lost = [line_id for line_id in self.engine.lines if line_id not in ours]
-        for line_id in lost:
-            self.engine.forget(line_id, unregister=False)
         if lost:
             log.info("worker %s no longer holds %d lines (%d given up for balance)", self.worker, len(lost),
                      len(found.released))

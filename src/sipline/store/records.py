@@ -159,6 +159,7 @@ class Registration:
     contact_token: str = ""
     cseq_reserved: int = 0
     registered_contact: str | None = None
+    sent_contact: str | None = None
     expires_requested: int = 600
 
 
@@ -175,6 +176,7 @@ class RegistrationUpdate:
     call_id: str
     cseq_reserved: int
     registered_contact: str | None
+    sent_contact: str | None
     expires_requested: int
     # success and error are outcomes: the line's REGISTRATION_* fields follow them (A7)
     outcome: bool

@@ -181,8 +181,9 @@ class LineRepository(Protocol):
         """Until commit, no other transaction that serialises on `name` runs (an advisory lock on
         PostgreSQL; SQLite's BEGIN IMMEDIATE serialises every writer already)."""
 
-    def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
-        """Write the engine's status changes and session state, many lines in one statement."""
+    def save_registrations(self, updates: list[RegistrationUpdate], owner: str | None = None) -> None:
+        """Write the engine's status changes and session state, many lines in one statement; with
+        `owner` (a `sip` worker), only for the lines whose lease it holds."""
 
 
 class BindingRepository(Protocol):

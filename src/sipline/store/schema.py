@@ -122,6 +122,8 @@ registration = sa.Table(
     # CSeqs below this may have been used; a restarted process continues above it
     sa.Column("cseq_reserved", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("registered_contact", sa.String(255)),
+    # the Contact of the last REGISTER sent, stored before it left: a successor retires it too
+    sa.Column("sent_contact", sa.String(255)),
     sa.Column("expires_requested", sa.Integer, nullable=False, server_default="600"),
     # scale-out: the `sip` worker that registers the line while its heartbeat is live (leases.py)
     sa.Column("lease_owner", sa.String(64), index=True),

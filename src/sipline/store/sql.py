@@ -42,13 +42,18 @@ _SAVE_REGISTRATION = (
     .where(t.registration.c.reg_id == sa.bindparam("b_reg_id"))
     .values({name: sa.bindparam(name) for name in (
         "status_result", "status_code", "error_message", "last_updated", "call_id", "cseq_reserved",
-        "registered_contact", "expires_requested")})
+        "registered_contact", "sent_contact", "expires_requested")})
 )
 _SAVE_LINE_STATUS = (
     sa.update(t.line)
     .where(t.line.c.id == sa.bindparam("b_line_id"))
     .values(registration_status_code=sa.bindparam("code"), registration_error_message=sa.bindparam("message"))
 )
+# scale-out: a worker writes only the lines whose lease it holds (a late write of one that lost a
+# line would overwrite the Contacts its new owner stored)
+_SAVE_REGISTRATION_LEASED = _SAVE_REGISTRATION.where(t.registration.c.lease_owner == sa.bindparam("b_owner"))
+_SAVE_LINE_STATUS_LEASED = _SAVE_LINE_STATUS.where(sa.exists().where(
+    t.registration.c.line_id == t.line.c.id, t.registration.c.lease_owner == sa.bindparam("b_owner")))
 # The registrar's hot path (a group commit per batch of REGISTERs): statements built once, with
 # IN lists of a few fixed sizes (padded by repeating an id), so each compiles once per dialect.
 _IN_SIZES = (1, 8, 64)
@@ -463,12 +468,14 @@ class SqlRepository:
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
 
-    def save_registrations(self, updates: list[RegistrationUpdate]) -> None:
+    def save_registrations(self, updates: list[RegistrationUpdate], owner: str | None = None) -> None:
         if not updates:
             return
         updates = sorted(updates, key=lambda update: update.reg_id)  # one lock order for every writer
-        self._driver(_SAVE_REGISTRATION, [
+        fence = {} if owner is None else {"b_owner": owner}
+        self._driver(_SAVE_REGISTRATION if owner is None else _SAVE_REGISTRATION_LEASED, [
             {
+                **fence,
                 "b_reg_id": update.reg_id,
                 "status_result": update.status_result.value,
                 "status_code": update.status_code,
@@ -477,14 +484,15 @@ class SqlRepository:
                 "call_id": update.call_id,
                 "cseq_reserved": update.cseq_reserved,
                 "registered_contact": update.registered_contact,
+                "sent_contact": update.sent_contact,
                 "expires_requested": update.expires_requested,
             }
             for update in updates
         ])
         outcomes = [update for update in updates if update.outcome]
         if outcomes:  # A7: REGISTRATION_STATUS_CODE / _ERROR_MESSAGE of the line follow outcomes
-            self._driver(_SAVE_LINE_STATUS, [
-                {"b_line_id": u.line_id, "code": u.status_code, "message": u.error_message} for u in outcomes
+            self._driver(_SAVE_LINE_STATUS if owner is None else _SAVE_LINE_STATUS_LEASED, [
+                {**fence, "b_line_id": u.line_id, "code": u.status_code, "message": u.error_message} for u in outcomes
             ])
 
     def _driver(self, statement: sa.Executable, rows: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -711,6 +719,7 @@ def _registration(row: RowMapping) -> Registration:
         contact_token=row["contact_token"],
         cseq_reserved=row["cseq_reserved"],
         registered_contact=row["registered_contact"],
+        sent_contact=row["sent_contact"],
         expires_requested=row["expires_requested"],
     )
 
