@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.integration.server import SiplineProcess
+from tests.integration.server import SiplineProcess, free_port
 from tests.interop.conftest import add_line
 from tests.peers.kamailio import Kamailio
 
@@ -107,3 +107,28 @@ def test_sigkill_and_restart_come_back_without_duplicate_bindings(kamailio, star
             assert int(bindings[0]["CSeq"]) > int(before[user]["CSeq"])
     finally:
         again.stop()
+
+
+def test_a_line_registers_in_one_transaction_with_the_nonce_another_line_was_accepted_with(kamailio, sipline):
+    first = add_line(sipline, server(kamailio), "user0020")
+    first.wait("success")
+    (binding,) = kamailio.bindings("user0020")
+    assert int(binding["CSeq"]) == 2  # REGISTER → 401 → REGISTER with credentials → 200
+    second = add_line(sipline, server(kamailio), "user0021")
+    second.wait("success")
+    (binding,) = kamailio.bindings("user0021")
+    assert int(binding["CSeq"]) == 1  # credentials with user0020's nonce → 200 at once
+    wrong = add_line(sipline, server(kamailio), "user0022", "not-the-password")
+    status = wrong.wait("error")  # the shared nonce refused, Kamailio's own challenge answered, refused
+    assert (status["STATUS_CODE"], status["ERROR_MESSAGE"]) == (401, "Unauthorized")
+
+
+def test_a_registrar_that_binds_nonces_to_their_line_gets_none_shared(start_sipline, tmp_path):
+    # auth_checks_register 2: Kamailio takes a nonce only with the Call-ID it was issued for
+    with Kamailio(tmp_path / "kamailio-checks", free_port(udp_too=True), defines={"KAM_AUTH_CHECKS": "2"}) as bound:
+        sipline = start_sipline(env={"SIPLINE_LOG_LEVEL": "info", "SIPLINE_TEST_LOG_LEVEL": "info"})
+        for number in (30, 31, 32):
+            add_line(sipline, server(bound), f"user00{number}").wait("success")
+            assert len(bound.bindings(f"user00{number}")) == 1
+        refused = "refused a nonce issued for another line"
+        assert sipline.stderr().count(refused) == 1, sipline.stderr()[-2000:]

@@ -105,6 +105,9 @@ def test_stale_nonce_and_cached_nonce_are_answered():
     assert parse_credentials(request.headers.get("Authorization")).nc == 2
     refresh.on_response(answer(request, 401, "Unauthorized", ("WWW-Authenticate", CHALLENGE.replace("n1", "n3"))), 0)
     assert refresh.outcome is None  # a cached nonce of an earlier attempt refused: answer it
+    # what the engine learns from it (whether a nonce shared by another line is taken), and only then
+    assert refresh.cached_nonce_refused and not attempt.cached_nonce_refused
+    assert attempt.learned_nonce and refresh.learned_nonce
 
 
 def test_auth_limits_and_malformed_challenges():

@@ -17,6 +17,7 @@ the REGISTER to send and reports what came back with `on_response` or
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,7 +32,7 @@ from sipline.registration.outcome import (
 from sipline.registration.request import Account, Binding, build_register, contact_uri
 from sipline.sip.digest import Challenge, authorization, select_challenges
 from sipline.sip.errors import BadRequest
-from sipline.sip.headers import NameAddr, Via, parse_delta_seconds
+from sipline.sip.headers import NameAddr, Via, parse_delta_seconds, parse_params
 from sipline.sip.message import Request, Response
 from sipline.sip.resolve import Target
 from sipline.sip.uri import SipUri
@@ -70,6 +71,12 @@ class Session:
         return self.cseq
 
 
+def session_contact(session: Session, transport: str, local: Callable[[str], tuple[str, int]]) -> str:
+    """A line's Contact on `transport` (A1): at our learnt public address if any (A8)."""
+    host, port = session.contact_address or local(transport)
+    return contact_uri(session.token, host, port, transport)
+
+
 FAILURE_TEXTS = {
     OutcomeKind.TIMEOUT: lambda detail: TIMEOUT_TEXT,
     OutcomeKind.TRANSPORT: lambda detail: detail,
@@ -91,6 +98,9 @@ class RegisterAttempt:
         self.rng = rng
         self.unregister = unregister
         self.outcome: Outcome | None = None
+        # a challenge answered credentials built with a nonce cached before the attempt: it expired,
+        # or the registrar does not take it from this line (the engine tells the two apart)
+        self.cached_nonce_refused = False
         self.penalties: list[tuple[Target, int]] = []  # (target, seconds) from 503 Retry-After
         self._index = 0
         self._expires = 0 if unregister else session.expires
@@ -109,6 +119,11 @@ class RegisterAttempt:
     @property
     def target(self) -> Target:
         return self.targets[self._index]
+
+    @property
+    def learned_nonce(self) -> bool:
+        """A challenge of this attempt gave a nonce (the attempt's outcome says whether it worked)."""
+        return bool(self._fresh_realms)
 
     @property
     def waiting(self) -> bool:
@@ -141,10 +156,8 @@ class RegisterAttempt:
         return target, request
 
     def next_contact(self) -> str:
-        """The Contact the next request carries (A1): our learnt public address if any (A8)."""
-        transport = self.target.transport
-        host, port = self.session.contact_address or self.local(transport)
-        return contact_uri(self.session.token, host, port, transport)
+        """The Contact the next request carries."""
+        return session_contact(self.session, self.target.transport, self.local)
 
     def _contacts(self) -> list[Binding]:
         """Ours, and `expires=0` for each other Contact we may have bound (A8, A9): the last one
@@ -215,6 +228,8 @@ class RegisterAttempt:
         ):
             self.outcome = self._auth_failure(response)  # A4: e.g. credentials from this attempt's nonce refused
             return
+        if any(self._sent_fresh.get(challenge.realm) is False for challenge in chosen):
+            self.cached_nonce_refused = True
         for challenge in chosen:
             self.session.nonces[challenge.realm] = Nonce(challenge, proxy)
             self._fresh_realms.add(challenge.realm)
@@ -247,7 +262,7 @@ class RegisterAttempt:
             granted=granted,
             target=self.target,
             sent_at=self._sent_at,
-            observed=_observed(response),
+            observed=_observed(response, self.branch),
             min_expires=self.session.expires,
         )
         if granted > 0:
@@ -257,9 +272,16 @@ class RegisterAttempt:
         """A5: our Contact's `expires` in the 2xx, else the Expires header, else what we asked for."""
         token = self.session.token
         grants = []
+        echoed = f"<{self._contact}>"
         for value in response.headers.get_all("Contact"):
             if token not in value:
                 continue  # not ours: our Contact carries the token as user and `line` (A1)
+            if value.startswith(echoed):  # as we sent it (most registrars): only its parameters to read
+                params, rest = parse_params(value[len(echoed):])
+                if not rest.strip():
+                    if (seconds := _seconds(params.get("expires"))) is not None:
+                        grants.append(seconds)
+                    continue
             try:
                 contact = NameAddr.parse(value)
                 uri = SipUri.parse(contact.uri)
@@ -284,13 +306,20 @@ def _seconds(value: str | None) -> int | None:
         return None
 
 
-def _observed(response: Response) -> tuple[str, int] | None:
+def _observed(response: Response, branch: str) -> tuple[str, int] | None:
     """RFC 3581 §4: where the registrar saw our request come from (top Via received/rport)."""
     top = response.headers.get_all("Via")[:1]
     if not top:
         return None
+    # our Via, echoed with received/rport added: without its branch it is one of a few values
+    head, found, tail = top[0].partition(branch)
+    return _observed_in(head + "b" + tail if found else top[0])
+
+
+@lru_cache(maxsize=1024)
+def _observed_in(top_via: str) -> tuple[str, int] | None:
     try:
-        via = Via.parse(top[0])
+        via = Via.parse(top_via)
     except BadRequest:
         return None
     rport = via.params.get("rport")

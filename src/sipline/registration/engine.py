@@ -14,6 +14,17 @@ machines hold at flush time, so a later change is never overwritten by an
 earlier one. A REGISTER with a Contact the store does not hold yet waits for
 the write that stores it (PARKED_FLUSH), so that whoever holds the line after
 a crash retires every Contact we may have bound (A9).
+
+Nonces are shared between the lines of one provider (the same Request-URI and
+outbound proxy): a line's first REGISTER carries credentials built with the
+nonce another line's REGISTER was last accepted with, so a start-up or failover
+storm costs one transaction per line instead of two. This extends A4, which
+allows preemptive credentials on refreshes. A registrar that binds nonces to a
+user or a dialog answers with a fresh challenge, answered as A4 says; when that
+happens to a nonce shared less than NONCE_TRUST ago (not one that merely
+expired) and the line then succeeds, the provider gets no shared nonces any
+more. While no nonce is known for a provider, one line's attempt learns it and
+the first REGISTERs of the others wait for that attempt (at most PROBE_WAIT).
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sipline.registration.attempt import RegisterAttempt, Session
+from sipline.registration.attempt import Nonce, RegisterAttempt, Session, session_contact
 from sipline.registration.line import LineRegistration, Status, new_session
 from sipline.registration.outcome import DNS_FAIL_TEXT, Outcome, OutcomeKind
 from sipline.registration.pacing import Breaker, Pacer, PacingSettings
@@ -41,7 +52,7 @@ from sipline.sip.address import InvalidAddress
 from sipline.sip.headers import parse_cseq
 from sipline.sip.errors import BadRequest
 from sipline.sip.message import Response
-from sipline.sip.resolve import ResolutionFailed, Target, literal_target
+from sipline.sip.resolve import ResolutionFailed, Target, default_transport, literal_target
 from sipline.sip.serialise import HeaderInjection, serialise
 from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOut, Timers
 from sipline.sip.transports.dns import DnsResolver
@@ -55,6 +66,8 @@ log = logging.getLogger("sipline.registration")
 FLUSH_INTERVAL = 0.2  # seconds a status change may wait to be written with others (a burst of 10 000
 # lines spans many intervals; each line is written once per interval it changed in)
 PARKED_FLUSH = 0.01  # seconds a REGISTER with a new Contact waits for others to be stored with it
+NONCE_TRUST = 30.0  # seconds: a shared nonce refused sooner was bound to its line, not expired
+PROBE_WAIT = 1.0  # seconds first REGISTERs wait at most for another line to learn the provider's nonce
 CSEQ_BLOCK = 1000  # CSeqs reserved in the store at a time (a restart continues above them)
 FIRST_ATTEMPT_JITTER = 5.0  # A9: a new line's first REGISTER within this many seconds
 FLOW_RECOVERY_JITTER = 2.0  # A8: re-register 0-2 s after a flow failed
@@ -83,6 +96,8 @@ class _Job:
     generation: int
     host: str
     refresh: bool
+    borrowed: bool = False  # the first request carried credentials with another line's nonce
+    waited: bool = False  # it waited for another line to learn the provider's nonce (no second wait)
 
 
 @dataclass
@@ -104,6 +119,19 @@ class _KeepAlive:
 
     def next_deadline(self) -> float:
         return self.at
+
+
+@dataclass
+class _Learning:
+    """One line's attempt learns a provider's nonce; the first REGISTERs of others wait for it."""
+
+    provider: str
+    learner: _Job
+    until: float
+    held: list[_Job] = field(default_factory=list)
+
+    def next_deadline(self) -> float:
+        return self.until
 
 
 @dataclass
@@ -145,6 +173,10 @@ class RegistrationEngine:
         self._breakers: dict[str, Breaker] = {}
         self._penalties: dict[Target, float] = {}  # 503 Retry-After (A3)
         self._keepalives: dict[Target, _KeepAlive] = {}
+        # Account.provider → (realm → nonce, when it was shared)
+        self._shared_nonces: dict[str, tuple[dict[str, Nonce], float]] = {}
+        self._unshared: set[str] = set()  # providers that refused a shared nonce
+        self._learning: dict[str, _Learning] = {}
         self._dirty: set[int] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -206,9 +238,13 @@ class RegistrationEngine:
                                    scale=self.settings.time_scale)
         self.lines[line.id] = machine
         self._reserved[line.id] = registration.cseq_reserved
-        self._stored_contact[line.id] = registration.sent_contact
-        if registration.sent_contact:
-            self._outgoing[line.id] = registration.sent_contact
+        self._stored_contact[line.id] = sent = registration.sent_contact
+        if sent is None or sent == registration.registered_contact:
+            # stored with the line's first write, so its first REGISTER need not wait for one (A9);
+            # a Contact whose REGISTER's outcome was never learnt stays stored until it is retired
+            transport = default_transport(account.next_hop)
+            sent = session_contact(session, transport, self.transport.local_address)
+        self._outgoing[line.id] = sent
         return machine
 
     # -- what the telephony rules tell us ----------------------------------------------------------
@@ -375,6 +411,9 @@ class RegistrationEngine:
             self._drain(entry, now)
         elif isinstance(entry, _KeepAlive):
             self._keepalive(entry, now)
+        elif isinstance(entry, _Learning):
+            if self._learning.get(entry.provider) is entry:
+                self._learnt(entry.provider, now)  # the learner is slow, or was dropped
 
     def _schedule(self, machine: LineRegistration) -> None:
         self._push(machine.next_deadline(), machine)
@@ -472,10 +511,13 @@ class RegistrationEngine:
             if self._stored_contact.get(line.line_id) != contact:
                 self._park(job, contact)
                 return
-        if job.refresh:
-            self._refreshes.append(job)
+            if not (job.attempt.branch or job.waited or line.session.nonces) and self._wait_for_nonce(job, now):
+                return
+        queue = self._refreshes if job.refresh else self._waiting.setdefault(job.host, deque())
+        if job.attempt.branch:
+            queue.appendleft(job)  # an attempt under way (a challenge answered, a failover) goes before new ones
         else:
-            self._waiting.setdefault(job.host, deque()).append(job)
+            queue.append(job)
         self._pump(now)
 
     def _pump(self, now: float) -> None:
@@ -509,6 +551,8 @@ class RegistrationEngine:
         if line is not None and (job.generation != line.generation or self.lines.get(line.line_id) is not line):
             self.pacer.done(job.host)  # the line changed or went while this waited
             return
+        if line is not None and not job.attempt.branch and not line.session.nonces:
+            job.borrowed = self._borrow_nonces(line)
         item = job.attempt.next_request(now)
         if item is None:
             self.pacer.done(job.host)
@@ -592,11 +636,64 @@ class RegistrationEngine:
         attempt.penalties.clear()
         if attempt.outcome is not None:
             if job.line is not None:
+                if attempt.outcome.kind is OutcomeKind.OK:
+                    self._share_nonces(job, now)
+                learning = self._learning.get(job.line.account.provider)
+                if learning is not None and learning.learner is job:
+                    self._learnt(learning.provider, now)
                 self._finish(job.line, attempt.outcome, job.generation, now)
             else:
                 log.debug("un-REGISTER ended with %d %s", attempt.outcome.code, attempt.outcome.message)
         elif attempt.waiting:
             self._queue(job, now)
+
+    # -- nonces shared between the lines of a provider ---------------------------------------------------
+
+    def _wait_for_nonce(self, job: _Job, now: float) -> bool:
+        """A first REGISTER to a provider whose nonce no line knows: the first becomes the learner,
+        the others wait for its outcome. Returns whether this one waits."""
+        assert job.line is not None
+        provider = job.line.account.provider
+        if provider in self._unshared or provider in self._shared_nonces:
+            return False
+        learning = self._learning.get(provider)
+        if learning is None:
+            learning = self._learning[provider] = _Learning(provider, job, now + PROBE_WAIT * self.settings.time_scale)
+            self._push(learning.until, learning)
+            return False
+        job.waited = True
+        learning.held.append(job)
+        return True
+
+    def _learnt(self, provider: str, now: float) -> None:
+        """The learner is done (or late): the waiting REGISTERs go, with its nonce if it worked."""
+        learning = self._learning.pop(provider)
+        for job in learning.held:
+            self._queue(job, now)
+
+    def _borrow_nonces(self, machine: LineRegistration) -> bool:
+        shared = self._shared_nonces.get(machine.account.provider)
+        if not shared:
+            return False
+        machine.session.nonces.update(shared[0])  # the same Nonce objects: one nc sequence per nonce (A4)
+        return True
+
+    def _share_nonces(self, job: _Job, now: float) -> None:
+        """A REGISTER was accepted: the nonce it carried, if the registrar issued it in this attempt,
+        is the one other lines of the provider use first; a provider that refused a shared nonce
+        from a line whose own challenge then worked gets none any more."""
+        assert job.line is not None
+        key = job.line.account.provider
+        if key in self._unshared:
+            return
+        shared = self._shared_nonces.get(key)
+        if job.borrowed and job.attempt.cached_nonce_refused and shared and now - shared[1] < NONCE_TRUST:
+            self._unshared.add(key)
+            self._shared_nonces.pop(key, None)
+            log.info("%s refused a nonce issued for another line: its lines answer their own challenges",
+                     job.line.account.request_uri)
+        elif job.attempt.learned_nonce:
+            self._shared_nonces[key] = dict(job.line.session.nonces), now
 
     def _finish(self, machine: LineRegistration, outcome: Outcome, generation: int, now: float) -> None:
         if self.lines.get(machine.line_id) is not machine:

@@ -66,6 +66,11 @@ class Account:
         return uri_of(self.server)
 
     @cached_property
+    def provider(self) -> str:
+        """Whom the REGISTERs go to: the Request-URI, by way of the outbound proxy if any."""
+        return f"{self.request_uri} {uri_of(self.proxy)}" if self.proxy else self.request_uri
+
+    @cached_property
     def aor(self) -> str:
         scheme = "sips" if self.server.secure else "sip"
         user = self.login if _PLAIN_USER.match(self.login) else quote(self.login, safe=_USER_SAFE)
