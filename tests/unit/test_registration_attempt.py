@@ -211,6 +211,14 @@ def test_granted_expiry_comes_from_our_contact_then_header_then_request():
                       ("Contact", f"{ours};expires=300"), ("Expires", "900"))
     attempt.on_response(response, 0)
     assert attempt.outcome.granted == 300
+    # our Contact echoed as sent is read from its parameters alone; anything the full parse would
+    # refuse is refused the same way
+    for echoed, granted in ((f"{ours};EXPIRES=120;q=0.5", 120), (f"{ours};expires=120 junk", 900),
+                            (f"{ours};expires=abc", 900)):
+        attempt = attempt_for()
+        _, request = send(attempt)
+        attempt.on_response(answer(request, 200, "OK", ("Contact", echoed), ("Expires", "900")), 0)
+        assert attempt.outcome.granted == granted, echoed
     attempt = attempt_for()
     _, request = send(attempt)
     rewritten = "<sip:l0123456789abcdef@203.0.113.5:6000;line=l0123456789abcdef>;expires=200"  # host/port rewritten

@@ -17,9 +17,9 @@ the REGISTER to send and reports what came back with `on_response` or
 from __future__ import annotations
 
 import random
-from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sipline.registration.outcome import (
     TIMEOUT_TEXT,
