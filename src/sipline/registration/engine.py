@@ -795,9 +795,11 @@ class RegistrationEngine:
 
     def _mark(self, machine: LineRegistration) -> None:
         self._dirty.add(machine.line_id)
-        self._flush_within(FLUSH_INTERVAL)
+        if self._flush_handle is None:  # one already armed is due within FLUSH_INTERVAL
+            self._flush_within(FLUSH_INTERVAL)
 
     def _flush_within(self, delay: float) -> None:
+        """A flush at most `delay` from now: sooner than the one armed, if that is later."""
         handle, loop = self._flush_handle, self._running_loop()
         if handle is not None:
             if handle.when() <= loop.time() + delay:

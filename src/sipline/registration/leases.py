@@ -23,10 +23,10 @@ succeeds again; nor while a round runs, so a line given up in it gets no REGISTE
 from us once its new owner may have it (a forgotten line's transactions stop
 retransmitting). The engine's store writes hold only for lines whose lease it
 still has (save_registrations' owner): a write already under way when a line moved
-does not overwrite what the new owner stored. A worker whose heartbeat did go stale (SIGSTOP, a long network cut)
-finds out on its next round, gives up every line it still had, and starts over as
-a new worker: the lines the others took are forgotten without an un-REGISTER
-(their new owner refreshes the binding).
+does not overwrite what the new owner stored. A worker whose heartbeat did go
+stale (SIGSTOP, a long network cut) finds out on its next round, gives up every
+line it still had, and starts over as a new worker: the lines the others took
+are forgotten without an un-REGISTER (their new owner refreshes the binding).
 
 Line changes reach the owner through the `sipline_lines` notifications
 (line_events.py); every reconcile_interval, and after a lost notification
@@ -143,7 +143,7 @@ class LeaseKeeper:
                 self.engine.fence_lifted()  # what waited for this round goes while the leases last
             return
         finally:
-            self._in_round = False
+            self._in_round = False  # also when the round failed otherwise (logged by _run)
         if self._failing:
             log.info("lease rounds work again")
             self._failing = False

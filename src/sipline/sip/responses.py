@@ -62,15 +62,20 @@ def _stamped(value: str, source: tuple[str, int]) -> str:
     return ", ".join(elements)
 
 
-def _stamp(element: str, source: tuple[str, int]) -> str:
-    """RFC 3581 §4: `received` when the sent-by host is not the source address or `rport` was asked
-    for; `rport` gets the source port."""
-    via = Via.parse(element)
+def _stamps(host: str, rport: bool, source: tuple[str, int]) -> tuple[str | None, str | None]:
+    """RFC 3581 §4: the `received` and `rport` values to set (None: leave as is) — `received` when
+    the sent-by host is not the source address or `rport` was asked for; `rport` gets the source port."""
     address, port = source
-    if via.host != address or "rport" in via.params:
-        via.params["received"] = address
-    if "rport" in via.params:
-        via.params["rport"] = str(port)
+    return (address if host != address or rport else None), (str(port) if rport else None)
+
+
+def _stamp(element: str, source: tuple[str, int]) -> str:
+    via = Via.parse(element)
+    received, rport = _stamps(via.host, "rport" in via.params, source)
+    if received is not None:
+        via.params["received"] = received
+    if rport is not None:
+        via.params["rport"] = rport
     return str(via)
 
 
@@ -90,15 +95,14 @@ def _stamp_plain(element: str, source: tuple[str, int]) -> str | None:
     names = [param.partition("=")[0] for param in params]
     if len(set(names)) != len(names) or any(name != name.lower() for name in names):
         return None  # a repeated name (Via.parse keeps the last value), or one str(Via) writes in lower case
-    address, port = source
-    rport = "rport" in names
-    if plain.group(1) != address or rport:
+    received, rport = _stamps(plain.group(1), "rport" in names, source)
+    if received is not None:
         if "received" in names:
-            params[names.index("received")] = f"received={address}"
+            params[names.index("received")] = f"received={received}"
         else:
-            params.append(f"received={address}")
-    if rport:
-        params[names.index("rport")] = f"rport={port}"
+            params.append(f"received={received}")
+    if rport is not None:
+        params[names.index("rport")] = f"rport={rport}"
     head = element[:plain.start(3)]
     return head + "".join(";" + param for param in params)
 
