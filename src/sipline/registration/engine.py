@@ -434,8 +434,7 @@ class RegistrationEngine:
         if not machine.is_refresh and self._breaker(host).hold(machine.line_id, now):
             machine.next_attempt_at = None  # held until the provider answers again (A10)
             return
-        generation = machine.begin(self.wall())
-        self._mark(machine)
+        generation = machine.begin()
         address = machine.account.next_hop
         try:
             targets = [literal_target(address)] if _is_ip(address.host) else None
@@ -560,6 +559,9 @@ class RegistrationEngine:
         target, request = item
         if line is not None:
             self._reserve(line)
+            line.sending(self.wall())
+            if line.changed:
+                self._mark(line)
         try:
             data = serialise(request)
         except HeaderInjection as error:

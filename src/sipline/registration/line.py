@@ -8,7 +8,7 @@ transient failure, the slow schedule after a rejection (A6). A change of
 SERVER, proxy, LOGIN or AUTH_USER starts a new Call-ID; a PASSWORD change keeps
 it (A9). Outcomes of an attempt begun before a change are ignored.
 
-    status:  wait ──begin──► in_progress ──OK──► success ◄──OK── error
+    status:  wait ─sending─► in_progress ──OK──► success ◄──OK── error
                │                  └──failure──► error ◄──(R, or D passed)── success
                └──────────failure──────────────┘
 """
@@ -93,13 +93,17 @@ class LineRegistration:
 
     # -- attempts --------------------------------------------------------------------------------
 
-    def begin(self, wall: float) -> int:
-        """An attempt leaves the admission queue; returns the generation to hand back to finish()."""
+    def begin(self) -> int:
+        """An attempt is due and joins the admission queue (A10); returns the generation to hand
+        back to finish()."""
         self.attempting = True
         self.next_attempt_at = None
+        return self.generation
+
+    def sending(self, wall: float) -> None:
+        """A REGISTER of the attempt leaves the admission queue: a first cycle is `in_progress` (A7)."""
         if self.status.result is StatusResult.WAIT:
             self._set_status(StatusResult.IN_PROGRESS, 0, "", wall)
-        return self.generation
 
     def finish(self, outcome: Outcome, generation: int, now: float, wall: float) -> None:
         if generation != self.generation:
