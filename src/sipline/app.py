@@ -223,10 +223,11 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     # the cyclic collector need not walk it on every full collection (~1.5 % of a busy registrar's
     # CPU, ~70 ms of a 10 000-line start-up burst), so it is frozen before the first timer fires;
     # what of it is dropped later is still freed by reference counting. Young collections every
-    # 10 000 new objects instead of 700: a burst's objects mostly die young, by reference counting,
-    # before a collection walks them (GC time in that burst: ~0.12 s → ~0.07 s).
+    # 50 000 new objects instead of 700: a burst's objects mostly die young, by reference counting,
+    # before a collection would walk them (GC time in a 10 000-line burst: ~0.12 s → ~0.015 s,
+    # for a few MB more between collections).
     gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
+    gc.set_threshold(50_000, 10, 10)
     sockets = [_shared_socket(settings.host, settings.port)] if reuse_port else None
     tasks = [asyncio.create_task(servers[0].serve(sockets=sockets)),
              *(asyncio.create_task(each.serve()) for each in servers[1:])]

@@ -163,7 +163,7 @@ class Registration:
     expires_requested: int = 600
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one for every status change written, thousands a second in a burst
 class RegistrationUpdate:
     """What the registration engine writes back: status on change, session when it moves on."""
 
