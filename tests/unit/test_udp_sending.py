@@ -69,3 +69,26 @@ def test_what_is_queued_when_the_transport_stops_is_still_sent():
         assert _read(peer, 2) == [b"REGISTER unbind", b"\r\n\r\n"]
     finally:
         peer.close()
+
+
+def test_a_datagram_the_socket_refuses_costs_only_itself():
+    """One bad datagram in a batch is counted and dropped; the others still leave (here an IPv6
+    destination on the IPv4 socket, which the event loop refuses with ValueError)."""
+    peer = _peer()
+    target = Target("udp", "127.0.0.1", peer.getsockname()[1], "provider.test")
+
+    async def scenario() -> SipTransport:
+        transport = SipTransport([("127.0.0.1", free_port(udp_too=True))])
+        await transport.start()
+        transport.send(target, b"before", _failed)
+        transport._sendto(transport._udp[0].transport, b"refused", ("::1", 5060))
+        transport.send(target, b"after", _failed)
+        await transport.stop()
+        return transport
+
+    try:
+        transport = uvloop.run(scenario())
+        assert _read(peer, 2) == [b"before", b"after"]
+        assert transport.stats["udp_errors"] == 1
+    finally:
+        peer.close()

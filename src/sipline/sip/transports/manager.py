@@ -221,8 +221,12 @@ class SipTransport:
     def _send_outbox(self) -> None:
         outbox, self._outbox = self._outbox, []
         for transport, data, address in outbox:
-            if not transport.is_closing():
+            if transport.is_closing():
+                continue
+            try:
                 transport.sendto(data, address)
+            except (OSError, ValueError):  # one datagram lost, as on the wire: its transaction resends it
+                self.stats["udp_errors"] += 1
 
     def _udp_for(self, address: str, local: tuple[str, int] | None = None) -> UdpEndpoint | None:
         """The socket `local` if we listen there (answers leave where requests came in), else the first
