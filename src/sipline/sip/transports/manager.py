@@ -225,7 +225,7 @@ class SipTransport:
                 continue
             try:
                 transport.sendto(data, address)
-            except (OSError, ValueError):  # one datagram lost, as on the wire: its transaction resends it
+            except (OSError, ValueError):  # one datagram lost, as on the wire: the sender's timers resend it
                 self.stats["udp_errors"] += 1
 
     def _udp_for(self, address: str, local: tuple[str, int] | None = None) -> UdpEndpoint | None:
