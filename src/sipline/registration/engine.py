@@ -510,7 +510,7 @@ class RegistrationEngine:
             if self._stored_contact.get(line.line_id) != contact:
                 self._park(job, contact)
                 return
-            if not (job.attempt.branch or job.waited or line.session.nonces) and self._wait_for_nonce(job, now):
+            if _first_without_nonce(job) and not job.waited and self._wait_for_nonce(job, now):
                 return
         queue = self._refreshes if job.refresh else self._waiting.setdefault(job.host, deque())
         if job.attempt.branch:
@@ -550,7 +550,7 @@ class RegistrationEngine:
         if line is not None and (job.generation != line.generation or self.lines.get(line.line_id) is not line):
             self.pacer.done(job.host)  # the line changed or went while this waited
             return
-        if line is not None and not job.attempt.branch and not line.session.nonces:
+        if line is not None and _first_without_nonce(job):
             job.borrowed = self._borrow_nonces(line)
         item = job.attempt.next_request(now)
         if item is None:
@@ -857,6 +857,11 @@ class RegistrationEngine:
         task = self._running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _first_without_nonce(job: _Job) -> bool:
+    """The attempt's first request, and the line knows no nonce to answer with up front."""
+    return not job.attempt.branch and not job.line.session.nonces  # type: ignore[union-attr]
 
 
 def _account(line: Line) -> Account:

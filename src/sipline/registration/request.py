@@ -39,15 +39,14 @@ class Account:
     provider: str = field(init=False, compare=False, repr=False)  # whom the REGISTERs go to (below)
     aor: str = field(init=False, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # object.__setattr__: the dataclass idiom for a frozen class
         request_uri = uri_of(self.server)
+        object.__setattr__(self, "request_uri", request_uri)
         # the Request-URI, by way of the outbound proxy if any: lines of one provider share its nonces
-        provider = f"{request_uri} {uri_of(self.proxy)}" if self.proxy else request_uri
+        object.__setattr__(self, "provider", f"{request_uri} {uri_of(self.proxy)}" if self.proxy else request_uri)
         scheme = "sips" if self.server.secure else "sip"
         user = self.login if _PLAIN_USER.match(self.login) else quote(self.login, safe=_USER_SAFE)
-        for name, value in (("request_uri", request_uri), ("provider", provider),
-                            ("aor", f"{scheme}:{user}@{_host(self.server.host)}")):
-            object.__setattr__(self, name, value)  # the dataclass idiom for derived fields of a frozen class
+        object.__setattr__(self, "aor", f"{scheme}:{user}@{_host(self.server.host)}")
 
     @classmethod
     def from_fields(cls, server: str, proxy: str | None, login: str, auth_user: str | None,
