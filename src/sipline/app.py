@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sipline.config import ConfigError, Settings
+from sipline.request_deadline import DeadlineProtocol
 from sipline.rest.client_address import Networks, client_address
 from sipline.registrar.abuse import AbuseLimits
 from sipline.registrar.bindings import Limits as BindingLimits
@@ -300,6 +301,8 @@ def _server(settings: Settings, app: SiplineApp, host: str, port: int, cert: str
             ssl_keyfile=key,
             lifespan="off",
             access_log=False,  # paths carry webhook codes; never log them
+            http=DeadlineProtocol.with_timeout(settings.http_header_timeout),
+            ws="none",  # no WebSocket here: an Upgrade is an ordinary request
             # the client address is SiplineApp's to work out, from --trusted-proxy only
             proxy_headers=False,
             log_level=settings.log_level,

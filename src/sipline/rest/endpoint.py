@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from sipline.rest import params as decode
@@ -198,11 +198,14 @@ async def _read_body(request: Request) -> bytes:
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise RequestTooLarge(f"Request body exceeds {MAX_BODY} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise RequestTooLarge(f"Request body exceeds {MAX_BODY} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise RequestTooLarge(f"Request body exceeds {MAX_BODY} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or cut off by the request deadline (request_deadline.py)
+        raise ArgumentError("The connection closed before the request body was complete") from None
     return b"".join(chunks)
 
 
