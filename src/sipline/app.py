@@ -26,6 +26,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sipline.config import ConfigError, Settings
+from sipline.request_deadline import DeadlineProtocol
+from sipline.rest.client_address import Networks, client_address
 from sipline.registrar.abuse import AbuseLimits
 from sipline.registrar.bindings import Limits as BindingLimits
 from sipline.registrar.nat import PING_INTERVAL
@@ -57,9 +59,10 @@ OAUTH_URL_FILE = "oauth_url"  # and the OAuth server's, for `sipline app create`
 class SiplineApp:
     def __init__(self, services: Services, urls: Urls, *, sip: SipService | None = None, access_log: bool = False,
                  limits: RestLimits = RestLimits(), counters: Limits | None = None, oauth_only: bool = False,
-                 api: bool = True) -> None:
+                 api: bool = True, trusted_proxies: Networks = ()) -> None:
         """`oauth_only`: the OAuth server's own listener, where /rest/app.info is the OAuth-side one;
-        without `api` (a `sip` worker) only /healthz and /metrics are served."""
+        without `api` (a `sip` worker) only /healthz and /metrics are served. `trusted_proxies` may
+        name the client in X-Forwarded-For."""
         self.services = services
         self.sip = sip
         self.rest = RestApi(services, limits=limits, counters=counters)
@@ -67,14 +70,24 @@ class SiplineApp:
         self.access_log = access_log
         self.oauth_only = oauth_only
         self.api = api
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        scope = {**scope, "client": self._client(scope)}  # what the log, the limits and the rest all see
         if self.access_log:
             await self._logged(scope, receive, send)
         else:
             await self._respond(scope, receive, send)
+
+    def _client(self, scope: Scope) -> tuple[str, int] | None:
+        peer = scope.get("client")
+        if peer is None:
+            return None
+        forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+        address = client_address(peer[0], forwarded, self.trusted_proxies)
+        return (address, peer[1]) if address == peer[0] else (address, 0)
 
     async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One line per request; webhook codes masked (they are credentials)."""
@@ -196,17 +209,18 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         print(f"webhook: {settings.base_url}{created.path}", flush=True)
     urls = urls_of(settings)
     limits = RestLimits(rate=Rate(*settings.rate_limit) if settings.rate_limit else None,
-                        operating_limit=settings.operating_limit, trusted_proxies=settings.trusted_proxies)
+                        operating_limit=settings.operating_limit)
     counters: Limits = (RedisLimits(settings.redis_url, settings.operating_limit) if settings.redis_url
                         else LocalLimits(settings.operating_limit))
     api = settings.role != "sip"
     app = SiplineApp(services, urls, sip=sip, access_log=settings.access_log, limits=limits, counters=counters,
-                     api=api)
+                     api=api, trusted_proxies=settings.trusted_proxies)
     server = _server(settings, app, settings.host, settings.port, cert, key)
     servers = [server]
     if settings.oauth_listen is not None and api:
         servers.append(_server(settings, SiplineApp(services, urls, limits=limits, counters=counters,
-                                                    oauth_only=True), *settings.oauth_listen, cert, key))
+                                                    oauth_only=True, trusted_proxies=settings.trusted_proxies),
+                               *settings.oauth_listen, cert, key))
     if sip is not None and settings.sip_public is None and any(host in ("0.0.0.0", "::")
                                                                for host, _ in settings.sip_listen):
         log.warning("SIP listens on a wildcard address without --sip-public: Via and Contact need a "
@@ -287,6 +301,10 @@ def _server(settings: Settings, app: SiplineApp, host: str, port: int, cert: str
             ssl_keyfile=key,
             lifespan="off",
             access_log=False,  # paths carry webhook codes; never log them
+            http=DeadlineProtocol.with_timeout(settings.http_header_timeout),
+            ws="none",  # no WebSocket here: an Upgrade is an ordinary request
+            # the client address is SiplineApp's to work out, from --trusted-proxy only
+            proxy_headers=False,
             log_level=settings.log_level,
             server_header=False,
             # a client that never closes its connection must not hold up a stop (systemd, tests)

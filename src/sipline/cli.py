@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="cloud line limit of new portals [SIPLINE_MAX_CLOUD_LINES]")
     serve.add_argument("--access-log", action="store_true", default=None, help="log each request, codes masked")
     serve.add_argument("--log-level", default=env("LOG_LEVEL", "info"), help="debug|info|warning|error")
+    serve.add_argument("--http-header-timeout", default=env("HTTP_HEADER_TIMEOUT", "10"), metavar="S",
+                       help="seconds for a request's line and headers, and again for its body; later: 408 and "
+                            "close [SIPLINE_HTTP_HEADER_TIMEOUT]")
     sip = serve.add_argument_group("SIP")
     sip.add_argument("--sip-listen", action="append", metavar="ADDR:PORT",
                      help="SIP UDP+TCP listen address, repeatable (default 127.0.0.1:5060) [SIPLINE_SIP_LISTEN, comma-separated]")
@@ -172,6 +175,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             secret_key=env("SECRET_KEY"),
             access_log=bool(args.access_log) or config.parse_flag(env("ACCESS_LOG", "0"), "SIPLINE_ACCESS_LOG"),
             log_level=args.log_level.lower(),
+            http_header_timeout=config.parse_rate(args.http_header_timeout, "http-header-timeout"),
             sip_listen=_listen(args.sip_listen or _env_list("SIP_LISTEN") or ["127.0.0.1:5060"]),
             sip_public=config.parse_hostport(args.sip_public, "sip-public", 5060) if args.sip_public else None,
             allow_private_targets=bool(args.allow_private_targets)

@@ -27,6 +27,11 @@ class Settings:
     max_cloud_lines: int = 10  # voximplant-sip.md §2 step 3, for new portals
     secret_key: str | None = None  # base64; else <data dir>/secret.key
     access_log: bool = False
+    # Seconds a client has for a request's line and headers (from the connection's start or the last
+    # response) and again for its body (request_deadline.py). nginx allows 60 (client_header_timeout),
+    # a browser-facing server's default; API clients write a request at once, so 10 is ample on a
+    # slow link and frees a connection held by a slow sender six times sooner.
+    http_header_timeout: float = 10.0
     log_level: str = "info"
     sip_listen: tuple[tuple[str, int], ...] = (("127.0.0.1", 5060),)
     sip_public: tuple[str, int] | None = None

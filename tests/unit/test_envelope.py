@@ -31,3 +31,14 @@ def test_routes():
     assert parse_rest_path("/rest/batch.xml").transport == "xml"
     assert masked("/rest/1/secretcode/x") == "/rest/1/***/x"
     assert masked("/rest/x") == "/rest/x"
+
+
+def test_masked_hides_the_code_on_every_rest_path_that_may_carry_one():
+    assert masked("/rest/1/secretcode/m/extra") == "/rest/1/***/m/extra"
+    assert masked("/Rest/1/secretcode/m") == "/Rest/1/***/m"
+    assert masked("/REST/1/secretcode") == "/REST/1/***"
+    assert masked("//rest//12//secretcode//m/") == "//rest//12//***//m/"
+    assert masked("/rest/secretcode/m") == "/rest/***/***"  # no user ID: either may be the code
+    assert masked("/rest/1/secretcode.json/m") == "/rest/1/***/m"
+    assert masked("/b24/Rest/1/secretcode/m") == "/b24/Rest/1/***/m"  # a prefix a proxy left
+    assert masked("/oauth/token/") == "/oauth/token/" and masked("/healthz") == "/healthz"

@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network, ip_address
 
 import orjson
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from sipline.rest import params as decode
@@ -79,7 +78,6 @@ class RestLimits:
 
     rate: Rate | None = Rate(burst=50, drain=2)
     operating_limit: float | None = 480.0
-    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 class RestApi:
@@ -171,24 +169,9 @@ class RestApi:
         drain = portal.rate_drain if portal.rate_drain is not None else (default.drain if default else None)
         if not burst or drain is None:
             return
-        if not await self.counters.admit(f"{portal.id}|{self._client_ip(request)}", Rate(burst, drain), now):
+        client = request.client.host if request.client else ""  # as SiplineApp resolved it (client_address.py)
+        if not await self.counters.admit(f"{portal.id}|{client}", Rate(burst, drain), now):
             raise QueryLimitExceeded()
-
-    def _client_ip(self, request: Request) -> str:
-        """The socket peer, or (Q-R5) the nearest X-Forwarded-For hop not among the trusted proxies."""
-        peer = request.client.host if request.client else ""
-        hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
-        while hops and _trusted(peer, self.limits.trusted_proxies):
-            peer = hops.pop()
-        return peer
-
-
-def _trusted(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
-    try:
-        ip = ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
 
 
 async def read_params(request: Request) -> tuple[Params, dict[str, object]]:
@@ -215,11 +198,14 @@ async def _read_body(request: Request) -> bytes:
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise RequestTooLarge(f"Request body exceeds {MAX_BODY} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise RequestTooLarge(f"Request body exceeds {MAX_BODY} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise RequestTooLarge(f"Request body exceeds {MAX_BODY} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or cut off by the request deadline (request_deadline.py)
+        raise ArgumentError("The connection closed before the request body was complete") from None
     return b"".join(chunks)
 
 

@@ -14,7 +14,8 @@
     ├── QueryLimitExceeded          503 QUERY_LIMIT_EXCEEDED
     ├── OperationTimeLimit          429 OPERATION_TIME_LIMIT
     ├── ArgumentError               400 ERROR_ARGUMENT
-    └── RequestTooLarge             413 ERROR_ARGUMENT
+    ├── RequestTooLarge             413 ERROR_ARGUMENT
+    └── RequestTimeout              408 REQUEST_TIMEOUT (written by request_deadline.py, not by a handler)
 
 Errors of the telephony rules carry no wire code; TELEPHONY_ERRORS maps them, and a
 method may override the mapping for itself (voximplant-sip.md gives the same "not
@@ -103,6 +104,10 @@ class ArgumentError(RestError):
 
 class RequestTooLarge(RestError):
     code, status = "ERROR_ARGUMENT", 413
+
+
+class RequestTimeout(RestError):
+    code, status = "REQUEST_TIMEOUT", 408
 
 
 WireMapping = tuple[str, int]

@@ -42,9 +42,19 @@ def parse_rest_path(path: str) -> Route:
 
 
 def masked(path: str) -> str:
-    """The path with a webhook code hidden, for logs."""
+    """The path with every place a webhook code may hold hidden, for logs.
+
+    After a `rest` segment in any case and place (a proxy may leave a prefix, `/b24/rest/…`), as in
+    `/rest/{user}/{code}/…`: the code's segment, and the user's unless it is a user ID
+    (`/rest/{code}/{method}` is a client's mistake, but the code in it is still a credential).
+    Slashes and case are kept as sent.
+    """
     segments = path.split("/")
-    kept = [segment for segment in segments if segment]
-    if len(kept) == 4 and kept[0] == "rest":
-        return path.replace(f"/{kept[2]}/", "/***/", 1)
-    return path
+    places = [index for index, segment in enumerate(segments) if segment]
+    starts = [number for number, index in enumerate(places) if segments[index].lower() == "rest"]
+    after = places[starts[0] + 1:starts[0] + 3] if starts else []
+    if len(after) < 2:
+        return path
+    user, code = after
+    hidden = {code} if segments[user].isdigit() else {user, code}
+    return "/".join("***" if index in hidden else segment for index, segment in enumerate(segments))
