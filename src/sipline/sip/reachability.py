@@ -50,32 +50,37 @@ NOT_GLOBAL_V6 = (
 NAT64_PREFIX = _V6("64:ff9b::/96")  # RFC 6052 §2.1: the well-known prefix
 
 
+BROADCAST = ipaddress.IPv4Address("255.255.255.255")  # RFC 919
+
+
 @lru_cache(maxsize=4096)
 def is_global(address: str) -> bool:
     """True when `address` is an IP literal reachable on the public internet (RFC 6890 §2.2.2)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = _reached(address)
+    if ip is None:
         return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or (_embedded_v4(ip) if ip in NAT64_PREFIX else None)
-        if embedded is None:
-            return ip in GLOBAL_UNICAST_V6 and not any(ip in network for network in NOT_GLOBAL_V6)
-        ip = embedded
+    if ip.version == 6:
+        return ip in GLOBAL_UNICAST_V6 and not any(ip in network for network in NOT_GLOBAL_V6)
     return not any(ip in network for network in NOT_GLOBAL_V4)
 
 
 @lru_cache(maxsize=4096)
 def is_unicast(address: str) -> bool:
     """True when `address` is an IP literal that names one host: not unspecified, multicast or broadcast."""
+    ip = _reached(address)
+    return ip is not None and not (ip.is_unspecified or ip.is_multicast or ip == BROADCAST)
+
+
+def _reached(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a packet to `address` ends up at: an IPv4-mapped or NAT64 one is the IPv4 address it
+    carries; None when `address` is no IP literal."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"))
-
-
-def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
-    return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip in NAT64_PREFIX:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # RFC 6052 §2.2: the last 32 bits for a /96
+    return ip
