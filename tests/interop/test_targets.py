@@ -92,14 +92,12 @@ def test_private_targets_are_refused_by_default(kamailio, start_sipline, loopbac
     assert kamailio.bindings("user0024") == []
 
 
-def registered_then_restarted_without_private_targets(kamailio, loopback_dns, start_sipline, name: str):
-    """A line registered through `name`'s SRV, and a restarted sipline that refuses non-global targets
-    and keeps the line's stored `success` (its first REGISTER spread far away): its binding may
-    exist, so deleting it or changing its SERVER un-REGISTERs through a new lookup of `name`."""
-    loopback_dns.set(f"_sip._udp.{name}", "SRV", [(10, 0, kamailio.port, f"registrar.{name}")])
-    loopback_dns.set(f"registrar.{name}", "A", ["127.0.0.1"])
+def registered_then_restarted_without_private_targets(start_sipline, server: str):
+    """A line registered at `server`, and a restarted sipline that refuses non-global targets and
+    keeps the line's stored `success` (its first REGISTER spread far away): its binding may exist,
+    so deleting it or changing its SERVER un-REGISTERs, through a new lookup of `server`."""
     first = start_sipline()
-    line = add_line(first, name, "user0025")
+    line = add_line(first, server, "user0025")
     line.wait("success")
     first.stop()
     again = start_sipline("--startup-spread", "86400", private=False, scale=1.0)
@@ -108,9 +106,9 @@ def registered_then_restarted_without_private_targets(kamailio, loopback_dns, st
     return again, line
 
 
-def point_srv_at(loopback_dns, name: str, trap: socket.socket) -> None:
-    loopback_dns.set(f"_sip._udp.{name}", "SRV", [(10, 0, trap.getsockname()[1], f"trap.{name}")])
-    loopback_dns.set(f"trap.{name}", "A", ["127.0.0.1"])
+def point_srv_at(loopback_dns, name: str, port: int) -> None:
+    loopback_dns.set(f"_sip._udp.{name}", "SRV", [(10, 0, port, f"host.{name}")])
+    loopback_dns.set(f"host.{name}", "A", ["127.0.0.1"])
 
 
 def refused_targets(process) -> int:
@@ -131,22 +129,33 @@ def nothing_reaches(trap: socket.socket, process, refusals: int) -> bool:
 
 
 def test_unregister_on_delete_to_a_private_target_is_refused(kamailio, loopback_dns, start_sipline, silent_udp):
-    sipline, line = registered_then_restarted_without_private_targets(kamailio, loopback_dns, start_sipline,
-                                                                      "unreg-delete.test")
-    point_srv_at(loopback_dns, "unreg-delete.test", silent_udp)  # the tenant's DNS now leads inside
+    point_srv_at(loopback_dns, "unreg-delete.test", kamailio.port)
+    sipline, line = registered_then_restarted_without_private_targets(start_sipline, "unreg-delete.test")
+    point_srv_at(loopback_dns, "unreg-delete.test", silent_udp.getsockname()[1])  # the DNS now leads inside
     line.delete()
     assert nothing_reaches(silent_udp, sipline, 1)
 
 
+def test_unregister_on_delete_to_a_private_literal_server_is_refused(kamailio, start_sipline):
+    sipline, line = registered_then_restarted_without_private_targets(start_sipline, f"127.0.0.1:{kamailio.port}")
+    line.delete()
+    deadline = time.monotonic() + 10
+    while refused_targets(sipline) < 1 and time.monotonic() < deadline:  # refused by the transport itself
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert refused_targets(sipline) == 1
+    assert len(kamailio.bindings("user0025")) == 1  # no un-REGISTER reached the registrar
+
+
 def test_unregister_on_server_change_to_a_private_target_is_refused(kamailio, loopback_dns, start_sipline,
                                                                      silent_udp):
-    sipline, line = registered_then_restarted_without_private_targets(kamailio, loopback_dns, start_sipline,
-                                                                      "unreg-update.test")
-    point_srv_at(loopback_dns, "unreg-update.test", silent_udp)
+    point_srv_at(loopback_dns, "unreg-update.test", kamailio.port)
+    sipline, line = registered_then_restarted_without_private_targets(start_sipline, "unreg-update.test")
+    point_srv_at(loopback_dns, "unreg-update.test", silent_udp.getsockname()[1])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as new_trap:
         new_trap.bind(("127.0.0.1", 0))
         new_trap.setblocking(False)
-        point_srv_at(loopback_dns, "unreg-moved.test", new_trap)
+        point_srv_at(loopback_dns, "unreg-moved.test", new_trap.getsockname()[1])
         line.update(SERVER="unreg-moved.test")
         status = line.wait("error")
         assert (status["STATUS_CODE"], status["ERROR_MESSAGE"]) == (
