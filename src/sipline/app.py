@@ -148,9 +148,8 @@ def sip_settings(settings: Settings) -> SipSettings:
     pacing = PacingSettings(rate=settings.register_rate, burst=settings.register_rate,
                             host_rate=settings.provider_rate, host_burst=settings.provider_rate,
                             host_in_flight=settings.provider_in_flight)
-    engine = EngineSettings(pacing=pacing, allow_private_targets=settings.allow_private_targets,
-                            public_address=settings.sip_public is not None, time_scale=settings.time_scale,
-                            startup_spread=settings.startup_spread)
+    engine = EngineSettings(pacing=pacing, public_address=settings.sip_public is not None,
+                            time_scale=settings.time_scale, startup_spread=settings.startup_spread)
     addresses = {host for host, _ in settings.sip_listen + settings.sip_tls_listen}
     if settings.sip_public:
         addresses.add(settings.sip_public[0])
@@ -173,6 +172,7 @@ def sip_settings(settings: Settings) -> SipSettings:
         server_tls=_sip_tls(settings) if settings.sip_tls_listen else None,
         public=settings.sip_public,
         dns_servers=list(settings.dns_servers) if settings.dns_servers else None,
+        allow_private_targets=settings.allow_private_targets,
         engine=engine,
     )
 

@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     sip.add_argument("--sip-public", default=env("SIP_PUBLIC"), metavar="HOST[:PORT]",
                      help="address to put in Via and Contact instead of the listen address [SIPLINE_SIP_PUBLIC]")
     sip.add_argument("--allow-private-targets", action="store_true", default=None,
-                     help="let SERVER/OUTBOUND_PROXY resolve to loopback or private networks [SIPLINE_ALLOW_PRIVATE_TARGETS=1]")
+                     help="let SERVER/OUTBOUND_PROXY lead to addresses that are not globally reachable "
+                     "(loopback, private, CGNAT, link-local, ...) [SIPLINE_ALLOW_PRIVATE_TARGETS=1]")
     sip.add_argument("--dns-server", action="append", metavar="ADDR[:PORT]",
                      help="DNS server for SRV/NAPTR/A lookups, repeatable (default: resolv.conf) [SIPLINE_DNS_SERVERS]")
     sip.add_argument("--register-rate", default=env("REGISTER_RATE", "1000"),

@@ -38,6 +38,7 @@ class SipSettings:
     server_tls: ssl.SSLContext | None = None
     public: tuple[str, int] | None = None
     dns_servers: list[tuple[str, int]] | None = None  # None: the system's resolv.conf
+    allow_private_targets: bool = False  # originate to addresses that are not globally reachable
     engine: EngineSettings = EngineSettings()
 
 
@@ -45,7 +46,8 @@ class SipService:
     def __init__(self, db: Database, settings: SipSettings) -> None:
         self.settings = settings
         self.transport = SipTransport(settings.listen, public=settings.public, tls_listen=settings.tls_listen,
-                                      server_tls=settings.server_tls, time_scale=settings.engine.time_scale)
+                                      server_tls=settings.server_tls, time_scale=settings.engine.time_scale,
+                                      allow_private_targets=settings.allow_private_targets)
         self.resolver = DnsResolver(settings.dns_servers)
         self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
         self.registrar = Registrar(db, self.transport, settings.registrar, settings.master_key)

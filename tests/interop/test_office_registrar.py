@@ -316,26 +316,32 @@ def test_registration_over_tls(start_sipline, tmp_path):
     assert binding["TRANSPORT"] == "tls"
 
 
+def ask(pbx: socket.socket, process: SiplineProcess, request: str) -> str:
+    """Sends `request` from the PBX's socket; the next response it receives (pings skipped)."""
+    pbx.sendto(request.encode(), ("127.0.0.1", process.sip_port))
+    while True:
+        answer = pbx.recv(65536).decode()
+        if answer.startswith("SIP/2.0 "):
+            return answer
+
+
+def register_from(pbx: socket.socket, process: SiplineProcess, office: Office, contact: str) -> None:
+    """The office line's PBX registers from `pbx` with a Contact at `contact` (host:port)."""
+    user, password = office.user
+    request = raw_register(process, user).replace("127.0.0.1:9>", f"{contact}>")
+    credentials = authorization(ask(pbx, process, request), user, password, f"sip:127.0.0.1:{process.sip_port}")
+    assert ask(pbx, process, request.replace("CSeq: 1 ", "CSeq: 2 ").replace(
+        "Content-Length", credentials + "Content-Length")).startswith("SIP/2.0 200 ")
+
+
 def test_a_nat_binding_is_pinged_and_marked_unreachable_after_three_misses(registrar):
     """B7 at SCALE: OPTIONS every 0.6 s instead of 30 s."""
     office = Office(registrar)
-    user, password = office.user
+    user = office.user[0]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pbx:
         pbx.bind(("127.0.0.1", 0))
         pbx.settimeout(3)
-        behind_nat = raw_register(registrar, user).replace("127.0.0.1:9>", "192.168.1.10:5060>")
-
-        def ask(request: str) -> str:
-            pbx.sendto(request.encode(), ("127.0.0.1", registrar.sip_port))
-            while True:
-                answer = pbx.recv(65536).decode()
-                if answer.startswith("SIP/2.0 "):
-                    return answer
-
-        challenge = ask(behind_nat)
-        credentials = authorization(challenge, user, password, f"sip:127.0.0.1:{registrar.sip_port}")
-        assert ask(behind_nat.replace("CSeq: 1 ", "CSeq: 2 ").replace("Content-Length", credentials + "Content-Length")
-                   ).startswith("SIP/2.0 200 ")
+        register_from(pbx, registrar, office, "192.168.1.10:5060")
         assert office.bindings()[0]["NAT"] is True
 
         def answer_pings(count: int) -> None:
@@ -381,3 +387,24 @@ def test_a_portal_of_its_own_realm(registrar):
     default_realm = authorization(exchange(registrar, raw_register(registrar, user, call_id="d")), user, password,
                                   f"sip:127.0.0.1:{registrar.sip_port}")
     assert exchange(registrar, raw_register(registrar, user, default_realm, call_id="d2")).startswith("SIP/2.0 401 ")
+
+
+def test_nat_pings_go_to_the_observed_source_never_to_the_claimed_contact(start_sipline):
+    """Private targets refused (the default): a PBX on a LAN (here loopback) is still pinged where its
+    REGISTER came from (B7); the address its Contact claims gets nothing."""
+    process = start_sipline(*MD5_FIRST, *NO_ABUSE_LIMITS, private=False)
+    office = Office(process)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pbx, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as claimed:
+        pbx.bind(("127.0.0.1", 0))
+        pbx.settimeout(5)
+        claimed.bind(("127.0.0.2", 0))
+        claimed.setblocking(False)
+        contact = f"127.0.0.2:{claimed.getsockname()[1]}"
+        register_from(pbx, process, office, contact)
+        assert office.bindings()[0]["NAT"] is True
+        for _ in range(2):  # two rounds (0.6 s apart at SCALE)
+            assert pbx.recv(65536).decode().startswith(f"OPTIONS sip:{office.user[0]}@{contact} SIP/2.0\r\n")
+        with pytest.raises(BlockingIOError):
+            claimed.recv(65536)
+    assert "refused_target" not in httpx.get(f"{process.base_url}/metrics").text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -87,8 +88,80 @@ def test_private_targets_are_refused_by_default(kamailio, start_sipline, loopbac
     for server_address, shown in ((f"127.0.0.1:{kamailio.port}", "127.0.0.1"), ("inside.test:5060", "10.1.2.3")):
         status = add_line(sipline, server_address, "user0024", TITLE=server_address).wait("error")
         assert status["STATUS_CODE"] == 403
-        assert status["ERROR_MESSAGE"] == f"Target address {shown} is not allowed (loopback, private, link-local or multicast)"
+        assert status["ERROR_MESSAGE"] == f"Target address {shown} is not allowed (not globally reachable)"
     assert kamailio.bindings("user0024") == []
+
+
+def registered_then_restarted_without_private_targets(start_sipline, server: str):
+    """A line registered at `server`, and a restarted sipline that refuses non-global targets and
+    keeps the line's stored `success` (its first REGISTER spread far away): its binding may exist,
+    so deleting it or changing its SERVER un-REGISTERs, through a new lookup of `server`."""
+    first = start_sipline()
+    line = add_line(first, server, "user0025")
+    line.wait("success")
+    first.stop()
+    again = start_sipline("--startup-spread", "86400", private=False, scale=1.0)
+    line.webhook = f"{again.base_url}/rest/{line.webhook.split('/rest/')[1]}"
+    assert line.status()["STATUS_RESULT"] == "success"
+    return again, line
+
+
+def point_srv_at(loopback_dns, name: str, port: int) -> None:
+    loopback_dns.set(f"_sip._udp.{name}", "SRV", [(10, 0, port, f"host.{name}")])
+    loopback_dns.set(f"host.{name}", "A", ["127.0.0.1"])
+
+
+def refused_targets(process) -> int:
+    found = re.search(r'event="refused_target"} (\d+)', httpx.get(f"{process.base_url}/metrics").text)
+    return int(found.group(1)) if found else 0
+
+
+def nothing_reaches(trap: socket.socket, process, refusals: int) -> bool:
+    """Waits until `process` refused `refusals` targets, then a little longer; True if `trap` got nothing."""
+    deadline = time.monotonic() + 10
+    while refused_targets(process) < refusals and time.monotonic() < deadline:
+        if drain(trap):
+            return False
+        time.sleep(0.05)
+    assert refused_targets(process) >= refusals
+    time.sleep(1.0)
+    return drain(trap) == 0
+
+
+def test_unregister_on_delete_to_a_private_target_is_refused(kamailio, loopback_dns, start_sipline, silent_udp):
+    point_srv_at(loopback_dns, "unreg-delete.test", kamailio.port)
+    sipline, line = registered_then_restarted_without_private_targets(start_sipline, "unreg-delete.test")
+    point_srv_at(loopback_dns, "unreg-delete.test", silent_udp.getsockname()[1])  # the DNS now leads inside
+    line.delete()
+    assert nothing_reaches(silent_udp, sipline, 1)
+
+
+def test_unregister_on_delete_to_a_private_literal_server_is_refused(kamailio, start_sipline):
+    sipline, line = registered_then_restarted_without_private_targets(start_sipline, f"127.0.0.1:{kamailio.port}")
+    line.delete()
+    deadline = time.monotonic() + 10
+    while refused_targets(sipline) < 1 and time.monotonic() < deadline:  # refused by the transport itself
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert refused_targets(sipline) == 1
+    assert len(kamailio.bindings("user0025")) == 1  # no un-REGISTER reached the registrar
+
+
+def test_unregister_on_server_change_to_a_private_target_is_refused(kamailio, loopback_dns, start_sipline,
+                                                                     silent_udp):
+    point_srv_at(loopback_dns, "unreg-update.test", kamailio.port)
+    sipline, line = registered_then_restarted_without_private_targets(start_sipline, "unreg-update.test")
+    point_srv_at(loopback_dns, "unreg-update.test", silent_udp.getsockname()[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as new_trap:
+        new_trap.bind(("127.0.0.1", 0))
+        new_trap.setblocking(False)
+        point_srv_at(loopback_dns, "unreg-moved.test", new_trap.getsockname()[1])
+        line.update(SERVER="unreg-moved.test")
+        status = line.wait("error")
+        assert (status["STATUS_CODE"], status["ERROR_MESSAGE"]) == (
+            403, "Target address 127.0.0.1 is not allowed (not globally reachable)")
+        assert nothing_reaches(silent_udp, sipline, 2)  # the old SERVER's un-REGISTER, the new one's REGISTER
+        assert drain(new_trap) == 0
 
 
 def test_tls_with_certificate_verification(tmp_path, loopback_dns, start_sipline):

@@ -138,7 +138,7 @@ class NatPinger:
             self.book.sent(branch, (line_id, binding.contact))
             source = Source("udp", binding.source[0], binding.source[1], binding.local)
             self.transport.stats["nat_pings"] += 1
-            self.transport.reply(source, serialise(build_options(binding, self.realm, branch)))
+            self.transport.send_to_peer(source, serialise(build_options(binding, self.realm, branch)))
 
     def _ours(self, local: tuple[str, int]) -> bool:
         return any(port == local[1] and host in (local[0], "0.0.0.0", "::") for host, port in self.transport.listen)

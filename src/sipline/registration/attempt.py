@@ -82,8 +82,9 @@ FAILURE_TEXTS = {
     OutcomeKind.TRANSPORT: lambda detail: detail,
     OutcomeKind.TLS_HANDSHAKE: lambda detail: f"TLS handshake failed: {detail}",
     OutcomeKind.TLS_CERT: lambda detail: f"TLS certificate invalid: {detail}",
+    OutcomeKind.FORBIDDEN_TARGET: lambda detail: detail,  # the transport's gate refused the target
 }
-FAILURE_CODES = {OutcomeKind.TIMEOUT: 408}  # A7: transport failures report 503
+FAILURE_CODES = {OutcomeKind.TIMEOUT: 408, OutcomeKind.FORBIDDEN_TARGET: 403}  # A7: transport failures report 503
 
 
 class RegisterAttempt:

@@ -56,6 +56,7 @@ from sipline.sip.resolve import ResolutionFailed, Target, default_transport, lit
 from sipline.sip.serialise import HeaderInjection, serialise
 from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOut, Timers
 from sipline.sip.transports.dns import DnsResolver
+from sipline.sip.transports.gate import refusal_text
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.sip.transports.stream import FlowKey, TransportError
 from sipline.store.database import Database
@@ -74,14 +75,13 @@ FLOW_RECOVERY_JITTER = 2.0  # A8: re-register 0-2 s after a flow failed
 UDP_KEEPALIVE = 25.0  # A8: ±20 %
 _BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
 _FAILURE_KINDS = {"transport": OutcomeKind.TRANSPORT, "tls_handshake": OutcomeKind.TLS_HANDSHAKE,
-                  "tls_cert": OutcomeKind.TLS_CERT}
+                  "tls_cert": OutcomeKind.TLS_CERT, "forbidden_target": OutcomeKind.FORBIDDEN_TARGET}
 _BREAKER_KINDS = {OutcomeKind.DNS_FAIL, OutcomeKind.TIMEOUT, OutcomeKind.TRANSPORT}
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     pacing: PacingSettings = PacingSettings()
-    allow_private_targets: bool = False  # loopback, private, link-local, multicast SERVERs (issue safety)
     public_address: bool = False  # --sip-public given: never learn our address from Via (A8)
     time_scale: float = 1.0  # multiplies every protocol delay; tests only
     startup_spread: float = 5.0  # A10: first attempts after a start spread over max(this, N / rate) seconds
@@ -459,11 +459,9 @@ class RegistrationEngine:
     def _attempt(self, machine: LineRegistration, generation: int, targets: list[Target], now: float) -> None:
         if generation != machine.generation or self.lines.get(machine.line_id) is not machine:
             return
-        allowed = [target for target in self._order(targets, machine.sticky, now) if self._allowed(target)]
+        allowed = self._allowed(self._order(targets, machine.sticky, now))
         if not allowed:
-            refused = targets[0].address
-            outcome = Outcome(OutcomeKind.FORBIDDEN_TARGET, 403, f"Target address {refused} is not allowed "
-                              "(loopback, private, link-local or multicast)")
+            outcome = Outcome(OutcomeKind.FORBIDDEN_TARGET, 403, refusal_text(targets[0].address))
             self._finish(machine, outcome, generation, now)
             return
         attempt = RegisterAttempt(machine.account, machine.session, allowed, local=self.transport.local_address,
@@ -486,10 +484,11 @@ class RegistrationEngine:
 
     async def _resolve_and_unregister(self, account: Account, session: Session) -> None:
         try:
-            targets = await self.resolver.resolve(account.next_hop)
+            targets = self._allowed(await self.resolver.resolve(account.next_hop))
         except ResolutionFailed:
             return
-        self._unregister(account, session, targets[0])
+        if targets:
+            self._unregister(account, session, targets[0])
 
     def _order(self, targets: list[Target], sticky: Target | None, now: float) -> list[Target]:
         """A3: the sticky target first; targets under a 503 Retry-After last."""
@@ -498,8 +497,9 @@ class RegistrationEngine:
         ordered = ([sticky] if sticky in targets else []) + [target for target in targets if target != sticky]
         return sorted(ordered, key=lambda target: self._penalties.get(target, 0) > now)
 
-    def _allowed(self, target: Target) -> bool:
-        return self.settings.allow_private_targets or _public(target.address)
+    def _allowed(self, targets: list[Target]) -> list[Target]:
+        """The targets the transport's gate lets us send to (it refuses the others anyway)."""
+        return [target for target in targets if self.transport.gate.permits(target.address)]
 
     # -- pacing and sending ------------------------------------------------------------------------------
 
@@ -875,14 +875,6 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-@lru_cache(maxsize=4096)
-def _public(address: str) -> bool:
-    """Not loopback, private, link-local, multicast, unspecified or reserved (issue 3 §5)."""
-    ip = ipaddress.ip_address(address)
-    return not (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_unspecified
-                or ip.is_reserved)
 
 
 __all__ = ["EngineSettings", "RegistrationEngine", "new_session"]

@@ -23,6 +23,7 @@ from sipline.sip.errors import SipError
 from sipline.sip.message import Message
 from sipline.sip.parse import parse_message
 from sipline.sip.resolve import Target
+from sipline.sip.transports.gate import TargetGate, refusal_text
 from sipline.sip.transports.stream import PONG_TIMEOUT, FlowKey, StreamFlow, TransportError, open_flow
 
 log = logging.getLogger("sipline.sip.transport")
@@ -79,7 +80,8 @@ class SipTransport:
     def __init__(self, listen: list[tuple[str, int]], *, public: tuple[str, int] | None = None,
                  tls_context: ssl.SSLContext | None = None, tls_listen: list[tuple[str, int]] | None = None,
                  server_tls: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None, time_scale: float = 1.0) -> None:
+                 rng: random.Random | None = None, time_scale: float = 1.0,
+                 allow_private_targets: bool = False) -> None:
         self.listen = listen
         self.tls_listen = tls_listen or []  # TLS listeners, for PBXes registering over TLS (B)
         self.server_tls = server_tls
@@ -92,6 +94,7 @@ class SipTransport:
         self.on_flow_lost: Callable[[FlowKey], None] = lambda key: None
         self.on_peer_gone: Callable[[tuple[str, int]], None] = lambda peer: None
         self.stats: Counter[str] = Counter()
+        self.gate = TargetGate(allow_private_targets, self.stats)  # every send we originate passes it
         self._udp: list[UdpEndpoint] = []
         self._outbox: list[tuple[asyncio.DatagramTransport, bytes, tuple[str, int]]] = []
         self._servers: list[asyncio.AbstractServer] = []
@@ -172,7 +175,11 @@ class SipTransport:
     # -- sending -----------------------------------------------------------------------------------
 
     def send(self, target: Target, data: bytes, on_error: Callable[[TransportError], None]) -> None:
-        """Send a request; `on_error` hears if the transport cannot carry it (A2, A6)."""
+        """Send a request; `on_error` hears if the transport cannot carry it (A2, A6), or if the gate
+        refuses its target (kind `forbidden_target`)."""
+        if not self.gate.permits(target.address):
+            on_error(TransportError("forbidden_target", refusal_text(target.address)))
+            return
         self.stats["sent"] += 1
         if target.transport == "udp":
             endpoint = self._udp_for(target.address)
@@ -195,13 +202,21 @@ class SipTransport:
 
     def send_keepalive(self, target: Target) -> None:
         """A8: CRLFCRLF over UDP keeps a NAT binding open towards the registrar."""
+        if not self.gate.permits(target.address):
+            return
         endpoint = self._udp_for(target.address)
         if endpoint is not None and endpoint.transport is not None:
             self.stats["udp_keepalives"] += 1
             self._sendto(endpoint.transport, UDP_KEEPALIVE, (target.address, target.port))
 
+    def send_to_peer(self, source: Source, data: bytes) -> None:
+        """A request of ours to where a peer's request came from (B7: NAT pings to a PBX's source)."""
+        if self.gate.permits_peer(source.address):
+            self.reply(source, data)
+
     def reply(self, source: Source, data: bytes) -> None:
-        """Answer a request where it came from: the flow, or its UDP source (RFC 3581 §4)."""
+        """Answer a request where it came from: the flow, or its UDP source (RFC 3581 §4). Only for
+        answers: what sipline originates goes through send(), send_keepalive() or send_to_peer()."""
         if source.flow is not None:
             source.flow.write(data)
             return
