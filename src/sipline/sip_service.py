@@ -21,6 +21,7 @@ from sipline.sip.errors import BadRequest, SipError
 from sipline.sip.headers import parse_cseq
 from sipline.sip.message import Message, Request, Response
 from sipline.sip.responses import answerable, encode_response
+from sipline.sip.transports.admission import FlowLimits
 from sipline.sip.transports.dns import DnsResolver
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.store.database import Database
@@ -39,13 +40,15 @@ class SipSettings:
     public: tuple[str, int] | None = None
     dns_servers: list[tuple[str, int]] | None = None  # None: the system's resolv.conf
     engine: EngineSettings = EngineSettings()
+    flow_limits: FlowLimits = FlowLimits()  # TCP/TLS flows peers open to us
 
 
 class SipService:
     def __init__(self, db: Database, settings: SipSettings) -> None:
         self.settings = settings
         self.transport = SipTransport(settings.listen, public=settings.public, tls_listen=settings.tls_listen,
-                                      server_tls=settings.server_tls, time_scale=settings.engine.time_scale)
+                                      server_tls=settings.server_tls, time_scale=settings.engine.time_scale,
+                                      flow_limits=settings.flow_limits)
         self.resolver = DnsResolver(settings.dns_servers)
         self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
         self.registrar = Registrar(db, self.transport, settings.registrar, settings.master_key)

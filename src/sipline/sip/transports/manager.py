@@ -23,6 +23,7 @@ from sipline.sip.errors import SipError
 from sipline.sip.message import Message
 from sipline.sip.parse import parse_message
 from sipline.sip.resolve import Target
+from sipline.sip.transports.admission import FlowBook, FlowLimits, FlowTimes, Throttle
 from sipline.sip.transports.stream import PONG_TIMEOUT, FlowKey, StreamFlow, TransportError, open_flow
 
 log = logging.getLogger("sipline.sip.transport")
@@ -36,6 +37,7 @@ UDP_BUFFER = 4 * 1024 * 1024
 # (bench/registration_bench.py), most likely because its workers are woken once per batch.
 UDP_BATCH = 32
 UDP_KEEPALIVE = b"\r\n\r\n"
+REFUSAL_LOG_INTERVAL = 60.0  # refused flows are logged at most this often: a flood must not flood the log
 
 
 class Source(NamedTuple):
@@ -79,7 +81,8 @@ class SipTransport:
     def __init__(self, listen: list[tuple[str, int]], *, public: tuple[str, int] | None = None,
                  tls_context: ssl.SSLContext | None = None, tls_listen: list[tuple[str, int]] | None = None,
                  server_tls: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None, time_scale: float = 1.0) -> None:
+                 rng: random.Random | None = None, time_scale: float = 1.0,
+                 flow_limits: FlowLimits = FlowLimits()) -> None:
         self.listen = listen
         self.tls_listen = tls_listen or []  # TLS listeners, for PBXes registering over TLS (B)
         self.server_tls = server_tls
@@ -99,6 +102,10 @@ class SipTransport:
         self._connecting: dict[FlowKey, list[tuple[bytes, Callable[[TransportError], None]]]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
+        self.flow_limits = flow_limits
+        self._book = FlowBook(flow_limits)
+        self._accepted: dict[StreamFlow, FlowTimes] = {}  # flows peers opened, admitted
+        self._refusals = Throttle(REFUSAL_LOG_INTERVAL)
 
     async def start(self) -> None:
         """Binds every listen address (UDP and TCP). Raises: OSError when one is taken."""
@@ -110,7 +117,8 @@ class SipTransport:
             self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p)), host, port))
         for host, port in self.tls_listen:
             self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p), "tls"),
-                                                          host, port, ssl=self.server_tls))
+                                                          host, port, ssl=self.server_tls,
+                                                          ssl_handshake_timeout=self.flow_limits.idle_timeout))
         self._ticker = asyncio.create_task(self._tick_flows())
 
     async def stop(self) -> None:
@@ -157,14 +165,19 @@ class SipTransport:
 
         def deliver(message: Message, flow: StreamFlow) -> None:
             self.stats["received"] += 1
+            self._heard(flow)
             self._deliver(message, Source(transport, flow.peer[0], flow.peer[1], local, flow))
 
-        return StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
+        flow = StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
                           self.clock)
+        if key is None:
+            flow.opened = self._admit
+        return flow
 
     def _lost(self, flow: StreamFlow) -> None:
         if flow.key is None:
-            self.on_peer_gone(flow.peer)  # a PBX's connection closed (B7)
+            if self._release(flow):
+                self.on_peer_gone(flow.peer)  # a PBX's connection closed (B7)
         elif self._flows.get(flow.key) is flow:
             del self._flows[flow.key]
             self.on_flow_lost(flow.key)
@@ -257,6 +270,7 @@ class SipTransport:
         while True:
             await asyncio.sleep(max(0.02, self.time_scale))
             now = self.clock()
+            self._close_expired_flows(now)
             for flow in list(self._flows.values()):
                 if flow.pong_overdue(now, PONG_TIMEOUT * self.time_scale):
                     log.info("flow to %s:%d silent after a ping; closing", flow.peer[0], flow.peer[1])
@@ -266,6 +280,47 @@ class SipTransport:
                     flow.ping(now)
                     self.stats["crlf_pings"] += 1
                     flow.next_ping_at = now + self._ping_interval()
+
+    # -- flows peers open (admission.py) ----------------------------------------------------------
+
+    def keep_flow(self, flow: StreamFlow, seconds: float) -> None:
+        """A binding registered over `flow` lives `seconds` more (0: none does): the flow stays open
+        at least that long, plus the lifetime."""
+        times = self._accepted.get(flow)
+        if times is not None:
+            times.registered_until = self.clock() + seconds if seconds > 0 else 0.0
+
+    def _admit(self, flow: StreamFlow) -> None:
+        refused = self._book.admit(flow.peer[0])
+        if refused is None:
+            self._accepted[flow] = FlowTimes(self.clock())
+            return
+        self.stats["flows_refused_" + refused] += 1
+        count = self._refusals.note(self.clock())
+        if count is not None:
+            log.warning("refusing SIP TCP/TLS connections: %d in the last %.0f s (the latest from %s: %s cap, "
+                        "%d per source, %d in all)", count, REFUSAL_LOG_INTERVAL, flow.peer[0], refused,
+                        self.flow_limits.per_source, self.flow_limits.total)
+        flow.close()
+
+    def _heard(self, flow: StreamFlow) -> None:
+        times = self._accepted.get(flow)
+        if times is not None:
+            times.last_message_at = self.clock()
+
+    def _release(self, flow: StreamFlow) -> bool:
+        """Forget a closed flow; True if it ever carried a message (only then can it hold a binding)."""
+        times = self._accepted.pop(flow, None)
+        if times is None:
+            return False
+        self._book.release(flow.peer[0])
+        return times.last_message_at is not None
+
+    def _close_expired_flows(self, now: float) -> None:
+        for flow, times in list(self._accepted.items()):
+            if not flow.closed and now >= times.deadline(self.flow_limits):
+                self.stats["flows_closed_idle"] += 1
+                flow.close()
 
     def _ping_interval(self) -> float:
         return self.rng.uniform(*PING_INTERVAL) * self.time_scale
