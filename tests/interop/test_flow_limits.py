@@ -6,23 +6,24 @@ from __future__ import annotations
 import re
 import resource
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.integration.server import SiplineProcess
+from tests.integration.server import SiplineProcess, free_port
 from tests.interop.test_office_registrar import MD5_FIRST, NO_ABUSE_LIMITS, Office, authorization, raw_register
 
 DEFAULT_PER_IP = 32  # --sip-tcp-per-ip
 
 
-def connect(process: SiplineProcess, source: str = "127.0.0.1") -> socket.socket:
+def connect(process: SiplineProcess, source: str = "127.0.0.1", port: int | None = None) -> socket.socket:
     sock = socket.socket()
     sock.bind((source, 0))
     sock.settimeout(5)
-    sock.connect(("127.0.0.1", process.sip_port))
+    sock.connect(("127.0.0.1", port or process.sip_port))
     return sock
 
 
@@ -85,6 +86,30 @@ def test_connections_over_the_per_ip_cap_are_closed_by_the_server(start_sipline)
         assert not is_closed(other)
         assert ask(other, options(process, "other")).startswith("SIP/2.0 200 ")
         assert metric(process, "flows_refused_per_source") == 3
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_tls_connections_are_capped_before_their_handshake(start_sipline):
+    tls_port = free_port()
+    process = start_sipline("--sip-tls-listen", f"127.0.0.1:{tls_port}")
+    sockets = [connect(process, port=tls_port) for _ in range(DEFAULT_PER_IP + 3)]  # no ClientHello
+    try:
+        wait_until(lambda: sum(map(is_closed, sockets)) >= 3, timeout=10)  # long before the 20 s idle timeout
+        time.sleep(0.5)
+        assert sum(map(is_closed, sockets)) == 3
+        context = ssl.create_default_context(cafile=str(process.data_dir / "tls" / "ca.pem"))
+        with context.wrap_socket(connect(process, "127.0.0.2", tls_port), server_hostname="127.0.0.1") as other:
+            answer = ask(other, options(process, "tls").replace("SIP/2.0/UDP", "SIP/2.0/TLS"))
+        assert answer.startswith("SIP/2.0 200 "), answer
+        assert metric(process, "flows_refused_per_source") == 3
+        for sock in sockets:  # handshakes that fail give their places back
+            sock.close()
+        time.sleep(0.5)
+        sockets = [connect(process, port=tls_port) for _ in range(DEFAULT_PER_IP)]
+        time.sleep(1.0)
+        assert not any(map(is_closed, sockets))
     finally:
         for sock in sockets:
             sock.close()

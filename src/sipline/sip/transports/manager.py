@@ -38,6 +38,7 @@ UDP_BUFFER = 4 * 1024 * 1024
 UDP_BATCH = 32
 UDP_KEEPALIVE = b"\r\n\r\n"
 REFUSAL_LOG_INTERVAL = 60.0  # refused flows are logged at most this often: a flood must not flood the log
+ACCEPT_RETRY_DELAY = 1.0  # asyncio's own pause after a failed accept (base_events ACCEPT_RETRY_DELAY)
 
 
 class Source(NamedTuple):
@@ -116,9 +117,7 @@ class SipTransport:
             self._udp.append(endpoint)  # type: ignore[arg-type]
             self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p)), host, port))
         for host, port in self.tls_listen:
-            self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p), "tls"),
-                                                          host, port, ssl=self.server_tls,
-                                                          ssl_handshake_timeout=self.flow_limits.idle_timeout))
+            self._spawn(self._accept_tls(_listening_socket(host, port), (host, port)))
         self._ticker = asyncio.create_task(self._tick_flows())
 
     async def stop(self) -> None:
@@ -171,7 +170,7 @@ class SipTransport:
         flow = StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
                           self.clock)
         if key is None:
-            flow.opened = self._admit
+            flow.opened = self._track if incoming == "tls" else self._admit  # TLS: admitted before its handshake
         return flow
 
     def _lost(self, flow: StreamFlow) -> None:
@@ -291,17 +290,55 @@ class SipTransport:
             times.registered_until = self.clock() + seconds if seconds > 0 else 0.0
 
     def _admit(self, flow: StreamFlow) -> None:
-        refused = self._book.admit(flow.peer[0])
+        if self._book_in(flow.peer[0]):
+            self._track(flow)
+        else:
+            flow.close()
+
+    def _track(self, flow: StreamFlow) -> None:
+        self._accepted[flow] = FlowTimes(self.clock())
+
+    def _book_in(self, address: str) -> bool:
+        """Count a new flow from `address` in, or count and log (now and then) its refusal."""
+        refused = self._book.admit(address)
         if refused is None:
-            self._accepted[flow] = FlowTimes(self.clock())
-            return
+            return True
         self.stats["flows_refused_" + refused] += 1
         count = self._refusals.note(self.clock())
         if count is not None:
             log.warning("refusing SIP TCP/TLS connections: %d in the last %.0f s (the latest from %s: %s cap, "
-                        "%d per source, %d in all)", count, REFUSAL_LOG_INTERVAL, flow.peer[0], refused,
+                        "%d per source, %d in all)", count, REFUSAL_LOG_INTERVAL, address, refused,
                         self.flow_limits.per_source, self.flow_limits.total)
-        flow.close()
+        return False
+
+    async def _accept_tls(self, sock: socket.socket, local: tuple[str, int]) -> None:
+        """A TLS listener: each connection is admitted or closed before its handshake, which then has
+        the idle timeout to end (a handshake nobody finishes must not hold a descriptor uncounted)."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    connection, address = await loop.sock_accept(sock)
+                except OSError:  # out of descriptors: the connection waits in the backlog meanwhile
+                    self.stats["accept_errors"] += 1
+                    await asyncio.sleep(ACCEPT_RETRY_DELAY)
+                    continue
+                if self._book_in(address[0]):
+                    self._spawn(self._handshake(connection, address[0], local))
+                else:
+                    connection.close()
+        finally:
+            sock.close()
+
+    async def _handshake(self, connection: socket.socket, address: str, local: tuple[str, int]) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: self._flow(None, local, "tls"), connection, ssl=self.server_tls,
+                ssl_handshake_timeout=self.flow_limits.idle_timeout)
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as error:
+            log.debug("TLS handshake with %s failed: %s", address, error)
+            connection.close()
+            self._book.release(address)
 
     def _heard(self, flow: StreamFlow) -> None:
         times = self._accepted.get(flow)
@@ -329,3 +366,19 @@ class SipTransport:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP listening socket as loop.create_server makes one. Raises: OSError when the address is taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(100)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
