@@ -73,6 +73,7 @@ class SipService:
         lines = ["# TYPE sipline_sip_messages_total counter"]
         for name, count in sorted(self.transport.stats.items()):
             lines.append(f'sipline_sip_messages_total{{event="{name}"}} {count}')
+        lines += ["# TYPE sipline_sip_peer_flows gauge", f"sipline_sip_peer_flows {self.transport.accepted.open}"]
         lines.append("# TYPE sipline_registrations gauge")
         for result, count in sorted(self.engine.status_counts().items()):
             lines.append(f'sipline_registrations{{status="{result}"}} {count}')

@@ -86,6 +86,7 @@ def test_connections_over_the_per_ip_cap_are_closed_by_the_server(start_sipline)
         assert not is_closed(other)
         assert ask(other, options(process, "other")).startswith("SIP/2.0 200 ")
         assert metric(process, "flows_refused_per_source") == 3
+        assert re.search(r"^sipline_sip_peer_flows 33$", httpx.get(f"{process.base_url}/metrics").text, re.M)
     finally:
         for sock in sockets:
             sock.close()

@@ -305,7 +305,7 @@ class Registrar:
         else:
             self._bound.discard(key)
         if source.flow is not None:
-            self.transport.keep_flow(source.flow, _remaining_over(outcome.bindings, source, now))
+            self.transport.accepted.keep(source.flow, _remaining_over(outcome.bindings, source, now))
         headers = [("Contact", line) for line in rules.contact_lines(outcome, now)]
         headers.append(("Date", _http_date(int(now))))
         headers += [("Path", path) for path in item.register.path]

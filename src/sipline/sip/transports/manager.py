@@ -23,7 +23,8 @@ from sipline.sip.errors import SipError
 from sipline.sip.message import Message
 from sipline.sip.parse import parse_message
 from sipline.sip.resolve import Target
-from sipline.sip.transports.admission import FlowBook, FlowLimits, FlowTimes, Throttle
+from sipline.sip.transports.accepted import AcceptedFlows, listening_socket
+from sipline.sip.transports.admission import FlowLimits
 from sipline.sip.transports.stream import PONG_TIMEOUT, FlowKey, StreamFlow, TransportError, open_flow
 
 log = logging.getLogger("sipline.sip.transport")
@@ -37,8 +38,6 @@ UDP_BUFFER = 4 * 1024 * 1024
 # (bench/registration_bench.py), most likely because its workers are woken once per batch.
 UDP_BATCH = 32
 UDP_KEEPALIVE = b"\r\n\r\n"
-REFUSAL_LOG_INTERVAL = 60.0  # refused flows are logged at most this often: a flood must not flood the log
-ACCEPT_RETRY_DELAY = 1.0  # asyncio's own pause after a failed accept (base_events ACCEPT_RETRY_DELAY)
 
 
 class Source(NamedTuple):
@@ -103,10 +102,7 @@ class SipTransport:
         self._connecting: dict[FlowKey, list[tuple[bytes, Callable[[TransportError], None]]]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
-        self.flow_limits = flow_limits
-        self._book = FlowBook(flow_limits)
-        self._accepted: dict[StreamFlow, FlowTimes] = {}  # flows peers opened, admitted
-        self._refusals = Throttle(REFUSAL_LOG_INTERVAL)
+        self.accepted = AcceptedFlows(flow_limits, self.stats, clock)  # flows peers open, within limits
 
     async def start(self) -> None:
         """Binds every listen address (UDP and TCP). Raises: OSError when one is taken."""
@@ -116,8 +112,10 @@ class SipTransport:
                                                                local_addr=(host, port))
             self._udp.append(endpoint)  # type: ignore[arg-type]
             self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p)), host, port))
-        for host, port in self.tls_listen:
-            self._spawn(self._accept_tls(_listening_socket(host, port), (host, port)))
+        for host, port in self.tls_listen:  # admitted before the handshake (accepted.py)
+            self._spawn(self.accepted.serve_tls(listening_socket(host, port),
+                                                lambda h=host, p=port: self._flow(None, (h, p), "tls"),
+                                                self.server_tls, self._spawn))
         self._ticker = asyncio.create_task(self._tick_flows())
 
     async def stop(self) -> None:
@@ -164,18 +162,18 @@ class SipTransport:
 
         def deliver(message: Message, flow: StreamFlow) -> None:
             self.stats["received"] += 1
-            self._heard(flow)
+            self.accepted.heard(flow)
             self._deliver(message, Source(transport, flow.peer[0], flow.peer[1], local, flow))
 
         flow = StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
                           self.clock)
         if key is None:
-            flow.opened = self._track if incoming == "tls" else self._admit  # TLS: admitted before its handshake
+            flow.opened = self.accepted.track if incoming == "tls" else self.accepted.admit
         return flow
 
     def _lost(self, flow: StreamFlow) -> None:
         if flow.key is None:
-            if self._release(flow):
+            if self.accepted.release(flow):
                 self.on_peer_gone(flow.peer)  # a PBX's connection closed (B7)
         elif self._flows.get(flow.key) is flow:
             del self._flows[flow.key]
@@ -269,7 +267,7 @@ class SipTransport:
         while True:
             await asyncio.sleep(max(0.02, self.time_scale))
             now = self.clock()
-            self._close_expired_flows(now)
+            self.accepted.close_expired(now)
             for flow in list(self._flows.values()):
                 if flow.pong_overdue(now, PONG_TIMEOUT * self.time_scale):
                     log.info("flow to %s:%d silent after a ping; closing", flow.peer[0], flow.peer[1])
@@ -280,85 +278,6 @@ class SipTransport:
                     self.stats["crlf_pings"] += 1
                     flow.next_ping_at = now + self._ping_interval()
 
-    # -- flows peers open (admission.py) ----------------------------------------------------------
-
-    def keep_flow(self, flow: StreamFlow, seconds: float) -> None:
-        """A binding registered over `flow` lives `seconds` more (0: none does): the flow stays open
-        at least that long, plus the lifetime."""
-        times = self._accepted.get(flow)
-        if times is not None:
-            times.registered_until = self.clock() + seconds if seconds > 0 else 0.0
-
-    def _admit(self, flow: StreamFlow) -> None:
-        if self._book_in(flow.peer[0]):
-            self._track(flow)
-        else:
-            flow.close()
-
-    def _track(self, flow: StreamFlow) -> None:
-        self._accepted[flow] = FlowTimes(self.clock())
-
-    def _book_in(self, address: str) -> bool:
-        """Count a new flow from `address` in, or count and log (now and then) its refusal."""
-        refused = self._book.admit(address)
-        if refused is None:
-            return True
-        self.stats["flows_refused_" + refused] += 1
-        count = self._refusals.note(self.clock())
-        if count is not None:
-            log.warning("refusing SIP TCP/TLS connections: %d in the last %.0f s (the latest from %s: %s cap, "
-                        "%d per source, %d in all)", count, REFUSAL_LOG_INTERVAL, address, refused,
-                        self.flow_limits.per_source, self.flow_limits.total)
-        return False
-
-    async def _accept_tls(self, sock: socket.socket, local: tuple[str, int]) -> None:
-        """A TLS listener: each connection is admitted or closed before its handshake, which then has
-        the idle timeout to end (a handshake nobody finishes must not hold a descriptor uncounted)."""
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                try:
-                    connection, address = await loop.sock_accept(sock)
-                except OSError:  # out of descriptors: the connection waits in the backlog meanwhile
-                    self.stats["accept_errors"] += 1
-                    await asyncio.sleep(ACCEPT_RETRY_DELAY)
-                    continue
-                if self._book_in(address[0]):
-                    self._spawn(self._handshake(connection, address[0], local))
-                else:
-                    connection.close()
-        finally:
-            sock.close()
-
-    async def _handshake(self, connection: socket.socket, address: str, local: tuple[str, int]) -> None:
-        try:
-            await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: self._flow(None, local, "tls"), connection, ssl=self.server_tls,
-                ssl_handshake_timeout=self.flow_limits.idle_timeout)
-        except (OSError, ssl.SSLError, asyncio.TimeoutError) as error:
-            log.debug("TLS handshake with %s failed: %s", address, error)
-            connection.close()
-            self._book.release(address)
-
-    def _heard(self, flow: StreamFlow) -> None:
-        times = self._accepted.get(flow)
-        if times is not None:
-            times.last_message_at = self.clock()
-
-    def _release(self, flow: StreamFlow) -> bool:
-        """Forget a closed flow; True if it ever carried a message (only then can it hold a binding)."""
-        times = self._accepted.pop(flow, None)
-        if times is None:
-            return False
-        self._book.release(flow.peer[0])
-        return times.last_message_at is not None
-
-    def _close_expired_flows(self, now: float) -> None:
-        for flow, times in list(self._accepted.items()):
-            if not flow.closed and now >= times.deadline(self.flow_limits):
-                self.stats["flows_closed_idle"] += 1
-                flow.close()
-
     def _ping_interval(self) -> float:
         return self.rng.uniform(*PING_INTERVAL) * self.time_scale
 
@@ -366,19 +285,3 @@ class SipTransport:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP listening socket as loop.create_server makes one. Raises: OSError when the address is taken."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if sock.family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-        sock.listen(100)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
