@@ -1,5 +1,9 @@
 """Admission of TCP/TLS flows peers open (sip/transports/admission.py): caps, deadlines, the log throttle."""
 
+import resource
+
+from sipline.app import flow_limits
+from sipline.config import Settings
 from sipline.sip.transports.admission import FlowBook, FlowLimits, FlowTimes, Throttle, fd_budget, source_of
 
 
@@ -69,3 +73,10 @@ def test_the_throttle_reports_at_most_once_per_interval_with_the_count():
     assert [throttle.note(t) for t in (1.0, 2.0, 59.0)] == [None, None, None]
     assert throttle.note(60.0) == 4
     assert throttle.note(61.0) is None
+
+
+def test_the_total_of_the_settings_is_lowered_to_the_fd_budget():
+    settings = Settings(sip_tcp_per_ip=8, sip_tcp_max_flows=2048, sip_tcp_idle_timeout=5.0, sip_tcp_lifetime=60.0)
+    assert flow_limits(settings, 1024) == FlowLimits(per_source=8, total=768, idle_timeout=5.0, lifetime=60.0)
+    assert flow_limits(settings, 65536).total == 2048
+    assert flow_limits(settings, resource.RLIM_INFINITY).total == 2048
