@@ -12,6 +12,7 @@ import asyncio
 import gc
 import hashlib
 import os
+import resource
 import socket
 import logging
 import ssl
@@ -35,6 +36,7 @@ from sipline.registrar.service import RegistrarSettings
 from sipline.registration.engine import EngineSettings
 from sipline.registration.pacing import PacingSettings
 from sipline.sip_service import SipService, SipSettings
+from sipline.sip.transports.admission import FlowLimits, fd_budget
 from sipline.rest.endpoint import RestApi, RestLimits, json_response
 from sipline.rest.limits import Rate
 from sipline.rest.oauth_server import OAuthServer, Urls, oauth_path
@@ -144,7 +146,32 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
-def sip_settings(settings: Settings) -> SipSettings:
+def raise_open_files_limit() -> int:
+    """Lift the soft RLIMIT_NOFILE to the hard one (systemd's soft default, 1024, is the old select()
+    bound, not a budget); returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as error:  # e.g. an unlimited hard limit the kernel caps lower
+            log.warning("open-file limit stays at %d (hard %d): %s", soft, hard, error)
+            return soft
+    log.info("open-file limit: %d (was %d)", hard, soft)
+    return hard
+
+
+def flow_limits(settings: Settings, open_files: int) -> FlowLimits:
+    """The TCP/TLS admission limits, the total kept below the open-file limit (admission.py)."""
+    unlimited = open_files == resource.RLIM_INFINITY
+    total = settings.sip_tcp_max_flows if unlimited else min(settings.sip_tcp_max_flows, fd_budget(open_files))
+    if total < settings.sip_tcp_max_flows:
+        log.warning("SIP TCP/TLS connections from peers capped at %d, below --sip-tcp-max-flows %d: the "
+                    "open-file limit is %d", total, settings.sip_tcp_max_flows, open_files)
+    return FlowLimits(per_source=settings.sip_tcp_per_ip, total=total,
+                      idle_timeout=settings.sip_tcp_idle_timeout, lifetime=settings.sip_tcp_lifetime)
+
+
+def sip_settings(settings: Settings, open_files: int) -> SipSettings:
     pacing = PacingSettings(rate=settings.register_rate, burst=settings.register_rate,
                             host_rate=settings.provider_rate, host_burst=settings.provider_rate,
                             host_in_flight=settings.provider_in_flight)
@@ -174,6 +201,7 @@ def sip_settings(settings: Settings) -> SipSettings:
         dns_servers=list(settings.dns_servers) if settings.dns_servers else None,
         allow_private_targets=settings.allow_private_targets,
         engine=engine,
+        flow_limits=flow_limits(settings, open_files),
     )
 
 
@@ -189,8 +217,9 @@ def _sip_tls(settings: Settings) -> ssl.SSLContext:
 
 async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     """`reuse_port`: one of several processes on the HTTP port (--workers)."""
+    open_files = raise_open_files_limit()
     db = open_database(settings)
-    sip = SipService(db, sip_settings(settings)) if settings.role != "api" else None
+    sip = SipService(db, sip_settings(settings, open_files)) if settings.role != "api" else None
     keeper = None
     if isinstance(db, PostgresDatabase):
         events: LineEvents = PublishedEvents(db)

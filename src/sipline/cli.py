@@ -14,6 +14,7 @@ from pathlib import Path
 from sipline import config
 from sipline.accounts import AccountError
 from sipline.config import ConfigError, Settings, env
+from sipline.sip.transports import admission
 from sipline.store.crypto import KeyMaterialError
 from sipline.store.transfer import TransferError
 
@@ -61,6 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     sip.add_argument("--sip-tls-cert", default=env("SIP_TLS_CERT"), help="its certificate chain; default: the "
                      "HTTPS one, else a local CA's for INCOMING_SERVER [SIPLINE_SIP_TLS_CERT]")
     sip.add_argument("--sip-tls-key", default=env("SIP_TLS_KEY"), help="[SIPLINE_SIP_TLS_KEY]")
+    for flag, name, default, text in (
+        ("--sip-tcp-per-ip", "SIP_TCP_PER_IP", admission.PER_SOURCE,
+         "TCP/TLS connections per source IP (IPv6: /64); 0 = no cap"),
+        ("--sip-tcp-max-flows", "SIP_TCP_MAX_FLOWS", admission.MAX_FLOWS,
+         "TCP/TLS connections from peers in all; at most the open-file limit less a reserve"),
+        ("--sip-tcp-idle-timeout", "SIP_TCP_IDLE_TIMEOUT", admission.IDLE_TIMEOUT,
+         "seconds a new connection has to send a SIP message"),
+        ("--sip-tcp-lifetime", "SIP_TCP_LIFETIME", admission.LIFETIME,
+         "seconds a connection lives without a message; a registered one: past its binding's expiry"),
+    ):
+        sip.add_argument(flag, default=env(name, f"{default:g}"), metavar="S" if isinstance(default, float) else "N",
+                         help=f"{text} [SIPLINE_{name}]")
     scale = serve.add_argument_group("scale-out")
     scale.add_argument("--role", default=env("ROLE", "all"), choices=["all", "api", "sip"],
                        help="api: REST only; sip: registration and registrar only; all: both [SIPLINE_ROLE]")
@@ -212,6 +225,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
             lease_time=config.parse_rate(args.lease_time, "lease-time"),
             reconcile_interval=config.parse_rate(args.reconcile_interval, "reconcile-interval"),
             workers=config.parse_positive(args.workers, "workers"),
+            sip_tcp_per_ip=config.parse_count(args.sip_tcp_per_ip, "sip-tcp-per-ip"),
+            sip_tcp_max_flows=config.parse_positive(args.sip_tcp_max_flows, "sip-tcp-max-flows"),
+            sip_tcp_idle_timeout=config.parse_rate(args.sip_tcp_idle_timeout, "sip-tcp-idle-timeout"),
+            sip_tcp_lifetime=config.parse_rate(args.sip_tcp_lifetime, "sip-tcp-lifetime"),
         )
     )
 

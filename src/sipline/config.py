@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sipline.sip.address import InvalidAddress, parse_server_address
+from sipline.sip.transports import admission
 
 
 class ConfigError(ValueError):
@@ -65,6 +66,10 @@ class Settings:
     lease_time: float = 10.0  # seconds a sip worker's lease on a cloud line lasts
     reconcile_interval: float = 30.0  # seconds between a sip worker's full comparisons with the store
     workers: int = 1  # api processes sharing the HTTP port (SO_REUSEPORT), this one included
+    sip_tcp_per_ip: int = admission.PER_SOURCE  # TCP/TLS flows peers open, per IP (IPv6: /64); 0 = no cap
+    sip_tcp_max_flows: int = admission.MAX_FLOWS  # in all; lowered to what the open-file limit allows
+    sip_tcp_idle_timeout: float = admission.IDLE_TIMEOUT  # seconds a new flow has to send a SIP message
+    sip_tcp_lifetime: float = admission.LIFETIME  # without a message (registered: past its binding's expiry)
 
     @property
     def store_url(self) -> str:

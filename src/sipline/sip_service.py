@@ -21,6 +21,7 @@ from sipline.sip.errors import BadRequest, SipError
 from sipline.sip.headers import parse_cseq
 from sipline.sip.message import Message, Request, Response
 from sipline.sip.responses import answerable, encode_response
+from sipline.sip.transports.admission import FlowLimits
 from sipline.sip.transports.dns import DnsResolver
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.store.database import Database
@@ -40,6 +41,7 @@ class SipSettings:
     dns_servers: list[tuple[str, int]] | None = None  # None: the system's resolv.conf
     allow_private_targets: bool = False  # originate to addresses that are not globally reachable
     engine: EngineSettings = EngineSettings()
+    flow_limits: FlowLimits = FlowLimits()  # TCP/TLS flows peers open to us
 
 
 class SipService:
@@ -47,7 +49,8 @@ class SipService:
         self.settings = settings
         self.transport = SipTransport(settings.listen, public=settings.public, tls_listen=settings.tls_listen,
                                       server_tls=settings.server_tls, time_scale=settings.engine.time_scale,
-                                      allow_private_targets=settings.allow_private_targets)
+                                      allow_private_targets=settings.allow_private_targets,
+                                      flow_limits=settings.flow_limits)
         self.resolver = DnsResolver(settings.dns_servers)
         self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
         self.registrar = Registrar(db, self.transport, settings.registrar, settings.master_key)
@@ -72,6 +75,7 @@ class SipService:
         lines = ["# TYPE sipline_sip_messages_total counter"]
         for name, count in sorted(self.transport.stats.items()):
             lines.append(f'sipline_sip_messages_total{{event="{name}"}} {count}')
+        lines += ["# TYPE sipline_sip_peer_flows gauge", f"sipline_sip_peer_flows {self.transport.accepted.open}"]
         lines.append("# TYPE sipline_registrations gauge")
         for result, count in sorted(self.engine.status_counts().items()):
             lines.append(f'sipline_registrations{{status="{result}"}} {count}')

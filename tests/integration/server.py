@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -42,12 +43,13 @@ class SiplineProcess:
     """Starts `python -m sipline serve` and reads the lines it prints (`webhook:`, `ca:`)."""
 
     def __init__(self, data_dir: Path, *args: str, port: int | None = None, sip_port: int | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None):
         self.data_dir = data_dir
         self.args = args
         self.port = port or free_port()
         self.sip_port = sip_port or free_port(udp_too=True)
         self.env = {**os.environ, **store_env(data_dir), **(env or {})}
+        self.preexec_fn = preexec_fn  # run in the child before sipline starts (e.g. resource limits)
         self.printed: dict[str, str] = {}
         self._pending = b""
         self.proc: subprocess.Popen[bytes] | None = None
@@ -78,6 +80,7 @@ class SiplineProcess:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=self.env,
+                preexec_fn=self.preexec_fn,
             )
         try:
             self._wait_healthy(timeout)

@@ -304,6 +304,8 @@ class Registrar:
             self._bound.add(key)
         else:
             self._bound.discard(key)
+        if source.flow is not None:
+            self.transport.accepted.keep(source.flow, _remaining_over(outcome.bindings, source, now))
         headers = [("Contact", line) for line in rules.contact_lines(outcome, now)]
         headers.append(("Date", _http_date(int(now))))
         headers += [("Path", path) for path in item.register.path]
@@ -382,6 +384,13 @@ def _same_target(uri: str, request_uri: str) -> bool:
     """B3: the digest `uri` names the Request-URI (scheme, host and port; parameters aside)."""
     mine = _target(uri) if uri != request_uri else _target(request_uri)
     return mine is not None and mine == _target(request_uri)
+
+
+def _remaining_over(bindings: list[Binding], source: Source, now: float) -> float:
+    """Seconds the longest-lived binding registered over `source`'s flow has left; 0 if none."""
+    return max((binding.expires_at - now for binding in bindings
+                if binding.source == (source.address, source.port) and binding.transport == source.transport),
+               default=0.0)
 
 
 @lru_cache(maxsize=2)

@@ -23,6 +23,8 @@ from sipline.sip.errors import SipError
 from sipline.sip.message import Message
 from sipline.sip.parse import parse_message
 from sipline.sip.resolve import Target
+from sipline.sip.transports.accepted import AcceptedFlows, listening_socket
+from sipline.sip.transports.admission import FlowLimits
 from sipline.sip.transports.gate import TargetGate, refusal_text
 from sipline.sip.transports.stream import PONG_TIMEOUT, FlowKey, StreamFlow, TransportError, open_flow
 
@@ -81,7 +83,7 @@ class SipTransport:
                  tls_context: ssl.SSLContext | None = None, tls_listen: list[tuple[str, int]] | None = None,
                  server_tls: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, time_scale: float = 1.0,
-                 allow_private_targets: bool = False) -> None:
+                 allow_private_targets: bool = False, flow_limits: FlowLimits = FlowLimits()) -> None:
         self.listen = listen
         self.tls_listen = tls_listen or []  # TLS listeners, for PBXes registering over TLS (B)
         self.server_tls = server_tls
@@ -102,6 +104,7 @@ class SipTransport:
         self._connecting: dict[FlowKey, list[tuple[bytes, Callable[[TransportError], None]]]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
+        self.accepted = AcceptedFlows(flow_limits, self.stats, clock)  # flows peers open, within limits
 
     async def start(self) -> None:
         """Binds every listen address (UDP and TCP). Raises: OSError when one is taken."""
@@ -111,9 +114,10 @@ class SipTransport:
                                                                local_addr=(host, port))
             self._udp.append(endpoint)  # type: ignore[arg-type]
             self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p)), host, port))
-        for host, port in self.tls_listen:
-            self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p), "tls"),
-                                                          host, port, ssl=self.server_tls))
+        for host, port in self.tls_listen:  # admitted before the handshake (accepted.py)
+            self._spawn(self.accepted.serve_tls(listening_socket(host, port),
+                                                lambda h=host, p=port: self._flow(None, (h, p), "tls"),
+                                                self.server_tls, self._spawn))
         self._ticker = asyncio.create_task(self._tick_flows())
 
     async def stop(self) -> None:
@@ -160,14 +164,19 @@ class SipTransport:
 
         def deliver(message: Message, flow: StreamFlow) -> None:
             self.stats["received"] += 1
+            self.accepted.heard(flow)
             self._deliver(message, Source(transport, flow.peer[0], flow.peer[1], local, flow))
 
-        return StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
+        flow = StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
                           self.clock)
+        if key is None:
+            flow.opened = self.accepted.track if incoming == "tls" else self.accepted.admit
+        return flow
 
     def _lost(self, flow: StreamFlow) -> None:
         if flow.key is None:
-            self.on_peer_gone(flow.peer)  # a PBX's connection closed (B7)
+            if self.accepted.release(flow):
+                self.on_peer_gone(flow.peer)  # a PBX's connection closed (B7)
         elif self._flows.get(flow.key) is flow:
             del self._flows[flow.key]
             self.on_flow_lost(flow.key)
@@ -272,6 +281,7 @@ class SipTransport:
         while True:
             await asyncio.sleep(max(0.02, self.time_scale))
             now = self.clock()
+            self.accepted.close_expired(now)
             for flow in list(self._flows.values()):
                 if flow.pong_overdue(now, PONG_TIMEOUT * self.time_scale):
                     log.info("flow to %s:%d silent after a ping; closing", flow.peer[0], flow.peer[1])

@@ -84,11 +84,13 @@ class StreamFlow(asyncio.Protocol):
         self.last_received = clock()
         self.ping_sent_at: float | None = None
         self.next_ping_at: float | None = None
+        self.opened: Callable[[StreamFlow], None] = lambda flow: None  # may close it at once (admission.py)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (peer[0], peer[1])
+        self.opened(self)
 
     def data_received(self, data: bytes) -> None:
         self.last_received = self._clock()
