@@ -32,14 +32,15 @@ def _user_id(text: str) -> int:
 
 
 async def portal_create(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    algorithms = _digest_algorithms(args) if args.digest_algorithms else None  # checked before anything is made
     created = await services.accounts.create_portal(
         domain=args.domain, title=args.title, incoming_server=args.incoming_server,
         max_cloud_lines=config.parse_positive(args.max_cloud_lines, "max-cloud-lines"))
     if args.rate_limit:
         await services.accounts.set_rate_limit(created.portal.domain,
                                                config.parse_rate_limit(args.rate_limit, "rate-limit"))
-    if args.digest_algorithms:
-        await services.accounts.set_digest_algorithms(created.portal.domain, _digest_algorithms(args))
+    if algorithms:
+        await services.accounts.set_digest_algorithms(created.portal.domain, algorithms)
     base = urls_in(settings.data_dir, settings).portal_base(created.portal)
     return f"portal: {created.portal.domain}\nmember_id: {created.portal.member_id}\nwebhook: {base}{created.path}"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import socket
@@ -272,6 +273,34 @@ def test_sha256_is_chosen_per_line_and_per_portal(start_sipline):
     assert [a for a, _ in challenges(peer.register("sip999", call_id="unknown"))] == ["MD5"]  # service realm
     cli(process.data_dir, "portal", "digest", "--digest-algorithms", "default")
     assert [a for a, _ in challenges(peer.register(plain.user[0], call_id="p3"))] == ["MD5"]
+    peer.close()
+
+
+def test_a_portal_of_its_own_realm_challenges_even_unknown_users_with_its_algorithms(start_sipline):
+    """B3: the portal's choice reaches every username in its realm, so a challenge tells nothing of
+    which users exist; a malformed choice makes no portal."""
+    import sys
+
+    from tests.integration.operator import cli, fields, hook_call
+    from tests.stores import store_env
+
+    process = start_sipline()
+    refused = subprocess.run([sys.executable, "-m", "sipline", "portal", "create", "--domain", "bad.example",
+                              "--digest-algorithms", "SHA-1", "--data-dir", str(process.data_dir)],
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, **store_env(process.data_dir)})
+    assert refused.returncode == 2 and "digest-algorithms" in refused.stderr
+    assert "bad.example" not in cli(process.data_dir, "portal", "list")
+    hook = fields(cli(process.data_dir, "portal", "create", "--domain", "localhost", "--incoming-server",
+                      "pbx-s.example.invalid", "--digest-algorithms", "SHA-256"))["webhook"]
+    row = hook_call(hook, process, "voximplant.sip.add", host="localhost", json={
+        "TYPE": "office", "SERVER": "pbx.example.invalid", "LOGIN": "t"}).json()["result"]
+    peer = Peer(process)
+    for user in (row["INCOMING_LOGIN"], "sip999"):
+        request = raw_register(process, user, call_id=user).replace(f"<sip:{user}@127.0.0.1>",
+                                                                    f"<sip:{user}@pbx-s.example.invalid>")
+        answer = peer.ask(request)
+        assert 'realm="pbx-s.example.invalid"' in answer and [a for a, _ in challenges(answer)] == ["SHA-256"]
     peer.close()
 
 
