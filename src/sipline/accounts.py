@@ -104,6 +104,15 @@ class Accounts:
         await self.db.write(lambda repo: repo.update_portal(named_portal(repo, portal).id,
                                                             {"rate_burst": burst, "rate_drain": drain}))
 
+    async def set_digest_algorithms(self, portal: str | None, algorithms: tuple[str, ...] | None) -> None:
+        """B3: the algorithms the portal's office lines are challenged with, in order; None: the service's.
+
+        Raises: AccountError for an unknown portal.
+        """
+        value = ",".join(algorithms) if algorithms else None
+        await self.db.write(lambda repo: repo.update_portal(named_portal(repo, portal).id,
+                                                            {"digest_algorithms": value}))
+
     async def portal_for_host(self, host: str | None) -> Portal:
         """The portal a request to `host` (the Host header) is for. Raises: AccountError before bootstrap."""
         host = (host or "").strip().lower()

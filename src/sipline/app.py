@@ -187,7 +187,8 @@ def sip_settings(settings: Settings, open_files: int) -> SipSettings:
         limits=BindingLimits(settings.registrar_min_expires, settings.registrar_max_expires,
                       settings.registrar_default_expires, settings.registrar_max_bindings),
         abuse=AbuseLimits(flood_requests=settings.flood_requests, auth_failures=settings.auth_failures,
-                          auth_block=settings.auth_block, user_failures=settings.user_failures),
+                          auth_block=settings.auth_block, user_failures=settings.user_failures,
+                          table_size=settings.abuse_table_size),
         ping_interval=PING_INTERVAL * settings.time_scale,
     )
     key = load_or_create_key(settings.data_dir, settings.secret_key)

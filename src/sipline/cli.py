@@ -102,11 +102,14 @@ def _parser() -> argparse.ArgumentParser:
         ("--registrar-max-expires", "REGISTRAR_MAX_EXPIRES", "3600", "longer requests are granted this"),
         ("--registrar-default-expires", "REGISTRAR_DEFAULT_EXPIRES", "3600", "granted when none is asked"),
         ("--registrar-max-bindings", "REGISTRAR_MAX_BINDINGS", "3", "Contacts per office line (B5)"),
-        ("--registrar-algorithms", "REGISTRAR_ALGORITHMS", "SHA-256,MD5", "digest challenges, in order (B3)"),
+        ("--registrar-algorithms", "REGISTRAR_ALGORITHMS", "MD5",
+         "digest challenges, in order, of lines and portals without their own (B3)"),
         ("--flood-requests", "FLOOD_REQUESTS", "20", "requests per source IP per 2 s before a 5 min block; 0 = off"),
         ("--auth-failures", "AUTH_FAILURES", "5", "failed logins per source IP per 10 min before a block; 0 = off"),
         ("--auth-block", "AUTH_BLOCK", "1800", "seconds of the first block, doubled for each next one in a day"),
         ("--user-failures", "USER_FAILURES", "20", "failed logins per user per 10 min before challenges slow"),
+        ("--abuse-table-size", "ABUSE_TABLE_SIZE", "100000",
+         "source IPs, usernames and (user, IP) pairs the abuse guard remembers, each"),
     ):
         registrar.add_argument(flag, default=env(name, default), help=f"{text} [SIPLINE_{name}]")
 
@@ -136,9 +139,14 @@ def _operator_commands(commands) -> None:
     create.add_argument("--incoming-server", help="its INCOMING_SERVER (SIP realm); default: the service's")
     create.add_argument("--max-cloud-lines", default="10")
     create.add_argument("--rate-limit", metavar="X/Y|off", help="its request-rate limit; default: the service's")
+    create.add_argument("--digest-algorithms", metavar="LIST", help="digest challenges of its office lines, in "
+                        "order, e.g. SHA-256,MD5; default: the service's --registrar-algorithms")
     command(portal, "list", "one line per portal: domain, member_id, title", portal=False)
     command(portal, "limit", "set a portal's request-rate limit").add_argument(
         "--rate-limit", metavar="X/Y|off", required=True, help="burst X, Y a second after; off: no limit")
+    command(portal, "digest", "set the digest challenges of a portal's office lines").add_argument(
+        "--digest-algorithms", metavar="LIST|default", required=True,
+        help="e.g. SHA-256,MD5 (in order); default: the service's --registrar-algorithms")
 
     user = commands.add_parser("user", help="manage portal users").add_subparsers(dest="action", required=True)
     create = command(user, "create", "print the ID of a new user")
@@ -212,6 +220,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             auth_failures=config.parse_count(args.auth_failures, "auth-failures"),
             auth_block=config.parse_rate(args.auth_block, "auth-block"),
             user_failures=config.parse_positive(args.user_failures, "user-failures"),
+            abuse_table_size=config.parse_positive(args.abuse_table_size, "abuse-table-size"),
             time_scale=config.parse_rate(env("TIME_SCALE", "1"), "SIPLINE_TIME_SCALE"),
             rate_limit=config.parse_rate_limit(args.rate_limit, "rate-limit"),
             operating_limit=config.parse_limit(args.operating_limit, "operating-limit"),

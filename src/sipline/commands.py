@@ -32,12 +32,15 @@ def _user_id(text: str) -> int:
 
 
 async def portal_create(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    algorithms = _digest_algorithms(args) if args.digest_algorithms else None  # checked before anything is made
     created = await services.accounts.create_portal(
         domain=args.domain, title=args.title, incoming_server=args.incoming_server,
         max_cloud_lines=config.parse_positive(args.max_cloud_lines, "max-cloud-lines"))
     if args.rate_limit:
         await services.accounts.set_rate_limit(created.portal.domain,
                                                config.parse_rate_limit(args.rate_limit, "rate-limit"))
+    if algorithms:
+        await services.accounts.set_digest_algorithms(created.portal.domain, algorithms)
     base = urls_in(settings.data_dir, settings).portal_base(created.portal)
     return f"portal: {created.portal.domain}\nmember_id: {created.portal.member_id}\nwebhook: {base}{created.path}"
 
@@ -45,6 +48,18 @@ async def portal_create(args: argparse.Namespace, settings: Settings, services: 
 async def portal_limit(args: argparse.Namespace, settings: Settings, services: Services) -> str:
     await services.accounts.set_rate_limit(args.portal, config.parse_rate_limit(args.rate_limit, "rate-limit"))
     return f"rate limit {args.rate_limit}"
+
+
+async def portal_digest(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    await services.accounts.set_digest_algorithms(args.portal, _digest_algorithms(args))
+    return f"digest algorithms {args.digest_algorithms}"
+
+
+def _digest_algorithms(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """B3: a list such as SHA-256,MD5, or `default` for the service's --registrar-algorithms."""
+    if args.digest_algorithms.strip().lower() == "default":
+        return None
+    return config.parse_algorithms(args.digest_algorithms, "digest-algorithms")
 
 
 async def portal_list(args: argparse.Namespace, settings: Settings, services: Services) -> str:
@@ -137,6 +152,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("portal", "create"): portal_create,
     ("portal", "list"): portal_list,
     ("portal", "limit"): portal_limit,
+    ("portal", "digest"): portal_digest,
     ("user", "create"): user_create,
     ("user", "deactivate"): _user_active(False),
     ("user", "activate"): _user_active(True),

@@ -49,11 +49,15 @@ class Settings:
     registrar_max_expires: int = 3600
     registrar_default_expires: int = 3600
     registrar_max_bindings: int = 3  # B5
-    registrar_algorithms: tuple[str, ...] = ("SHA-256", "MD5")  # B3: challenge order
+    # B3: challenge order. MD5 alone, as Kamailio's and Asterisk's registrars: many PBXes answer only MD5,
+    # and libre-based UAs (baresip) fail when any SHA-256 challenge is present; SHA-256 is chosen per
+    # portal or line (README, "Office lines")
+    registrar_algorithms: tuple[str, ...] = ("MD5",)
     flood_requests: int = 20  # B8: per source IP per 2 s; 0 = off
     auth_failures: int = 5  # B8: per source IP per 10 min before a block; 0 = off
     auth_block: float = 1800.0
     user_failures: int = 20  # B8: per username per 10 min before challenges slow down
+    abuse_table_size: int = 100_000  # B8: entries per table of the abuse guard (registrar/abuse.py)
     time_scale: float = 1.0  # SIPLINE_TIME_SCALE: shortens every SIP delay; for tests only
     rate_limit: tuple[float, float] | None = (50.0, 2.0)  # rest-protocol.md §7: X, Y; None = off
     operating_limit: float | None = 480.0  # §8: seconds per 10 min per (app|webhook, method); None = off
@@ -157,13 +161,12 @@ def parse_count(text: str, setting: str) -> int:
 
 
 def parse_algorithms(text: str, setting: str) -> tuple[str, ...]:
-    from sipline.sip.digest import ALGORITHMS
+    from sipline.sip.digest import DigestError, algorithm_list
 
-    names = {name.lower(): name for name in ALGORITHMS if not name.endswith("-sess")}
-    chosen = tuple(names.get(item.strip().lower(), "") for item in text.split(",") if item.strip())
-    if not chosen or "" in chosen:
-        raise ConfigError(f"{setting}: {text!r} is not a list of {', '.join(names.values())}")
-    return chosen
+    try:
+        return algorithm_list(text)
+    except DigestError as error:
+        raise ConfigError(f"{setting}: {error}") from None
 
 
 def parse_rate_limit(text: str, setting: str) -> tuple[float, float] | None:

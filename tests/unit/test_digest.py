@@ -11,6 +11,7 @@ from sipline.sip.digest import (
     Challenge,
     Credentials,
     DigestError,
+    algorithm_list,
     authorization,
     expected_response,
     ha1,
@@ -493,3 +494,12 @@ def test_select_never_raises(values):
     assert all(c.supported for c in chosen)
     assert len({c.realm for c in chosen}) == len(chosen)
     assert unsupported is None or unsupported.lower() not in {name.lower() for name in ALGORITHMS}
+
+
+def test_a_challenge_algorithm_list_is_canonical_ordered_and_without_repeats():
+    assert algorithm_list("md5") == ("MD5",)
+    assert algorithm_list(" sha-256 , MD5 ") == ("SHA-256", "MD5")
+    assert algorithm_list("SHA-512-256") == ("SHA-512-256",)
+    for bad in ("", ",", "MD5,", "MD5,md5", "MD5-sess", "SHA-1", "SHA-256;MD5"):
+        with pytest.raises(DigestError):
+            algorithm_list(bad)

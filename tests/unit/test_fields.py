@@ -43,3 +43,26 @@ def test_title_length():
     assert messages(check_new_line, None, "t" * 256, "h.example", "u", None) == [
         "Connection name must not exceed 255 characters."
     ]
+
+
+def test_digest_algorithms_of_office_lines_are_canonical_and_checked_last():
+    fields = check_new_line("office", None, "h.example", "u", None, " sha-256 ,MD5")
+    assert fields.digest_algorithms == "SHA-256,MD5"
+    assert check_new_line("office", None, "h.example", "u", None).digest_algorithms is None
+    assert messages(check_new_line, "office", None, "", "u", None, "SHA-1") == [
+        "Server address not specified",
+        "Digest algorithms must be a comma-separated list of MD5, SHA-256, SHA-512-256.",
+    ]
+    assert messages(check_new_line, "cloud", None, "h.example", "u", None, "MD5") == [
+        "Digest algorithms apply to office lines only."]
+    for repeated in ("MD5,MD5", "MD5,", "MD5-sess", ""):
+        assert messages(check_new_line, "office", None, "h.example", "u", None, repeated)
+
+
+def test_an_empty_digest_algorithms_change_returns_to_the_portals_choice():
+    assert check_changes(None, None, None, None, None, "", line_type=LineType.OFFICE).digest_algorithms == ""
+    assert check_changes(None, None, None, None, None, "sha-256", line_type=LineType.OFFICE
+                         ).digest_algorithms == "SHA-256"
+    assert check_changes(None, None, None, None, None, None, line_type=LineType.CLOUD).digest_algorithms is None
+    assert messages(check_changes, None, None, None, None, None, "MD5") == [
+        "Digest algorithms apply to office lines only."]

@@ -8,7 +8,7 @@ import pytest
 from sipline.registrar import bindings as rules
 from sipline.registrar.abuse import AbuseLimits, Guard
 from sipline.registrar.nat import BRANCH_PREFIX, PingBook, build_options
-from sipline.registrar.nonce import LIFETIME, Nonces, NonceState, NonceUse
+from sipline.registrar.nonce import LIFETIME, Addressee, Nonces, NonceState, NonceUse
 from sipline.sip.errors import BadRequest, IntervalTooBrief
 from sipline.sip.message import Headers, Request
 from sipline.sip.serialise import serialise
@@ -16,6 +16,7 @@ from sipline.store.records import Binding
 
 KEY = b"k" * 32
 NOW = 1_800_000_000.0
+PBX = Addressee("192.0.2.7", "sip7", "MD5")
 
 
 # -- nonces -------------------------------------------------------------------------------------
@@ -23,41 +24,66 @@ NOW = 1_800_000_000.0
 
 def test_nonce_lifecycle():
     nonces = Nonces(KEY)
-    nonce = nonces.issue("pbx.test", NOW, b"12345678")
-    assert nonces.check(nonce, "pbx.test", NOW + 1) is NonceState.VALID
-    assert nonces.check(nonce, "pbx.test", NOW + LIFETIME + 1) is NonceState.STALE
-    assert nonces.check(nonce, "other.test", NOW) is NonceState.INVALID  # bound to the realm
-    assert nonces.check(nonce[:-2] + "AA", "pbx.test", NOW) is NonceState.INVALID
-    assert nonces.check("not hex !", "pbx.test", NOW) is NonceState.INVALID
+    nonce = nonces.issue("pbx.test", NOW, PBX, b"12345678")
+    assert nonces.check(nonce, "pbx.test", NOW + 1, PBX) is NonceState.VALID
+    assert nonces.check(nonce, "pbx.test", NOW + LIFETIME + 1, PBX) is NonceState.STALE
+    assert nonces.check(nonce, "other.test", NOW, PBX) is NonceState.INVALID  # bound to the realm
+    assert nonces.check(nonce[:-2] + "AA", "pbx.test", NOW, PBX) is NonceState.INVALID
+    assert nonces.check("not hex !", "pbx.test", NOW, PBX) is NonceState.INVALID
     # another spelling of the same bytes would be a fresh entry in the nonce-count table: a replay
     for respelled in (nonce.upper(), " ".join(nonce[i:i + 2] for i in range(0, 64, 2)), nonce[:62] + " " + nonce[62:]):
-        assert nonces.check(respelled, "pbx.test", NOW) is NonceState.INVALID
-    assert nonces.check(Nonces(b"x" * 32).issue("pbx.test", NOW, b"12345678"), "pbx.test", NOW) is NonceState.INVALID
-    future = nonces.issue("pbx.test", NOW + 10, b"12345678")
-    assert nonces.check(future, "pbx.test", NOW) is NonceState.STALE  # more than 3 s ahead
+        assert nonces.check(respelled, "pbx.test", NOW, PBX) is NonceState.INVALID
+    foreign = Nonces(b"x" * 32).issue("pbx.test", NOW, PBX, b"12345678")
+    assert nonces.check(foreign, "pbx.test", NOW, PBX) is NonceState.INVALID
+    future = nonces.issue("pbx.test", NOW + 10, PBX, b"12345678")
+    assert nonces.check(future, "pbx.test", NOW, PBX) is NonceState.STALE  # more than 3 s ahead
+
+
+def test_a_nonce_is_good_only_from_its_ip_for_its_user_with_the_algorithm_offered():
+    nonces = Nonces(KEY)
+    nonce = nonces.issue("pbx.test", NOW, PBX, b"12345678")
+    assert nonces.check(nonce, "pbx.test", NOW, PBX) is NonceState.VALID
+    for other in (Addressee("192.0.2.8", "sip7", "MD5"), Addressee("192.0.2.7", "sip8", "MD5"),
+                  Addressee("192.0.2.7", "sip7", "SHA-256"), Addressee("192.0.2.7", "sip7", "MD5-sess"),
+                  Addressee("192.0.2.7", "sip7", "SHA-512-256")):
+        assert nonces.check(nonce, "pbx.test", NOW, other) is NonceState.INVALID
+    sha = nonces.issue("pbx.test", NOW, Addressee("192.0.2.7", "sip7", "SHA-256"), b"12345678")
+    assert nonces.check(sha, "pbx.test", NOW, PBX) is NonceState.INVALID  # an MD5 answer to a SHA-256 nonce
+
+
+def test_a_wrongly_answered_nonce_gives_no_second_guess():
+    nonces = Nonces(KEY)
+    nonce = nonces.issue("r", NOW, PBX, b"abcdefgh")
+    nonces.burn(nonce, NOW)
+    assert nonces.use(nonce, 2, NOW) is NonceUse.REPLAYED
+    assert nonces.use(nonce, 0xFFFFFFFF, NOW) is NonceUse.REPLAYED
+    used = nonces.issue("r", NOW, PBX, b"bcdefghi")
+    assert nonces.use(used, 1, NOW, ("b1", "c", "1 REGISTER")) is NonceUse.ACCEPTED
+    nonces.burn(used, NOW)
+    assert nonces.use(used, 1, NOW, ("b1", "c", "1 REGISTER")) is NonceUse.REPLAYED  # no longer a retransmission
 
 
 def test_nonces_survive_a_secret_rotation_and_other_processes_check_them():
     issued_at = 3600.0 * 100 - 10  # ten seconds before the secret rotates
-    nonce = Nonces(KEY).issue("r", issued_at, b"abcdefgh")
-    assert Nonces(KEY).check(nonce, "r", issued_at + 100) is NonceState.VALID
+    nonce = Nonces(KEY).issue("r", issued_at, PBX, b"abcdefgh")
+    assert Nonces(KEY).check(nonce, "r", issued_at + 100, PBX) is NonceState.VALID
 
 
 def test_nonce_count_replay_c9():
     nonces = Nonces(KEY)
-    nonce = nonces.issue("r", NOW, b"abcdefgh")
+    nonce = nonces.issue("r", NOW, PBX, b"abcdefgh")
     assert nonces.use(nonce, 1, NOW) is NonceUse.ACCEPTED
     assert nonces.use(nonce, 2, NOW) is NonceUse.ACCEPTED
     assert nonces.use(nonce, 2, NOW) is NonceUse.REPLAYED
     assert nonces.use(nonce, 1, NOW) is NonceUse.REPLAYED
-    once = nonces.issue("r", NOW, b"bcdefghi")
+    once = nonces.issue("r", NOW, PBX, b"bcdefghi")
     assert nonces.use(once, None, NOW) is NonceUse.ACCEPTED
     assert nonces.use(once, None, NOW) is NonceUse.REPLAYED  # without qop: once only
 
 
 def test_a_retransmission_of_the_last_accepted_request_is_not_a_replay():
     nonces = Nonces(KEY)
-    nonce = nonces.issue("r", NOW, b"abcdefgh")
+    nonce = nonces.issue("r", NOW, PBX, b"abcdefgh")
     assert nonces.use(nonce, 1, NOW, ("branch1", "call", "1 REGISTER")) is NonceUse.ACCEPTED
     assert nonces.use(nonce, 1, NOW, ("branch1", "call", "1 REGISTER")) is NonceUse.RETRANSMITTED
     assert nonces.use(nonce, 1, NOW, ("branch2", "call", "2 REGISTER")) is NonceUse.REPLAYED
@@ -224,6 +250,45 @@ def test_a_guessed_user_gets_one_challenge_per_10_seconds_per_ip_but_not_its_own
     assert guard.may_challenge("203.0.113.1", "sip7", NOW + 11, holds_binding=False)
     assert guard.may_challenge("192.0.2.7", "sip7", NOW + 11.5, holds_binding=True)
     assert guard.may_challenge("192.0.2.7", "sip8", NOW, holds_binding=False)
+
+
+def test_a_guarded_user_is_checked_only_against_the_nonce_of_the_ips_current_slot():
+    guard = Guard(AbuseLimits(auth_failures=0))
+    assert guard.may_verify("203.0.113.1", "sip7", NOW - 1, NOW, holds_binding=False)  # not guarded yet
+    for number in range(20):
+        guard.failed(f"198.51.100.{number}", "sip7", NOW)
+    assert not guard.may_verify("203.0.113.1", "sip7", NOW - 1, NOW, holds_binding=False)  # no slot: no check
+    assert guard.may_challenge("203.0.113.1", "sip7", NOW + 1, holds_binding=False)
+    assert guard.may_verify("203.0.113.1", "sip7", NOW + 1, NOW + 1.1, holds_binding=False)
+    assert not guard.may_verify("203.0.113.1", "sip7", NOW - 1, NOW + 1.1, holds_binding=False)  # an older nonce
+    assert not guard.may_verify("203.0.113.2", "sip7", NOW + 1, NOW + 1.1, holds_binding=False)  # another IP's slot
+    assert guard.may_verify("192.0.2.7", "sip7", NOW - 100, NOW + 1, holds_binding=True)
+    assert not guard.guarded("sip7", NOW + 601)  # the failures are older than the window
+
+
+def test_the_guard_tables_stay_bounded_and_forget_what_lapsed():
+    limits = AbuseLimits(auth_failures=3, table_size=1000)
+    guard = Guard(limits)
+    for number in range(50_000):  # distinct IPs and usernames, as from a spoofing or guessing sender
+        now = NOW + number * 0.001
+        ip = f"10.{number >> 16 & 255}.{number >> 8 & 255}.{number & 255}"
+        guard.admit(ip, now)
+        guard.failed(ip, f"user-{number}", now)
+        guard.may_challenge(ip, f"user-{number}", now, holds_binding=False)
+    assert len(guard.sources) <= 1000 and len(guard.users) <= 1000 and len(guard.slots) <= 1000
+    later = NOW + 50 + limits.failure_window + 1
+    for number in range(20):  # each call forgets a few lapsed entries: quiet tables drain
+        guard.admit(f"192.0.2.{number}", later + number)
+        guard.failed(f"192.0.2.{number}", f"late-{number}", later + number)
+    assert len(guard.sources) <= 1000 - 20 * 3 + 20 and len(guard.users) <= 1000 - 20 * 3 + 20
+
+
+def test_a_blocked_ip_is_remembered_while_it_keeps_sending():
+    guard = Guard(AbuseLimits(auth_failures=1, table_size=10))
+    guard.failed("203.0.113.5", None, NOW)
+    for number in range(100):
+        assert not guard.admit("203.0.113.5", NOW + number)  # touched: never the oldest
+        guard.admit(f"198.51.100.{number}", NOW + number)
 
 
 # -- B7: NAT pings -------------------------------------------------------------------------------

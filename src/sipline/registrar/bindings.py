@@ -18,8 +18,8 @@ and returns the new ones, or raises before anything is changed:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
+from sipline.registrar.memo import short_text_memo
 from sipline.sip.errors import BadRequest, IntervalTooBrief, SipError
 from sipline.sip.headers import NameAddr, parse_cseq, split_list
 from sipline.sip.message import Request
@@ -115,7 +115,7 @@ def read_register(request: Request, *, transport: str, source: tuple[str, int], 
     )
 
 
-@lru_cache(maxsize=16384)  # a PBX sends the same Contact with every refresh; specs are never changed
+@short_text_memo(16384)  # a PBX sends the same Contact with every refresh; specs are never changed
 def _contact(value: str) -> ContactSpec:
     address = NameAddr.parse(value)
     if len(address.uri) > MAX_CONTACT_LENGTH:

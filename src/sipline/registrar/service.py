@@ -1,9 +1,13 @@
 """The office registrar: REGISTER at INCOMING_SERVER (sip-behaviour.md B2–B8), the glue around the rules.
 
 Processing order (B2): abuse checks (before any credential work) → Request-URI
-is ours → Require options → digest authentication → the authenticated user is
+is ours → Require options → usernames and realms of a sane length (else 400, before
+any state is kept for them) → digest authentication → the authenticated user is
 the To user → Contact/Expires → binding rules → 200. A request without
-credentials is simply challenged, it is not a failure.
+credentials is simply challenged, it is not a failure. The challenge offers the
+algorithms of the line named in To (its own, else its portal's, else the service's
+`algorithms`), and each nonce is bound to the source IP, the user and its
+algorithm (nonce.py).
 
 Authenticated REGISTERs are group-committed: those that arrive within
 COMMIT_DELAY of each other are checked against the bindings in the store and
@@ -26,8 +30,9 @@ from email.utils import formatdate
 
 from sipline.registrar import bindings as rules
 from sipline.registrar.abuse import AbuseLimits, Guard, SecurityEvent
+from sipline.registrar.memo import short_text_memo
 from sipline.registrar.nat import PING_INTERVAL, NatPinger
-from sipline.registrar.nonce import Nonces, NonceState, NonceUse
+from sipline.registrar.nonce import Addressee, Nonces, NonceState, NonceUse, issued_at
 from sipline.sip import digest
 from sipline.sip.errors import BadRequest, IntervalTooBrief, SipError
 from sipline.sip.headers import NameAddr, split_list
@@ -44,15 +49,20 @@ security = logging.getLogger("sipline.security")
 
 SUPPORTED_OPTIONS = frozenset({"path"})  # B2 step 2: what Require may name
 SWEEP_INTERVAL = 1.0  # B10: expired bindings go within 5 s
-REALMS = ("portal-realms",)  # cache key of the portals' own INCOMING_SERVERs
+REALMS = ("portal-realms",)  # cache key of the portals' own INCOMING_SERVERs, with their digest algorithms
 COMMIT_DELAY = 0.002  # seconds a REGISTER waits for others to share its commit
+# B8: what of a REGISTER may reach a table or a log line. INCOMING_LOGIN is `sip` and a number and
+# LOGIN at most 100 characters (voximplant-sip.md §1.1); a realm is a DNS name of at most 253.
+MAX_USERNAME = 128
+MAX_REALM = 255
+MAX_LOGGED = 64  # characters of a username in a security event; longer ones end in "…"
 
 
 @dataclass(frozen=True)
 class RegistrarSettings:
     realm: str  # INCOMING_SERVER of portals without their own
     addresses: frozenset[str] = frozenset()  # our listen and public addresses: also accepted in the Request-URI
-    algorithms: tuple[str, ...] = ("SHA-256", "MD5")  # B3: challenge order
+    algorithms: tuple[str, ...] = ("MD5",)  # B3: challenge order, for lines and portals without their own
     limits: rules.Limits = rules.Limits()
     abuse: AbuseLimits = AbuseLimits()
     ping_interval: float = PING_INTERVAL  # B7
@@ -117,31 +127,48 @@ class Registrar:
             self._reply(request, source, 420, "Bad Extension", [("Unsupported", ", ".join(unsupported))])
             return
         credentials = self._credentials(request, realm)
-        if credentials is None:
-            user = _to_user(request)
-            if self.guard.may_challenge(source.address, user, now, (user or "", source.address) in self._bound):
-                self._challenge(request, source, realm, stale=False)
-            return
         if isinstance(credentials, SipError):
             self._reply(request, source, credentials.status, credentials.reason)
             return
-        key = ("office-user", credentials.username)
+        to_user = _to_user(request)
+        if to_user is not None and len(to_user) > MAX_USERNAME:
+            self._reply(request, source, 400, "Bad Request")  # B8: before any state is kept for it
+            return
+        username = credentials.username if credentials is not None else to_user
+        if username is None:
+            self._challenge(request, source, realm, "", self._realm_algorithms(realm), stale=False)
+            return
+        key = ("office-user", username)
         found = self.db.recall(key)
         if found is MISSING:
             self._spawn(self._look_up(key, request, source, realm, credentials))
         else:
-            self._authenticated(request, source, realm, credentials, found)  # type: ignore[arg-type]
+            self._identified(request, source, realm, credentials, found)  # type: ignore[arg-type]
 
     async def _look_up(self, key: tuple[str, str], request: Request, source: Source, realm: str,
-                       credentials: digest.Credentials) -> None:
-        found = await self.db.cached(key, lambda repo: repo.office_user(credentials.username))
-        self._authenticated(request, source, realm, credentials, found)
+                       credentials: digest.Credentials | None) -> None:
+        found = await self.db.cached(key, lambda repo: repo.office_user(key[1]))
+        self._identified(request, source, realm, credentials, found)
+
+    def _identified(self, request: Request, source: Source, realm: str, credentials: digest.Credentials | None,
+                    found: tuple[OfficeUser, str | None] | None) -> None:
+        """`found`: the office line the username names, with its portal's INCOMING_SERVER."""
+        user = found[0] if found is not None and (found[1] or self.settings.realm).lower() == realm else None
+        algorithms = (user.algorithms if user else None) or self._realm_algorithms(realm)
+        if credentials is not None:
+            self._authenticated(request, source, realm, credentials, user, algorithms)
+            return
+        username = _to_user(request) or ""
+        if self.guard.may_challenge(source.address, username, self.wall(), (username, source.address) in self._bound):
+            self._challenge(request, source, realm, username, algorithms, stale=False)
+        else:
+            self.transport.stats["registrar_dropped"] += 1  # B8: this IP had its challenge for the user
 
     async def _load_realms(self, request: Request, source: Source) -> None:
         await self.db.cached(REALMS, lambda repo: repo.portal_realms())
         self.handle(request, source)
 
-    def _realm(self, request: Request, portal_realms: frozenset[str]) -> str | None:
+    def _realm(self, request: Request, portal_realms: dict[str, tuple[str, ...] | None]) -> str | None:
         """B1, B2 step 1: the realm is an INCOMING_SERVER: the service's or a portal's own. The
         Request-URI names one, or one of our addresses, and then the To host says which."""
         target = _target(request.uri)
@@ -160,47 +187,62 @@ class Registrar:
         tags = [tag.strip() for value in request.headers.get_all("Require") for tag in split_list(value)]
         return [tag for tag in tags if tag.lower() not in SUPPORTED_OPTIONS]
 
+    def _realm_algorithms(self, realm: str) -> tuple[str, ...]:
+        """B3: what an unknown username is challenged with: the realm's portal's choice, else the service's."""
+        realms = self.db.recall(REALMS)
+        chosen = realms.get(realm) if isinstance(realms, dict) else None
+        return chosen or self.settings.algorithms
+
     def _credentials(self, request: Request, realm: str) -> digest.Credentials | SipError | None:
         for value in request.headers.get_all("Authorization"):
             try:
                 credentials = digest.parse_credentials(value)
             except digest.DigestError:
                 return BadRequest("malformed Authorization")
+            if len(credentials.username) > MAX_USERNAME or len(credentials.realm) > MAX_REALM:
+                return BadRequest("username or realm too long")  # B8: before any state is kept for it
             if credentials.realm == realm:
                 return credentials
         return None
 
     def _authenticated(self, request: Request, source: Source, realm: str, credentials: digest.Credentials,
-                       found: tuple[OfficeUser, str | None] | None) -> None:
-        """`found`: the office line of the digest username, with its portal's INCOMING_SERVER."""
+                       user: OfficeUser | None, algorithms: tuple[str, ...]) -> None:
+        """`user`: the office line of the digest username in this realm, None if there is none."""
         now = self.wall()
-        state = self.nonces.check(credentials.nonce, realm, now)
+        username = credentials.username
+        # B3: only the algorithm offered with this nonce, to this source, for this user
+        state = self.nonces.check(credentials.nonce, realm, now, Addressee(source.address, username,
+                                                                           credentials.algorithm))
         if not _same_target(credentials.uri, request.uri):
             self._reply(request, source, 400, "Bad Request")  # B3: `uri` must name the Request-URI
             return
-        user = None
-        if found is not None and (found[1] or self.settings.realm).lower() == realm:
-            user = found[0]
+        holds_binding = (username, source.address) in self._bound
+        if state is not NonceState.INVALID and not self.guard.may_verify(
+                source.address, username, issued_at(credentials.nonce), now, holds_binding):
+            self.transport.stats["registrar_dropped"] += 1  # B8: not the nonce of this IP's current slot
+            return
         stored = self._ha1(user, realm, credentials.algorithm) if user else self._decoy.get(credentials.algorithm, "")
         good = state is not NonceState.INVALID and _verify(credentials, stored)
         if not good:
-            self._failed(request, source, realm, credentials.username, "wrong credentials" if state is not
+            if state is NonceState.VALID:
+                self.nonces.burn(credentials.nonce, now)  # one guess per nonce, whatever its nc
+            self._failed(request, source, realm, username, algorithms, "wrong credentials" if state is not
                          NonceState.INVALID else "bad nonce")
             return
         if state is NonceState.STALE:
-            self._challenge(request, source, realm, stale=True)  # B3: not a failure
+            self._challenge(request, source, realm, username, algorithms, stale=True)  # B3: not a failure
             return
         headers = request.headers
         use = self.nonces.use(credentials.nonce, credentials.nc if credentials.qop else None, now,
                               (headers.get("Via"), headers.get("Call-ID"), headers.get("CSeq")))
         if use is NonceUse.FORGOTTEN:
-            self._challenge(request, source, realm, stale=True)
+            self._challenge(request, source, realm, username, algorithms, stale=True)
             return
         if use is NonceUse.REPLAYED:
-            self._failed(request, source, realm, credentials.username, "replayed nonce count")
+            self._failed(request, source, realm, username, algorithms, "replayed nonce count")
             return
-        if user is None or _to_user(request) != credentials.username:
-            self._failed(request, source, realm, credentials.username, "not the To user", status=403)
+        if user is None or _to_user(request) != username:
+            self._failed(request, source, realm, username, algorithms, "not the To user", status=403)
             return
         try:
             register = rules.read_register(request, transport=source.transport, source=(source.address, source.port),
@@ -222,9 +264,10 @@ class Registrar:
         self._spawn(self.db.write(lambda repo: repo.store_ha1(user.line_id, realm, ha1), touches=("office-user",)))
         return ha1.get(algorithm, "")
 
-    def _failed(self, request: Request, source: Source, realm: str, username: str | None, reason: str,
-                status: int = 401) -> None:
-        """B3, B8: counted, logged, and answered like any other failure (a fresh challenge, or 403)."""
+    def _failed(self, request: Request, source: Source, realm: str, username: str, algorithms: tuple[str, ...],
+                reason: str, status: int = 401) -> None:
+        """B3, B8: counted, logged, and answered like any other failure (a fresh challenge, or 403);
+        while the user is guarded, the challenge only when this IP may have one (abuse.py)."""
         now = self.wall()
         self._log(SecurityEvent(now, source.address, source.port, source.transport, username, reason))
         if self.guard.failed(source.address, username, now):
@@ -233,17 +276,21 @@ class Registrar:
                                     f"blocked for {until - now:.0f} s"))
         if status == 403:
             self._reply(request, source, 403, "Forbidden")
+        elif self.guard.may_challenge(source.address, username, now, (username, source.address) in self._bound):
+            self._challenge(request, source, realm, username, algorithms, stale=False)
         else:
-            self._challenge(request, source, realm, stale=False)
+            self.transport.stats["registrar_dropped"] += 1
 
-    def _challenge(self, request: Request, source: Source, realm: str, *, stale: bool) -> None:
-        """B3: one challenge per algorithm, each with its own fresh nonce; never 407 for REGISTER."""
+    def _challenge(self, request: Request, source: Source, realm: str, username: str, algorithms: tuple[str, ...],
+                   *, stale: bool) -> None:
+        """B3: one challenge per algorithm, each with its own fresh nonce for this source, user and
+        algorithm; never 407 for REGISTER."""
         now = self.wall()
         flag = ", stale=true" if stale else ""
+        nonces = [self.nonces.issue(realm, now, Addressee(source.address, username, alg)) for alg in algorithms]
         headers = [
-            ("WWW-Authenticate", f'Digest realm="{realm}", nonce="{self.nonces.issue(realm, now)}", '
-                                 f'algorithm={algorithm}, qop="auth"{flag}')
-            for algorithm in self.settings.algorithms
+            ("WWW-Authenticate", f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}, qop="auth"{flag}')
+            for nonce, alg in zip(nonces, algorithms)
         ]
         self._reply(request, source, 401, "Unauthorized", headers)
 
@@ -338,7 +385,9 @@ class Registrar:
         self.transport.reply(source, response)
 
     def _log(self, event: SecurityEvent) -> None:
-        security.warning(json.dumps(asdict(event), sort_keys=True))
+        fields = asdict(event)
+        fields["username"] = _loggable(event.username)
+        security.warning(json.dumps(fields, sort_keys=True))
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
@@ -360,7 +409,7 @@ def _to_host(request: Request) -> str | None:
     return _to_parts(request.headers.get("To") or "")[1]
 
 
-@lru_cache(maxsize=16384)
+@short_text_memo(16384)
 def _to_parts(to: str) -> tuple[str | None, str | None]:
     """(user, lower-case host) of a To header value."""
     try:
@@ -370,7 +419,7 @@ def _to_parts(to: str) -> tuple[str | None, str | None]:
     return uri.user, uri.host.lower()
 
 
-@lru_cache(maxsize=1024)
+@short_text_memo(1024)
 def _target(uri: str) -> tuple[str, str, int | None] | None:
     """(scheme, lower-case host, port) of a SIP URI, None if it is not one."""
     try:
@@ -397,6 +446,13 @@ def _remaining_over(bindings: list[Binding], source: Source, now: float) -> floa
 def _http_date(second: int) -> str:
     """B6: the Date of a 200, made once per second."""
     return formatdate(second, usegmt=True)
+
+
+def _loggable(username: str | None) -> str | None:
+    """B8: at most MAX_LOGGED characters of a username reach a log line."""
+    if username is None or len(username) <= MAX_LOGGED:
+        return username
+    return username[:MAX_LOGGED] + "…"
 
 
 def _verify(credentials: digest.Credentials, stored_ha1: str) -> bool:

@@ -40,6 +40,8 @@ def render_line(line: Line) -> dict[str, object]:
     row["REGISTRATION_STATUS_CODE"] = _text(line.registration_status_code)
     row["REGISTRATION_ERROR_MESSAGE"] = line.registration_error_message
     row["TITLE"] = line.title
+    if line.type is LineType.OFFICE:
+        row["DIGEST_ALGORITHMS"] = line.digest_algorithms  # sipline's own, last (README, "Office lines")
     return row
 
 
@@ -66,6 +68,7 @@ def _line_fields(params: Params) -> dict[str, str | None]:
         "server": params.optional_str("SERVER"),
         "login": params.optional_str("LOGIN"),
         "password": params.optional_str("PASSWORD"),
+        "digest_algorithms": params.optional_str("DIGEST_ALGORITHMS"),
     }
 
 

@@ -262,6 +262,20 @@ def parse_credentials(value: str) -> Credentials:
 
 
 KEPT = ("MD5", "SHA-256", "SHA-512-256")  # a registrar keeps an HA1 for each (B1)
+# B3: what a registrar may challenge with; the -sess variants need no HA1 of their own but are never offered
+CHALLENGE_ALGORITHMS = {name.lower(): name for name in KEPT}
+
+
+def algorithm_list(text: str) -> tuple[str, ...]:
+    """A comma-separated list of challenge algorithms (e.g. "SHA-256,MD5"), canonical and in order.
+
+    Raises:
+        DigestError: an empty list, a repeated name, or a name not in CHALLENGE_ALGORITHMS.
+    """
+    chosen = tuple(CHALLENGE_ALGORITHMS.get(item.strip().lower(), "") for item in text.split(","))
+    if not chosen or "" in chosen or len(set(chosen)) != len(chosen):
+        raise DigestError(f"{text[:40]!r} is not a list of {', '.join(KEPT)}")
+    return chosen
 
 
 def ha1_kept(username: str, realm: str, password: str) -> dict[str, str]:

@@ -35,6 +35,7 @@ class Portal:
     rate_burst: float | None = None  # rest-protocol.md §7; None: the service's setting
     rate_drain: float | None = None
     active: bool = True
+    digest_algorithms: str | None = None  # B3: its office lines' challenges ("SHA-256,MD5"); None: the service's
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class Line:
     registration_error_message: str | None
     # where the office PBX registers; set by the telephony rules from configuration
     incoming_server: str | None = None
+    digest_algorithms: str | None = None  # office lines, B3: its challenges; None: the portal's or the service's
 
     @property
     def line_id(self) -> str:
@@ -145,6 +147,7 @@ class NewLine:
     login: str
     password: str | None
     incoming_password: str | None
+    digest_algorithms: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,7 @@ class OfficeUser:
     password: str  # INCOMING_PASSWORD
     realm: str | None  # the realm `ha1` was computed for
     ha1: dict[str, str]  # digest algorithm → H(login:realm:password)
+    algorithms: tuple[str, ...] | None = None  # B3: the line's challenges, else its portal's; None: the service's
 
 
 @dataclass(frozen=True)

@@ -63,14 +63,16 @@ class AccountRepository(Protocol):
     def portal_by_domain(self, domain: str) -> Portal | None:
         ...
 
-    def portal_realms(self) -> frozenset[str]:
-        """The INCOMING_SERVER of every portal that has its own, lower-cased."""
+    def portal_realms(self) -> dict[str, tuple[str, ...] | None]:
+        """The INCOMING_SERVER of every portal that has its own, lower-cased, with the digest algorithms
+        its office lines are challenged with (None: the service's)."""
 
     def portals(self) -> list[Portal]:
         ...
 
     def update_portal(self, portal_id: int, changes: dict[str, object]) -> None:
-        """Set columns of the portal table (title, incoming_server, rate_burst, rate_drain, active)."""
+        """Set columns of the portal table (title, incoming_server, rate_burst, rate_drain, active,
+        digest_algorithms)."""
 
     def user(self, portal_id: int, number: int) -> User | None:
         ...
@@ -188,7 +190,8 @@ class LineRepository(Protocol):
 
 class BindingRepository(Protocol):
     def office_user(self, login: str) -> tuple[OfficeUser, str | None] | None:
-        """The office line whose INCOMING_LOGIN this is, with its portal's INCOMING_SERVER if set."""
+        """The office line whose INCOMING_LOGIN this is (its `algorithms` its own, else its portal's), with
+        its portal's INCOMING_SERVER if set."""
 
     def store_ha1(self, line_id: int, realm: str, ha1: dict[str, str]) -> None:
         """Keep the HA1 values of an office line for `realm` (sealed)."""

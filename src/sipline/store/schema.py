@@ -28,6 +28,8 @@ portal = sa.Table(
     sa.Column("rate_burst", sa.Float),
     sa.Column("rate_drain", sa.Float),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # false: PORTAL_DELETED
+    # B3: digest algorithms its office lines are challenged with, e.g. "SHA-256,MD5"; NULL = the service's
+    sa.Column("digest_algorithms", sa.String(64)),
     sqlite_autoincrement=True,
 )
 
@@ -91,6 +93,8 @@ line = sa.Table(
     # the realm the sealed HA1 values (incoming_ha1: algorithm → hex, JSON) were computed for (B1)
     sa.Column("incoming_realm", sa.String(255)),
     sa.Column("incoming_ha1", sa.LargeBinary),
+    # B3: this office line's digest algorithms, e.g. "SHA-256,MD5"; NULL = its portal's
+    sa.Column("digest_algorithms", sa.String(64)),
     sa.Column("registration_status_code", sa.Integer),
     sa.Column("registration_error_message", sa.String(255)),
     sa.Column("created_at", sa.Float, nullable=False),

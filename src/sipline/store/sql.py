@@ -76,7 +76,8 @@ _UPDATE_BINDING = sa.update(t.binding).where(*_THIS_BINDING).values(
     {name: sa.bindparam(name) for name in _BINDING_COLUMNS if name not in ("line_id", "contact")})
 _OFFICE_USER = (
     sa.select(t.line.c.id, t.line.c.portal_id, t.line.c.incoming_login, t.line.c.incoming_password,
-              t.line.c.incoming_realm, t.line.c.incoming_ha1, t.portal.c.incoming_server)
+              t.line.c.incoming_realm, t.line.c.incoming_ha1, t.portal.c.incoming_server,
+              sa.func.coalesce(t.line.c.digest_algorithms, t.portal.c.digest_algorithms).label("digest_algorithms"))
     .join(t.portal, t.portal.c.id == t.line.c.portal_id)
     .where(t.line.c.incoming_login == sa.bindparam("b_login"), t.line.c.type == sa.bindparam("b_type"))
 )
@@ -182,9 +183,10 @@ class SqlRepository:
             user_is_admin=row["is_admin"],
         )
 
-    def portal_realms(self) -> frozenset[str]:
-        query = sa.select(t.portal.c.incoming_server).where(t.portal.c.incoming_server.is_not(None))
-        return frozenset(realm.lower() for realm in self.conn.execute(query).scalars())
+    def portal_realms(self) -> dict[str, tuple[str, ...] | None]:
+        query = (sa.select(t.portal.c.incoming_server, t.portal.c.digest_algorithms)
+                 .where(t.portal.c.incoming_server.is_not(None)))
+        return {realm.lower(): _algorithms(algorithms) for realm, algorithms in self.conn.execute(query)}
 
     def portal_by_domain(self, domain: str) -> Portal | None:
         row = self.conn.execute(sa.select(t.portal).where(t.portal.c.domain == domain)).mappings().first()
@@ -345,6 +347,7 @@ class SqlRepository:
                 incoming_password=self._seal(new.incoming_password),
                 # office lines show "0" from the first get on (voximplant-sip.md §2)
                 registration_status_code=0 if office else None,
+                digest_algorithms=new.digest_algorithms,
                 created_at=now,
             )
             .returning(t.line.c.id)
@@ -545,6 +548,7 @@ class SqlRepository:
             line_id=row["id"], portal_id=row["portal_id"], login=row["incoming_login"],
             password=self._open(row["incoming_password"]) or "", realm=row["incoming_realm"],
             ha1=json.loads(self.box.open(sealed)) if sealed else {},
+            algorithms=_algorithms(row["digest_algorithms"]),
         )
         return user, row["incoming_server"]
 
@@ -646,6 +650,7 @@ class SqlRepository:
             incoming_password=self._open(row["incoming_password"]),
             registration_status_code=row["registration_status_code"],
             registration_error_message=row["registration_error_message"],
+            digest_algorithms=row["digest_algorithms"],
         )
 
 
@@ -750,4 +755,10 @@ def _portal(row: RowMapping) -> Portal:
         rate_burst=row["rate_burst"],
         rate_drain=row["rate_drain"],
         active=row["active"],
+        digest_algorithms=row["digest_algorithms"],
     )
+
+
+def _algorithms(text: str | None) -> tuple[str, ...] | None:
+    """B3: a stored algorithm list ("SHA-256,MD5", checked when written) as the registrar offers it."""
+    return tuple(text.split(",")) if text else None

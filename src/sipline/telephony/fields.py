@@ -3,7 +3,8 @@
 Every failed check of one call is reported, in the table's order. Beyond Bitrix24,
 sipline refuses control characters (header injection) and a SERVER that is not a
 SIP host address, since these values go into real SIP messages; those checks come
-right after the documented ones of the same field, TITLE's last.
+right after the documented ones of the same field, TITLE's last. DIGEST_ALGORITHMS
+is sipline's own field (README, "Office lines"): checked last, office lines only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sipline.sip import digest
 from sipline.sip.address import InvalidAddress, parse_server_address
 from sipline.store.records import LineType
 from sipline.telephony.errors import CheckFieldsError
@@ -30,22 +32,26 @@ class LineFields:
     server: str | None = None
     login: str | None = None
     password: str | None = None
+    digest_algorithms: str | None = None  # canonical "SHA-256,MD5"; "" clears the line's own choice
 
 
 def check_new_line(
-    type_: str | None, title: str | None, server: str | None, login: str | None, password: str | None
+    type_: str | None, title: str | None, server: str | None, login: str | None, password: str | None,
+    digest_algorithms: str | None = None,
 ) -> LineFields:
     """TYPE defaults to cloud and is case-insensitive; SERVER and LOGIN are required.
 
     Raises: CheckFieldsError with every failed check.
     """
     errors: list[str] = []
+    line_type = _line_type("cloud" if type_ is None else type_.lower(), errors)
     fields = LineFields(
-        type=_line_type("cloud" if type_ is None else type_.lower(), errors),
+        type=line_type,
         server=_server(server or "", errors),
         login=_login(login or "", errors),
         password=_password(password, errors),
         title=_title(title, errors),
+        digest_algorithms=_digest_algorithms(digest_algorithms, line_type, errors),
     )
     if errors:
         raise CheckFieldsError(errors)
@@ -53,9 +59,11 @@ def check_new_line(
 
 
 def check_changes(
-    type_: str | None, title: str | None, server: str | None, login: str | None, password: str | None
+    type_: str | None, title: str | None, server: str | None, login: str | None, password: str | None,
+    digest_algorithms: str | None = None, *, line_type: LineType | None = None,
 ) -> LineFields:
-    """Only the given fields are checked; TYPE must be exactly `cloud` or `office` here.
+    """Only the given fields are checked; TYPE must be exactly `cloud` or `office` here. `line_type`:
+    the line's type as stored.
 
     Raises: CheckFieldsError with every failed check.
     """
@@ -66,6 +74,7 @@ def check_changes(
         login=None if login is None else _login(login, errors),
         password=_password(password, errors),
         title=_title(title, errors),
+        digest_algorithms=_digest_algorithms(digest_algorithms, line_type, errors, clear=True),
     )
     if errors:
         raise CheckFieldsError(errors)
@@ -130,6 +139,21 @@ def _title(title: str | None, errors: list[str]) -> str | None:
     else:
         _has_control(title, "Connection name", errors)
     return cleaned
+
+
+def _digest_algorithms(value: str | None, line_type: LineType | None, errors: list[str], *,
+                       clear: bool = False) -> str | None:
+    """B3: the office line's challenge algorithms, in order; with `clear`, "" returns to the portal's."""
+    if value is None or (clear and not value.strip()):
+        return None if value is None else ""
+    if line_type is not LineType.OFFICE:
+        errors.append("Digest algorithms apply to office lines only.")
+        return None
+    try:
+        return ",".join(digest.algorithm_list(value))
+    except digest.DigestError:
+        errors.append(f"Digest algorithms must be a comma-separated list of {', '.join(digest.KEPT)}.")
+        return None
 
 
 def _has_control(value: str, label: str, errors: list[str]) -> bool:

@@ -91,10 +91,10 @@ class SipLines:
 
     async def add(
         self, caller: Caller, *, type_: str | None, title: str | None, server: str | None,
-        login: str | None, password: str | None,
+        login: str | None, password: str | None, digest_algorithms: str | None = None,
     ) -> Line:
         require_numbers_right(caller)
-        fields = check_new_line(type_, title, server, login, password)
+        fields = check_new_line(type_, title, server, login, password, digest_algorithms)
         line = await self.db.write(lambda repo: self._insert(repo, caller, fields))
         self.events.line_added(line)
         return line
@@ -116,6 +116,7 @@ class SipLines:
             password=fields.password,
             # 32 lower-case hex characters from a CSPRNG (voximplant-sip.md §2.1)
             incoming_password=secrets.token_hex(16) if office else None,
+            digest_algorithms=fields.digest_algorithms,
         )
         line = repo.insert_line(new, self.clock())
         if office:  # B1: the registrar's secrets, for the realm the line starts in
@@ -127,15 +128,15 @@ class SipLines:
 
     async def update(
         self, caller: Caller, config_id: int, *, type_: str | None, title: str | None,
-        server: str | None, login: str | None, password: str | None,
+        server: str | None, login: str | None, password: str | None, digest_algorithms: str | None = None,
     ) -> None:
         require_numbers_right(caller)
 
         def work(repo: Repository) -> tuple[Line, bool] | None:
             line = self._owned_line(repo, caller, config_id)
-            if title is None and server is None and login is None and password is None:
+            if title is None and server is None and login is None and password is None and digest_algorithms is None:
                 return None
-            fields = check_changes(type_, title, server, login, password)
+            fields = check_changes(type_, title, server, login, password, digest_algorithms, line_type=line.type)
             if fields.title and repo.title_taken(caller.portal_id, title_key(fields.title), line.id):
                 raise TitleExists()
             changes: dict[str, object] = {
@@ -144,7 +145,9 @@ class SipLines:
                                     ("login", fields.login), ("password", fields.password))
                 if value is not None
             }
-            reregister = bool(changes.keys() - {"title"})
+            if fields.digest_algorithms is not None:  # B3: the next challenge offers them; bindings stay
+                changes["digest_algorithms"] = fields.digest_algorithms or None
+            reregister = bool(changes.keys() - {"title", "digest_algorithms"})
             if reregister:
                 # The registration starts over, even when the values are the same [S].
                 changes["registration_status_code"] = 0
