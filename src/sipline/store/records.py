@@ -35,6 +35,7 @@ class Portal:
     rate_burst: float | None = None  # rest-protocol.md §7; None: the service's setting
     rate_drain: float | None = None
     active: bool = True
+    max_lines: int = 1000  # office and cloud lines together (README, settings)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ portal = sa.Table(
     sa.Column("rate_burst", sa.Float),
     sa.Column("rate_drain", sa.Float),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # false: PORTAL_DELETED
+    sa.Column("max_lines", sa.Integer, nullable=False, server_default="1000"),  # office and cloud together
     sqlite_autoincrement=True,
 )
 
