@@ -191,7 +191,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     await db.start()  # after every subscription: LISTEN covers the channels known at start
     services = Services.build(db, incoming_server=settings.registrar_name, events=events,
                               access_lifetime=settings.access_token_lifetime,
-                              filter_limits=FilterLimits(settings.filter_max_values, settings.filter_max_terms))
+                              filter_limits=FilterLimits(settings.filter_max_values, settings.filter_max_terms,
+                                                         settings.filter_max_batch_terms))
     created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines,
                                                 max_lines=settings.max_lines)
     cert, key = _tls_files(settings)

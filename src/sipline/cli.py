@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="values in one FILTER list of voximplant.sip.get [SIPLINE_FILTER_MAX_VALUES]")
     rest.add_argument("--filter-max-terms", default=env("FILTER_MAX_TERMS", "1000"), metavar="N",
                       help="values in all lists of one FILTER [SIPLINE_FILTER_MAX_TERMS]")
+    rest.add_argument("--filter-max-batch-terms", default=env("FILTER_MAX_BATCH_TERMS", "5000"), metavar="N",
+                      help="FILTER values in all calls of one batch [SIPLINE_FILTER_MAX_BATCH_TERMS]")
     rest.add_argument("--trusted-proxy", action="append", metavar="CIDR",
                       help="proxy whose X-Forwarded-For is believed, repeatable [SIPLINE_TRUSTED_PROXIES]")
     rest.add_argument("--oauth-listen", default=env("OAUTH_LISTEN"), metavar="HOST:PORT",
@@ -209,6 +211,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             max_lines=config.parse_positive(args.max_lines, "max-lines"),
             filter_max_values=config.parse_positive(args.filter_max_values, "filter-max-values"),
             filter_max_terms=config.parse_positive(args.filter_max_terms, "filter-max-terms"),
+            filter_max_batch_terms=config.parse_positive(args.filter_max_batch_terms, "filter-max-batch-terms"),
             trusted_proxies=tuple(config.parse_network(item, "trusted-proxy")
                                   for item in args.trusted_proxy or _env_list("TRUSTED_PROXIES")),
             oauth_listen=config.parse_hostport(args.oauth_listen, "oauth-listen") if args.oauth_listen else None,

@@ -69,13 +69,28 @@ EMPTY = object()  # the operand null or "": "field is NULL or empty"
 class FilterLimits:
     """How much one FILTER may ask for; each value is one test of every line.
 
-    The work of a call is (lines × terms): 500 values cover any list a client builds from one
-    page-by-page listing of a full portal (MAX_LINES, 1,000 lines, in two lists), and 1,000 terms
-    over 1,000 lines stay well under a second of work (docs/benchmarks.md).
+    The work of a call is lines × terms. 500 values hold the CONFIG_IDs of ten pages (the usual
+    "these lines" list a client sends); 1,000 terms over a full portal (1,000 lines, README) are
+    a million substring tests, about 50 ms of CPU, given back to the event loop in 2 ms slices.
     """
 
     values_per_list: int = 500
     terms: int = 1000
+    batch_terms: int = 5000  # in all sip.get of one batch: five calls' worth of the heaviest filter
+
+
+class TermBudget:
+    """The FILTER values the calls of one batch may still use together (FilterLimits.batch_terms)."""
+
+    def __init__(self, terms: int) -> None:
+        self.total = terms
+        self.left = terms
+
+    def spend(self, terms: int) -> None:
+        """Raises: InvalidArgument when the batch has fewer left; nothing is spent then."""
+        if terms > self.left:
+            raise InvalidArgument(f"batch: more than {self.total} FILTER values in all of its calls")
+        self.left -= terms
 
 
 Test = Callable[[Value], bool]
@@ -93,7 +108,8 @@ class Condition:
         return self.negated != self.test(_comparable(getter(line), is_int))
 
 
-def parse_filter(raw: object, limits: FilterLimits = FilterLimits()) -> list[Condition]:
+def parse_filter(raw: object, limits: FilterLimits = FilterLimits(),
+                 budget: TermBudget | None = None) -> list[Condition]:
     """Conditions of a FILTER value; anything but an array means no filter.
 
     A plain `APP_ID` key is dropped: the caller's own APP_ID is forced (§4 step 2).
@@ -101,7 +117,7 @@ def parse_filter(raw: object, limits: FilterLimits = FilterLimits()) -> list[Con
     Raises:
         UnknownFilterField: a key names no field or an unknown operator.
         InvalidArgument: a value of the wrong shape (`><` needs two bounds), or more values than
-            `limits` allow, in one list or in all.
+            `limits` allow, in one list or in all, or than the batch's `budget` has left.
     """
     if isinstance(raw, list):
         raw = {str(index): value for index, value in enumerate(raw)}
@@ -121,6 +137,8 @@ def parse_filter(raw: object, limits: FilterLimits = FilterLimits()) -> list[Con
             raise InvalidArgument(f"FILTER: more than {limits.terms} values in all")
         terms += size
         conditions.append(_condition(key, field, op, value, size))
+    if budget is not None:
+        budget.spend(terms)
     return conditions
 
 

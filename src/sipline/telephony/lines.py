@@ -181,7 +181,7 @@ class SipLines:
 
     async def get(self, caller: Caller, *, filter_: object, sort: object, order: object, offset: int) -> Page:
         require_numbers_right(caller)
-        conditions = parse_filter(filter_, self.filter_limits)
+        conditions = parse_filter(filter_, self.filter_limits, caller.filter_budget)
         sort_key = parse_sort(sort, order)
         lines = await self.owned_lines(caller)
         if conditions:
