@@ -9,14 +9,8 @@ import pytest
 from sipline.store.crypto import SecretBox
 from sipline.store.database import open_store, sqlite_url
 from sipline.telephony.caller import Caller
-from sipline.telephony.errors import (
-    AccessDenied,
-    LineNotFound,
-    MaxCloudPbx,
-    MaxLines,
-    RegistrationNotFound,
-    TitleExists,
-)
+from sipline.telephony import errors
+from sipline.telephony.errors import AccessDenied, LineNotFound, MaxCloudPbx, RegistrationNotFound, TitleExists
 from sipline.telephony.lines import SipLines
 from sipline.telephony.outgoing import OutgoingLines
 
@@ -115,7 +109,7 @@ def test_a_portal_refuses_lines_past_its_line_limit_of_both_types(lines):
     add(lines, WEBHOOK, type_="office")
     add(lines, APP)  # every app's lines count
     for type_ in ("office", "cloud"):
-        with pytest.raises(MaxLines, match="more than 2 SIP lines"):
+        with pytest.raises(errors.MaxLines, match="more than 2 SIP lines"):
             add(lines, WEBHOOK, type_=type_)
     assert listing(lines, WEBHOOK) == [1]
 
