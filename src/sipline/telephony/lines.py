@@ -32,7 +32,7 @@ from sipline.telephony.filter import Condition, FilterLimits, parse_filter, pars
 
 PAGE_SIZE = 50  # every paging client assumes pages of 50 (voximplant-sip.md §4)
 # Tests of a line against a filter value (≈ 40 ns each) a filter makes before it lets the event loop
-# serve others: about 1 ms. A thread would not help: filtering is Python, and a thread holding the
+# serve others: about 2 ms. A thread would not help: filtering is Python, and a thread holding the
 # GIL delays each of the loop's wake-ups by a switch interval (5 ms), which is worse.
 FILTER_SLICE_WORK = 50_000
 
