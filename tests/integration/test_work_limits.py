@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,6 @@ import pytest
 from tests.integration.operator import cli, error, fields, hook_call, result
 from tests.integration.server import SiplineProcess
 from tests.stores import store_env
-import os
 
 CLOUD = {"TYPE": "cloud", "SERVER": "sip.example.invalid", "LOGIN": "100", "PASSWORD": "s"}
 OFFICE = {"TYPE": "office", "SERVER": "pbx.example.invalid", "LOGIN": "200"}
