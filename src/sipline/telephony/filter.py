@@ -70,8 +70,10 @@ class FilterLimits:
     """How much one FILTER may ask for; each value is one test of every line.
 
     The work of a call is lines × terms. 500 values hold the CONFIG_IDs of ten pages (the usual
-    "these lines" list a client sends); 1,000 terms over a full portal (1,000 lines, README) are
-    a million substring tests, about 50 ms of CPU, given back to the event loop in 2 ms slices.
+    "these lines" list a client sends); 1,000 in all is what a form request can carry at all
+    (PHP's max_input_vars, php.MAX_INPUT_VARS), so only JSON bodies meet this bound. 1,000 terms
+    over a full portal (1,000 lines, README) are a million substring tests, about 50 ms of CPU,
+    given back to the event loop in 2 ms slices.
     """
 
     values_per_list: int = 500
