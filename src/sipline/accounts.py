@@ -19,6 +19,7 @@ from sipline.store.records import Portal, User, WebhookGrant, WebhookInfo
 from sipline.store.repository import Repository
 
 _SCOPE = re.compile(r"[a-z][a-z0-9_]*\Z")
+MAX_LINE_LIMIT = 2**31 - 1  # the column is a 32-bit INTEGER on PostgreSQL
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?::\d{1,5})?\Z")
 
 
@@ -49,6 +50,12 @@ def parse_scopes(text: str) -> str:
     return ",".join(dict.fromkeys(scopes))
 
 
+def check_line_limit(max_lines: int) -> None:
+    """Raises: AccountError unless 1 ≤ max_lines ≤ MAX_LINE_LIMIT."""
+    if not 1 <= max_lines <= MAX_LINE_LIMIT:
+        raise AccountError(f"max-lines: {max_lines} is not between 1 and {MAX_LINE_LIMIT}")
+
+
 def parse_domain(text: str) -> str:
     """A portal domain: a host name or IPv4 address, optionally with a port; lower-cased.
 
@@ -65,30 +72,32 @@ class Accounts:
         self.db = db
         self.clock = clock
 
-    async def bootstrap(self, *, domain: str, max_cloud_lines: int) -> NewWebhook | None:
+    async def bootstrap(self, *, domain: str, max_cloud_lines: int, max_lines: int | None = None) -> NewWebhook | None:
         """On first start: the default portal, an admin, and a telephony webhook (returned once)."""
 
         def work(repo: Repository) -> NewWebhook | None:
             repo.serialise("portals")  # several processes may start at once on one PostgreSQL
             if repo.default_portal() is not None:
                 return None
-            return self._new_portal(repo, domain, "", max_cloud_lines)
+            return self._new_portal(repo, domain, "", max_cloud_lines, max_lines)
 
         return await self.db.write(work)
 
     async def create_portal(self, *, domain: str, title: str, max_cloud_lines: int,
-                            incoming_server: str | None = None) -> NewWebhook:
+                            incoming_server: str | None = None, max_lines: int | None = None) -> NewWebhook:
         """A portal with an admin (user 1) and a telephony webhook for it.
 
-        Raises: AccountError for a malformed or taken domain.
+        Raises: AccountError for a malformed or taken domain, or a line limit out of range.
         """
         domain = parse_domain(domain)
+        if max_lines is not None:
+            check_line_limit(max_lines)
 
         def work(repo: Repository) -> NewWebhook:
             repo.serialise("portals")
             if repo.portal_by_domain(domain) is not None:
                 raise AccountError(f"a portal {domain} exists already")
-            created = self._new_portal(repo, domain, title, max_cloud_lines)
+            created = self._new_portal(repo, domain, title, max_cloud_lines, max_lines)
             if incoming_server:
                 repo.update_portal(created.portal.id, {"incoming_server": incoming_server})
             return created
@@ -112,6 +121,13 @@ class Accounts:
         value = ",".join(algorithms) if algorithms else None
         await self.db.write(lambda repo: repo.update_portal(named_portal(repo, portal).id,
                                                             {"digest_algorithms": value}))
+    async def set_line_limit(self, portal: str | None, max_lines: int) -> None:
+        """The portal's limit of lines, office and cloud; lines it has beyond a lower one stay.
+
+        Raises: AccountError for an unknown portal or a limit out of range.
+        """
+        check_line_limit(max_lines)
+        await self.db.write(lambda repo: repo.update_portal(named_portal(repo, portal).id, {"max_lines": max_lines}))
 
     async def portal_for_host(self, host: str | None) -> Portal:
         """The portal a request to `host` (the Host header) is for. Raises: AccountError before bootstrap."""
@@ -173,8 +189,10 @@ class Accounts:
         digest = code_hash(code)
         return await self.db.cached(("webhook", digest), lambda repo: repo.webhook_grant(digest))
 
-    def _new_portal(self, repo: Repository, domain: str, title: str, max_cloud_lines: int) -> NewWebhook:
-        portal = repo.insert_portal(domain=domain, title=title, max_cloud_lines=max_cloud_lines, now=self.clock())
+    def _new_portal(self, repo: Repository, domain: str, title: str, max_cloud_lines: int,
+                    max_lines: int | None) -> NewWebhook:
+        portal = repo.insert_portal(domain=domain, title=title, max_cloud_lines=max_cloud_lines, now=self.clock(),
+                                    max_lines=max_lines)
         repo.insert_user(portal_id=portal.id, name="Admin", is_admin=True, can_modify_numbers=True)
         return self._add_webhook(repo, portal, 1, "telephony")
 

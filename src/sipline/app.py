@@ -48,6 +48,7 @@ from sipline.registration.leases import LeaseKeeper, LeaseSettings
 from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
 from sipline.store.database import Database, StoreUnavailable, open_store
 from sipline.store.postgres import PostgresDatabase
+from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, NoEvents
 from sipline.tls import ensure_self_signed
 
@@ -232,8 +233,11 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         events = sip.engine if sip is not None else NoEvents()
     await db.start()  # after every subscription: LISTEN covers the channels known at start
     services = Services.build(db, incoming_server=settings.registrar_name, events=events,
-                              access_lifetime=settings.access_token_lifetime)
-    created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines)
+                              access_lifetime=settings.access_token_lifetime,
+                              filter_limits=FilterLimits(settings.filter_max_values, settings.filter_max_terms,
+                                                         settings.filter_max_batch_terms))
+    created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines,
+                                                max_lines=settings.max_lines)
     cert, key = _tls_files(settings)
     if created is not None:  # printed before binding: the code is shown once, even if the port is taken
         print(f"webhook: {settings.base_url}{created.path}", flush=True)

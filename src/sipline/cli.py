@@ -90,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
                       help="requests per portal and client IP: burst X, Y a second after [SIPLINE_RATE_LIMIT]")
     rest.add_argument("--operating-limit", default=env("OPERATING_LIMIT", "480"), metavar="S|off",
                       help="seconds of one method per app or webhook in 10 minutes [SIPLINE_OPERATING_LIMIT]")
+    rest.add_argument("--max-lines", default=env("MAX_LINES", "1000"), metavar="N",
+                      help="line limit (office and cloud) of new portals [SIPLINE_MAX_LINES]")
+    rest.add_argument("--filter-max-values", default=env("FILTER_MAX_VALUES", "500"), metavar="N",
+                      help="values in one FILTER list of voximplant.sip.get [SIPLINE_FILTER_MAX_VALUES]")
+    rest.add_argument("--filter-max-terms", default=env("FILTER_MAX_TERMS", "1000"), metavar="N",
+                      help="values in all lists of one FILTER [SIPLINE_FILTER_MAX_TERMS]")
+    rest.add_argument("--filter-max-batch-terms", default=env("FILTER_MAX_BATCH_TERMS", "5000"), metavar="N",
+                      help="FILTER values in all calls of one batch [SIPLINE_FILTER_MAX_BATCH_TERMS]")
     rest.add_argument("--trusted-proxy", action="append", metavar="CIDR",
                       help="proxy whose X-Forwarded-For is believed, repeatable [SIPLINE_TRUSTED_PROXIES]")
     rest.add_argument("--oauth-listen", default=env("OAUTH_LISTEN"), metavar="HOST:PORT",
@@ -138,12 +146,15 @@ def _operator_commands(commands) -> None:
     create.add_argument("--title", default="")
     create.add_argument("--incoming-server", help="its INCOMING_SERVER (SIP realm); default: the service's")
     create.add_argument("--max-cloud-lines", default="10")
+    create.add_argument("--max-lines", default=env("MAX_LINES", "1000"), metavar="N",
+                        help="its limit of lines, office and cloud [SIPLINE_MAX_LINES]")
     create.add_argument("--rate-limit", metavar="X/Y|off", help="its request-rate limit; default: the service's")
     create.add_argument("--digest-algorithms", metavar="LIST", help="digest challenges of its office lines, in "
                         "order, e.g. SHA-256,MD5; default: the service's --registrar-algorithms")
     command(portal, "list", "one line per portal: domain, member_id, title", portal=False)
-    command(portal, "limit", "set a portal's request-rate limit").add_argument(
-        "--rate-limit", metavar="X/Y|off", required=True, help="burst X, Y a second after; off: no limit")
+    limit = command(portal, "limit", "set a portal's request-rate limit or line limit")
+    limit.add_argument("--rate-limit", metavar="X/Y|off", help="burst X, Y a second after; off: no limit")
+    limit.add_argument("--max-lines", metavar="N", help="its limit of lines, office and cloud")
     command(portal, "digest", "set the digest challenges of a portal's office lines").add_argument(
         "--digest-algorithms", metavar="LIST|default", required=True,
         help="e.g. SHA-256,MD5 (in order); default: the service's --registrar-algorithms")
@@ -224,6 +235,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
             time_scale=config.parse_rate(env("TIME_SCALE", "1"), "SIPLINE_TIME_SCALE"),
             rate_limit=config.parse_rate_limit(args.rate_limit, "rate-limit"),
             operating_limit=config.parse_limit(args.operating_limit, "operating-limit"),
+            max_lines=config.parse_positive(args.max_lines, "max-lines"),
+            filter_max_values=config.parse_positive(args.filter_max_values, "filter-max-values"),
+            filter_max_terms=config.parse_positive(args.filter_max_terms, "filter-max-terms"),
+            filter_max_batch_terms=config.parse_positive(args.filter_max_batch_terms, "filter-max-batch-terms"),
             trusted_proxies=tuple(config.parse_network(item, "trusted-proxy")
                                   for item in args.trusted_proxy or _env_list("TRUSTED_PROXIES")),
             oauth_listen=config.parse_hostport(args.oauth_listen, "oauth-listen") if args.oauth_listen else None,

@@ -35,7 +35,8 @@ async def portal_create(args: argparse.Namespace, settings: Settings, services: 
     algorithms = _digest_algorithms(args) if args.digest_algorithms else None  # checked before anything is made
     created = await services.accounts.create_portal(
         domain=args.domain, title=args.title, incoming_server=args.incoming_server,
-        max_cloud_lines=config.parse_positive(args.max_cloud_lines, "max-cloud-lines"))
+        max_cloud_lines=config.parse_positive(args.max_cloud_lines, "max-cloud-lines"),
+        max_lines=config.parse_positive(args.max_lines, "max-lines"))
     if args.rate_limit:
         await services.accounts.set_rate_limit(created.portal.domain,
                                                config.parse_rate_limit(args.rate_limit, "rate-limit"))
@@ -46,8 +47,16 @@ async def portal_create(args: argparse.Namespace, settings: Settings, services: 
 
 
 async def portal_limit(args: argparse.Namespace, settings: Settings, services: Services) -> str:
-    await services.accounts.set_rate_limit(args.portal, config.parse_rate_limit(args.rate_limit, "rate-limit"))
-    return f"rate limit {args.rate_limit}"
+    if args.rate_limit is None and args.max_lines is None:
+        raise ConfigError("portal limit: give --rate-limit, --max-lines or both")
+    done = []
+    if args.rate_limit is not None:
+        await services.accounts.set_rate_limit(args.portal, config.parse_rate_limit(args.rate_limit, "rate-limit"))
+        done.append(f"rate limit {args.rate_limit}")
+    if args.max_lines is not None:
+        await services.accounts.set_line_limit(args.portal, config.parse_positive(args.max_lines, "max-lines"))
+        done.append(f"max lines {args.max_lines}")
+    return "\n".join(done)
 
 
 async def portal_digest(args: argparse.Namespace, settings: Settings, services: Services) -> str:

@@ -26,6 +26,10 @@ class Settings:
     tls_self_signed: bool = False
     incoming_server: str | None = None
     max_cloud_lines: int = 10  # voximplant-sip.md §2 step 3, for new portals
+    max_lines: int = 1000  # office and cloud lines of a new portal (README, REST limits)
+    filter_max_values: int = 500  # values in one FILTER list of voximplant.sip.get
+    filter_max_terms: int = 1000  # values in all of one FILTER
+    filter_max_batch_terms: int = 5000  # FILTER values in all sip.get of one batch
     secret_key: str | None = None  # base64; else <data dir>/secret.key
     access_log: bool = False
     # Seconds a client has for a request's line and headers (from the connection's start or the last

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sipline.accounts import Accounts
 from sipline.oauth import ACCESS_LIFETIME, OAuth
 from sipline.store.database import Database
+from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, SipLines
 from sipline.telephony.outgoing import OutgoingLines
 
@@ -21,7 +22,7 @@ class Services:
 
     @classmethod
     def build(cls, db: Database, *, incoming_server: str, events: LineEvents | None = None,
-              access_lifetime: float = ACCESS_LIFETIME) -> Services:
-        lines = SipLines(db, incoming_server=incoming_server, events=events)
+              access_lifetime: float = ACCESS_LIFETIME, filter_limits: FilterLimits = FilterLimits()) -> Services:
+        lines = SipLines(db, incoming_server=incoming_server, events=events, filter_limits=filter_limits)
         return cls(db=db, accounts=Accounts(db), oauth=OAuth(db, access_lifetime=access_lifetime), lines=lines,
                    outgoing=OutgoingLines(lines))

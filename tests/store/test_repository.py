@@ -237,3 +237,18 @@ def test_a_worker_writes_only_the_registrations_whose_lease_it_holds(db):
     save(None, "sip:l1@192.0.2.3")  # one process on its own store: no leases to check
     assert {registration.sent_contact for _, registration in run(db.read(lambda repo: repo.cloud_registrations()))} \
         == {"sip:l1@192.0.2.3"}
+
+
+def test_a_portal_keeps_its_line_limit_and_counts_its_lines(db):
+    portal, *_ = setup_portal(db)
+    assert portal.max_lines == 1000  # the column's default
+    run(db.write(lambda repo: repo.update_portal(portal.id, {"max_lines": 2})))
+    other = run(db.write(lambda repo: repo.insert_portal(domain="q.example", title="", max_cloud_lines=1, now=1.0,
+                                                         max_lines=7)))
+    assert run(db.read(lambda repo: (repo.portal(portal.id).max_lines, repo.portal(other.id).max_lines))) == (2, 7)
+    run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
+    run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE), 1.0)))
+    run(db.write(lambda repo: repo.insert_line(new_line(other.id, LineType.OFFICE), 1.0)))
+    counted = run(db.read(lambda repo: (repo.count_lines(portal.id), repo.count_lines(portal.id, LineType.OFFICE),
+                                        repo.count_cloud_lines(portal.id), repo.count_lines(other.id))))
+    assert counted == (2, 1, 1, 1)

@@ -9,6 +9,7 @@ import pytest
 from sipline.store.crypto import SecretBox
 from sipline.store.database import open_store, sqlite_url
 from sipline.telephony.caller import Caller
+from sipline.telephony import errors
 from sipline.telephony.errors import AccessDenied, LineNotFound, MaxCloudPbx, RegistrationNotFound, TitleExists
 from sipline.telephony.lines import SipLines
 from sipline.telephony.outgoing import OutgoingLines
@@ -101,3 +102,36 @@ def test_an_office_line_is_born_with_its_registrar_secrets(lines):
     with lines.db.engine.connect() as conn:
         [(sealed,)] = conn.exec_driver_sql("SELECT incoming_ha1 FROM line WHERE type = 'office'").all()
     assert user.ha1["MD5"].encode() not in sealed
+
+
+def test_a_portal_refuses_lines_past_its_line_limit_of_both_types(lines):
+    asyncio.run(lines.db.write(lambda repo: repo.update_portal(1, {"max_lines": 2})))
+    add(lines, WEBHOOK, type_="office")
+    add(lines, APP)  # every app's lines count
+    for type_ in ("office", "cloud"):
+        with pytest.raises(errors.MaxLines, match="more than 2 SIP lines"):
+            add(lines, WEBHOOK, type_=type_)
+    assert listing(lines, WEBHOOK) == [1]
+
+
+def test_a_heavy_filter_lets_the_event_loop_turn_while_it_runs(lines):
+    for n in range(300):
+        add(lines, WEBHOOK, type_="office", login=f"u{n}")
+    needles = [f"absent{n}" for n in range(500)]  # 300 lines × 500 values: three slices of work
+    turns = []
+
+    async def main():
+        async def other():
+            while True:
+                turns.append(1)
+                await asyncio.sleep(0)
+
+        ticker = asyncio.ensure_future(other())
+        await asyncio.sleep(0)
+        turns.clear()
+        page = await lines.get(WEBHOOK, filter_={"!%LOGIN": needles}, sort=None, order=None, offset=0)
+        ticker.cancel()
+        return page
+
+    assert asyncio.run(main()).total == 300
+    assert len(turns) >= 2

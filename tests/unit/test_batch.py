@@ -257,3 +257,23 @@ def test_references_see_only_earlier_commands():
 def test_failed_command_has_no_result_to_reference():
     params = params_of({"bad": "bad", "s": "m?a=$result[bad][ID]"}, {"bad": NOT_FOUND})
     assert params == {"a": []}
+
+
+def test_the_event_loop_serves_others_between_commands():
+    """Commands that fail before any await (refused filters) still let the loop turn between them."""
+    turns = []
+
+    async def main():
+        async def other():
+            while True:
+                turns.append(len(call.calls))
+                await asyncio.sleep(0)
+
+        ticker = asyncio.ensure_future(other())
+        await asyncio.sleep(0)
+        await run_batch(["a", "b", "c"], None, call)
+        ticker.cancel()
+
+    call = FakeCall()
+    asyncio.run(main())
+    assert {1, 2} <= set(turns)

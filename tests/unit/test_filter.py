@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from sipline.store.records import Line, LineType
 from sipline.telephony.errors import InvalidArgument, UnknownFilterField
-from sipline.telephony.filter import parse_filter, parse_sort
+from sipline.telephony.filter import FilterLimits, TermBudget, parse_filter, parse_sort
 
 BASE = Line(id=1, config_id=1, portal_id=1, app_id="", type=LineType.CLOUD, title="Main", server="sip.example.net",
             login="100", password="secret", auth_user=None, outbound_proxy=None, detect_line_number="N",
@@ -150,3 +150,54 @@ def test_between_negation_is_the_complement(field, bounds):
     positive = set(matching({"><" + field: bounds}))
     negated = set(matching({"!><" + field: bounds}))
     assert positive | negated == {1, 2, 3, 4} and not positive & negated
+
+
+# --- bounds on the work one call may ask for ---
+
+LIMITS = FilterLimits(values_per_list=3, terms=5, batch_terms=8)
+
+
+@pytest.mark.parametrize("filter_", [
+    {"CONFIG_ID": [1, 2, 3, 4]},
+    {"%TITLE": {"a": "x", "b": "y", "c": "z", "d": "w"}},
+    {"?TITLE": "a|b|c|d"},
+    {"?TITLE": ["a|b", "c|d"]},
+])
+def test_a_filter_list_over_its_limit_is_refused(filter_):
+    with pytest.raises(InvalidArgument, match="more than 3 values in one list"):
+        parse_filter(filter_, LIMITS)
+
+
+@pytest.mark.parametrize("filter_", [
+    {"CONFIG_ID": [1, 2, 3], "!ID": [1, 2, 3]},
+    {"CONFIG_ID": [1, 2, 3], "?TITLE": "a|b|c"},
+    # an empty list is no work, but each key is still one term: no unbounded number of keys
+    {"config_id": [], "Config_Id": [], "CONFIG_id": [], "conFIG_ID": [], "CONFIG_ID": [], "cONFIG_ID": []},
+])
+def test_a_filter_over_its_limit_in_all_is_refused(filter_):
+    with pytest.raises(InvalidArgument, match="more than 5 values in all"):
+        parse_filter(filter_, LIMITS)
+
+
+def test_filters_at_their_limits_still_match_as_before():
+    assert [c.terms for c in parse_filter({"CONFIG_ID": [1, 2, 3], "?TITLE": "a|b"}, LIMITS)] == [3, 2]
+    assert matching({"CONFIG_ID": list(range(500)), "!%TITLE": ["zz"] * 500}) == [1, 2, 3, 4]
+    with pytest.raises(InvalidArgument):
+        matching({"CONFIG_ID": list(range(501))})  # the default: 500 a list, 1,000 in all
+
+
+def test_a_batch_budget_is_spent_by_each_call_and_refuses_past_it():
+    budget = TermBudget(LIMITS.batch_terms)
+    parse_filter({"CONFIG_ID": [1, 2, 3], "!ID": [1, 2]}, LIMITS, budget)
+    parse_filter({"CONFIG_ID": [1, 2, 3]}, LIMITS, budget)
+    with pytest.raises(InvalidArgument, match="batch: more than 8 FILTER values"):
+        parse_filter({"CONFIG_ID": [1]}, LIMITS, budget)
+    assert budget.left == 0
+    parse_filter({}, LIMITS, budget)  # no FILTER, no cost
+
+
+@given(st.sampled_from([">", ">=", "<", "<="]), fields, st.lists(scalars, max_size=4))
+def test_an_ordered_list_matches_when_any_of_its_values_does(op, field, values):
+    """The loosest bound stands for the whole list (the test is built once, not run per value)."""
+    one_by_one = set().union(*(matching({op + field: value}) for value in values)) if values else set()
+    assert set(matching({op + field: values})) == one_by_one

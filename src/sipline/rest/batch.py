@@ -4,11 +4,13 @@ How it works: commands run one after another in `cmd` order. Each string `method
 with PHP's parse_str, `$result[id][…]` references in its values are filled from the outcomes so far,
 and the caller's `call` runs it (auth, scope and limits are the caller's business). Every outcome is
 recorded under its command id in five sections, which are both the answer and the source of later
-references. Nothing here does I/O except awaiting `call`.
+references. Nothing here does I/O except awaiting `call`; between two commands the event loop
+serves others, since each command's decoding alone can take milliseconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -68,6 +70,8 @@ async def run_batch(cmd: object, halt: object, call: SubCall) -> dict[str, objec
     sections: Sections = {name: {} for name in _SECTIONS}
     stop_on_failure = php.truthy(halt)
     for position, (command_id, command) in enumerate(_commands(cmd)):
+        if position:
+            await asyncio.sleep(0)
         if position >= MAX_COMMANDS:
             outcome: SubSuccess | SubFailure = LENGTH_EXCEEDED  # §6 step 1: reported, the batch goes on
         elif not isinstance(command, str):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 from starlette.datastructures import Headers
@@ -55,6 +55,7 @@ from sipline.services import Services
 from sipline.store.records import Portal
 from sipline.telephony.caller import Caller
 from sipline.telephony.errors import TelephonyError
+from sipline.telephony.filter import TermBudget
 
 log = logging.getLogger("sipline.rest")
 
@@ -119,6 +120,7 @@ class RestApi:
         if route.method == "batch":  # §6: the outer call is not counted for operating time
             began = time.perf_counter()
             values = params.upper().values
+            caller = replace(caller, filter_budget=TermBudget(self.services.lines.filter_limits.batch_terms))
             result = await run_batch(values.get("CMD"), values.get("HALT"),
                                      lambda name, sub: self._sub_call(name, sub, caller))
             return success_body(result, time_block(start, time.time(), time.perf_counter() - began))

@@ -116,6 +116,7 @@ TELEPHONY_ERRORS: dict[type[tel.TelephonyError], WireMapping] = {
     tel.AccessDenied: ("ACCESS_DENIED", 403),
     tel.CheckFieldsError: ("CHECK_FIELDS_ERROR", 400),
     tel.MaxCloudPbx: ("MAX_CLOUD_PBX", 400),
+    tel.MaxLines: ("MAX_SIP_LINES", 400),  # [R] after MAX_CLOUD_PBX
     tel.TitleExists: ("TITLE_EXISTS", 400),
     tel.LineNotFound: ("ERROR_NOT_FOUND", 404),
     tel.RegistrationNotFound: ("REG_ID_NOT_FOUND", 400),

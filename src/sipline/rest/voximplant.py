@@ -14,7 +14,6 @@ from sipline.rest.params import Params
 from sipline.services import Services
 from sipline.store.records import Line, LineType
 from sipline.telephony.caller import Caller
-from sipline.telephony.lines import PAGE_SIZE
 
 
 def _text(value: object) -> str | None:
@@ -46,9 +45,8 @@ def render_line(line: Line) -> dict[str, object]:
 
 
 # sip.get is the hot path: keep each line's JSON until the store replaces the record
-# (4096 rows ≈ 6 MB at most), and the rows of each list the store hands out.
+# (4096 rows ≈ 6 MB at most). Only the page sent is rendered, however many lines match.
 _row_json = IdentityMemo(lambda line: orjson.Fragment(orjson.dumps(render_line(line))), limit=4096)
-_rows_json = IdentityMemo(lambda lines: [_row_json(line) for line in lines], limit=256)
 
 
 def render_added(line: Line) -> dict[str, object]:
@@ -90,7 +88,7 @@ async def sip_get(params: Params, caller: Caller, services: Services) -> object:
     )
     if page.total == 0:
         return []  # Bitrix24 sends no total for an empty match [S]
-    rows = _rows_json(page.matched)[page.offset:page.offset + PAGE_SIZE]
+    rows = [_row_json(line) for line in page.lines]
     return ListResult(rows, page.total, page.next)
 
 

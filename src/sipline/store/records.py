@@ -36,6 +36,7 @@ class Portal:
     rate_drain: float | None = None
     active: bool = True
     digest_algorithms: str | None = None  # B3: its office lines' challenges ("SHA-256,MD5"); None: the service's
+    max_lines: int = 1000  # office and cloud lines together (README, settings)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sipline.store.records import (
     Binding,
     LeaseRound,
     Line,
+    LineType,
     NewLine,
     OfficeUser,
     Portal,
@@ -38,8 +39,9 @@ class AccountRepository(Protocol):
     def lock_portal(self, portal_id: int) -> Portal:
         """The portal, locked until commit, so that per-portal limits hold under concurrency."""
 
-    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float) -> Portal:
-        ...
+    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float,
+                      max_lines: int | None = None) -> Portal:
+        """`max_lines` None: the column's default."""
 
     def insert_user(
         self, *, portal_id: int, name: str, is_admin: bool, can_modify_numbers: bool
@@ -72,7 +74,7 @@ class AccountRepository(Protocol):
 
     def update_portal(self, portal_id: int, changes: dict[str, object]) -> None:
         """Set columns of the portal table (title, incoming_server, rate_burst, rate_drain, active,
-        digest_algorithms)."""
+        digest_algorithms, max_lines)."""
 
     def user(self, portal_id: int, number: int) -> User | None:
         ...
@@ -133,6 +135,9 @@ class LineRepository(Protocol):
 
     def count_cloud_lines(self, portal_id: int) -> int:
         ...
+
+    def count_lines(self, portal_id: int, type_: LineType | None = None) -> int:
+        """The portal's lines of every app, of one type or (None) of both."""
 
     def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool:
         ...

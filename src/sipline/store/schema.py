@@ -30,6 +30,7 @@ portal = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # false: PORTAL_DELETED
     # B3: digest algorithms its office lines are challenged with, e.g. "SHA-256,MD5"; NULL = the service's
     sa.Column("digest_algorithms", sa.String(64)),
+    sa.Column("max_lines", sa.Integer, nullable=False, server_default="1000"),  # office and cloud together
     sqlite_autoincrement=True,
 )
 

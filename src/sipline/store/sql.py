@@ -104,10 +104,13 @@ class SqlRepository:
         query = sa.select(t.portal).where(t.portal.c.id == portal_id).with_for_update()
         return _portal(self.conn.execute(query).mappings().one())
 
-    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float) -> Portal:
+    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float,
+                      max_lines: int | None = None) -> Portal:
+        limits = {} if max_lines is None else {"max_lines": max_lines}
         portal_id = self.conn.execute(
             sa.insert(t.portal)
             .values(
+                **limits,
                 domain=domain,
                 title=title,
                 member_id=secrets.token_hex(16),
@@ -316,11 +319,13 @@ class SqlRepository:
         return self._line(row) if row else None
 
     def count_cloud_lines(self, portal_id: int) -> int:
-        return self.conn.execute(
-            sa.select(sa.func.count())
-            .select_from(t.line)
-            .where(t.line.c.portal_id == portal_id, t.line.c.type == LineType.CLOUD.value)
-        ).scalar_one()
+        return self.count_lines(portal_id, LineType.CLOUD)
+
+    def count_lines(self, portal_id: int, type_: LineType | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(t.line).where(t.line.c.portal_id == portal_id)
+        if type_ is not None:
+            query = query.where(t.line.c.type == type_.value)
+        return self.conn.execute(query).scalar_one()
 
     def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool:
         query = sa.select(t.line.c.id).where(t.line.c.portal_id == portal_id, t.line.c.title_key == title_key)
@@ -756,6 +761,7 @@ def _portal(row: RowMapping) -> Portal:
         rate_drain=row["rate_drain"],
         active=row["active"],
         digest_algorithms=row["digest_algorithms"],
+        max_lines=row["max_lines"],
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sipline.telephony.filter import TermBudget
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -16,3 +18,5 @@ class Caller:
     can_modify_numbers: bool
     is_admin: bool = False
     webhook_id: int | None = None  # the webhook that called, when it was one
+    # what the calls of one batch may still spend together (a batch is bounded in all, not only per call)
+    filter_budget: TermBudget | None = None

@@ -4,11 +4,12 @@
     ├── AccessDenied          the user lacks "Manage numbers — modify"
     ├── CheckFieldsError      one or more field checks failed (messages in order)
     ├── MaxCloudPbx           the portal already has its limit of cloud lines
+    ├── MaxLines              the portal already has its limit of lines, office and cloud
     ├── TitleExists           another line of the portal has this TITLE
     ├── LineNotFound          no line with this CONFIG_ID for this caller
     ├── RegistrationNotFound  no cloud registration with this REG_ID for this caller
     ├── UnknownFilterField    FILTER key or SORT names no field, or an unknown operator
-    └── InvalidArgument       a value of the wrong form (ORDER, `><` bounds)
+    └── InvalidArgument       a value of the wrong form (ORDER, `><` bounds) or size (FILTER)
 """
 
 
@@ -31,6 +32,11 @@ class CheckFieldsError(TelephonyError):
 class MaxCloudPbx(TelephonyError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"You cannot connect more than {limit} virtual PBXs.")
+
+
+class MaxLines(TelephonyError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"You cannot connect more than {limit} SIP lines.")
 
 
 class TitleExists(TelephonyError):

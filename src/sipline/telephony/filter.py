@@ -9,6 +9,7 @@ case-insensitively (Bitrix24's MySQL collation), integer fields numerically.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,33 +66,66 @@ EMPTY = object()  # the operand null or "": "field is NULL or empty"
 
 
 @dataclass(frozen=True)
+class FilterLimits:
+    """How much one FILTER may ask for; each value is one test of every line.
+
+    The work of a call is lines × terms. 500 values hold the CONFIG_IDs of ten pages (the usual
+    "these lines" list a client sends); 1,000 in all is what a form request can carry at all
+    (PHP's max_input_vars, php.MAX_INPUT_VARS), so only JSON bodies meet this bound. 1,000 terms
+    over a full portal (1,000 lines, README) are a million substring tests, about 50 ms of CPU,
+    given back to the event loop in 2 ms slices.
+    """
+
+    values_per_list: int = 500
+    terms: int = 1000
+    batch_terms: int = 5000  # in all sip.get of one batch: five calls' worth of the heaviest filter
+
+
+class TermBudget:
+    """The FILTER values the calls of one batch may still use together (FilterLimits.batch_terms)."""
+
+    def __init__(self, terms: int) -> None:
+        self.total = terms
+        self.left = terms
+
+    def spend(self, terms: int) -> None:
+        """Raises: InvalidArgument when the batch has fewer left; nothing is spent then."""
+        if terms > self.left:
+            raise InvalidArgument(f"batch: more than {self.total} FILTER values in all of its calls")
+        self.left -= terms
+
+
+Test = Callable[[Value], bool]
+
+
+@dataclass(frozen=True)
 class Condition:
     field: str
-    test: str
     negated: bool
-    operands: tuple[object, ...]  # normalised: int, casefolded str, or EMPTY
-    is_list: bool
+    test: Test  # the positive test, of the line's comparable value
+    terms: int  # the values it compares with (a `?` alternative counts as one)
 
     def matches(self, line: Line) -> bool:
         getter, is_int = FIELDS[self.field]
-        value = getter(line)
-        return self.negated != _TESTS[self.test](_comparable(value, is_int), self)
+        return self.negated != self.test(_comparable(getter(line), is_int))
 
 
-def parse_filter(raw: object) -> list[Condition]:
+def parse_filter(raw: object, limits: FilterLimits = FilterLimits(),
+                 budget: TermBudget | None = None) -> list[Condition]:
     """Conditions of a FILTER value; anything but an array means no filter.
 
     A plain `APP_ID` key is dropped: the caller's own APP_ID is forced (§4 step 2).
 
     Raises:
         UnknownFilterField: a key names no field or an unknown operator.
-        InvalidArgument: a value of the wrong shape (`><` needs two bounds).
+        InvalidArgument: a value of the wrong shape (`><` needs two bounds), or more values than
+            `limits` allow, in one list or in all, or than the batch's `budget` has left.
     """
     if isinstance(raw, list):
         raw = {str(index): value for index, value in enumerate(raw)}
     if not isinstance(raw, dict):
         return []
-    conditions = []
+    conditions, terms = [], 0
     for key, value in raw.items():
         op, field = _KEY.match(key.upper()).groups()  # type: ignore[union-attr]
         if field not in FIELDS:
@@ -100,21 +134,45 @@ def parse_filter(raw: object) -> list[Condition]:
             raise UnknownFilterField(f"Unknown filter operation `{op}` ({key}) for Sip Entity.")
         if field == "APP_ID" and op in ("", "="):
             continue
-        conditions.append(_condition(key, field, op, value))
+        size = _size(key, op, _items(value), limits)
+        if terms + size > limits.terms:
+            raise InvalidArgument(f"FILTER: more than {limits.terms} values in all")
+        terms += size
+        conditions.append(_condition(key, field, op, value, size))
+    if budget is not None:
+        budget.spend(terms)
     return conditions
 
 
-def _condition(key: str, field: str, op: str, value: object) -> Condition:
+def _items(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return list(value.values())
+    return value if isinstance(value, list) else [value]
+
+
+def _size(key: str, op: str, items: list[object], limits: FilterLimits) -> int:
+    """The terms of one FILTER entry (at least one), counted before any is converted.
+
+    Raises: InvalidArgument past the values of one list.
+    """
+    terms = len(items)
+    if OPERATORS[op][0] == "search":
+        terms += sum(item.count("|") for item in items if isinstance(item, str))
+    if terms > limits.values_per_list:
+        raise InvalidArgument(f"Filter {key}: more than {limits.values_per_list} values in one list")
+    return max(terms, 1)
+
+
+def _condition(key: str, field: str, op: str, value: object, terms: int) -> Condition:
     test, negated = OPERATORS[op]
     is_int = FIELDS[field][1]
-    is_list = isinstance(value, (list, dict))
-    items = list(value.values()) if isinstance(value, dict) else value if is_list else [value]
-    if any(not (item is None or php.is_scalar(item)) for item in items):  # type: ignore[union-attr]
+    items = _items(value)
+    if any(not (item is None or php.is_scalar(item)) for item in items):
         raise InvalidArgument(f"Filter {key}: values must be scalars")
-    if test == "between" and (not is_list or len(items) != 2):  # type: ignore[arg-type]
+    if test == "between" and (not isinstance(value, (list, dict)) or len(items) != 2):
         raise InvalidArgument(f"Filter {key} needs a list of two values [min, max]")
-    operands = tuple(_operand(item, is_int, test) for item in items)  # type: ignore[union-attr]
-    return Condition(field, test, negated, operands, is_list)
+    operands = tuple(_operand(item, is_int, test) for item in items)
+    return Condition(field, negated, _TESTS[test](operands), terms)
 
 
 def _operand(item: object, is_int: bool, test: str) -> object:
@@ -131,62 +189,77 @@ def _comparable(value: Value, is_int: bool) -> Value:
     return value.casefold()  # type: ignore[union-attr]
 
 
-def _eq(value: Value, condition: Condition) -> bool:
-    return any(
-        (value is None or value == "") if operand is EMPTY else value == operand
-        for operand in condition.operands
-    )
+# Each builder turns the operands into one test, built once per call, so that a line costs a
+# set lookup, one comparison per kind, or one pass of C-level substring searches.
+
+def _eq(operands: tuple[object, ...]) -> Test:
+    wanted = frozenset(operand for operand in operands if operand is not EMPTY)
+    empty_wanted = any(operand is EMPTY for operand in operands)
+    return lambda value: value in wanted or (empty_wanted and (value is None or value == ""))
 
 
-def _ordered(compare: Callable[[object, object], bool]) -> Callable[[Value, Condition], bool]:
-    def test(value: Value, condition: Condition) -> bool:
-        if value is None:
+def _ordered(compare: Callable[[object, object], bool], loosest: Callable[..., object]) -> Callable[..., Test]:
+    """`any operand satisfies compare`: the same as comparing with the loosest operand of the
+    value's kind (integers and text never compare with each other)."""
+
+    def build(operands: tuple[object, ...]) -> Test:
+        ints = [operand for operand in operands if isinstance(operand, int)]
+        texts = [operand for operand in operands if operand is not EMPTY and not isinstance(operand, int)]
+        bounds = {True: loosest(ints) if ints else None, False: loosest(texts) if texts else None}
+
+        def test(value: Value) -> bool:
+            bound = None if value is None else bounds[isinstance(value, int)]
+            return bound is not None and compare(value, bound)
+
+        return test
+
+    return build
+
+
+def _between(operands: tuple[object, ...]) -> Test:
+    low, high = operands
+
+    def test(value: Value) -> bool:
+        if value is None or low is EMPTY or high is EMPTY:
             return False
-        return any(
-            operand is not EMPTY and _same_kind(value, operand) and compare(value, operand)
-            for operand in condition.operands
-        )
+        return _same_kind(value, low) and _same_kind(value, high) and low <= value <= high  # type: ignore[operator]
 
     return test
 
 
-def _between(value: Value, condition: Condition) -> bool:
-    low, high = condition.operands
-    if value is None or low is EMPTY or high is EMPTY:
-        return False
-    return _same_kind(value, low) and _same_kind(value, high) and low <= value <= high  # type: ignore[operator]
+def _like(operands: tuple[object, ...]) -> Test:
+    return _contains_any(tuple(str(operand) for operand in operands if operand is not EMPTY))
 
 
-def _like(value: Value, condition: Condition) -> bool:
-    if value is None:
-        return False
-    text = str(value).casefold()
-    return any(operand is not EMPTY and operand in text for operand in condition.operands)  # type: ignore[operator]
-
-
-def _search(value: Value, condition: Condition) -> bool:
-    if value is None:
-        return False
-    text = str(value).casefold()
-    return any(
-        alternative in text
-        for operand in condition.operands
+def _search(operands: tuple[object, ...]) -> Test:
+    return _contains_any(tuple(
+        alternative
+        for operand in operands
         if operand is not EMPTY
         for alternative in str(operand).split("|")
         if alternative
-    )
+    ))
+
+
+def _contains_any(needles: tuple[str, ...]) -> Test:
+    def test(value: Value) -> bool:
+        if value is None:
+            return False
+        return any(map(str(value).casefold().__contains__, needles))
+
+    return test
 
 
 def _same_kind(value: object, operand: object) -> bool:
     return isinstance(value, int) == isinstance(operand, int)
 
 
-_TESTS: dict[str, Callable[[Value, Condition], bool]] = {
+_TESTS: dict[str, Callable[[tuple[object, ...]], Test]] = {
     "eq": _eq,
-    "gt": _ordered(lambda a, b: a > b),  # type: ignore[operator]
-    "ge": _ordered(lambda a, b: a >= b),  # type: ignore[operator]
-    "lt": _ordered(lambda a, b: a < b),  # type: ignore[operator]
-    "le": _ordered(lambda a, b: a <= b),  # type: ignore[operator]
+    "gt": _ordered(operator.gt, min),
+    "ge": _ordered(operator.ge, min),
+    "lt": _ordered(operator.lt, max),
+    "le": _ordered(operator.le, max),
     "between": _between,
     "like": _like,
     "search": _search,

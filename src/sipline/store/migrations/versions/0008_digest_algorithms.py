@@ -4,7 +4,7 @@ The service's default is MD5 alone; a portal or an office line may offer SHA-256
 (first) instead or as well. NULL follows the portal, then the service.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
