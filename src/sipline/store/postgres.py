@@ -36,6 +36,7 @@ import sqlalchemy as sa
 
 from sipline.store.crypto import SecretBox
 from sipline.store.database import MISSING, Cache, Database, StoreUnavailable
+from sipline.store.lock import NoLock, StoreLock
 from sipline.store.migrate import upgrade
 from sipline.store.repository import Repository
 from sipline.store.sql import SqlRepository
@@ -80,6 +81,7 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, box: SecretBox) -> None:
         self.box = box
+        self.lock: StoreLock = NoLock()
         self.engine = sa.create_engine(driver_url(url), pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True,
                                        pool_timeout=10)
         self._conninfo = libpq_url(url)
@@ -153,7 +155,7 @@ class PostgresDatabase(Database):
     def migrate(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-            upgrade(conn)
+            upgrade(conn, self.box)
         self._forget(None)
 
     def check_key(self) -> None:
@@ -167,6 +169,7 @@ class PostgresDatabase(Database):
             self._task.cancel()
         self._threads.shutdown(wait=True)
         self.engine.dispose()
+        self.lock.release()
 
     # -- other processes' writes ---------------------------------------------------------------
 
