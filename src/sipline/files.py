@@ -1,7 +1,7 @@
 """The data dir is its owner's alone: the folders in it 0700, the files 0600.
 
 It holds the secret key, the SQLite store (whose `-wal` and `-shm` files SQLite creates with
-the mode of the database file, sqlite.org/tempfiles.html §2.2-2.3), TLS private keys and the
+the mode of the database file, whatever the umask), TLS private keys and the
 URLs `serve` leaves for operator commands. New files are created private (`write_private`,
 and the process umask `cli.main` sets); `tighten` brings a data dir an older version left
 readable into line at start.

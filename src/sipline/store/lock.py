@@ -2,10 +2,11 @@
 `rotate-key` needs the lock alone, since a process left holding the old key could open nothing.
 
 - SQLite: flock(2) on `<database file>-lock` beside the database (the kernel drops it when the
-  process ends, even by SIGKILL). Not the database file itself: SQLite's own POSIX locks are
-  released when any descriptor of the file is closed (sqlite.org/howtocorrupt.html §2.2).
+  process ends, even by SIGKILL). Not the database file itself: SQLite's own POSIX locks on it
+  are released when any other descriptor of the file in the process is closed.
 - PostgreSQL: a session-level advisory lock (shared or exclusive) on a connection of its own,
-  which the server drops with the session.
+  which the server drops with the session. A serving process takes it again on its LISTEN
+  connection at each reconnect (postgres.py), and ends if a rotation got in while it was cut off.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ log = logging.getLogger("sipline.store")
 
 USERS_LOCK = 0x5_1911F  # advisory lock key (the migration lock is 0x5_1911E)
 LOCK_SUFFIX = "-lock"
+_WAITING = "the store is being re-keyed (sipline rotate-key): waiting for it to finish"
+_IN_USE = "another sipline process uses the store (serve or an operator command): stop them all first"
 
 
 class StoreBusy(Exception):
@@ -47,7 +50,7 @@ class FileLock:
     def __init__(self, path: Path, exclusive: bool) -> None:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
-            _flock(self._fd, path, exclusive)
+            _flock(self._fd, exclusive)
         except BaseException:
             os.close(self._fd)
             raise
@@ -78,11 +81,7 @@ class AdvisoryLock:
         self._conn.close()
 
 
-_WAITING = "the store is being re-keyed (sipline rotate-key): waiting for it to finish"
-_IN_USE = "another sipline process uses the store (serve or an operator command): stop them all first"
-
-
-def _flock(fd: int, path: Path, exclusive: bool) -> None:
+def _flock(fd: int, exclusive: bool) -> None:
     try:
         fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         return
