@@ -129,9 +129,16 @@ def open_database(settings: Settings, *, exclusive: bool = False) -> Database:
     Raises: ConfigError, KeyMaterialError, StoreBusy (exclusive only)."""
     make_private_folder(settings.data_dir)
     try:
-        lock = lock_store(settings.store_url, exclusive)
+        return _open_locked(settings, exclusive)
     except (sa.exc.OperationalError, psycopg.OperationalError) as error:
-        raise ConfigError(f"database-url: cannot open the database ({_reason(error)})") from None
+        raise _unopenable(error) from None
+
+
+def _open_locked(settings: Settings, exclusive: bool) -> Database:
+    try:
+        lock = lock_store(settings.store_url, exclusive)
+    except OSError as error:  # the SQLite file's folder is missing or not ours
+        raise _unopenable(error) from None
     try:
         db = _open_with_key(settings, KeyFiles(settings.data_dir, settings.secret_key))
     except BaseException:
@@ -146,10 +153,13 @@ def _open_with_key(settings: Settings, keys: KeyFiles) -> Database:
         candidates = keys.candidates()
         try:
             db = open_store(settings.store_url, SecretBox(candidates[0][1]))
-        except sa.exc.OperationalError as error:
-            raise ConfigError(f"database-url: cannot open the database ({_reason(error)})") from None
+        except OSError as error:
+            raise _unopenable(error) from None
         try:
             keys.settle(_first_key_that_opens(db, candidates))
+        except KeyMaterialError as error:
+            db.close()
+            raise keys.refusal(error) from None
         except BaseException:
             db.close()
             raise
@@ -167,13 +177,13 @@ def _first_key_that_opens(db: Database, candidates: list[tuple[str, bytes]]) -> 
             return name
         except KeyMaterialError as error:
             refusal = error
-        except sa.exc.OperationalError as error:
-            raise ConfigError(f"database-url: cannot open the database ({_reason(error)})") from None
     raise refusal
 
 
-def _reason(error: Exception) -> str:
-    return str(getattr(error, "orig", None) or error).strip()
+def _unopenable(error: Exception) -> ConfigError:
+    reason = (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) and error.strerror
+              else str(getattr(error, "orig", None) or error).strip())
+    return ConfigError(f"database-url: cannot open the database ({reason})")
 
 
 def sip_settings(settings: Settings, box: SecretBox) -> SipSettings:

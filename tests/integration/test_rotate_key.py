@@ -127,3 +127,28 @@ def test_a_rotation_killed_midway_is_recovered_by_the_next_rotation(tmp_path):
         assert secrets_read(stopped.webhook) == before
     finally:
         process.stop()
+
+
+def test_with_the_key_in_the_environment_the_new_key_is_left_for_the_operator(tmp_path):
+    import base64
+
+    data = tmp_path / "data"
+    old = {"SIPLINE_SECRET_KEY": base64.b64encode(b"o" * 32).decode()}
+    first = SiplineProcess(data, env=old).start()
+    try:
+        assert httpx.post(first.webhook + "voximplant.sip.add", json=LINES[0]).status_code == 200
+        before = secrets_read(first.webhook)
+    finally:
+        first.stop()
+    rotated = subprocess.run([sys.executable, "-m", "sipline", "rotate-key", "--data-dir", str(data)],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, **store_env(data), **old})
+    assert rotated.returncode == 0 and "secret.key.new" in rotated.stdout, rotated.stderr
+    refused = subprocess.run([sys.executable, "-m", "sipline", "portal", "list", "--data-dir", str(data)],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, **store_env(data), **old})
+    assert refused.returncode == 2 and "secret.key.new holds the key" in refused.stderr, refused.stderr
+    new = {"SIPLINE_SECRET_KEY": base64.b64encode((data / "secret.key.new").read_bytes()).decode()}
+    process = SiplineProcess(data, port=first.port, env=new).start()
+    try:
+        assert secrets_read(first.webhook) == before
+    finally:
+        process.stop()

@@ -70,6 +70,14 @@ class KeyFiles:
             (self.data_dir / other).unlink(missing_ok=True)
         sync_folder(self.data_dir)
 
+    def refusal(self, error: KeyMaterialError) -> KeyMaterialError:
+        """What to tell when no candidate opens the store."""
+        pending = self.data_dir / PENDING_FILE
+        if self.from_env and pending.exists():
+            return KeyMaterialError(f"{error}; if `sipline rotate-key` ran, {pending} holds the key: "
+                                    f"set {FROM_ENV} to its base64")
+        return error
+
     def write_pending(self, key: bytes) -> Path:
         path = self.data_dir / PENDING_FILE
         write_private(path, key)
