@@ -11,15 +11,14 @@ import time
 import httpx
 import sqlalchemy as sa
 
-from sipline.store.lock import USERS_LOCK
 from tests.integration.server import SiplineProcess
 from tests.stores import fresh_postgres, run_sql
 
 
 def lock_holders(url: str) -> int:
-    return run_sql(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = "
-                        f"{USERS_LOCK} AND database = (SELECT oid FROM pg_database WHERE datname = "
-                        "current_database()) AND granted")[0][0]
+    """Sessions holding an advisory lock in this database (the server's store lock, once retaken)."""
+    return run_sql(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())")[0][0]
 
 
 def test_rotate_key_stays_refused_after_the_servers_connections_were_cut(tmp_path):
