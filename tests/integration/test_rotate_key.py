@@ -3,16 +3,20 @@ leaves a store that the next `rotate-key` and `serve` open, every secret readabl
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import os
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.integration.server import SiplineProcess
-from tests.stores import store_env
+from tests.stores import ON_POSTGRES, store_env
 
 LINES = [{"TYPE": "cloud", "TITLE": f"Line {n}", "SERVER": "sip.example.invalid", "LOGIN": str(n),
           "PASSWORD": f"secret-{n}"} for n in range(3)] + [{"TYPE": "office", "TITLE": "Office", "SERVER": "pbx.lan",
@@ -130,8 +134,6 @@ def test_a_rotation_killed_midway_is_recovered_by_the_next_rotation(tmp_path):
 
 
 def test_with_the_key_in_the_environment_the_new_key_is_left_for_the_operator(tmp_path):
-    import base64
-
     data = tmp_path / "data"
     old = {"SIPLINE_SECRET_KEY": base64.b64encode(b"o" * 32).decode()}
     first = SiplineProcess(data, env=old).start()
@@ -150,5 +152,25 @@ def test_with_the_key_in_the_environment_the_new_key_is_left_for_the_operator(tm
     process = SiplineProcess(data, port=first.port, env=new).start()
     try:
         assert secrets_read(first.webhook) == before
+    finally:
+        process.stop()
+
+
+def test_a_server_started_during_a_rotation_waits_for_it(tmp_path):
+    if ON_POSTGRES:
+        pytest.skip("holds the SQLite store's lock file; PostgreSQL's lock is covered in tests/scaleout")
+    data = tmp_path / "data"
+    stopped, before = installation(data)
+    process = SiplineProcess(data, port=stopped.port)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            with open(data / "sipline.db-lock", "a") as lock:  # what `rotate-key` holds while it runs
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                started = pool.submit(process.start, 60)
+                time.sleep(3)
+                assert not started.done() and process.proc.poll() is None
+                assert "waiting for it to finish" in process.stderr()
+            started.result(30)  # the lock released: the server starts
+        assert secrets_read(stopped.webhook) == before
     finally:
         process.stop()
