@@ -156,7 +156,9 @@ def _open_with_key(settings: Settings, keys: KeyFiles) -> Database:
         except OSError as error:
             raise _unopenable(error) from None
         try:
-            keys.settle(_first_key_that_opens(db, candidates))
+            name, proven = _first_key_that_opens(db, candidates)
+            if proven:  # a store with no secret tells nothing about the other key files
+                keys.settle(name)
         except KeyMaterialError as error:
             db.close()
             raise keys.refusal(error) from None
@@ -166,15 +168,14 @@ def _open_with_key(settings: Settings, keys: KeyFiles) -> Database:
     return db
 
 
-def _first_key_that_opens(db: Database, candidates: list[tuple[str, bytes]]) -> str:
-    """The name of the first candidate key the store opens with (migrating it), which `db` keeps.
-    Raises: KeyMaterialError when none does."""
+def _first_key_that_opens(db: Database, candidates: list[tuple[str, bytes]]) -> tuple[str, bool]:
+    """The name of the first candidate key the store opens with (migrating it), which `db` keeps,
+    and whether a stored secret proved it. Raises: KeyMaterialError when none does."""
     for name, key in candidates:
         db.box = SecretBox(key)
         try:
             db.migrate()
-            db.check_key()
-            return name
+            return name, db.check_key()
         except KeyMaterialError as error:
             refusal = error
     raise refusal

@@ -295,9 +295,13 @@ def _rotate_key(args: argparse.Namespace) -> int:
     keys = KeyFiles(settings.data_dir, settings.secret_key)
     key = new_key()
     try:
+        if keys.leftovers() and not db.check_key():
+            raise KeyMaterialError(f"{', '.join(map(str, keys.leftovers()))}: left by an earlier rotate-key, and "
+                                   "this store holds no secret to tell whether it needs it; move it away first")
         with keys.locked():
             pending = keys.write_pending(key)
             count = asyncio.run(db.write(lambda repo: repo.reseal(SecretBox(key))))
+            db.sync()  # the old key goes next: the commit must outlast a power loss
             if not settings.secret_key:
                 keys.promote()
     finally:

@@ -37,12 +37,12 @@ def test_the_key_that_opens_the_store_becomes_the_key_file(tmp_path, opens, kept
     assert files(tmp_path) == {KEY_FILE: kept}
 
 
-def test_a_promotion_keeps_the_key_before_it_until_a_start_settles(tmp_path):
+def test_a_promotion_leaves_the_new_key_alone(tmp_path):
     keys = KeyFiles(tmp_path, None)
     (tmp_path / KEY_FILE).write_bytes(b"c" * 32)
     keys.write_pending(b"n" * 32)
     keys.promote()
-    assert files(tmp_path) == {KEY_FILE: b"n" * 32, PREVIOUS_FILE: b"c" * 32}
+    assert files(tmp_path) == {KEY_FILE: b"n" * 32}
 
 
 def test_with_the_key_in_the_environment_no_file_is_made_or_changed(tmp_path):

@@ -103,8 +103,13 @@ class Database(Protocol):
 
     def migrate(self) -> None: ...
 
-    def check_key(self) -> None:
-        """Raises: KeyMaterialError when the key does not open the secrets already stored."""
+    def check_key(self) -> bool:
+        """True when a stored secret opened with the key, False when none is stored.
+
+        Raises: KeyMaterialError when the key does not open the secrets already stored."""
+
+    def sync(self) -> None:
+        """Make every commit so far survive a power loss too, not only a process kill."""
 
     async def ping(self) -> None:
         """Raises: StoreUnavailable."""

@@ -2,14 +2,16 @@
 
     secret.key       the key the store is sealed with
     secret.key.new   `rotate-key`'s new key, on disk (fsync) before the store is re-sealed
-    secret.key.old   the key before the last rotation, until a start finds secret.key opens the store
+    secret.key.old   the key before the new one, while `.new` takes its place
 
-A rotation writes `.new`, re-seals every secret in one transaction, then promotes: `secret.key`
-becomes `.old` and `.new` becomes `secret.key` (rename(2), atomic). Wherever a kill lands, one of
+A rotation writes `.new`, re-seals every secret in one transaction (made durable: Database.sync),
+then promotes: `secret.key` becomes `.old`, `.new` becomes `secret.key` (rename(2), atomic), and
+`.old` goes. Wherever a kill lands, one of
 the three opens the store: before the commit `secret.key` (or `.old` once the promotion began),
 after it `.new` (or `secret.key` once promoted). Every start tries them in that order
-(`candidates`) and `settle`s on the first that opens: it becomes `secret.key`, the others go.
-`.old` also covers a commit that a power loss took back (SQLite's synchronous=NORMAL).
+(`candidates`) and `settle`s on the first that opens a stored secret: it becomes `secret.key`,
+the others go. A store with no secret proves nothing (another store may need `.new` or `.old`,
+say one that --database-url names at another time): the files are left, and `rotate-key` refuses.
 
 With SIPLINE_SECRET_KEY the key is the operator's: it is the only candidate, `rotate-key` leaves
 its new key in `.new` for the operator to install, and no file is changed at start.
@@ -78,17 +80,23 @@ class KeyFiles:
                                     f"set {FROM_ENV} to its base64")
         return error
 
+    def leftovers(self) -> list[Path]:
+        """`.new` and `.old` files that a start did not settle (the store held no secret to try)."""
+        return [path for path in (self.data_dir / PENDING_FILE, self.data_dir / PREVIOUS_FILE) if path.exists()]
+
     def write_pending(self, key: bytes) -> Path:
         path = self.data_dir / PENDING_FILE
         write_private(path, key)
         return path
 
     def promote(self) -> None:
-        """`.new` becomes the key, the key before it `.old` (see the module docstring)."""
-        current = self.data_dir / KEY_FILE
+        """`.new` becomes the key, by way of `.old` (see the module docstring)."""
+        current, previous = self.data_dir / KEY_FILE, self.data_dir / PREVIOUS_FILE
         if current.exists():
-            os.replace(current, self.data_dir / PREVIOUS_FILE)
+            os.replace(current, previous)
         os.replace(self.data_dir / PENDING_FILE, current)
+        sync_folder(self.data_dir)
+        previous.unlink(missing_ok=True)
         sync_folder(self.data_dir)
 
     def _read(self, name: str) -> bytes:

@@ -161,8 +161,11 @@ class PostgresDatabase(Database):
             upgrade(conn, self.box)
         self._forget(None)
 
-    def check_key(self) -> None:
-        self._transaction(lambda repo: repo.sample_secret(), ())
+    def check_key(self) -> bool:
+        return self._transaction(lambda repo: repo.sample_secret(), ()) is not None
+
+    def sync(self) -> None:
+        """Every commit is durable already (synchronous_commit, on by default)."""
 
     async def ping(self) -> None:
         await self.read(lambda repo: repo.ping())

@@ -95,8 +95,13 @@ class SqliteDatabase(Database):
             upgrade(self._conn, self.box)
         self._cache.forget(None)
 
-    def check_key(self) -> None:
-        self._run(lambda repo: repo.sample_secret(), "BEGIN")
+    def check_key(self) -> bool:
+        return self._run(lambda repo: repo.sample_secret(), "BEGIN") is not None
+
+    def sync(self) -> None:
+        """synchronous=NORMAL leaves the last commits in a WAL not yet on disk; a checkpoint
+        syncs the WAL first."""
+        self._raw.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
 
     async def ping(self) -> None:
         self._begin = "BEGIN"
