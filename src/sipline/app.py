@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import os
 import resource
 import socket
@@ -20,8 +19,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import uvicorn
+import psycopg
 import sqlalchemy as sa
+import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -42,7 +42,10 @@ from sipline.rest.limits import Rate
 from sipline.rest.oauth_server import OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
 from sipline.services import Services
-from sipline.store.crypto import SecretBox, load_or_create_key
+from sipline.files import make_private_folder, write_private
+from sipline.store.crypto import KeyMaterialError, SecretBox
+from sipline.store.keys import KeyFiles
+from sipline.store.lock import lock_store
 from sipline.line_events import Follower, PublishedEvents
 from sipline.registration.leases import LeaseKeeper, LeaseSettings
 from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
@@ -135,15 +138,29 @@ class SiplineApp:
         return json_response({"status": "ok"})
 
 
-def open_database(settings: Settings) -> Database:
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    box = SecretBox(load_or_create_key(settings.data_dir, settings.secret_key))
+def open_database(settings: Settings, *, exclusive: bool = False) -> Database:
+    """The store, migrated and opened with the key that opens it (store/keys.py), held under the
+    store lock (store/lock.py) until closed: shared, or with `exclusive` alone (`rotate-key`).
+
+    Raises: ConfigError, KeyMaterialError, StoreBusy (exclusive only)."""
+    make_private_folder(settings.data_dir)
     try:
-        db = open_store(settings.store_url, box)
-        db.migrate()
-    except sa.exc.OperationalError as error:
-        raise ConfigError(f"database-url: cannot open the database ({str(error.orig).strip()})") from None
-    db.check_key()
+        return _open_locked(settings, exclusive)
+    except (sa.exc.OperationalError, psycopg.OperationalError) as error:
+        raise _unopenable(error) from None
+
+
+def _open_locked(settings: Settings, exclusive: bool) -> Database:
+    try:
+        lock = lock_store(settings.store_url, exclusive)
+    except OSError as error:  # the SQLite file's folder is missing or not ours
+        raise _unopenable(error) from None
+    try:
+        db = _open_with_key(settings, KeyFiles(settings.data_dir, settings.secret_key))
+    except BaseException:
+        lock.release()
+        raise
+    db.lock = lock
     return db
 
 
@@ -172,7 +189,46 @@ def flow_limits(settings: Settings, open_files: int) -> FlowLimits:
                       idle_timeout=settings.sip_tcp_idle_timeout, lifetime=settings.sip_tcp_lifetime)
 
 
-def sip_settings(settings: Settings, open_files: int) -> SipSettings:
+def _open_with_key(settings: Settings, keys: KeyFiles) -> Database:
+    with keys.locked():
+        candidates = keys.candidates()
+        try:
+            db = open_store(settings.store_url, SecretBox(candidates[0][1]))
+        except OSError as error:
+            raise _unopenable(error) from None
+        try:
+            name, proven = _first_key_that_opens(db, candidates)
+            if proven:  # a store with no secret tells nothing about the other key files
+                keys.settle(name)
+        except KeyMaterialError as error:
+            db.close()
+            raise keys.refusal(error) from None
+        except BaseException:
+            db.close()
+            raise
+    return db
+
+
+def _first_key_that_opens(db: Database, candidates: list[tuple[str, bytes]]) -> tuple[str, bool]:
+    """The name of the first candidate key the store opens with (migrating it), which `db` keeps,
+    and whether a stored secret proved it. Raises: KeyMaterialError when none does."""
+    for name, key in candidates:
+        db.box = SecretBox(key)
+        try:
+            db.migrate()
+            return name, db.check_key()
+        except KeyMaterialError as error:
+            refusal = error
+    raise refusal
+
+
+def _unopenable(error: Exception) -> ConfigError:
+    reason = (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) and error.strerror
+              else str(getattr(error, "orig", None) or error).strip())
+    return ConfigError(f"database-url: cannot open the database ({reason})")
+
+
+def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSettings:
     pacing = PacingSettings(rate=settings.register_rate, burst=settings.register_rate,
                             host_rate=settings.provider_rate, host_burst=settings.provider_rate,
                             host_in_flight=settings.provider_in_flight)
@@ -192,10 +248,9 @@ def sip_settings(settings: Settings, open_files: int) -> SipSettings:
                           table_size=settings.abuse_table_size),
         ping_interval=PING_INTERVAL * settings.time_scale,
     )
-    key = load_or_create_key(settings.data_dir, settings.secret_key)
     return SipSettings(
         registrar=registrar,
-        master_key=hashlib.sha256(b"sipline registrar " + key).digest(),
+        master_key=box.derive(b"sipline registrar "),
         listen=list(settings.sip_listen),
         tls_listen=list(settings.sip_tls_listen),
         server_tls=_sip_tls(settings) if settings.sip_tls_listen else None,
@@ -221,7 +276,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     """`reuse_port`: one of several processes on the HTTP port (--workers)."""
     open_files = raise_open_files_limit()
     db = open_database(settings)
-    sip = SipService(db, sip_settings(settings, open_files)) if settings.role != "api" else None
+    sip = SipService(db, sip_settings(settings, db.box, open_files)) if settings.role != "api" else None
     keeper = None
     if isinstance(db, PostgresDatabase):
         events: LineEvents = PublishedEvents(db)
@@ -284,8 +339,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     while not all(each.started for each in servers) and not any(each.done() for each in tasks):
         await asyncio.sleep(0.01)
     if all(each.started for each in servers):
-        (settings.data_dir / BASE_URL_FILE).write_text(settings.base_url + "\n")
-        (settings.data_dir / OAUTH_URL_FILE).write_text(urls.oauth_base + "\n")
+        write_private(settings.data_dir / BASE_URL_FILE, f"{settings.base_url}\n".encode())
+        write_private(settings.data_dir / OAUTH_URL_FILE, f"{urls.oauth_base}\n".encode())
         log.info("sipline (%s) listening on %s, SIP on %s", settings.role, settings.base_url,
                  ", ".join(f"{host}:{port}" for host, port in settings.sip_listen) if sip else "none")
     try:

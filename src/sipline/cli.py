@@ -14,8 +14,10 @@ from pathlib import Path
 from sipline import config
 from sipline.accounts import AccountError
 from sipline.config import ConfigError, Settings, env
+from sipline.files import PRIVATE_UMASK
 from sipline.sip.transports import admission
 from sipline.store.crypto import KeyMaterialError
+from sipline.store.lock import StoreBusy
 from sipline.store.transfer import TransferError
 
 
@@ -270,6 +272,7 @@ def _listen(items: list[str]) -> tuple[tuple[str, int], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)  # what sipline creates is its owner's alone (files.py), SQLite's files too
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rotate-key":
             return _rotate_key(args)
         return _offline(args)
-    except (ConfigError, AccountError, KeyMaterialError, TransferError) as error:
+    except (ConfigError, AccountError, KeyMaterialError, StoreBusy, TransferError) as error:
         parser.error(str(error))
     return 2
 
@@ -325,28 +328,33 @@ def _offline(args: argparse.Namespace) -> int:
 
 
 def _rotate_key(args: argparse.Namespace) -> int:
-    """Stop every sipline process of the store first. The new key is written to `secret.key.new`
-    before the store changes, and replaces `secret.key` after the commit; with SIPLINE_SECRET_KEY
-    the operator puts the new key there instead (printed path)."""
-    import secrets as random
-
+    """Re-seal every stored secret under a new random key; refused while any other sipline process
+    has the store open. A kill at any point leaves a store that the next start opens (store/keys.py).
+    With SIPLINE_SECRET_KEY the operator installs the new key (printed path) on every process."""
     from sipline.app import open_database
-    from sipline.store.crypto import KEY_FILE, SecretBox, write_key
+    from sipline.store.crypto import SecretBox, new_key
+    from sipline.store.keys import KEY_FILE, KeyFiles
 
     settings = config.check(Settings(data_dir=Path(args.data_dir), secret_key=env("SECRET_KEY"),
                                      database_url=args.database_url or None))
-    db = open_database(settings)
-    key = random.token_bytes(32)
-    pending = settings.data_dir / f"{KEY_FILE}.new"
-    write_key(pending, key)
+    db = open_database(settings, exclusive=True)
+    keys = KeyFiles(settings.data_dir, settings.secret_key)
+    key = new_key()
     try:
-        count = asyncio.run(db.write(lambda repo: repo.reseal(SecretBox(key))))
+        if keys.leftovers() and not db.check_key():
+            raise KeyMaterialError(f"{', '.join(map(str, keys.leftovers()))}: left by an earlier rotate-key, and "
+                                   "this store holds no secret to tell whether it needs it; move it away first")
+        with keys.locked():
+            pending = keys.write_pending(key)
+            count = asyncio.run(db.write(lambda repo: repo.reseal(SecretBox(key))))
+            db.sync()  # the old key goes next: the commit must outlast a power loss
+            if not settings.secret_key:
+                keys.promote()
     finally:
         db.close()
     if settings.secret_key:
         print(f"resealed {count} secrets; set SIPLINE_SECRET_KEY on every process to the base64 of {pending}")
     else:
-        pending.replace(settings.data_dir / KEY_FILE)
         print(f"resealed {count} secrets; new key in {settings.data_dir / KEY_FILE}")
     return 0
 

@@ -1,7 +1,7 @@
 """`--tls self-signed`: a local CA and a server certificate for the listen address.
 
 The CA is what clients trust (b24pysdk hard-codes https; point REQUESTS_CA_BUNDLE
-at ca.pem). Files live in <data dir>/tls/; the CA is made once, the server
+at ca.pem). Files live in <data dir>/tls/, readable by their owner only (files.py); the CA is made once, the server
 certificate again whenever the listen host is not among its names.
 """
 
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sipline.files import write_private
 
 CA_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE = "ca.pem", "ca.key", "server.pem", "server.key"
 _LIFETIME = datetime.timedelta(days=825)  # the longest validity browsers accept for a server certificate
@@ -70,7 +71,7 @@ def _write_ca(folder: Path) -> None:
         .sign(key, hashes.SHA256())
     )
     _write_key(folder / CA_KEY_FILE, key)
-    (folder / CA_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(folder / CA_FILE, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _write_server(folder: Path, names: list[x509.GeneralName]) -> None:
@@ -96,7 +97,7 @@ def _write_server(folder: Path, names: list[x509.GeneralName]) -> None:
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
     _write_key(folder / KEY_FILE, key)
-    (folder / CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(folder / CERT_FILE, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
@@ -117,6 +118,4 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
+    write_private(path, pem)

@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar
 import sqlalchemy as sa
 
 from sipline.store.crypto import SecretBox
+from sipline.store.lock import StoreLock
 from sipline.store.repository import Repository
 
 T = TypeVar("T")
@@ -81,8 +82,9 @@ def _topic(key: Hashable) -> object:
 class Database(Protocol):
     """What every engine offers (see the module docstring)."""
 
-    box: SecretBox
+    box: SecretBox  # replaced only while no transaction runs (opening: app.open_database)
     engine: sa.Engine
+    lock: StoreLock  # this process's hold on the store (store/lock.py), released by close()
     shared: bool  # other sipline processes write to the same store (PostgreSQL)
 
     async def read(self, work: Callable[[Repository], T]) -> T: ...
@@ -101,8 +103,13 @@ class Database(Protocol):
 
     def migrate(self) -> None: ...
 
-    def check_key(self) -> None:
-        """Raises: KeyMaterialError when the key does not open the secrets already stored."""
+    def check_key(self) -> bool:
+        """True when a stored secret opened with the key, False when none is stored.
+
+        Raises: KeyMaterialError when the key does not open the secrets already stored."""
+
+    def sync(self) -> None:
+        """Make every commit so far survive a power loss too, not only a process kill."""
 
     async def ping(self) -> None:
         """Raises: StoreUnavailable."""

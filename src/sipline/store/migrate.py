@@ -8,12 +8,23 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
+from sipline.store.crypto import SecretBox
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def upgrade(conn: Connection) -> None:
-    """Runs every pending migration inside one transaction on `conn`."""
+def upgrade(conn: Connection, box: SecretBox) -> None:
+    """Runs every pending migration inside one transaction on `conn`; `box` opens and seals the
+    stored secrets for those that re-seal them (`migration_box`)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
+    config.attributes["box"] = box
     command.upgrade(config, "head")
+
+
+def migration_box() -> SecretBox:
+    """The store's key, in a migration that runs (Alembic's context)."""
+    from alembic import op
+
+    return op.get_context().config.attributes["box"]

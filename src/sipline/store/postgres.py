@@ -15,7 +15,8 @@ READ_THROUGH). One LISTEN connection per process receives
 them and forgets those cache entries. While that connection is down nothing is
 served from the cache (every read goes to the database), and on reconnect the
 whole cache is dropped, since notifications may have been missed. The same
-connection carries other channels (line changes for the SIP workers).
+connection carries other channels (line changes for the SIP workers), and holds the
+store lock again after a cut (store/lock.py).
 
 A lost connection (PostgreSQL restarting, a network cut) fails only the
 transactions that were using it (StoreUnavailable); the pool checks connections
@@ -27,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import signal
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -34,8 +37,9 @@ from typing import TypeVar
 import psycopg
 import sqlalchemy as sa
 
-from sipline.store.crypto import SecretBox
+from sipline.store.crypto import KeyMaterialError, SecretBox
 from sipline.store.database import MISSING, Cache, Database, StoreUnavailable
+from sipline.store.lock import USERS_LOCK, NoLock, StoreLock
 from sipline.store.migrate import upgrade
 from sipline.store.repository import Repository
 from sipline.store.sql import SqlRepository
@@ -80,6 +84,7 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, box: SecretBox) -> None:
         self.box = box
+        self.lock: StoreLock = NoLock()
         self.engine = sa.create_engine(driver_url(url), pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True,
                                        pool_timeout=10)
         self._conninfo = libpq_url(url)
@@ -153,11 +158,14 @@ class PostgresDatabase(Database):
     def migrate(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-            upgrade(conn)
+            upgrade(conn, self.box)
         self._forget(None)
 
-    def check_key(self) -> None:
-        self._transaction(lambda repo: repo.sample_secret(), ())
+    def check_key(self) -> bool:
+        return self._transaction(lambda repo: repo.sample_secret(), ()) is not None
+
+    def sync(self) -> None:
+        """Every commit is durable already (synchronous_commit, on by default)."""
 
     async def ping(self) -> None:
         await self.read(lambda repo: repo.ping())
@@ -167,6 +175,7 @@ class PostgresDatabase(Database):
             self._task.cancel()
         self._threads.shutdown(wait=True)
         self.engine.dispose()
+        self.lock.release()
 
     # -- other processes' writes ---------------------------------------------------------------
 
@@ -196,6 +205,10 @@ class PostgresDatabase(Database):
                 async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
                     for channel in channels:
                         await conn.execute(f"LISTEN {channel}")  # channel names are ours, not input
+                    # the store lock again, on a session that is re-made after a cut (store/lock.py)
+                    await conn.execute("SELECT pg_advisory_lock_shared(%s)", (USERS_LOCK,))
+                    if round_:
+                        await self._check_key_kept()
                     self._forget(None)
                     self._listening = True
                     if not ready.done():
@@ -206,13 +219,23 @@ class PostgresDatabase(Database):
                             callback()
                     async for note in conn.notifies():
                         self._deliver(note.channel, note.payload)
-            except (psycopg.Error, OSError) as error:
+            except (psycopg.Error, OSError, StoreUnavailable) as error:
                 if self._listening or not round_:
                     log.warning("store notifications lost (%s); reading through until they return",
                                 str(error).strip() or type(error).__name__)
                 self._listening = False
                 self._forget(None)
                 await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _check_key_kept(self) -> None:
+        """While the connections were cut, `rotate-key` could take the store: this process's key
+        would open nothing then, so it ends (its supervisor starts it again with the new key)."""
+        try:
+            await self.read(lambda repo: repo.sample_secret())
+        except KeyMaterialError:
+            log.error("the store was re-keyed (sipline rotate-key) while this process was cut off from "
+                      "it: stopping, to be started again with the new key")
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def _deliver(self, channel: str, payload: str) -> None:
         if channel == CACHE_CHANNEL:

@@ -146,7 +146,7 @@ class LineRepository(Protocol):
         """Allocates CONFIG_ID (and REG_ID with a `wait` registration for cloud lines)."""
 
     def update_line(self, line_id: int, changes: dict[str, object]) -> None:
-        """Set columns of the line table; `password` is sealed here."""
+        """Set columns of the line table; sealed columns (sql.SEALED_COLUMNS) are sealed here."""
 
     def delete_line(self, line_id: int) -> None:
         """Removes the line and its registration."""

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from sipline.store import schema as t
-from sipline.store.crypto import SecretBox
+from sipline.store.crypto import Cell, SecretBox
 from sipline.store.records import (
     App,
     Binding,
@@ -36,7 +36,8 @@ from sipline.store.records import (
 _LINE_QUERY = sa.select(t.line, t.registration.c.reg_id).select_from(
     t.line.outerjoin(t.registration, t.registration.c.line_id == t.line.c.id)
 )
-_SEALED_COLUMNS = ("password", "incoming_password")
+# the line table's sealed columns: each value opens only in its own row and column (crypto.Cell)
+SEALED_COLUMNS = ("password", "incoming_password", "incoming_ha1")
 _SAVE_REGISTRATION = (
     sa.update(t.registration)
     .where(t.registration.c.reg_id == sa.bindparam("b_reg_id"))
@@ -81,6 +82,9 @@ _OFFICE_USER = (
     .join(t.portal, t.portal.c.id == t.line.c.portal_id)
     .where(t.line.c.incoming_login == sa.bindparam("b_login"), t.line.c.type == sa.bindparam("b_type"))
 )
+_SEALED_VALUES = (sa.select(t.line.c.id, *(t.line.c[name] for name in SEALED_COLUMNS))
+                  .where(sa.or_(*(t.line.c[name].is_not(None) for name in SEALED_COLUMNS)))
+                  .order_by(t.line.c.id))
 # SQL text, and what turns a row of named parameters into the driver's positional ones (None: it takes names)
 _COMPILED: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple] | None]] = {}
 
@@ -347,9 +351,7 @@ class SqlRepository:
                 title_key=title_key(new.title),
                 server=new.server,
                 login=new.login,
-                password=self._seal(new.password),
                 incoming_login=f"sip{config_id}" if office else None,
-                incoming_password=self._seal(new.incoming_password),
                 # office lines show "0" from the first get on (voximplant-sip.md §2)
                 registration_status_code=0 if office else None,
                 digest_algorithms=new.digest_algorithms,
@@ -357,6 +359,10 @@ class SqlRepository:
             )
             .returning(t.line.c.id)
         ).scalar_one()
+        # sealed once the row has its id, which the sealed values are bound to
+        sealed = {"password": new.password, "incoming_password": new.incoming_password}
+        if any(value is not None for value in sealed.values()):
+            self.update_line(line_id, sealed)
         if not office:
             self.conn.execute(
                 sa.insert(t.registration).values(
@@ -373,7 +379,7 @@ class SqlRepository:
 
     def update_line(self, line_id: int, changes: dict[str, object]) -> None:
         values = {
-            column: self._seal(value) if column in _SEALED_COLUMNS else value  # type: ignore[arg-type]
+            column: self._seal(value, column, line_id) if column in SEALED_COLUMNS else value  # type: ignore[arg-type]
             for column, value in changes.items()
         }
         if "title" in values:
@@ -386,21 +392,21 @@ class SqlRepository:
         self.conn.execute(sa.delete(t.line).where(t.line.c.id == line_id))
 
     def reseal(self, new_box: SecretBox) -> int:
-        line = t.line.c
-        sealed = ("password", "incoming_password", "incoming_ha1")
         count = 0
-        for row in self.conn.execute(sa.select(line.id, *(line[name] for name in sealed))).mappings():
-            values = {name: new_box.seal(self.box.open(row[name])) for name in sealed if row[name] is not None}
+        for row in self.conn.execute(_SEALED_VALUES).mappings():
+            values = {name: new_box.seal(self._open(row[name], name, row["id"]), _cell(name, row["id"]))
+                      for name in SEALED_COLUMNS if row[name] is not None}
             if values:
-                self.conn.execute(sa.update(t.line).where(line.id == row["id"]).values(values))
+                self.conn.execute(sa.update(t.line).where(t.line.c.id == row["id"]).values(values))
                 count += len(values)
         return count
 
     def sample_secret(self) -> str | None:
-        sealed = self.conn.execute(
-            sa.select(t.line.c.password).where(t.line.c.password.is_not(None)).limit(1)
-        ).scalar_one_or_none()
-        return self._open(sealed)
+        row = self.conn.execute(_SEALED_VALUES.limit(1)).mappings().first()
+        if row is None:
+            return None
+        name = next(name for name in SEALED_COLUMNS if row[name] is not None)
+        return self._open(row[name], name, row["id"])
 
     def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
         query = (
@@ -551,15 +557,15 @@ class SqlRepository:
         sealed = row["incoming_ha1"]
         user = OfficeUser(
             line_id=row["id"], portal_id=row["portal_id"], login=row["incoming_login"],
-            password=self._open(row["incoming_password"]) or "", realm=row["incoming_realm"],
-            ha1=json.loads(self.box.open(sealed)) if sealed else {},
+            password=self._open(row["incoming_password"], "incoming_password", row["id"]) or "",
+            realm=row["incoming_realm"], ha1=json.loads(self._open(sealed, "incoming_ha1", row["id"]) or "{}"),
             algorithms=_algorithms(row["digest_algorithms"]),
         )
         return user, row["incoming_server"]
 
     def store_ha1(self, line_id: int, realm: str, ha1: dict[str, str]) -> None:
         self.conn.execute(sa.update(t.line).where(t.line.c.id == line_id).values(
-            incoming_realm=realm, incoming_ha1=self.box.seal(json.dumps(ha1))))
+            incoming_realm=realm, incoming_ha1=self._seal(json.dumps(ha1), "incoming_ha1", line_id)))
 
     def bindings_of(self, line_ids: list[int], *, lock: bool = True) -> dict[int, list[Binding]]:
         """Bindings per line; with `lock` the lines stay locked until commit (one writer per AoR, B5;
@@ -629,11 +635,11 @@ class SqlRepository:
             .returning(t.counter.c.value)
         ).scalar_one()
 
-    def _seal(self, value: str | None) -> bytes | None:
-        return None if value is None else self.box.seal(value)
+    def _seal(self, value: str | None, column: str, line_id: int) -> bytes | None:
+        return None if value is None else self.box.seal(value, _cell(column, line_id))
 
-    def _open(self, value: bytes | None) -> str | None:
-        return None if value is None else self.box.open(value)
+    def _open(self, value: bytes | None, column: str, line_id: int) -> str | None:
+        return None if value is None else self.box.open(value, _cell(column, line_id))
 
     def _line(self, row: RowMapping) -> Line:
         return Line(
@@ -645,18 +651,22 @@ class SqlRepository:
             title=row["title"],
             server=row["server"],
             login=row["login"],
-            password=self._open(row["password"]),
+            password=self._open(row["password"], "password", row["id"]),
             auth_user=row["auth_user"],
             outbound_proxy=row["outbound_proxy"],
             detect_line_number=row["detect_line_number"],
             line_detect_header_order=row["line_detect_header_order"],
             reg_id=row["reg_id"],
             incoming_login=row["incoming_login"],
-            incoming_password=self._open(row["incoming_password"]),
+            incoming_password=self._open(row["incoming_password"], "incoming_password", row["id"]),
             registration_status_code=row["registration_status_code"],
             registration_error_message=row["registration_error_message"],
             digest_algorithms=row["digest_algorithms"],
         )
+
+
+def _cell(column: str, line_id: int) -> Cell:
+    return Cell(t.line.name, column, line_id)
 
 
 def title_key(title: str) -> str:

@@ -17,16 +17,20 @@ once per CHANGE_CHECK_INTERVAL: a commit by another process is seen within 10 ms
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 
+from sipline.files import PRIVATE_FILE, tighten_file
 from sipline.store.crypto import SecretBox
 from sipline.store.database import MISSING, Cache, Database, StoreUnavailable
+from sipline.store.lock import NoLock, StoreLock
 from sipline.store.migrate import upgrade
 from sipline.store.repository import Repository
 from sipline.store.sql import SqlRepository
@@ -41,8 +45,10 @@ class SqliteDatabase(Database):
     shared = False
 
     def __init__(self, url: str, box: SecretBox) -> None:
+        _private_database_file(url)
         self.engine = _sqlite_engine(url, self)
         self.box = box
+        self.lock: StoreLock = NoLock()
         self._begin = "BEGIN"
         self._conn = self.engine.connect()
         self._raw = self._conn.connection.dbapi_connection
@@ -86,11 +92,16 @@ class SqliteDatabase(Database):
         """Creates or upgrades the schema (Alembic), in one transaction."""
         self._begin = "BEGIN IMMEDIATE"
         with self._conn.begin():
-            upgrade(self._conn)
+            upgrade(self._conn, self.box)
         self._cache.forget(None)
 
-    def check_key(self) -> None:
-        self._run(lambda repo: repo.sample_secret(), "BEGIN")
+    def check_key(self) -> bool:
+        return self._run(lambda repo: repo.sample_secret(), "BEGIN") is not None
+
+    def sync(self) -> None:
+        """synchronous=NORMAL leaves the last commits in a WAL not yet on disk; a checkpoint
+        syncs the WAL first."""
+        self._raw.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
 
     async def ping(self) -> None:
         self._begin = "BEGIN"
@@ -103,6 +114,7 @@ class SqliteDatabase(Database):
     def close(self) -> None:
         self._conn.close()
         self.engine.dispose()
+        self.lock.release()
 
     def _run(self, work: Callable[[Repository], T], begin: str) -> T:
         self._begin = begin
@@ -114,6 +126,19 @@ class SqliteDatabase(Database):
 
     def begin_statement(self) -> str:
         return self._begin
+
+
+def _private_database_file(url: str) -> None:
+    """The database file exists, 0600, before SQLite opens it: SQLite gives its -wal and -shm files
+    the database file's mode (files.py). One an older version made readable is tightened, with
+    whatever -wal and -shm it left."""
+    database = sa.engine.make_url(url).database
+    if database in (None, "", ":memory:"):
+        return
+    path = Path(database)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    for suffix in ("", "-wal", "-shm"):
+        tighten_file(Path(f"{path}{suffix}"))
 
 
 def _sqlite_engine(url: str, db: SqliteDatabase) -> sa.Engine:

@@ -2,9 +2,10 @@
 
 Every table of the schema is copied row for row, parents before children, in one
 transaction on the target: the copy is whole or absent. Sealed secrets are copied
-as they are, so the processes on the new store need the same secret key (the data
-dir's `secret.key`, or SIPLINE_SECRET_KEY). The target must be migrated and hold
-no portal yet; afterwards PostgreSQL's id sequences continue above the copied ids.
+as they are, with the row ids they are bound to (crypto.py), so the processes on the
+new store need the same secret key (the data dir's `secret.key`, or SIPLINE_SECRET_KEY).
+The target must be migrated and hold no portal yet; afterwards PostgreSQL's id
+sequences continue above the copied ids.
 """
 
 from __future__ import annotations
