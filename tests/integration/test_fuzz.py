@@ -69,13 +69,13 @@ def check(response: httpx.Response) -> dict | ElementTree.Element:
     return body
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=st.sampled_from(sorted(METHODS)), body=params)
 def test_json_parameters(webhook, client, method, body):
     check(client.post(webhook + method, json=body))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=st.sampled_from(sorted(METHODS)), query=st.binary(max_size=120),
        content_type=st.sampled_from(["application/x-www-form-urlencoded", "application/json", "multipart/form-data",
                                      "multipart/form-data; boundary=b", "text/plain", ""]))
@@ -84,7 +84,7 @@ def test_raw_bodies_and_query_strings(webhook, client, method, query, content_ty
     check(client.get(webhook + method + "?" + quote(query, safe="=&[]%+")))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FF, exclude_characters="?#\x7f",
                                           exclude_categories=["Cc"]),
                     max_size=60))
@@ -101,13 +101,12 @@ FUZZ = settings(max_examples=250, deadline=None, print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-def php_pairs(value: object, name: str, bracket: str = "[]") -> list[tuple[str, str]]:
+def php_pairs(value: object, name: str) -> list[tuple[str, str]]:
     """`FILTER[%TITLE][]=x`: the (name, value) pairs PHP's http_build_query makes of a nested value."""
-    opening, closing = bracket[0], bracket[1]
     if isinstance(value, dict):
-        return [pair for key, item in value.items() for pair in php_pairs(item, f"{name}{opening}{key}{closing}", bracket)]
+        return [pair for key, item in value.items() for pair in php_pairs(item, f"{name}[{key}]")]
     if isinstance(value, list):
-        return [pair for item in value for pair in php_pairs(item, f"{name}{opening}{closing}", bracket)]
+        return [pair for item in value for pair in php_pairs(item, f"{name}[]")]
     if value is None or value is False:
         return [(name, "")]
     return [(name, "1" if value is True else str(value))]
@@ -145,7 +144,8 @@ def test_form_multipart_and_query_parameters(webhook, client, method, body, suff
         response = client.get(url + "?" + form(pairs))
     else:
         half = len(pairs) // 2
-        response = client.post(url + "?" + form(pairs[:half]), content=form(pairs[half:]).encode("utf-8", "surrogatepass"),
+        response = client.post(url + "?" + form(pairs[:half]),
+                               content=form(pairs[half:]).encode("utf-8", "surrogatepass"),
                                headers={"content-type": "application/x-www-form-urlencoded"})
     check(response)
 

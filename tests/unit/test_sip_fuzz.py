@@ -10,9 +10,11 @@ from __future__ import annotations
 import signal
 from contextlib import contextmanager
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from sipline.registrar.bindings import read_register
 from sipline.sip import digest
 from sipline.sip.address import InvalidAddress, parse_server_address
 from sipline.sip.errors import BadRequest, ParseError, SipError
@@ -154,16 +156,21 @@ def parse_or_refuse(data: bytes) -> Request | Response | None:
         return None
 
 
+def parse_and_read(data: bytes) -> None:
+    """The message and every field the server reads, in two seconds of CPU at most."""
+    with cpu_budget(2):
+        message = parse_or_refuse(data)
+        if message is not None:
+            read_every_field(message)
+
+
 # -- any bytes, mutated messages ---------------------------------------------------------------------------
 
 
 @FUZZ
 @given(st.binary(max_size=2000))
 def test_any_bytes_give_a_message_or_a_parse_error(data):
-    with cpu_budget(2):
-        message = parse_or_refuse(data)
-        if message is not None:
-            read_every_field(message)
+    parse_and_read(data)
 
 
 @FUZZ
@@ -171,10 +178,7 @@ def test_any_bytes_give_a_message_or_a_parse_error(data):
 @example(REGISTER.replace(b"To: <sip:100@127.0.0.1>", b"To: " + b"a" * 40))
 @example(REGISTER.replace(b'username="100"', b"1" * 20000))
 def test_mutated_register_and_options_give_a_message_or_a_parse_error(data):
-    with cpu_budget(2):
-        message = parse_or_refuse(data)
-        if message is not None:
-            read_every_field(message)
+    parse_and_read(data)
 
 
 @FUZZ
@@ -283,6 +287,16 @@ def test_delta_seconds_of_any_length_are_read_and_capped():
     assert parse_delta_seconds("0" * 5000 + "60") == 60
     assert parse_delta_seconds("9" * 5000) == parse_delta_seconds("4294967296") == 2**32 - 1
     assert parse_delta_seconds(" 3600;x") == 3600
+
+
+@pytest.mark.parametrize("contact", ["<sip:a@127.0.0.1>;expires=²", "<sip:a@127.0.0.1>;expires=" + "9" * 5000,
+                                     "<sip:a@127.0.0.1>;reg-id=²", "<sip:a@127.0.0.1>;reg-id=" + "9" * 5000])
+def test_a_contact_expiry_or_reg_id_outside_ascii_digits_is_a_bad_request(contact):
+    """The registrar's reading of Contact parameters: str.isdigit() said yes, int() raised ValueError."""
+    request = parse_message(REGISTER.replace(b"<sip:100@192.0.2.1:5060;transport=udp>;expires=600", contact.encode()))
+    with pytest.raises(BadRequest):
+        read_register(request, transport="udp", source=("127.0.0.1", 5999), local=("127.0.0.1", 5060),
+                      algorithm="MD5")
 
 
 # -- TCP framing -------------------------------------------------------------------------------------------
