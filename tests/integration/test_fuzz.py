@@ -201,8 +201,13 @@ def test_batch_with_nested_commands(webhook, client, cmd, halt, suffix, as_form)
 
 
 @pytest.fixture(scope="module")
-def access_token(server):
-    return App(server, "--scope", "telephony,user").tokens()["access_token"]
+def app(server):
+    return App(server, "--scope", "telephony,user")
+
+
+@pytest.fixture(scope="module")
+def access_token(app):
+    return app.tokens()["access_token"]
 
 
 credentials = st.sampled_from(["valid", "valid", "empty", "garbage", "list", "map"]) | st.text(max_size=40)
@@ -244,6 +249,33 @@ def test_webhook_urls_with_wrong_users_and_codes(server, webhook, client, user, 
     check(client.post(server.base_url + path, json={}))
     real_code = webhook.rstrip("/").split("/")[-1]
     check(client.post(f"{server.base_url}/rest/{quote(user, safe='')}/{real_code}/{method}{suffix}", json={}))
+
+
+OAUTH_NAMES = ["client_id", "client_secret", "user_id", "state", "grant_type", "code", "refresh_token", "scope"]
+oauth_values = st.text(max_size=20) | st.sampled_from(["1", "2", "0", "²", "٣", "9" * 30, "authorization_code",
+                                                      "refresh_token", "client_credentials", ""])
+
+
+@FUZZ
+@given(path=st.sampled_from(["/oauth/authorize/", "/oauth/token/", "/oauth/token", "//oauth/authorize"]),
+       query=st.dictionaries(st.sampled_from(OAUTH_NAMES) | st.text(max_size=6), oauth_values, max_size=6),
+       real_client=st.booleans(), post=st.booleans())
+def test_oauth_endpoints_answer_any_parameters(server, client, app, path, query, real_client, post):
+    if real_client:
+        query = {**query, "client_id": app.client_id, "client_secret": app.client_secret}
+    url = server.base_url + path
+    response = client.post(url, data=query) if post else client.get(url, params=query)
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    assert ("error" in response.json()) == (response.status_code != 200), response.text
+
+
+def test_an_oauth_user_id_in_digits_other_than_ascii_is_a_request_error(server, client, app):
+    """str.isdigit() said yes to "²", and int() raised: a 500 from the server instead of an OAuth error."""
+    for user in ("²", "9" * 5000):
+        response = client.get(server.base_url + "/oauth/authorize/", params={"client_id": app.client_id,
+                                                                            "user_id": user})
+        assert response.status_code == 400 and response.json()["error"] == "invalid_request", response.text
 
 
 # -- state: what sip.add accepts, sip.get returns; what it refuses changes nothing ---------------------------

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sipline.registrar.bindings import read_register
+from sipline.registration.attempt import _observed_in
 from sipline.sip import digest
 from sipline.sip.address import InvalidAddress, parse_server_address
 from sipline.sip.errors import BadRequest, ParseError, SipError
@@ -297,6 +298,14 @@ def test_a_contact_expiry_or_reg_id_outside_ascii_digits_is_a_bad_request(contac
     with pytest.raises(BadRequest):
         read_register(request, transport="udp", source=("127.0.0.1", 5999), local=("127.0.0.1", 5060),
                       algorithm="MD5")
+
+
+def test_an_rport_outside_ascii_digits_teaches_nothing():
+    """A registrar's `rport=²` passed str.isdigit() and int() raised ValueError in the registration engine."""
+    for rport in ("²", "٣", "9" * 5000):
+        assert _observed_in(f"SIP/2.0/UDP 192.0.2.1:5060;branch=b;received=198.51.100.7;rport={rport}") is None
+    assert _observed_in("SIP/2.0/UDP 192.0.2.1:5060;branch=b;received=198.51.100.7;rport=40000") == ("198.51.100.7",
+                                                                                                      40000)
 
 
 # -- TCP framing -------------------------------------------------------------------------------------------
