@@ -167,12 +167,20 @@ def intval(value: object) -> int:
         if not match:
             return 0
         text = match.group(1)
-        number = int(text) if text.lstrip("+-").isdigit() else _float_to_int(float(text))
+        number = _decimal(text) if text.lstrip("+-").isdigit() else _float_to_int(float(text))
     elif isinstance(value, (list, dict)):
         return 1 if value else 0
     else:
         return 0
     return max(-_INT64, min(_INT64 - 1, number))
+
+
+def _decimal(text: str) -> int:
+    """An optionally signed run of ASCII digits of any length; past int64 it only needs to saturate
+    (and int() refuses a run of over 4300 digits)."""
+    sign = -1 if text[0] == "-" else 1
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    return sign * (int(digits) if len(digits) <= 19 else _INT64)
 
 
 def _float_to_int(number: float) -> int:

@@ -125,7 +125,7 @@ def _contact(value: str) -> ContactSpec:
     except BadRequest:
         raise BadRequest(f"Contact is not a SIP URI: {address.uri[:80]!r}") from None
     reg_id = address.params.get("reg-id")
-    if reg_id is not None and not reg_id.isdigit():
+    if reg_id is not None and not (reg_id.isascii() and reg_id.isdigit() and len(reg_id) <= 10):
         raise BadRequest("malformed reg-id")
     return ContactSpec(
         uri=address.uri,
@@ -141,7 +141,7 @@ def _delta(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not text.isdigit() or int(text) > MAX_DELTA:
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 10 or int(text) > MAX_DELTA:
         raise BadRequest(f"malformed expiry {text[:20]!r}")  # B4: non-numeric or > 2³²−1
     return int(text)
 

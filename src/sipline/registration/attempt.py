@@ -324,6 +324,6 @@ def _observed_in(top_via: str) -> tuple[str, int] | None:
     except BadRequest:
         return None
     rport = via.params.get("rport")
-    if not rport or not rport.isdigit():
+    if not rport or not (rport.isascii() and rport.isdigit()) or len(rport) > 5:
         return None  # the registrar does not do RFC 3581: nothing learnt
     return via.params.get("received") or via.host, int(rport)

@@ -132,7 +132,9 @@ def _substitute(value: object, sections: Sections) -> object:
 
 def _resolve(reference: re.Match[str], sections: Sections) -> object:
     """The node a reference names; the reference text itself when it has no `[seg]` step."""
-    steps = _STEP.findall(reference.group(2))
+    path = reference.group(2)
+    # Only up to the last "]": past it, every "[" would be tried as a start and the rest walked again.
+    steps = _STEP.findall(path, 0, path.rfind("]") + 1)
     if not steps:
         return reference.group(0)  # the real server leaves a bare `$result` alone
     node = _php_array(sections[reference.group(1).lower()])

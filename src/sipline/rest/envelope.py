@@ -20,6 +20,9 @@ HEADERS = {
 JSON_TYPE = "application/json; charset=utf-8"
 XML_TYPE = "text/xml; charset=utf-8"
 _XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+# XML 1.0 §2.2 Char: no control character but tab, LF and CR, not even as a character reference;
+# a value holding one (a filter key echoed in an error) gets U+FFFD there, so the document stays well-formed.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,18 @@ def _xml_element(name: str, value: object) -> str:
     elif isinstance(value, list):
         inner = "".join(_xml_element("item", item) for item in value)
     else:
-        inner = "" if value is None else escape(php.strval(value))  # type: ignore[arg-type]
+        inner = "" if value is None else escape(_xml_chars(php.strval(value)))  # type: ignore[arg-type]
     return f"<{name}>{inner}</{name}>"
 
 
 def _xml_child(key: str, value: object) -> str:
     if _XML_NAME.match(key):
         return _xml_element(key, value)
-    return _xml_element("item", value).replace("<item>", f"<item key={quoteattr(key)}>", 1)
+    return _xml_element("item", value).replace("<item>", f"<item key={quoteattr(_xml_chars(key))}>", 1)
+
+
+def _xml_chars(text: str) -> str:
+    return _NOT_XML_CHAR.sub("\ufffd", text) if not text.isprintable() else text
 
 
 _iso_memo: tuple[int, str] = (-1, "")

@@ -95,7 +95,7 @@ class OAuthServer:
         query = request.query_params
         portal = await self.services.accounts.portal_for_host(request.headers.get("host"))
         user = query.get("user_id", "1")
-        if not user.isdigit():
+        if not (user.isascii() and user.isdigit()) or len(user) > 18:
             raise OAuthError("invalid_request", "user_id must be a user ID")
         code, app = await self.services.oauth.authorize(query.get("client_id", ""), portal, int(user))
         answer = {"code": code, "state": query.get("state", ""), "domain": portal.domain,

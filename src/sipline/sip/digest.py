@@ -46,7 +46,8 @@ _QOP_PREFERENCE = ("auth", "auth-int")
 
 # RFC 3261 §25.1: LWS = [*WSP CRLF] 1*WSP and SWS = [LWS]. A fold (CRLF before WSP) means one SP
 # (§7.3.1): values are unfolded first (_FOLD), and the expressions below then need no CRLF.
-_FOLD = re.compile(r"[ \t]*\r\n(?=[ \t])")
+# A fold starts where a run of WSP does: a search that began inside the run would walk it again.
+_FOLD = re.compile(r"(?<![ \t])[ \t]*\r\n(?=[ \t])")
 _LWS = r"[ \t]+"
 _SWS = r"[ \t]*"
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
@@ -58,9 +59,12 @@ _TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
 # Possessive: a run of qdtext is taken whole and never given back (no backtracking on a long nonce).
 _QDTEXT = r'(?:[^"\\\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]++|\\[\t\x20-\x7e])*+'
 # auth-param = token EQUAL ( token / quoted-string ), separated by COMMA (RFC 2617 §1.2); EQUAL and
-# COMMA allow SWS on both sides. One pass of the regex engine takes every parameter with what follows
-# it (a comma, or the end); the list is well-formed when those pieces cover the text without a gap.
+# COMMA allow SWS on both sides. The list is well-formed when its parameters, each with what follows it
+# (a comma, or the end), cover the text without a gap: _PARAM_LIST, anchored, and linear since a comma
+# or the end closes each parameter in one way only. Then findall takes them apart. findall alone would
+# try every position of a gap as a new start: the square of a long run that never meets its "=".
 _PARAMS = re.compile(rf'({_SWS}({_TOKEN}){_SWS}={_SWS}(?:({_TOKEN})|"({_QDTEXT})"){_SWS}(?:,|\Z))')
+_PARAM_LIST = re.compile(rf"(?:{_PARAMS.pattern})+")
 _SCHEME = re.compile(rf"{_SWS}(?P<scheme>{_TOKEN}){_LWS}")
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -94,9 +98,9 @@ class Credentials:
 
 def _auth_params(text: str, pos: int) -> dict[str, str]:
     """The auth-param list from `pos` on, as {lower-case name: unquoted value}."""
-    found = _PARAMS.findall(text, pos)
-    if not found or sum(len(piece[0]) for piece in found) != len(text) - pos or text.endswith(","):
+    if not _PARAM_LIST.fullmatch(text, pos) or text.endswith(","):
         raise DigestError("malformed auth-param list")
+    found = _PARAMS.findall(text, pos)
     # RFC 3261 §7.3.1: parameter names are case-insensitive
     params = {name.lower(): token or (_QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted)
               for _, name, token, quoted in found}

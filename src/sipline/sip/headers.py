@@ -22,9 +22,12 @@ _PARAM = re.compile(rf"\s*;\s*({TOKEN})(?:\s*=\s*({QUOTED}|[^;,\s\"]*))?")
 # via-parm = sent-protocol LWS sent-by;  sent-protocol = "SIP" SLASH "2.0" SLASH transport
 _VIA = re.compile(rf"\s*SIP\s*/\s*2\.0\s*/\s*({TOKEN})\s+({HOST})(?:\s*:\s*({PORT}))?\s*", re.IGNORECASE)
 # name-addr = [ display-name ] LAQUOT addr-spec RAQUOT;  display-name = *(token LWS) / quoted-string
-_NAME_ADDR = re.compile(rf'\s*({QUOTED}|(?:{TOKEN}\s*)*)\s*<([^<>]*)>\s*')
+# Tokens apart by whitespace, and runs of whitespace taken whole: one reading of any text, so a display
+# name that never reaches "<" is refused in one pass (`(?:token\s*)*` split a run of letters every way).
+_NAME_ADDR = re.compile(rf'\s*+({QUOTED}|(?:{TOKEN}(?:\s++{TOKEN})*+)?)\s*+<([^<>]*)>\s*')
 _CSEQ = re.compile(rf"\s*([0-9]{{1,10}})\s+({TOKEN})\s*\Z")
 _DELTA = re.compile(r"\s*([0-9]+)")
+MAX_DELTA = 2**32 - 1  # RFC 3261 §20.19: "between 0 and (2**32)-1"
 
 
 def is_token(text: str) -> bool:
@@ -168,11 +171,13 @@ def parse_cseq(value: str) -> tuple[int, str]:
 
 
 def parse_delta_seconds(value: str) -> int:
-    """Leading delta-seconds of Expires, Min-Expires, Retry-After (`30 (busy);duration=10` → 30).
+    """Leading delta-seconds of Expires, Min-Expires, Retry-After (`30 (busy);duration=10` → 30);
+    a larger value counts as MAX_DELTA, as an HTTP cache counts one (RFC 9111 §1.2.2).
 
     Raises: BadRequest.
     """
     match = _DELTA.match(value)
     if not match:
         raise BadRequest(f"not a number of seconds: {value!r}")
-    return int(match.group(1))
+    digits = match.group(1).lstrip("0")
+    return MAX_DELTA if len(digits) > 10 else min(int(digits or "0"), MAX_DELTA)

@@ -125,7 +125,7 @@ def _unfold(lines: list[str]) -> list[str]:
 def _content_length(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:  # §25.1: DIGIT is %x30-39 only
         raise ParseError(f"malformed Content-Length {value[:20]!r}")
     return int(value)
 
