@@ -20,13 +20,14 @@ from sipline.app import base_url_of, urls_in
 from sipline.config import ConfigError, Settings
 from sipline.rest.oauth_server import Urls
 from sipline.services import Services
+from sipline.sip.grammar import is_digits
 
 Command = Callable[[argparse.Namespace, Settings, Services], Awaitable[object]]
 HANDLER_TIMEOUT = 10.0
 
 
 def _user_id(text: str) -> int:
-    if not text.isdigit():
+    if not is_digits(text, 18):
         raise ConfigError(f"user: {text!r} is not a user ID")
     return int(text)
 
@@ -104,7 +105,7 @@ async def webhook_list(args: argparse.Namespace, settings: Settings, services: S
 
 
 async def webhook_revoke(args: argparse.Namespace, settings: Settings, services: Services) -> str:
-    if not args.id.isdigit():
+    if not is_digits(args.id, 18):
         raise ConfigError(f"id: {args.id!r} is not a webhook ID")
     await services.accounts.revoke_webhook(portal=args.portal, webhook_id=int(args.id))
     return f"webhook {args.id} revoked"

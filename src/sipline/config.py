@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sipline.sip.address import InvalidAddress, parse_server_address
+from sipline.sip.grammar import is_digits
 from sipline.sip.transports import admission
 
 
@@ -120,7 +121,7 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 def parse_port(text: str, setting: str = "port") -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not is_digits(text, 5) or not 0 < int(text) < 65536:
         raise ConfigError(f"{setting}: {text!r} is not a port number (1-65535)")
     return int(text)
 
@@ -159,7 +160,7 @@ def parse_rate(text: str, setting: str) -> float:
 
 def parse_count(text: str, setting: str) -> int:
     """A whole number, 0 allowed (0 turns a limit off)."""
-    if not text.isdigit():
+    if not is_digits(text, 18):
         raise ConfigError(f"{setting}: {text!r} is not a whole number")
     return int(text)
 
@@ -196,7 +197,7 @@ def parse_network(text: str, setting: str) -> ipaddress.IPv4Network | ipaddress.
 
 
 def parse_positive(text: str, setting: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not is_digits(text, 18) or int(text) < 1:
         raise ConfigError(f"{setting}: {text!r} is not a positive whole number")
     return int(text)
 

@@ -17,6 +17,7 @@ import logging
 
 from sipline.registration.engine import RegistrationEngine
 from sipline.registration.leases import LeaseKeeper
+from sipline.sip.grammar import is_digits
 from sipline.store.database import StoreUnavailable
 from sipline.store.postgres import PostgresDatabase
 from sipline.store.records import Line, LineType
@@ -67,7 +68,7 @@ class Follower:
 
     def on_notification(self, payload: str) -> None:
         kind, _, rest = payload.partition(" ")
-        if not rest.isdigit():
+        if not is_digits(rest, 18):
             log.warning("ignoring a malformed line notification %r", payload[:80])
             return
         line_id = int(rest)

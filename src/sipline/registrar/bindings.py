@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 from sipline.registrar.memo import short_text_memo
 from sipline.sip.errors import BadRequest, IntervalTooBrief, SipError
-from sipline.sip.headers import NameAddr, parse_cseq, split_list
+from sipline.sip.grammar import is_digits
+from sipline.sip.headers import MAX_DELTA, NameAddr, parse_cseq, split_list
 from sipline.sip.message import Request
 from sipline.sip.uri import SipUri
 from sipline.store.records import Binding
 
-MAX_DELTA = 2**32 - 1  # B4: larger is a malformed expiry
 MAX_CONTACT_LENGTH = 512  # B2 step 6
 # The store's cache topic of a line's bindings as last committed (keyed (CACHE_TOPIC, line id)), so
 # that a refresh needs no read. Expired ones stay in it until the line's next REGISTER: `apply`
@@ -125,7 +125,7 @@ def _contact(value: str) -> ContactSpec:
     except BadRequest:
         raise BadRequest(f"Contact is not a SIP URI: {address.uri[:80]!r}") from None
     reg_id = address.params.get("reg-id")
-    if reg_id is not None and not (reg_id.isascii() and reg_id.isdigit() and len(reg_id) <= 10):
+    if reg_id is not None and not is_digits(reg_id, 10):
         raise BadRequest("malformed reg-id")
     return ContactSpec(
         uri=address.uri,
@@ -141,7 +141,7 @@ def _delta(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 10 or int(text) > MAX_DELTA:
+    if not is_digits(text.lstrip("0") or text[-1:], 10) or int(text) > MAX_DELTA:
         raise BadRequest(f"malformed expiry {text[:20]!r}")  # B4: non-numeric or > 2³²−1
     return int(text)
 

@@ -32,6 +32,7 @@ from sipline.registration.outcome import (
 from sipline.registration.request import Account, Binding, build_register, contact_uri
 from sipline.sip.digest import Challenge, authorization, select_challenges
 from sipline.sip.errors import BadRequest
+from sipline.sip.grammar import is_digits
 from sipline.sip.headers import NameAddr, Via, parse_delta_seconds, parse_params
 from sipline.sip.message import Request, Response
 from sipline.sip.resolve import Target
@@ -324,6 +325,6 @@ def _observed_in(top_via: str) -> tuple[str, int] | None:
     except BadRequest:
         return None
     rport = via.params.get("rport")
-    if not rport or not (rport.isascii() and rport.isdigit()) or len(rport) > 5:
+    if not rport or not is_digits(rport, 5):
         return None  # the registrar does not do RFC 3581: nothing learnt
     return via.params.get("received") or via.host, int(rport)

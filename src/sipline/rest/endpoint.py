@@ -46,6 +46,7 @@ from sipline.rest.errors import (
     to_rest_error,
 )
 from sipline.rest.limits import Rate
+from sipline.sip.grammar import is_digits
 from sipline.store.database import StoreUnavailable
 from sipline.rest.shared_limits import Limits, LocalLimits
 from sipline.rest.params import Params
@@ -197,7 +198,7 @@ async def read_params(request: Request) -> tuple[Params, dict[str, object]]:
 
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    if is_digits(declared, 18) and int(declared) > MAX_BODY:
         raise RequestTooLarge(f"Request body exceeds {MAX_BODY} bytes")
     chunks, size = [], 0
     try:

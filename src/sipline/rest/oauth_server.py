@@ -20,6 +20,7 @@ from sipline.oauth import OAuthError, Tokens
 from sipline.rest.endpoint import json_response, read_params
 from sipline.rest.envelope import local_iso, success_body, time_block
 from sipline.rest.errors import DatabaseUnavailable, InvalidToken, RestError, error_body
+from sipline.sip.grammar import is_digits
 from sipline.store.database import StoreUnavailable
 from sipline.services import Services
 from sipline.store.records import Portal
@@ -95,7 +96,7 @@ class OAuthServer:
         query = request.query_params
         portal = await self.services.accounts.portal_for_host(request.headers.get("host"))
         user = query.get("user_id", "1")
-        if not (user.isascii() and user.isdigit()) or len(user) > 18:
+        if not is_digits(user, 18):
             raise OAuthError("invalid_request", "user_id must be a user ID")
         code, app = await self.services.oauth.authorize(query.get("client_id", ""), portal, int(user))
         answer = {"code": code, "state": query.get("state", ""), "domain": portal.domain,

@@ -15,3 +15,9 @@ IPV6REFERENCE = r"\[[0-9A-Fa-f:.]+\]"
 HOST = rf"(?:{IPV4ADDRESS}|{HOSTNAME}|{IPV6REFERENCE})"
 # port = 1*DIGIT
 PORT = r"[0-9]{1,5}"
+
+
+def is_digits(text: str, most: int) -> bool:
+    """1 to `most` DIGITs, %x30-39 only (RFC 5234 B.1): `str.isdigit` alone admits "²", which int()
+    refuses, and "٣", which no ABNF allows; `most` keeps int() off a peer's thousand-digit number."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()

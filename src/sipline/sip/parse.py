@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from sipline.sip.errors import MessageTooLarge, ParseError
+from sipline.sip.grammar import is_digits
 from sipline.sip.headers import is_token
 from sipline.sip.message import NAMES, Headers, Message, Request, Response, canonical, header_key
 
@@ -125,7 +126,7 @@ def _unfold(lines: list[str]) -> list[str]:
 def _content_length(value: str | None) -> int | None:
     if value is None:
         return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 9:  # §25.1: DIGIT is %x30-39 only
+    if not is_digits(value, 9):
         raise ParseError(f"malformed Content-Length {value[:20]!r}")
     return int(value)
 
