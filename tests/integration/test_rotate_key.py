@@ -4,7 +4,6 @@ leaves a store that the next `rotate-key` and `serve` open, every secret readabl
 from __future__ import annotations
 
 import base64
-import fcntl
 import os
 import subprocess
 import sys
@@ -15,8 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sipline.store.database import sqlite_url
+from sipline.store.lock import lock_store
 from tests.integration.server import SiplineProcess
-from tests.stores import ON_POSTGRES, store_env
+from tests.stores import database_url_for, store_env
 
 LINES = [{"TYPE": "cloud", "TITLE": f"Line {n}", "SERVER": "sip.example.invalid", "LOGIN": str(n),
           "PASSWORD": f"secret-{n}"} for n in range(3)] + [{"TYPE": "office", "TITLE": "Office", "SERVER": "pbx.lan",
@@ -34,6 +35,15 @@ def secrets_read(hook: str) -> list[tuple[str, str]]:
     assert answer.status_code == 200, answer.text
     return sorted((row["TITLE"], row.get("PASSWORD") or row.get("INCOMING_PASSWORD")) for row in
                   answer.json()["result"])
+
+
+def secrets_served(data: Path, stopped: SiplineProcess) -> list[tuple[str, str]]:
+    """What a `serve` started on the data dir (on the stopped one's port) reads of the secrets."""
+    process = SiplineProcess(data, port=stopped.port).start()
+    try:
+        return secrets_read(stopped.webhook)
+    finally:
+        process.stop()
 
 
 def installation(data: Path) -> tuple[SiplineProcess, list[tuple[str, str]]]:
@@ -62,11 +72,7 @@ def test_rotate_key_is_refused_while_a_server_runs(tmp_path):
         process.stop()
     rotated = sipline(data, "rotate-key")
     assert rotated.returncode == 0 and rotated.stdout.startswith("resealed 5 secrets"), rotated.stderr
-    process = SiplineProcess(data, port=stopped.port).start()
-    try:
-        assert secrets_read(stopped.webhook) == before
-    finally:
-        process.stop()
+    assert secrets_served(data, stopped) == before
 
 
 # `sipline rotate-key` with a SIGKILL at a chosen point of its work, told by what it does there
@@ -105,18 +111,10 @@ def test_a_rotation_killed_midway_is_recovered(tmp_path, point):
     stopped, before = installation(data)
     killed = sipline(data, point, "rotate-key", wrapper=KILLED_AT)
     assert killed.returncode == -9, killed.stderr
-    process = SiplineProcess(data, port=stopped.port).start()
-    try:
-        assert secrets_read(stopped.webhook) == before
-    finally:
-        process.stop()
+    assert secrets_served(data, stopped) == before
     rotated = sipline(data, "rotate-key")
     assert rotated.returncode == 0 and rotated.stdout.startswith("resealed 5 secrets"), rotated.stderr
-    process = SiplineProcess(data, port=stopped.port).start()
-    try:
-        assert secrets_read(stopped.webhook) == before
-    finally:
-        process.stop()
+    assert secrets_served(data, stopped) == before
     assert [path.name for path in data.glob("secret.key*")] == ["secret.key"]
 
 
@@ -126,11 +124,7 @@ def test_a_rotation_killed_midway_is_recovered_by_the_next_rotation(tmp_path):
     assert sipline(data, "committed", "rotate-key", wrapper=KILLED_AT).returncode == -9
     rotated = sipline(data, "rotate-key")
     assert rotated.returncode == 0 and rotated.stdout.startswith("resealed 5 secrets"), rotated.stderr
-    process = SiplineProcess(data, port=stopped.port).start()
-    try:
-        assert secrets_read(stopped.webhook) == before
-    finally:
-        process.stop()
+    assert secrets_served(data, stopped) == before
 
 
 def test_with_the_key_in_the_environment_the_new_key_is_left_for_the_operator(tmp_path):
@@ -157,19 +151,19 @@ def test_with_the_key_in_the_environment_the_new_key_is_left_for_the_operator(tm
 
 
 def test_a_server_started_during_a_rotation_waits_for_it(tmp_path):
-    if ON_POSTGRES:
-        pytest.skip("holds the SQLite store's lock file; PostgreSQL's lock is covered in tests/scaleout")
     data = tmp_path / "data"
     stopped, before = installation(data)
     process = SiplineProcess(data, port=stopped.port)
     try:
         with ThreadPoolExecutor(1) as pool:
-            with open(data / "sipline.db-lock", "a") as lock:  # what `rotate-key` holds while it runs
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            rotation = lock_store(database_url_for(data) or sqlite_url(data), exclusive=True)  # as rotate-key
+            try:
                 started = pool.submit(process.start, 60)
                 time.sleep(3)
                 assert not started.done() and process.proc.poll() is None
                 assert "waiting for it to finish" in process.stderr()
+            finally:
+                rotation.release()
             started.result(30)  # the lock released: the server starts
         assert secrets_read(stopped.webhook) == before
     finally:
