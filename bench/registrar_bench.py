@@ -96,7 +96,7 @@ def kamailio_run(folder: Path, args: argparse.Namespace) -> dict:
 
 
 def sipline_run(folder: Path, args: argparse.Namespace) -> dict:
-    process = SiplineProcess(folder / "sipline", "--flood-requests", "0")
+    process = SiplineProcess(folder / "sipline", "--flood-requests", "0", "--max-lines", str(args.users))
     process.start()
     try:
         assert process.proc is not None

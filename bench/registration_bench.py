@@ -93,6 +93,7 @@ def metrics(process: SiplineProcess) -> dict[str, float]:
 def create_lines(folder: Path, port: int, sip_port: int, kam_port: int, lines: int) -> str:
     """N cloud lines through the API, with registration held back (no REGISTER is sent)."""
     process = SiplineProcess(folder / "sipline", "--allow-private-targets", "--max-cloud-lines", str(lines),
+                             "--max-lines", str(lines),
                              "--register-rate", "0.001", port=port, sip_port=sip_port).start()
     with httpx.Client() as client:
         for number in range(1, lines + 1):

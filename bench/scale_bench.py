@@ -43,7 +43,8 @@ LINES = 50
 def rest_case(folder: Path, name: str, args: tuple[str, ...], env: dict[str, str], duration: int,
               repeats: int) -> dict[str, float]:
     # the operating-time limit (480 s of one method per 10 min) would refuse a saturating load
-    process = SiplineProcess(folder / name, "--max-cloud-lines", "100000", "--operating-limit", "off", *args,
+    process = SiplineProcess(folder / name, "--max-cloud-lines", "100000", "--max-lines", "100000",
+                             "--operating-limit", "off", *args,
                              env=env).start()
     try:
         webhook = process.webhook
@@ -98,6 +99,7 @@ def sip_case(folder: Path, workers: int, lines: int, hold: float) -> dict[str, f
     with Kamailio(folder / f"kam{workers}", kam_port, max_user=lines, children=2, shm_mb=512,
                   defines={"KAM_MIN_EXPIRES": "3600", "KAM_MIN_EXPIRES_MODE": "0"}):
         api = SiplineProcess(folder / f"api{workers}", "--role", "api", "--max-cloud-lines", str(lines + 1),
+                             "--max-lines", str(lines + 1),
                              env=env).start()
         try:
             with httpx.Client() as client:
