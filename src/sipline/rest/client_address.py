@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
+from sipline.sip.reachability import unmapped
+
 Networks = tuple[IPv4Network | IPv6Network, ...]
 
 
@@ -40,4 +42,4 @@ def parse_ip(text: str) -> IPv4Address | IPv6Address | None:
         address = ip_address(text)
     except ValueError:
         return None
-    return getattr(address, "ipv4_mapped", None) or address
+    return unmapped(address)

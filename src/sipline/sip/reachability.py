@@ -71,6 +71,12 @@ def is_unicast(address: str) -> bool:
     return ip is not None and not (ip.is_unspecified or ip.is_multicast or ip == BROADCAST)
 
 
+def unmapped(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IPv4-mapped IPv6 address (a dual-stack socket's peer, RFC 4291 §2.5.5.2) as the IPv4
+    address it is; any other address as it is."""
+    return getattr(ip, "ipv4_mapped", None) or ip
+
+
 def _reached(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address a packet to `address` ends up at: an IPv4-mapped or NAT64 one is the IPv4 address it
     carries; None when `address` is no IP literal."""
@@ -78,9 +84,8 @@ def _reached(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         ip = ipaddress.ip_address(address)
     except ValueError:
         return None
+    ip = unmapped(ip)
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped
         if ip in NAT64_PREFIX:
             return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # RFC 6052 §2.2: the last 32 bits for a /96
     return ip

@@ -21,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from sipline.sip.reachability import unmapped
+
 PER_SOURCE = 32  # Kamailio's careful setups: 32–64 connections per IP; a PBX needs one, an office a few
 MAX_FLOWS = 2048  # Kamailio's tcp_max_connections default
 IDLE_TIMEOUT = 20.0  # a UA sends its request right after connecting; room for slow links and a TLS handshake
@@ -48,10 +50,9 @@ def source_of(address: str) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
+    ip = unmapped(ip)
     if ip.version == 4:
-        return address
-    if ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
+        return str(ip)
     return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
