@@ -39,7 +39,7 @@ class AccountRepository(Protocol):
     def lock_portal(self, portal_id: int) -> Portal:
         """The portal, locked until commit, so that per-portal limits hold under concurrency."""
 
-    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float,
+    def insert_portal(self, *, domain: str, title: str, member_id: str, max_cloud_lines: int, now: float,
                       max_lines: int | None = None) -> Portal:
         """`max_lines` None: the column's default."""
 
@@ -142,11 +142,18 @@ class LineRepository(Protocol):
     def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool:
         ...
 
+    def next_config_id(self) -> int:
+        """A CONFIG_ID never given before (a deleted line's is not reused), for the next `insert_line`."""
+
     def insert_line(self, new: NewLine, now: float) -> Line:
-        """Allocates CONFIG_ID (and REG_ID with a `wait` registration for cloud lines)."""
+        """Allocates REG_ID with a `wait` registration when `new.session` is set.
+
+        Raises: sqlalchemy.exc.IntegrityError when `new.title_key` (not empty) is the portal's already.
+        """
 
     def update_line(self, line_id: int, changes: dict[str, object]) -> None:
-        """Set columns of the line table; sealed columns (sql.SEALED_COLUMNS) are sealed here."""
+        """Set columns of the line table (a new title with its title_key); sealed columns
+        (sql.SEALED_COLUMNS) are sealed here."""
 
     def delete_line(self, line_id: int) -> None:
         """Removes the line and its registration."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
@@ -108,7 +107,7 @@ class SqlRepository:
         query = sa.select(t.portal).where(t.portal.c.id == portal_id).with_for_update()
         return _portal(self.conn.execute(query).mappings().one())
 
-    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float,
+    def insert_portal(self, *, domain: str, title: str, member_id: str, max_cloud_lines: int, now: float,
                       max_lines: int | None = None) -> Portal:
         limits = {} if max_lines is None else {"max_lines": max_lines}
         portal_id = self.conn.execute(
@@ -117,7 +116,7 @@ class SqlRepository:
                 **limits,
                 domain=domain,
                 title=title,
-                member_id=secrets.token_hex(16),
+                member_id=member_id,
                 max_cloud_lines=max_cloud_lines,
                 paid_date_end="2099-12-31T00:00:00+00:00",
                 created_at=now,
@@ -337,23 +336,23 @@ class SqlRepository:
             query = query.where(t.line.c.id != except_line_id)
         return self.conn.execute(query.limit(1)).first() is not None
 
+    def next_config_id(self) -> int:
+        return self._next("config_id")
+
     def insert_line(self, new: NewLine, now: float) -> Line:
-        config_id = self._next("config_id")
-        office = new.type is LineType.OFFICE
         line_id = self.conn.execute(
             sa.insert(t.line)
             .values(
-                config_id=config_id,
+                config_id=new.config_id,
                 portal_id=new.portal_id,
                 app_id=new.app_id,
                 type=new.type.value,
                 title=new.title,
-                title_key=title_key(new.title),
+                title_key=new.title_key,
                 server=new.server,
                 login=new.login,
-                incoming_login=f"sip{config_id}" if office else None,
-                # office lines show "0" from the first get on (voximplant-sip.md §2)
-                registration_status_code=0 if office else None,
+                incoming_login=new.incoming_login,
+                registration_status_code=new.registration_status_code,
                 digest_algorithms=new.digest_algorithms,
                 created_at=now,
             )
@@ -363,15 +362,15 @@ class SqlRepository:
         sealed = {"password": new.password, "incoming_password": new.incoming_password}
         if any(value is not None for value in sealed.values()):
             self.update_line(line_id, sealed)
-        if not office:
+        if new.session is not None:
             self.conn.execute(
                 sa.insert(t.registration).values(
                     reg_id=self._next("reg_id"),
                     line_id=line_id,
                     status_result=StatusResult.WAIT.value,
                     last_updated=now,
-                    call_id=secrets.token_hex(16),
-                    contact_token="l" + secrets.token_hex(8),  # sip-behaviour A1: l + 16 hex, for the line's life
+                    call_id=new.session.call_id,
+                    contact_token=new.session.contact_token,
                 )
             )
         row = self.conn.execute(_LINE_QUERY.where(t.line.c.id == line_id)).mappings().one()
@@ -382,8 +381,6 @@ class SqlRepository:
             column: self._seal(value, column, line_id) if column in SEALED_COLUMNS else value  # type: ignore[arg-type]
             for column, value in changes.items()
         }
-        if "title" in values:
-            values["title_key"] = title_key(values["title"])  # type: ignore[arg-type]
         self.conn.execute(sa.update(t.line).where(t.line.c.id == line_id).values(**values))
 
     def delete_line(self, line_id: int) -> None:
@@ -667,11 +664,6 @@ class SqlRepository:
 
 def _cell(column: str, line_id: int) -> Cell:
     return Cell(t.line.name, column, line_id)
-
-
-def title_key(title: str) -> str:
-    """TITLE uniqueness is trimmed and case-insensitive, as on Bitrix24's MySQL collation."""
-    return title.strip().casefold()
 
 
 def _chunks(line_ids: list[int]) -> list[list[int]]:
