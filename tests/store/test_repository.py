@@ -182,7 +182,7 @@ def test_kept_values_are_recalled_only_where_no_other_process_writes(db):
         finally:
             db.close()
 
-    assert run(scenario()) == (MISSING if db.shared else ["kept"])
+    assert run(scenario()) == (MISSING if db.peers is not None else ["kept"])
 
 
 def test_leases_share_the_lines_among_live_workers(db):
