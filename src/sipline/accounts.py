@@ -9,6 +9,7 @@ portal's address.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ def check_line_limit(max_lines: int) -> None:
     """Raises: AccountError unless 1 ≤ max_lines ≤ MAX_LINE_LIMIT."""
     if not 1 <= max_lines <= MAX_LINE_LIMIT:
         raise AccountError(f"max-lines: {max_lines} is not between 1 and {MAX_LINE_LIMIT}")
+
+
+def new_member_id() -> str:
+    """A portal's member_id: 32 lower-case hex characters, as Bitrix24 gives its portals."""
+    return secrets.token_hex(16)
 
 
 def parse_domain(text: str) -> str:
@@ -191,8 +197,8 @@ class Accounts:
 
     def _new_portal(self, repo: Repository, domain: str, title: str, max_cloud_lines: int,
                     max_lines: int | None) -> NewWebhook:
-        portal = repo.insert_portal(domain=domain, title=title, max_cloud_lines=max_cloud_lines, now=self.clock(),
-                                    max_lines=max_lines)
+        portal = repo.insert_portal(domain=domain, title=title, member_id=new_member_id(),
+                                    max_cloud_lines=max_cloud_lines, now=self.clock(), max_lines=max_lines)
         repo.insert_user(portal_id=portal.id, name="Admin", is_admin=True, can_modify_numbers=True)
         return self._add_webhook(repo, portal, 1, "telephony")
 

@@ -51,7 +51,6 @@ from sipline.line_events import Follower, PublishedEvents
 from sipline.registration.leases import LeaseKeeper, LeaseSettings
 from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
 from sipline.store.database import Database, StoreUnavailable, open_store
-from sipline.store.postgres import PostgresDatabase
 from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, NoEvents
 from sipline.tls import ensure_self_signed
@@ -283,11 +282,11 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     db = open_database(settings)
     sip = SipService(db, sip_settings(settings, db.box, open_files)) if settings.role != "api" else None
     keeper = None
-    if isinstance(db, PostgresDatabase):
-        events: LineEvents = PublishedEvents(db)
+    if db.peers is not None:  # line changes reach the other processes through the store
+        events: LineEvents = PublishedEvents(db.peers)
         if sip is not None:
             keeper = LeaseKeeper(db, sip.engine, LeaseSettings(settings.lease_time, settings.reconcile_interval))
-            Follower(db, sip.engine, keeper)
+            Follower(db, db.peers, sip.engine, keeper)
             sip.leases = keeper
     else:
         events = sip.engine if sip is not None else NoEvents()

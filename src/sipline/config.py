@@ -88,7 +88,9 @@ class Settings:
 
     @property
     def shared_store(self) -> bool:
-        return not self.store_url.lower().startswith("sqlite")
+        from sipline.store.database import shared_by_processes
+
+        return shared_by_processes(self.store_url)
 
     @property
     def tls(self) -> bool:
@@ -213,18 +215,12 @@ def parse_flag(text: str, setting: str) -> bool:
 
 def parse_database_url(text: str, setting: str) -> str:
     """`sqlite:///FILE` or `postgresql://…` (no secrets in the message)."""
-    import sqlalchemy as sa
+    from sipline.store.database import check_url
 
     try:
-        url = sa.engine.make_url(text)
-    except (sa.exc.ArgumentError, ValueError):
-        raise ConfigError(f"{setting}: not a database URL (sqlite:///FILE or postgresql://…)") from None
-    if url.get_backend_name() not in ("sqlite", "postgresql") or url.drivername not in (
-            "sqlite", "postgresql", "postgres", "postgresql+psycopg"):
-        raise ConfigError(f"{setting}: {url.drivername!r} is not sqlite or postgresql")
-    if url.get_backend_name() == "sqlite" and not url.database:
-        raise ConfigError(f"{setting}: a SQLite URL names a file: sqlite:///path/to/sipline.db")
-    return text
+        return check_url(text)
+    except ValueError as error:
+        raise ConfigError(f"{setting}: {error}") from None
 
 
 def check(settings: Settings) -> Settings:

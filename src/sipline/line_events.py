@@ -18,8 +18,7 @@ import logging
 from sipline.registration.engine import RegistrationEngine
 from sipline.registration.leases import LeaseKeeper
 from sipline.sip.grammar import is_digits
-from sipline.store.database import StoreUnavailable
-from sipline.store.postgres import PostgresDatabase
+from sipline.store.database import Database, Peers, StoreUnavailable
 from sipline.store.records import Line, LineType
 
 log = logging.getLogger("sipline.line_events")
@@ -29,8 +28,8 @@ CHANNEL = "sipline_lines"
 class PublishedEvents:
     """LineEvents for a shared store: each change goes out as a notification."""
 
-    def __init__(self, db: PostgresDatabase) -> None:
-        self.db = db
+    def __init__(self, peers: Peers) -> None:
+        self.peers = peers
         self._tasks: set[asyncio.Task[None]] = set()
 
     def line_added(self, line: Line) -> None:
@@ -52,7 +51,7 @@ class PublishedEvents:
 
     async def _send(self, payload: str) -> None:
         try:
-            await self.db.notify(CHANNEL, payload)
+            await self.peers.notify(CHANNEL, payload)
         except StoreUnavailable as error:
             log.warning("line change not published (%s): the owner's reconcile will find it", error)
 
@@ -60,11 +59,11 @@ class PublishedEvents:
 class Follower:
     """A `sip` worker's side: notifications → its engine and lease keeper."""
 
-    def __init__(self, db: PostgresDatabase, engine: RegistrationEngine, keeper: LeaseKeeper) -> None:
+    def __init__(self, db: Database, peers: Peers, engine: RegistrationEngine, keeper: LeaseKeeper) -> None:
         self.db, self.engine, self.keeper = db, engine, keeper
         self._tasks: set[asyncio.Task[None]] = set()
-        db.subscribe(CHANNEL, self.on_notification)
-        db.on_reconnect(keeper.reconcile_soon)
+        peers.subscribe(CHANNEL, self.on_notification)
+        peers.on_reconnect(keeper.reconcile_soon)
 
     def on_notification(self, payload: str) -> None:
         kind, _, rest = payload.partition(" ")

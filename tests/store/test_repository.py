@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sipline.store.crypto import SecretBox, code_hash
 from sipline.store.database import MISSING, open_store
 from sipline.store.sqlite import CHANGE_CHECK_INTERVAL
-from sipline.store.records import Binding, LineType, NewLine, RegistrationUpdate, StatusResult
+from sipline.store.records import Binding, LineType, NewLine, NewSession, RegistrationUpdate, StatusResult
+from sipline.telephony.line_names import office_login, title_key
 
 
 def run(coroutine):
@@ -20,17 +21,23 @@ def run(coroutine):
 
 def setup_portal(db):
     def work(repo):
-        portal = repo.insert_portal(domain="p.example", title="P", max_cloud_lines=10, now=1.0)
+        portal = repo.insert_portal(domain="p.example", title="P", member_id="m" * 32, max_cloud_lines=10, now=1.0)
         row_id, number = repo.insert_user(portal_id=portal.id, name="A", is_admin=True, can_modify_numbers=False)
         return portal, row_id, number
 
     return run(db.write(work))
 
 
-def new_line(portal_id, line_type=LineType.CLOUD, **fields):
-    values = dict(portal_id=portal_id, app_id="", type=line_type, title="", server="s.example", login="u",
-                  password="pw", incoming_password="ab" * 16 if line_type is LineType.OFFICE else None)
-    return NewLine(**{**values, **fields})
+def new_line(repo, portal_id, line_type=LineType.CLOUD, **fields):
+    """The values the telephony rules give a new line (telephony/lines.py), with its CONFIG_ID."""
+    config_id = repo.next_config_id()
+    office = line_type is LineType.OFFICE
+    values = dict(config_id=config_id, portal_id=portal_id, app_id="", type=line_type, title="", server="s.example",
+                  login="u", password="pw", incoming_login=office_login(config_id) if office else None,
+                  incoming_password="ab" * 16 if office else None, registration_status_code=0 if office else None,
+                  session=None if office else NewSession(f"{config_id:032x}", f"l{config_id:016x}"))
+    values.update(fields)
+    return NewLine(**values, title_key=title_key(values["title"]))
 
 
 def test_portal_user_webhook(db):
@@ -48,8 +55,8 @@ def test_portal_user_webhook(db):
 
 def test_lines_ids_and_registrations(db):
     portal, *_ = setup_portal(db)
-    cloud = run(db.write(lambda repo: repo.insert_line(new_line(portal.id, title="A"), 5.0)))
-    office = run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE), 6.0)))
+    cloud = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, title="A"), 5.0)))
+    office = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE), 6.0)))
     assert (cloud.config_id, office.config_id) == (1, 2)
     assert cloud.reg_id == 100001 and office.reg_id is None
     assert office.incoming_login == "sip2" and office.incoming_password == "ab" * 16
@@ -59,13 +66,13 @@ def test_lines_ids_and_registrations(db):
     assert run(db.read(lambda repo: repo.registration(portal.id, "other-app", 100001))) is None
     run(db.write(lambda repo: repo.delete_line(cloud.id)))
     assert run(db.read(lambda repo: repo.registration(portal.id, "", 100001))) is None
-    again = run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 7.0)))
+    again = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id), 7.0)))
     assert (again.config_id, again.reg_id) == (3, 100002)  # sequences never reuse
 
 
 def test_secrets_are_sealed_at_rest(db, tmp_path):
     portal, *_ = setup_portal(db)
-    run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE, password="hunter2-secret",
+    run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE, password="hunter2-secret",
                                                         incoming_password="f" * 32), 1.0)))
     engine = sa.create_engine(db.url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as raw_db:  # what anyone with the database file or a psql prompt sees
@@ -78,30 +85,30 @@ def test_secrets_are_sealed_at_rest(db, tmp_path):
 
 def test_titles_unique_per_portal_in_the_database(db):
     portal, *_ = setup_portal(db)
-    run(db.write(lambda repo: repo.insert_line(new_line(portal.id, title="Main"), 1.0)))
+    run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, title="Main"), 1.0)))
     assert run(db.read(lambda repo: repo.title_taken(portal.id, "main", None)))
     with pytest.raises(sa.exc.IntegrityError):
-        run(db.write(lambda repo: repo.insert_line(new_line(portal.id, title=" MAIN "), 1.0)))
-    run(db.write(lambda repo: repo.insert_line(new_line(portal.id, title=""), 1.0)))
-    run(db.write(lambda repo: repo.insert_line(new_line(portal.id, title=""), 1.0)))
+        run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, title=" MAIN "), 1.0)))
+    run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, title=""), 1.0)))
+    run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, title=""), 1.0)))
 
 
 def test_failed_write_leaves_nothing(db):
     portal, *_ = setup_portal(db)
 
     def work(repo):
-        repo.insert_line(new_line(portal.id), 1.0)
+        repo.insert_line(new_line(repo, portal.id), 1.0)
         raise RuntimeError("rule failed after the insert")
 
     with pytest.raises(RuntimeError):
         run(db.write(work))
     assert run(db.read(lambda repo: repo.lines(portal.id, None))) == []
-    assert run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0))).config_id == 1
+    assert run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id), 1.0))).config_id == 1
 
 
 def test_update_and_reset(db):
     portal, *_ = setup_portal(db)
-    line = run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
+    line = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id), 1.0)))
     run(db.write(lambda repo: repo.update_line(line.id, {"title": "T", "password": "new", "registration_status_code": 0})))
     run(db.write(lambda repo: repo.reset_registration(line.reg_id, 9.0)))
     (updated,) = run(db.read(lambda repo: repo.lines(portal.id, "")))
@@ -121,7 +128,7 @@ def test_cache_sees_commits_of_other_processes(db):
             assert await db.cached(("portal", portal.id), lambda repo: repo.portal(portal.id)) is first
             assert await db.cached(("lines", portal.id), lambda repo: repo.lines(portal.id, None)) == []
             await other.write(lambda repo: repo.update_portal(portal.id, {"title": "changed elsewhere"}))
-            await other.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0))
+            await other.write(lambda repo: repo.insert_line(new_line(repo, portal.id), 1.0))
             deadline = time.monotonic() + 2  # seen within milliseconds; the bound only stops a hang
             while (await db.cached(("portal", portal.id), lambda repo: repo.portal(portal.id))).title != \
                     "changed elsewhere":
@@ -138,7 +145,7 @@ def test_cache_sees_commits_of_other_processes(db):
 
 def test_bindings_move_from_before_to_after(db):
     portal, *_ = setup_portal(db)
-    line = run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE), 1.0)))
+    line = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE), 1.0)))
 
     def binding(contact: str, expires_at: float, cseq: int = 1) -> Binding:
         return Binding(contact=contact, expires_at=expires_at, granted=60, call_id="c", cseq=cseq, transport="udp",
@@ -175,13 +182,13 @@ def test_kept_values_are_recalled_only_where_no_other_process_writes(db):
         finally:
             db.close()
 
-    assert run(scenario()) == (MISSING if db.shared else ["kept"])
+    assert run(scenario()) == (MISSING if db.peers is not None else ["kept"])
 
 
 def test_leases_share_the_lines_among_live_workers(db):
     portal, *_ = setup_portal(db)
     for _ in range(4):
-        run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
+        run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id), 1.0)))
 
     def round_of(worker: str, lease: float = 10.0):
         return run(db.write(lambda repo: repo.lease_round(worker, lease, 500), touches=()))
@@ -199,7 +206,7 @@ def test_leases_share_the_lines_among_live_workers(db):
 def test_a_worker_whose_leases_ran_out_loses_its_lines(db):
     portal, *_ = setup_portal(db)
     for _ in range(3):
-        run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
+        run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id), 1.0)))
     lease = 0.2
     gone = run(db.write(lambda repo: repo.lease_round("gone", lease, 500), touches=()))
     assert len(gone.acquired) == 3
@@ -215,7 +222,7 @@ def test_a_worker_whose_leases_ran_out_loses_its_lines(db):
 def test_a_worker_writes_only_the_registrations_whose_lease_it_holds(db):
     portal, *_ = setup_portal(db)
     for _ in range(2):
-        run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
+        run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id), 1.0)))
     assert len(run(db.write(lambda repo: repo.lease_round("a", 10.0, 500), touches=())).acquired) == 2
     before = run(db.read(lambda repo: repo.cloud_registrations()))
 
@@ -243,12 +250,12 @@ def test_a_portal_keeps_its_line_limit_and_counts_its_lines(db):
     portal, *_ = setup_portal(db)
     assert portal.max_lines == 1000  # the column's default
     run(db.write(lambda repo: repo.update_portal(portal.id, {"max_lines": 2})))
-    other = run(db.write(lambda repo: repo.insert_portal(domain="q.example", title="", max_cloud_lines=1, now=1.0,
-                                                         max_lines=7)))
+    other = run(db.write(lambda repo: repo.insert_portal(domain="q.example", title="", member_id="n" * 32,
+                                                         max_cloud_lines=1, now=1.0, max_lines=7)))
     assert run(db.read(lambda repo: (repo.portal(portal.id).max_lines, repo.portal(other.id).max_lines))) == (2, 7)
-    run(db.write(lambda repo: repo.insert_line(new_line(portal.id), 1.0)))
-    run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE), 1.0)))
-    run(db.write(lambda repo: repo.insert_line(new_line(other.id, LineType.OFFICE), 1.0)))
+    run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id), 1.0)))
+    run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE), 1.0)))
+    run(db.write(lambda repo: repo.insert_line(new_line(repo, other.id, LineType.OFFICE), 1.0)))
     counted = run(db.read(lambda repo: (repo.count_lines(portal.id), repo.count_lines(portal.id, LineType.OFFICE),
                                         repo.count_cloud_lines(portal.id), repo.count_lines(other.id))))
     assert counted == (2, 1, 1, 1)

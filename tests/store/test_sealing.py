@@ -30,8 +30,9 @@ def _copy(db, column: str, from_id: int, to_column: str, to_id: int) -> None:
 
 def test_a_password_copied_to_another_line_does_not_open(db):
     portal, *_ = setup_portal(db)
-    first = run(db.write(lambda repo: repo.insert_line(new_line(portal.id, title="A", password="first-pw"), 1.0)))
-    second = run(db.write(lambda repo: repo.insert_line(new_line(portal.id, title="B", password="second-pw"), 2.0)))
+    first = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, title="A", password="first-pw"), 1.0)))
+    second = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, title="B", password="second-pw"),
+                                                        2.0)))
     _copy(db, "password", first.id, "password", second.id)
     with pytest.raises(KeyMaterialError):
         run(db.read(lambda repo: repo.line_by_config(portal.id, second.config_id)))
@@ -40,7 +41,8 @@ def test_a_password_copied_to_another_line_does_not_open(db):
 
 def test_a_secret_copied_to_another_column_does_not_open(db):
     portal, *_ = setup_portal(db)
-    office = run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE, password="pw"), 1.0)))
+    office = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE, password="pw"),
+                                                        1.0)))
     _copy(db, "password", office.id, "incoming_password", office.id)
     with pytest.raises(KeyMaterialError):
         run(db.read(lambda repo: repo.line_by_config(portal.id, office.config_id)))
@@ -48,7 +50,7 @@ def test_a_secret_copied_to_another_column_does_not_open(db):
 
 def test_secrets_read_back_in_their_own_cells(db):
     portal, *_ = setup_portal(db)
-    office = run(db.write(lambda repo: repo.insert_line(new_line(portal.id, LineType.OFFICE, password="pw",
+    office = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE, password="pw",
                                                                  incoming_password="in" * 16), 1.0)))
     run(db.write(lambda repo: repo.store_ha1(office.id, "realm", {"MD5": "a" * 32})))
     user, _ = run(db.read(lambda repo: repo.office_user(office.incoming_login)))

@@ -19,7 +19,8 @@ from sipline.telephony.outgoing import OutgoingLines
 def lines(tmp_path):
     db = open_store(sqlite_url(tmp_path), SecretBox(b"k" * 32))
     db.migrate()
-    asyncio.run(db.write(lambda repo: repo.insert_portal(domain="p", title="", max_cloud_lines=3, now=0.0)))
+    asyncio.run(db.write(lambda repo: repo.insert_portal(domain="p", title="", member_id="m" * 32, max_cloud_lines=3,
+                                                         now=0.0)))
     yield SipLines(db, incoming_server="pbx.test", clock=lambda: 1000.0)
     db.close()
 

@@ -6,11 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipline import php
+from sipline.rest import php_variables
+from sipline.telephony import php_values
 
 
 def parse(text: str) -> dict:
-    return php.parse_query(text.encode())
+    return php_variables.parse_query(text.encode())
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,7 @@ def test_parse_str_examples(query, expected):
 
 
 def test_not_utf8_is_refused():
-    with pytest.raises(php.NotUtf8):
+    with pytest.raises(php_variables.NotUtf8):
         parse("a=%ff")
 
 
@@ -57,7 +58,7 @@ def test_nesting_and_variable_limits():
     for _ in range(63):
         deep = deep["x"]
     assert deep == {"x": "1"}
-    assert len(parse("&".join(f"v{n}=1" for n in range(1500)))) == php.MAX_INPUT_VARS
+    assert len(parse("&".join(f"v{n}=1" for n in range(1500)))) == php_variables.MAX_INPUT_VARS
 
 
 @pytest.mark.parametrize(
@@ -67,20 +68,20 @@ def test_nesting_and_variable_limits():
      ("99999999999999999999", 2**63 - 1), (float("nan"), 0), ("1e400", 0)],
 )
 def test_intval(value, expected):
-    assert php.intval(value) == expected
+    assert php_values.intval(value) == expected
 
 
 @pytest.mark.parametrize(
     ("value", "expected"), [(True, "1"), (False, ""), (2.0, "2"), (0.5, "0.5"), (12, "12"), ("x", "x")]
 )
 def test_strval(value, expected):
-    assert php.strval(value) == expected
+    assert php_values.strval(value) == expected
 
 
 @pytest.mark.parametrize(("value", "truth"), [("", False), ("0", False), (0, False), (None, False), ([], False),
                                               ("false", True), ("0.0", True), ("a", True), ([0], True)])
 def test_truthy(value, truth):
-    assert php.truthy(value) is truth
+    assert php_values.truthy(value) is truth
 
 
 # A PHP value made of letter-named maps, lists and string leaves, and its http_build_query encoding.
@@ -119,7 +120,7 @@ def test_build_then_parse_round_trips(params):
 @given(st.binary(max_size=200))
 def test_any_bytes_parse_or_raise_not_utf8(data):
     try:
-        result = php.parse_query(data)
-    except php.NotUtf8:
+        result = php_variables.parse_query(data)
+    except php_variables.NotUtf8:
         return
     assert isinstance(result, dict)

@@ -4,7 +4,7 @@ Every line is registered by exactly one live worker, decided in the store: a lin
 belongs to `registration.lease_owner`, and that lease holds while the owner's
 heartbeat (`sip_worker.heartbeat_at`, in the database's clock) is younger than
 lease_time. Renewing all of a worker's leases is therefore one row, however many
-lines it holds. Each worker runs a lease round every lease_time / 3 (store/sql.py
+lines it holds. Each worker runs a lease round every lease_time / 3 (store/registrations_sql.py
 lease_round): heartbeat, take lines that are free or whose owner's heartbeat is
 stale up to its share (ceil(lines / live workers)), give up what is above its share.
 A worker that dies stops beating; one lease period later the others count one

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sipline.registration import schedule
 from sipline.registration.attempt import Session
+from sipline.registration.identity import new_call_id
 from sipline.registration.outcome import FailureClass, Outcome, OutcomeKind
 from sipline.registration.request import Account
 from sipline.sip.resolve import Target
@@ -37,7 +38,7 @@ class Status:
 
 
 def new_session(token: str, rng: random.Random) -> Session:
-    return Session(call_id=f"{rng.getrandbits(128):032x}", token=token, expires=DEFAULT_EXPIRES)
+    return Session(call_id=new_call_id(rng), token=token, expires=DEFAULT_EXPIRES)
 
 
 class LineRegistration:

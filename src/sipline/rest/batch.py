@@ -15,7 +15,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sipline import php
+from sipline.rest import php_variables
+from sipline.telephony import php_values
 
 # §6 step 1; the real server's CRestUtil::BATCH_MAX_LENGTH.
 MAX_COMMANDS = 50
@@ -68,7 +69,7 @@ async def run_batch(cmd: object, halt: object, call: SubCall) -> dict[str, objec
     `halt` is read with PHP truthiness, so the form value "false" is true.
     """
     sections: Sections = {name: {} for name in _SECTIONS}
-    stop_on_failure = php.truthy(halt)
+    stop_on_failure = php_values.truthy(halt)
     for position, (command_id, command) in enumerate(_commands(cmd)):
         if position:
             await asyncio.sleep(0)
@@ -88,7 +89,7 @@ def _commands(cmd: object) -> list[tuple[Key, object]]:
     if isinstance(cmd, list):
         return list(enumerate(cmd))
     if isinstance(cmd, dict):
-        return [(key if isinstance(key, int) else php.symtable_key(str(key)), value) for key, value in cmd.items()]
+        return [(key if isinstance(key, int) else php_variables.symtable_key(str(key)), value) for key, value in cmd.items()]
     return []
 
 
@@ -98,8 +99,8 @@ async def _run_command(command: str, sections: Sections, call: SubCall) -> SubSu
     if method in NOT_ALLOWED:
         return METHOD_NOT_ALLOWED
     try:
-        params = php.parse_query(query.encode("utf-8", "surrogatepass"))
-    except php.NotUtf8 as exc:
+        params = php_variables.parse_query(query.encode("utf-8", "surrogatepass"))
+    except php_variables.NotUtf8 as exc:
         return SubFailure("ERROR_ARGUMENT", f"Invalid parameters: {exc}")
     return await call(method, _substitute(params, sections))
 
@@ -149,11 +150,11 @@ def _resolve(reference: re.Match[str], sections: Sections) -> object:
 def _child(node: object, step: str) -> object:
     """`$node[step]` as PHP's isset sees it: None when absent or null."""
     if isinstance(node, list):
-        index = php.symtable_key(step)
+        index = php_variables.symtable_key(step)
         return node[index] if isinstance(index, int) and 0 <= index < len(node) else None
     if isinstance(node, dict):
         found = node.get(step)
-        return found if found is not None else node.get(php.symtable_key(step))
+        return found if found is not None else node.get(php_variables.symtable_key(step))
     return None
 
 
@@ -170,4 +171,4 @@ def _php_string(node: object) -> str:
         return "Array"
     if node is None:
         return ""
-    return php.strval(node)
+    return php_values.strval(node)

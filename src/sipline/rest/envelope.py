@@ -9,8 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 
-from sipline import php
-
+from sipline.telephony import php_values
 
 HEADERS = {
     "access-control-allow-origin": "*",
@@ -76,7 +75,7 @@ def _xml_element(name: str, value: object) -> str:
     elif isinstance(value, list):
         inner = "".join(_xml_element("item", item) for item in value)
     else:
-        inner = "" if value is None else escape(_xml_chars(php.strval(value)))  # type: ignore[arg-type]
+        inner = "" if value is None else escape(_xml_chars(php_values.strval(value)))  # type: ignore[arg-type]
     return f"<{name}>{inner}</{name}>"
 
 

@@ -6,11 +6,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sipline import php
 from sipline.rest.envelope import local_iso
 from sipline.rest.errors import RestError
 from sipline.rest.params import Params
 from sipline.services import Services
+from sipline.telephony import php_values
 from sipline.telephony.caller import Caller
 
 
@@ -33,13 +33,13 @@ class MethodList:
         return sorted({scope for scope in self.scopes.values() if scope is not None})
 
     async def scope(self, params: Params, caller: Caller, services: Services) -> object:
-        if php.truthy(params.raw("full")):
+        if php_values.truthy(params.raw("full")):
             return self.served_scopes()
         return sorted(caller.scopes)
 
     async def methods(self, params: Params, caller: Caller, services: Services) -> object:
         """Global methods and those of the caller's scopes; `scope` narrows ("" = global only), `full` widens."""
-        if php.truthy(params.raw("full")):
+        if php_values.truthy(params.raw("full")):
             return sorted(self.scopes)
         wanted = params.optional_str("scope")
         if wanted is not None:

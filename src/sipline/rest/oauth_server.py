@@ -15,15 +15,15 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sipline import php
 from sipline.oauth import OAuthError, Tokens
 from sipline.rest.endpoint import json_response, read_params
 from sipline.rest.envelope import local_iso, success_body, time_block
 from sipline.rest.errors import DatabaseUnavailable, InvalidToken, RestError, error_body
+from sipline.services import Services
 from sipline.sip.grammar import is_digits
 from sipline.store.database import StoreUnavailable
-from sipline.services import Services
 from sipline.store.records import Portal
+from sipline.telephony import php_values
 
 OAUTH_PATHS = ("/oauth/token", "/oauth/authorize")
 
@@ -85,7 +85,7 @@ class OAuthServer:
         """GET query or form POST; unknown parameters are ignored."""
         params, reserved = await read_params(request)
         values = {**params.values, **reserved}
-        flat = {name: php.strval(value) for name, value in values.items() if php.is_scalar(value)}
+        flat = {name: php_values.strval(value) for name, value in values.items() if php_values.is_scalar(value)}
         tokens = await self.services.oauth.grant(flat)
         return json_response(self.urls.token_fields(tokens))
 

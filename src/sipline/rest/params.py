@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from sipline import php
+from sipline.rest import php_variables
 from sipline.rest.errors import ArgumentError
+from sipline.telephony import php_values
 
 # Names the REST layer takes for itself before a method sees the rest [S].
 RESERVED = ("auth", "access_token", "start", "state")
@@ -40,9 +41,9 @@ class Params:
         value = self.values.get(name)
         if value is None:
             return None
-        if not php.is_scalar(value):
+        if not php_values.is_scalar(value):
             raise ArgumentError(f"{name} must be a scalar value", argument=name)
-        return php.strval(value)
+        return php_values.strval(value)
 
     def intval(self, name: str) -> int:
         """PHP intval() of a scalar parameter; 0 when absent.
@@ -51,9 +52,9 @@ class Params:
             ArgumentError: the value is an array or object.
         """
         value = self.values.get(name)
-        if value is not None and not php.is_scalar(value):
+        if value is not None and not php_values.is_scalar(value):
             raise ArgumentError(f"{name} must be a scalar value", argument=name)
-        return php.intval(value)
+        return php_values.intval(value)
 
 
 def decode_json_body(body: bytes) -> dict[str, object]:
@@ -76,14 +77,14 @@ def decode_json_body(body: bytes) -> dict[str, object]:
 def decode_query(query: bytes) -> dict[str, object]:
     """Raises: ArgumentError for names or values that are not UTF-8."""
     try:
-        return php.parse_query(query)
-    except php.NotUtf8 as exc:
+        return php_variables.parse_query(query)
+    except php_variables.NotUtf8 as exc:
         raise ArgumentError(f"Invalid parameters: {exc}") from None
 
 
 def decode_pairs(pairs: list[tuple[str, str]]) -> dict[str, object]:
     """Form fields (name, value) under PHP's naming rules, as multipart bodies give them."""
-    return php.register_pairs(pairs)
+    return php_variables.register_pairs(pairs)
 
 
 def build(query: dict[str, object], body: dict[str, object]) -> tuple[Params, dict[str, object]]:
@@ -91,5 +92,5 @@ def build(query: dict[str, object], body: dict[str, object]) -> tuple[Params, di
     values = {**query, **body}
     reserved = {name: values.pop(name) for name in RESERVED if name in values}
     start = reserved.get("start")
-    offset = php.intval(start) if start is None or php.is_scalar(start) else 0
+    offset = php_values.intval(start) if start is None or php_values.is_scalar(start) else 0
     return Params(values, max(0, offset)), reserved

@@ -79,13 +79,29 @@ def _topic(key: Hashable) -> object:
     return key[0] if isinstance(key, tuple) else None
 
 
+class Peers(Protocol):
+    """The other sipline processes of a shared store, told through it: a notification reaches
+    every process subscribed to its channel once the sender's transaction commits."""
+
+    def subscribe(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(payload)` for each notification on `channel` (subscribe before Database.start)."""
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Called when notifications flow again after a cut: those sent in between may be lost."""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Raises: StoreUnavailable."""
+
+
 class Database(Protocol):
     """What every engine offers (see the module docstring)."""
 
     box: SecretBox  # replaced only while no transaction runs (opening: app.open_database)
     engine: sa.Engine
     lock: StoreLock  # this process's hold on the store (store/lock.py), released by close()
-    shared: bool  # other sipline processes write to the same store (PostgreSQL)
+    # Other sipline processes, on any host, write to the same store and hear its notifications
+    # (PostgreSQL); None: this process and the `sipline` CLI are alone with it (SQLite).
+    peers: Peers | None
 
     async def read(self, work: Callable[[Repository], T]) -> T: ...
 
@@ -118,6 +134,28 @@ class Database(Protocol):
         """Begin following other processes' writes (a no-op where there are none)."""
 
     def close(self) -> None: ...
+
+
+def check_url(text: str) -> str:
+    """`sqlite:///FILE` or `postgresql://…`, as open_store takes it.
+
+    Raises: ValueError saying what is wrong (without the URL, which may hold a password)."""
+    try:
+        url = sa.engine.make_url(text)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ValueError("not a database URL (sqlite:///FILE or postgresql://…)") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql") or url.drivername not in (
+            "sqlite", "postgresql", "postgres", "postgresql+psycopg"):
+        raise ValueError(f"{url.drivername!r} is not sqlite or postgresql")
+    if url.get_backend_name() == "sqlite" and not url.database:
+        raise ValueError("a SQLite URL names a file: sqlite:///path/to/sipline.db")
+    return text
+
+
+def shared_by_processes(url: str) -> bool:
+    """Whether sipline processes on many hosts can share the store `url` names (`--role`, `--workers`):
+    the `peers` its Database will have."""
+    return not url.lower().startswith("sqlite")
 
 
 def open_store(url: str, box: SecretBox) -> Database:

@@ -38,7 +38,7 @@ import psycopg
 import sqlalchemy as sa
 
 from sipline.store.crypto import KeyMaterialError, SecretBox
-from sipline.store.database import MISSING, Cache, Database, StoreUnavailable
+from sipline.store.database import MISSING, Cache, Database, Peers, StoreUnavailable
 from sipline.store.lock import USERS_LOCK, NoLock, StoreLock
 from sipline.store.migrate import upgrade
 from sipline.store.repository import Repository
@@ -80,9 +80,8 @@ def libpq_url(url: str) -> str:
 
 
 class PostgresDatabase(Database):
-    shared = True
-
     def __init__(self, url: str, box: SecretBox) -> None:
+        self.peers: Peers | None = self
         self.box = box
         self.lock: StoreLock = NoLock()
         self.engine = sa.create_engine(driver_url(url), pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True,
@@ -177,20 +176,17 @@ class PostgresDatabase(Database):
         self.engine.dispose()
         self.lock.release()
 
-    # -- other processes' writes ---------------------------------------------------------------
+    # -- other processes' writes (Peers: LISTEN/NOTIFY) -----------------------------------------
 
     def subscribe(self, channel: str, callback: Callable[[str], None]) -> None:
-        """Call `callback(payload)` for each NOTIFY on `channel` (register before start())."""
         if self._task is not None:
             raise RuntimeError("subscribe before start(): LISTEN covers the channels known then")
         self._subscribers.setdefault(channel, []).append(callback)
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
-        """Called when LISTEN is back after a cut: notifications in between may be lost."""
         self._on_reconnect.append(callback)
 
     async def notify(self, channel: str, payload: str) -> None:
-        """Raises: StoreUnavailable."""
         await self.read(lambda repo: repo.notify(channel, payload))
 
     async def start(self) -> None:

@@ -138,17 +138,30 @@ class Line:
 
 @dataclass(frozen=True)
 class NewLine:
-    """The fields of a line to insert; ids and generated values come from the store."""
+    """The values of a line to insert, as the rules above the store decide them (CONFIG_ID from
+    `next_config_id`); the row id and REG_ID come from the store."""
 
+    config_id: int
     portal_id: int
     app_id: str
     type: LineType
     title: str
+    title_key: str  # what TITLE is unique by within the portal
     server: str
     login: str
     password: str | None
+    incoming_login: str | None
     incoming_password: str | None
+    registration_status_code: int | None
     digest_algorithms: str | None = None
+    # a cloud line's registration (made with the line when set): its first Call-ID and Contact token
+    session: NewSession | None = None
+
+
+@dataclass(frozen=True)
+class NewSession:
+    call_id: str
+    contact_token: str
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ class AccountRepository(Protocol):
     def lock_portal(self, portal_id: int) -> Portal:
         """The portal, locked until commit, so that per-portal limits hold under concurrency."""
 
-    def insert_portal(self, *, domain: str, title: str, max_cloud_lines: int, now: float,
+    def insert_portal(self, *, domain: str, title: str, member_id: str, max_cloud_lines: int, now: float,
                       max_lines: int | None = None) -> Portal:
         """`max_lines` None: the column's default."""
 
@@ -142,17 +142,21 @@ class LineRepository(Protocol):
     def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool:
         ...
 
+    def next_config_id(self) -> int:
+        """A CONFIG_ID never given before (a deleted line's is not reused), for the next `insert_line`."""
+
     def insert_line(self, new: NewLine, now: float) -> Line:
-        """Allocates CONFIG_ID (and REG_ID with a `wait` registration for cloud lines)."""
+        """Allocates REG_ID with a `wait` registration when `new.session` is set.
+
+        Raises: sqlalchemy.exc.IntegrityError when `new.title_key` (not empty) is the portal's already.
+        """
 
     def update_line(self, line_id: int, changes: dict[str, object]) -> None:
-        """Set columns of the line table; sealed columns (sql.SEALED_COLUMNS) are sealed here."""
+        """Set columns of the line table (a new title with its title_key); sealed columns
+        (lines_sql.SEALED_COLUMNS) are sealed here."""
 
     def delete_line(self, line_id: int) -> None:
         """Removes the line and its registration."""
-
-    def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
-        ...
 
     def reseal(self, new_box: SecretBox) -> int:
         """Every sealed secret opened with the store's key and sealed again with `new_box`; how many."""
@@ -162,6 +166,11 @@ class LineRepository(Protocol):
 
         Raises: KeyMaterialError when it does not.
         """
+
+
+class RegistrationRepository(Protocol):
+    def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
+        ...
 
     def reset_registration(self, reg_id: int, now: float) -> None:
         """Back to `wait` with code 0 and no message (voximplant-sip.md Q15)."""
@@ -178,6 +187,14 @@ class LineRepository(Protocol):
     def release_leases(self, worker: str) -> None:
         """A worker that stops: its lines are free for the others at once."""
 
+    def save_registrations(self, updates: list[RegistrationUpdate], owner: str | None = None) -> None:
+        """Write the engine's status changes and session state, many lines in one statement; with
+        `owner` (a `sip` worker), only for the lines whose lease it holds."""
+
+
+class DatabaseRepository(Protocol):
+    """What a rule may ask of the database itself rather than of a table."""
+
     def ping(self) -> None:
         """Raises when the database cannot be reached."""
 
@@ -187,10 +204,6 @@ class LineRepository(Protocol):
     def serialise(self, name: str) -> None:
         """Until commit, no other transaction that serialises on `name` runs (an advisory lock on
         PostgreSQL; SQLite's BEGIN IMMEDIATE serialises every writer already)."""
-
-    def save_registrations(self, updates: list[RegistrationUpdate], owner: str | None = None) -> None:
-        """Write the engine's status changes and session state, many lines in one statement; with
-        `owner` (a `sip` worker), only for the lines whose lease it holds."""
 
 
 class BindingRepository(Protocol):
@@ -225,5 +238,6 @@ class BindingRepository(Protocol):
         """Mark the TCP/TLS bindings from this peer unreachable (until the PBX registers again)."""
 
 
-class Repository(AccountRepository, AppRepository, LineRepository, BindingRepository, Protocol):
+class Repository(AccountRepository, AppRepository, LineRepository, RegistrationRepository, DatabaseRepository,
+                 BindingRepository, Protocol):
     pass

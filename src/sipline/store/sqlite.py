@@ -42,7 +42,7 @@ CHANGE_CHECK_INTERVAL = 0.01  # seconds between data_version checks (see above)
 
 
 class SqliteDatabase(Database):
-    shared = False
+    peers = None  # one sipline process (and the CLI, which follows nothing): no one to tell
 
     def __init__(self, url: str, box: SecretBox) -> None:
         _private_database_file(url)

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sipline import php
 from sipline.store.records import Line
+from sipline.telephony import php_values
 from sipline.telephony.errors import InvalidArgument, UnknownFilterField
 
 Value = int | str | None
@@ -71,9 +71,9 @@ class FilterLimits:
 
     The work of a call is lines × terms. 500 values hold the CONFIG_IDs of ten pages (the usual
     "these lines" list a client sends); 1,000 in all is what a form request can carry at all
-    (PHP's max_input_vars, php.MAX_INPUT_VARS), so only JSON bodies meet this bound. 1,000 terms
-    over a full portal (1,000 lines, README) are a million substring tests, about 50 ms of CPU,
-    given back to the event loop in 2 ms slices.
+    (PHP's max_input_vars, MAX_INPUT_VARS in rest/php_variables.py), so only JSON bodies meet this
+    bound. 1,000 terms over a full portal (1,000 lines, README) are a million substring tests,
+    about 50 ms of CPU, given back to the event loop in 2 ms slices.
     """
 
     values_per_list: int = 500
@@ -167,7 +167,7 @@ def _condition(key: str, field: str, op: str, value: object, terms: int) -> Cond
     test, negated = OPERATORS[op]
     is_int = FIELDS[field][1]
     items = _items(value)
-    if any(not (item is None or php.is_scalar(item)) for item in items):
+    if any(not (item is None or php_values.is_scalar(item)) for item in items):
         raise InvalidArgument(f"Filter {key}: values must be scalars")
     if test == "between" and (not isinstance(value, (list, dict)) or len(items) != 2):
         raise InvalidArgument(f"Filter {key} needs a list of two values [min, max]")
@@ -179,8 +179,8 @@ def _operand(item: object, is_int: bool, test: str) -> object:
     if item is None or item == "":
         return EMPTY
     if is_int and test not in ("like", "search"):
-        return php.intval(item)
-    return php.strval(item).casefold()  # type: ignore[arg-type]
+        return php_values.intval(item)
+    return php_values.strval(item).casefold()  # type: ignore[arg-type]
 
 
 def _comparable(value: Value, is_int: bool) -> Value:

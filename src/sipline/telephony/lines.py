@@ -7,17 +7,18 @@ changes in one store transaction, in the order the spec's step tables give.
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from sipline.registration.identity import new_call_id, new_contact_token
 from sipline.sip import digest
 from sipline.store.database import Database
-from sipline.store.records import Binding, Line, LineType, NewLine, Portal, Registration
+from sipline.store.records import Binding, Line, LineType, NewLine, NewSession, Portal, Registration
 from sipline.store.repository import Repository
-from sipline.store.sql import title_key
 from sipline.telephony.caller import Caller
 from sipline.telephony.errors import (
     AccessDenied,
@@ -29,6 +30,7 @@ from sipline.telephony.errors import (
 )
 from sipline.telephony.fields import LineFields, check_changes, check_new_line
 from sipline.telephony.filter import Condition, FilterLimits, parse_filter, parse_sort
+from sipline.telephony.line_names import office_login, title_key
 
 PAGE_SIZE = 50  # every paging client assumes pages of 50 (voximplant-sip.md §4)
 # Tests of a line against a filter value (≈ 40 ns each) a filter makes before it lets the event loop
@@ -100,11 +102,13 @@ def require_numbers_right(caller: Caller) -> None:
 
 class SipLines:
     def __init__(self, db: Database, *, incoming_server: str, events: LineEvents | None = None,
-                 clock: Callable[[], float] = time.time, filter_limits: FilterLimits = FilterLimits()) -> None:
+                 clock: Callable[[], float] = time.time, filter_limits: FilterLimits = FilterLimits(),
+                 rng: random.Random | None = None) -> None:
         self.db = db
         self.incoming_server = incoming_server
         self.events = events or NoEvents()
         self.clock = clock
+        self.rng = rng or random.SystemRandom()  # a new line's Call-ID and Contact token
         self.filter_limits = filter_limits
 
     async def add(
@@ -125,26 +129,36 @@ class SipLines:
             raise MaxLines(portal.max_lines)
         if fields.title and repo.title_taken(portal.id, title_key(fields.title), None):
             raise TitleExists()
-        office = fields.type is LineType.OFFICE
-        new = NewLine(
-            portal_id=portal.id,
-            app_id=caller.app_id,
-            type=fields.type,  # type: ignore[arg-type]
-            title=fields.title or "",
-            server=fields.server,  # type: ignore[arg-type]
-            login=fields.login,  # type: ignore[arg-type]
-            password=fields.password,
-            # 32 lower-case hex characters from a CSPRNG (voximplant-sip.md §2.1)
-            incoming_password=secrets.token_hex(16) if office else None,
-            digest_algorithms=fields.digest_algorithms,
-        )
+        new = self._new_line(repo.next_config_id(), portal, caller, fields)
         line = repo.insert_line(new, self.clock())
-        if office:  # B1: the registrar's secrets, for the realm the line starts in
+        if new.type is LineType.OFFICE:  # B1: the registrar's secrets, for the realm the line starts in
             realm = self._incoming_server(portal).lower()
             repo.store_ha1(line.id, realm, digest.ha1_kept(line.incoming_login, realm, new.incoming_password))
         if portal.default_line is None:
             repo.set_default_line(portal.id, line.line_id)
         return self._complete(line, portal)
+
+    def _new_line(self, config_id: int, portal: Portal, caller: Caller, fields: LineFields) -> NewLine:
+        office = fields.type is LineType.OFFICE
+        title = fields.title or ""
+        return NewLine(
+            config_id=config_id,
+            portal_id=portal.id,
+            app_id=caller.app_id,
+            type=fields.type,  # type: ignore[arg-type]
+            title=title,
+            title_key=title_key(title),
+            server=fields.server,  # type: ignore[arg-type]
+            login=fields.login,  # type: ignore[arg-type]
+            password=fields.password,
+            incoming_login=office_login(config_id) if office else None,
+            # 32 lower-case hex characters from a CSPRNG (voximplant-sip.md §2.1)
+            incoming_password=secrets.token_hex(16) if office else None,
+            # office lines show "0" from the first get on (voximplant-sip.md §2)
+            registration_status_code=0 if office else None,
+            digest_algorithms=fields.digest_algorithms,
+            session=None if office else NewSession(new_call_id(self.rng), new_contact_token(self.rng)),
+        )
 
     async def update(
         self, caller: Caller, config_id: int, *, type_: str | None, title: str | None,
@@ -165,9 +179,11 @@ class SipLines:
                                     ("login", fields.login), ("password", fields.password))
                 if value is not None
             }
+            if fields.title is not None:
+                changes["title_key"] = title_key(fields.title)
             if fields.digest_algorithms is not None:  # B3: the next challenge offers them; bindings stay
                 changes["digest_algorithms"] = fields.digest_algorithms or None
-            reregister = bool(changes.keys() - {"title", "digest_algorithms"})
+            reregister = bool(changes.keys() - {"title", "title_key", "digest_algorithms"})
             if reregister:
                 # The registration starts over, even when the values are the same [S].
                 changes["registration_status_code"] = 0

@@ -1,4 +1,4 @@
-"""PHP's rules for request variables and scalar casts, as Bitrix24 applies them.
+"""PHP's rules for request variables, as Bitrix24 applies them.
 
 Bitrix24 runs on PHP, so every client encodes parameters for PHP's `parse_str`
 (rest-protocol.md §3): `FILTER[CONFIG_ID][]=3` builds nested arrays, a top-level
@@ -6,23 +6,22 @@ name has ` ` and `.` turned into `_`, and a map keyed exactly 0..n-1 is a list.
 The algorithm follows php_register_variable_ex() in PHP's main/php_variables.c.
 
 A PHP array becomes a Python list when its keys are 0..n-1 in order, otherwise a
-dict with string keys; leaves are strings.
+dict with string keys; leaves are strings. The casts of the values are PHP's too
+(telephony/php_values.py).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from urllib.parse import unquote_to_bytes
+
+from sipline.telephony.php_values import INT64
 
 # PHP's defaults: max_input_vars = 1000, max_input_nesting_level = 64.
 MAX_INPUT_VARS = 1000
 MAX_NESTING = 64
 
 _CANONICAL_INT = re.compile(r"(0|-?[1-9][0-9]*)\Z")  # "-0" and "07" stay strings
-_INT64 = 2**63
-# PHP 8 numeric-prefix rule for (int)"…": leading whitespace, sign, digits, fraction, exponent.
-_NUMERIC_PREFIX = re.compile(r"[ \t\n\r\v\f]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 
 
 class NotUtf8(ValueError):
@@ -58,7 +57,7 @@ def symtable_key(key: str) -> int | str:
     """PHP turns canonical decimal strings into integer keys."""
     if _CANONICAL_INT.match(key):
         number = int(key)
-        if -_INT64 <= number < _INT64:
+        if -INT64 <= number < INT64:
             return number
     return key
 
@@ -137,58 +136,3 @@ def to_python(value: object) -> object:
     if all(key == position for position, key in enumerate(items)):
         return [to_python(v) for v in items.values()]
     return {str(k): to_python(v) for k, v in items.items()}
-
-
-def is_scalar(value: object) -> bool:
-    return isinstance(value, (str, int, float, bool))
-
-
-def strval(value: str | int | float | bool) -> str:
-    """PHP (string) cast of a scalar: true → "1", false → "", 2.0 → "2"."""
-    if isinstance(value, bool):
-        return "1" if value else ""
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value).replace("e+", "E+").replace("e-", "E-")
-    return str(value)
-
-
-def intval(value: object) -> int:
-    """PHP (int) cast: "7abc" → 7, "abc" → 0, 3.9 → 3, true → 1; clamped to int64."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float):
-        number = 0 if math.isnan(value) or math.isinf(value) else int(value)
-    elif isinstance(value, str):
-        match = _NUMERIC_PREFIX.match(value)
-        if not match:
-            return 0
-        text = match.group(1)
-        number = _decimal(text) if text.lstrip("+-").isdigit() else _float_to_int(float(text))
-    elif isinstance(value, (list, dict)):
-        return 1 if value else 0
-    else:
-        return 0
-    return max(-_INT64, min(_INT64 - 1, number))
-
-
-def _decimal(text: str) -> int:
-    """An optionally signed run of ASCII digits of any length; past int64 it only needs to saturate
-    (and int() refuses a run of over 4300 digits)."""
-    sign = -1 if text[0] == "-" else 1
-    digits = text.lstrip("+-").lstrip("0") or "0"
-    return sign * (int(digits) if len(digits) <= 19 else _INT64)
-
-
-def _float_to_int(number: float) -> int:
-    return 0 if math.isinf(number) or math.isnan(number) else int(number)
-
-
-def truthy(value: object) -> bool:
-    """PHP truthiness: false iff "", "0", 0, 0.0, false, null or an empty array."""
-    if isinstance(value, str):
-        return value not in ("", "0")
-    return bool(value)

@@ -1,0 +1,115 @@
+"""What every part of the SQL repository shares: the transaction it is bound to, the key that seals
+secrets, counters, and statements run on the driver's own cursor for the hot paths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from operator import itemgetter
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from sipline.store import schema as t
+from sipline.store.crypto import Cell, SecretBox
+from sipline.store.records import Line, LineType
+
+_INT32 = 2**31
+# SQL text, and what turns a row of named parameters into the driver's positional ones (None: it takes names)
+_COMPILED: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple] | None]] = {}
+
+
+class SqlPart:
+    """One transaction's connection and the store's key; each part of the repository extends it."""
+
+    def __init__(self, conn: Connection, box: SecretBox) -> None:
+        self.conn = conn
+        self.box = box
+
+    def _driver(self, statement: sa.Executable, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        """One statement for one or many rows, compiled once per dialect and run on the driver's own
+        cursor: the engine writes thousands of status rows a second, and the registrar thousands of
+        bindings, where SQLAlchemy's per-row parameter and result processing would cost more than
+        the database's own work. Rows come back as the driver gives them (booleans as 0/1 on SQLite).
+
+        Raises: sqlalchemy.exc.DBAPIError, as SQLAlchemy's own execute would."""
+        dialect = self.conn.dialect
+        key = (statement, dialect.name)
+        if key not in _COMPILED:
+            compiled = statement.compile(dialect=dialect)
+            _COMPILED[key] = (str(compiled), _positional(compiled.positiontup) if compiled.positiontup else None)
+        sql, positional = _COMPILED[key]
+        params = [positional(row) for row in rows] if positional else rows
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if len(params) == 1:
+                cursor.execute(sql, params[0])
+            else:
+                cursor.executemany(sql, params)
+            if cursor.description is None:
+                return []
+            columns = [column[0] for column in cursor.description]
+            return [dict(zip(columns, row)) for row in cursor.fetchall()]
+        except dialect.loaded_dbapi.Error as error:
+            raise sa.exc.DBAPIError.instance(sql, params, error, dialect.loaded_dbapi.Error) from None
+        finally:
+            cursor.close()
+
+    def _next(self, counter: str) -> int:
+        return self.conn.execute(
+            sa.update(t.counter)
+            .where(t.counter.c.name == counter)
+            .values(value=t.counter.c.value + 1)
+            .returning(t.counter.c.value)
+        ).scalar_one()
+
+    def _seal(self, value: str | None, column: str, line_id: int) -> bytes | None:
+        return None if value is None else self.box.seal(value, sealed_cell(column, line_id))
+
+    def _open(self, value: bytes | None, column: str, line_id: int) -> str | None:
+        return None if value is None else self.box.open(value, sealed_cell(column, line_id))
+
+    def _line(self, row: RowMapping) -> Line:
+        return Line(
+            id=row["id"],
+            config_id=row["config_id"],
+            portal_id=row["portal_id"],
+            app_id=row["app_id"],
+            type=LineType(row["type"]),
+            title=row["title"],
+            server=row["server"],
+            login=row["login"],
+            password=self._open(row["password"], "password", row["id"]),
+            auth_user=row["auth_user"],
+            outbound_proxy=row["outbound_proxy"],
+            detect_line_number=row["detect_line_number"],
+            line_detect_header_order=row["line_detect_header_order"],
+            reg_id=row["reg_id"],
+            incoming_login=row["incoming_login"],
+            incoming_password=self._open(row["incoming_password"], "incoming_password", row["id"]),
+            registration_status_code=row["registration_status_code"],
+            registration_error_message=row["registration_error_message"],
+            digest_algorithms=row["digest_algorithms"],
+        )
+
+
+def sealed_cell(column: str, line_id: int) -> Cell:
+    return Cell(t.line.name, column, line_id)
+
+
+def storable(key: int) -> bool:
+    """Whether an id from a request can name a row at all: INTEGER columns hold 32 bits on
+    PostgreSQL, and a larger value would be an error there rather than "no such row"."""
+    return -_INT32 <= key < _INT32
+
+
+def _positional(names: list[str]) -> Callable[[dict], tuple]:
+    """A row of named parameters → the driver's positional tuple, in the order of `names`."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return itemgetter(*names)
+
+
+def algorithm_list(text: str | None) -> tuple[str, ...] | None:
+    """B3: a stored algorithm list ("SHA-256,MD5", checked when written) as the registrar offers it."""
+    return tuple(text.split(",")) if text else None
