@@ -8,6 +8,7 @@ counted, never passed on. Handlers get parsed messages and a Source to answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -61,10 +62,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            try:
+            # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
-            except OSError:
-                pass  # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         self.manager.received(data, Source("udp", addr[0], addr[1], self.local))
