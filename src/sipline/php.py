@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
+from typing import TypeGuard
 from urllib.parse import unquote_to_bytes
 
 # PHP's defaults: max_input_vars = 1000, max_input_nesting_level = 64.
@@ -111,9 +113,10 @@ def parse_query(query: bytes) -> dict[str, object]:
     )
 
 
-def register_pairs(pairs) -> dict[str, object]:
+def register_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, object]:
     """Build the PHP variable tree from decoded (name, value) pairs."""
     root = _PhpArray()
+    key: int | str | None  # None: `[]`, the next free index
     for count, (name, value) in enumerate(pairs):
         if count >= MAX_INPUT_VARS:
             break
@@ -125,25 +128,30 @@ def register_pairs(pairs) -> dict[str, object]:
         for index in indices:
             node, key = node.child(key), (None if index is None else symtable_key(index))
         node.set(key, value)
-    top = to_python(root)
+    top = _array_to_python(root)
     return top if isinstance(top, dict) else {str(i): v for i, v in enumerate(top)}
 
 
 def to_python(value: object) -> object:
     """PHP array → list (keys 0..n-1 in order) or dict with str keys."""
-    if not isinstance(value, _PhpArray):
-        return value
-    items = value.items
+    return _array_to_python(value) if isinstance(value, _PhpArray) else value
+
+
+def _array_to_python(array: _PhpArray) -> list[object] | dict[str, object]:
+    items = array.items
     if all(key == position for position, key in enumerate(items)):
         return [to_python(v) for v in items.values()]
     return {str(k): to_python(v) for k, v in items.items()}
 
 
-def is_scalar(value: object) -> bool:
+Scalar = str | int | float | bool
+
+
+def is_scalar(value: object) -> TypeGuard[Scalar]:
     return isinstance(value, (str, int, float, bool))
 
 
-def strval(value: str | int | float | bool) -> str:
+def strval(value: Scalar) -> str:
     """PHP (string) cast of a scalar: true → "1", false → "", 2.0 → "2"."""
     if isinstance(value, bool):
         return "1" if value else ""

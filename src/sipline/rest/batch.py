@@ -101,7 +101,7 @@ async def _run_command(command: str, sections: Sections, call: SubCall) -> SubSu
         params = php.parse_query(query.encode("utf-8", "surrogatepass"))
     except php.NotUtf8 as exc:
         return SubFailure("ERROR_ARGUMENT", f"Invalid parameters: {exc}")
-    return await call(method, _substitute(params, sections))
+    return await call(method, {name: _substitute(value, sections) for name, value in params.items()})
 
 
 def _record(sections: Sections, command_id: Key, outcome: SubSuccess | SubFailure) -> None:
@@ -137,7 +137,7 @@ def _resolve(reference: re.Match[str], sections: Sections) -> object:
     steps = _STEP.findall(path, 0, path.rfind("]") + 1)
     if not steps:
         return reference.group(0)  # the real server leaves a bare `$result` alone
-    node = _php_array(sections[reference.group(1).lower()])
+    node: object = _php_array(sections[reference.group(1).lower()])
     for step in steps:
         child = _child(node, step)
         if child is None:
@@ -166,8 +166,6 @@ def _php_array(items: dict[Key, object]) -> list[object] | dict[str, object]:
 
 def _php_string(node: object) -> str:
     """PHP's string form of a node spliced into text: arrays → "Array", null → "", true → "1"."""
-    if isinstance(node, (list, dict)):
-        return "Array"
-    if node is None:
-        return ""
-    return php.strval(node)
+    if php.is_scalar(node):
+        return php.strval(node)
+    return "Array" if isinstance(node, (list, dict)) else ""  # the rest is null: results are JSON values

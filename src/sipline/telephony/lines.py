@@ -139,7 +139,8 @@ class SipLines:
             digest_algorithms=fields.digest_algorithms,
         )
         line = repo.insert_line(new, self.clock())
-        if office:  # B1: the registrar's secrets, for the realm the line starts in
+        if line.incoming_login is not None and new.incoming_password is not None:  # an office line
+            # B1: the registrar's secrets, for the realm the line starts in
             realm = self._incoming_server(portal).lower()
             repo.store_ha1(line.id, realm, digest.ha1_kept(line.incoming_login, realm, new.incoming_password))
         if portal.default_line is None:

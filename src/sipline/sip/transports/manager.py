@@ -17,7 +17,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 from sipline.sip.errors import SipError
@@ -110,13 +110,13 @@ class SipTransport:
         """Binds every listen address (UDP and TCP). Raises: OSError when one is taken."""
         loop = asyncio.get_running_loop()
         for host, port in self.listen:
-            _, endpoint = await loop.create_datagram_endpoint(lambda h=host, p=port: UdpEndpoint(self, (h, p)),
+            _, endpoint = await loop.create_datagram_endpoint(partial(UdpEndpoint, self, (host, port)),
                                                                local_addr=(host, port))
-            self._udp.append(endpoint)  # type: ignore[arg-type]
-            self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p)), host, port))
+            self._udp.append(endpoint)
+            self._servers.append(await loop.create_server(partial(self._flow, None, (host, port)), host, port))
         for host, port in self.tls_listen:  # admitted before the handshake (accepted.py)
             self._spawn(self.accepted.serve_tls(listening_socket(host, port),
-                                                lambda h=host, p=port: self._flow(None, (h, p), "tls"),
+                                                partial(self._flow, None, (host, port), "tls"),
                                                 self.server_tls, self._spawn))
         self._ticker = asyncio.create_task(self._tick_flows())
 

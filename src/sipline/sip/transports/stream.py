@@ -149,4 +149,4 @@ async def open_flow(key: FlowKey, factory: Callable[[], StreamFlow],
         )
     except (OSError, TimeoutError, ssl.SSLError) as error:
         raise transport_error(error, tls) from None
-    return flow  # type: ignore[return-value]
+    return flow
