@@ -56,7 +56,7 @@ def _covers(cert_path: Path, names: list[x509.GeneralName]) -> bool:
 def _write_ca(folder: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sipline local CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -78,7 +78,7 @@ def _write_server(folder: Path, names: list[x509.GeneralName]) -> None:
     ca_key = serialization.load_pem_private_key((folder / CA_KEY_FILE).read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate((folder / CA_FILE).read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sipline")]))

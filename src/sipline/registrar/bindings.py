@@ -171,7 +171,7 @@ def apply(current: list[Binding], register: Register, now: float, limits: Limits
     expiries = [granted(spec.expires if spec.expires is not None else register.expires, limits)
                 for spec in register.contacts]
     grants: dict[str, int] = {}
-    for spec, expiry in zip(register.contacts, expiries):
+    for spec, expiry in zip(register.contacts, expiries, strict=True):
         index, existing = None, None
         for position, binding in enumerate(bindings):
             if _same_contact(binding.contact, spec):
@@ -192,7 +192,7 @@ def apply(current: list[Binding], register: Register, now: float, limits: Limits
         if existing is not None:
             bindings[index] = fresh  # type: ignore[index]
         else:
-            bindings = _make_room(bindings, register.source, limits.max_bindings - 1) + [fresh]
+            bindings = [*_make_room(bindings, register.source, limits.max_bindings - 1), fresh]
     return Outcome(bindings, grants, changed)
 
 

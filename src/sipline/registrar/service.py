@@ -290,7 +290,7 @@ class Registrar:
         nonces = [self.nonces.issue(realm, now, Addressee(source.address, username, alg)) for alg in algorithms]
         headers = [
             ("WWW-Authenticate", f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}, qop="auth"{flag}')
-            for nonce, alg in zip(nonces, algorithms)
+            for nonce, alg in zip(nonces, algorithms, strict=True)
         ]
         self._reply(request, source, 401, "Unauthorized", headers)
 

@@ -36,6 +36,7 @@ connection, the worker also compares the lines it holds with the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
@@ -106,17 +107,13 @@ class LeaseKeeper:
         if self._task is not None:
             self._task.cancel()
         self._valid_until = float("-inf")
-        try:
+        with contextlib.suppress(StoreUnavailable):  # then they run out by themselves
             await self.db.write(lambda repo: repo.release_leases(self.worker), touches=())
-        except StoreUnavailable:
-            pass  # they run out by themselves
 
     async def _run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poked.wait(), timeout=self.settings.lease_time / 3)
-            except TimeoutError:
-                pass
             self._poked.clear()
             try:
                 await self.round()

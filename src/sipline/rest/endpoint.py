@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import orjson
@@ -64,11 +65,11 @@ MAX_BODY = 1 << 20  # 1 MiB: far above any voximplant call, small enough to refu
 _BODY_METHODS = ("POST",)  # Bitrix24 reads a body only on POST [S]
 
 
-def json_response(body: dict[str, object], status: int = 200) -> Response:
+def json_response(body: Mapping[str, object], status: int = 200) -> Response:
     return Response(render_json(body), status_code=status, headers=HEADERS, media_type=JSON_TYPE)
 
 
-def respond(body: dict[str, object], status: int, transport: str) -> Response:
+def respond(body: Mapping[str, object], status: int, transport: str) -> Response:
     if transport == "xml":
         return Response(render_xml(body), status_code=status, headers=HEADERS, media_type=XML_TYPE)
     return json_response(body, status)
@@ -122,9 +123,9 @@ class RestApi:
             began = time.perf_counter()
             values = params.upper().values
             caller = replace(caller, filter_budget=TermBudget(self.services.lines.filter_limits.batch_terms))
-            result = await run_batch(values.get("CMD"), values.get("HALT"),
-                                     lambda name, sub: self._sub_call(name, sub, caller))
-            return success_body(result, time_block(start, time.time(), time.perf_counter() - began))
+            sections = await run_batch(values.get("CMD"), values.get("HALT"),
+                                       lambda name, sub: self._sub_call(name, sub, caller))
+            return success_body(sections, time_block(start, time.time(), time.perf_counter() - began))
         result, block = await self._invoke(route.method, method, params, caller, start)
         return success_body(result, block)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
@@ -28,7 +29,7 @@ _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 class ListResult:
     """A page of a list method; `total` and `next` go to the top level of the envelope."""
 
-    items: list[object]
+    items: Sequence[object]
     total: int
     next: int | None
 
@@ -59,11 +60,11 @@ def success_body(result: object, time: dict[str, object]) -> dict[str, object]:
     return {"result": result, "time": time}
 
 
-def render_json(body: dict[str, object]) -> bytes:
+def render_json(body: Mapping[str, object]) -> bytes:
     return orjson.dumps(body)
 
 
-def render_xml(body: dict[str, object]) -> bytes:
+def render_xml(body: Mapping[str, object]) -> bytes:
     """The `.xml` transport (rest-protocol.md Q-R6): `<response>`, list entries as `<item>`."""
     plain = orjson.loads(orjson.dumps(body))  # pre-rendered JSON fragments become plain values
     return ('<?xml version="1.0" encoding="utf-8"?>' + _xml_element("response", plain)).encode()

@@ -110,7 +110,7 @@ class OAuthServer:
     async def app_info(self, request: Request) -> Response:
         """OAuth-side `app.info` (b24pysdk's placement check): what a live access token is."""
         start = time.time()
-        params, reserved = await read_params(request)
+        _, reserved = await read_params(request)
         token = reserved.get("auth") or reserved.get("access_token")
         grant = await self.services.oauth.token_grant(token) if isinstance(token, str) and token else None
         if grant is None:

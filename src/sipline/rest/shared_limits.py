@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -184,8 +184,8 @@ class RedisLimits:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _run(self, script: AsyncScript, key: str, *args: object) -> object:
-        """The script's reply, or _UNREACHABLE: answer locally."""
+    async def _run(self, script: AsyncScript, key: str, *args: float) -> Any:
+        """The script's reply (a Lua value as Redis converts it, so untyped), or _UNREACHABLE: answer locally."""
         if self._degraded:
             if time.monotonic() < self._next_try:
                 return _UNREACHABLE

@@ -46,7 +46,11 @@ def render_line(line: Line) -> dict[str, object]:
 
 # sip.get is the hot path: keep each line's JSON until the store replaces the record
 # (4096 rows ≈ 6 MB at most). Only the page sent is rendered, however many lines match.
-_row_json = IdentityMemo(lambda line: orjson.Fragment(orjson.dumps(render_line(line))), limit=4096)
+def _rendered_row(line: Line) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(render_line(line)))
+
+
+_row_json = IdentityMemo(_rendered_row, limit=4096)
 
 
 def render_added(line: Line) -> dict[str, object]:

@@ -50,7 +50,8 @@ def header_key(name: str) -> str:
 
 # The spellings seen on the wire, answered without lower-casing (a hot path: every header of every
 # message). Only known names are here, so a peer cannot grow these tables.
-_SPELLINGS = {spelling for name in CANONICAL for spelling in (name, name.upper(), name.title())} | set(CANONICAL.values())
+_SPELLINGS = {spelling for name in CANONICAL for spelling in (name, name.upper(), name.title())}
+_SPELLINGS |= set(CANONICAL.values())
 _CANONICAL_FAST = {spelling: CANONICAL[spelling.lower()] for spelling in _SPELLINGS if spelling.lower() in CANONICAL}
 _KEY_FAST = {spelling: name.lower() for spelling, name in _CANONICAL_FAST.items()}
 # spelling → (canonical name, key), for the parser
@@ -75,7 +76,7 @@ class Headers:
         headers = cls()
         headers.fields = fields
         headers.keys = [header_key(name) for name, _ in fields]
-        for key, (_, value) in zip(headers.keys, fields):
+        for key, (_, value) in zip(headers.keys, fields, strict=True):
             headers.first.setdefault(key, value)
         return headers
 

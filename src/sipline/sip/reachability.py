@@ -85,7 +85,6 @@ def _reached(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     except ValueError:
         return None
     ip = unmapped(ip)
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip in NAT64_PREFIX:
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # RFC 6052 §2.2: the last 32 bits for a /96
+    if isinstance(ip, ipaddress.IPv6Address) and ip in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # RFC 6052 §2.2: the last 32 bits for a /96
     return ip

@@ -4,8 +4,9 @@ The key is 32 random bytes (store/keys.py: the data dir's `secret.key`, or base6
 SIPLINE_SECRET_KEY). Ciphertext layout: version byte ‖ 12-byte nonce ‖ AES-GCM(ciphertext ‖ tag).
 Version 2 binds each value to its place: the associated data (authenticated, not encrypted)
 names the table, column and row id, so a ciphertext copied into another row or column does not
-open. Version 1 (before migration 0009) had no associated data; only that migration opens it. Webhook codes and tokens are random with ≥ 120 bits of entropy, so a plain
-SHA-256 is a sufficient one-way hash (no password stretching).
+open. Version 1 (before migration 0009) had no associated data; only that migration opens it.
+Webhook codes and tokens are random with ≥ 120 bits of entropy, so a plain SHA-256 is a sufficient
+one-way hash (no password stretching).
 """
 
 from __future__ import annotations

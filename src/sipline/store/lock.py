@@ -15,7 +15,7 @@ import fcntl
 import logging
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import LiteralString, Protocol
 
 import psycopg
 import sqlalchemy as sa
@@ -70,12 +70,17 @@ class AdvisoryLock:
 
     def _take(self, exclusive: bool) -> None:
         if exclusive:
-            if not self._conn.execute("SELECT pg_try_advisory_lock(%s)", (USERS_LOCK,)).fetchone()[0]:
+            if not self._granted("SELECT pg_try_advisory_lock(%s)"):
                 raise StoreBusy(_IN_USE)
             return
-        if not self._conn.execute("SELECT pg_try_advisory_lock_shared(%s)", (USERS_LOCK,)).fetchone()[0]:
+        if not self._granted("SELECT pg_try_advisory_lock_shared(%s)"):
             log.warning(_WAITING)
             self._conn.execute("SELECT pg_advisory_lock_shared(%s)", (USERS_LOCK,))
+
+    def _granted(self, try_lock: LiteralString) -> bool:
+        """Whether the pg_try_advisory_lock* query got the lock."""
+        row = self._conn.execute(try_lock, (USERS_LOCK,)).fetchone()
+        return row is not None and bool(row[0])
 
     def release(self) -> None:
         self._conn.close()

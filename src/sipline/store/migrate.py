@@ -27,4 +27,6 @@ def migration_box() -> SecretBox:
     """The store's key, in a migration that runs (Alembic's context)."""
     from alembic import op
 
-    return op.get_context().config.attributes["box"]
+    config = op.get_context().config
+    assert config is not None  # upgrade() runs every migration with its own Config
+    return config.attributes["box"]

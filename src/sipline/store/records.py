@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class LineType(str, Enum):
+class LineType(StrEnum):
     CLOUD = "cloud"
     OFFICE = "office"
 
 
-class StatusResult(str, Enum):
+class StatusResult(StrEnum):
     """STATUS_RESULT of voximplant.sip.status (voximplant-sip.md §6)."""
 
     WAIT = "wait"

@@ -51,7 +51,9 @@ class SqliteDatabase(Database):
         self.lock: StoreLock = NoLock()
         self._begin = "BEGIN"
         self._conn = self.engine.connect()
-        self._raw = self._conn.connection.dbapi_connection
+        raw = self._conn.connection.dbapi_connection
+        assert raw is not None  # None only once the connection is invalidated
+        self._raw = raw  # the sqlite3 connection, for PRAGMAs outside SQLAlchemy's transactions
         self._cache = Cache()
         self._data_version = self._read_data_version()
         self._checked_at = time.monotonic()
@@ -110,6 +112,9 @@ class SqliteDatabase(Database):
                 self._conn.execute(sa.text("SELECT 1")).scalar_one()
         except sa.exc.DBAPIError as error:
             raise StoreUnavailable(str(error.orig)) from None
+
+    async def start(self) -> None:
+        """Nothing to follow: `recall` sees other processes' writes by PRAGMA data_version."""
 
     def close(self) -> None:
         self._conn.close()

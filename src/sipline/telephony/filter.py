@@ -13,6 +13,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sipline.store.records import Line
 from sipline.telephony import php_values
@@ -198,9 +199,10 @@ def _eq(operands: tuple[object, ...]) -> Test:
     return lambda value: value in wanted or (empty_wanted and (value is None or value == ""))
 
 
-def _ordered(compare: Callable[[object, object], bool], loosest: Callable[..., object]) -> Callable[..., Test]:
+def _ordered(compare: Callable[[Any, Any], bool], loosest: Callable[..., object]) -> Callable[..., Test]:
     """`any operand satisfies compare`: the same as comparing with the loosest operand of the
-    value's kind (integers and text never compare with each other)."""
+    value's kind (integers and text never compare with each other), so `compare` (operator.gt, ...)
+    only ever meets two ints or two strs."""
 
     def build(operands: tuple[object, ...]) -> Test:
         ints = [operand for operand in operands if isinstance(operand, int)]

@@ -36,7 +36,7 @@ class OutgoingLines:
         require_numbers_right(caller)
         portal = await self.lines.portal(caller.portal_id)
         ids = {line.line_id for line in await self._all(caller)}
-        return portal.default_line if portal.default_line in ids else BASE_NUMBER  # type: ignore[return-value]
+        return portal.default_line if portal.default_line in ids else BASE_NUMBER
 
     async def set(self, caller: Caller, line_id: str | None) -> None:
         """Sets the default if `line_id` is a line of the portal or LINK_BASE_NUMBER; else nothing."""

@@ -100,7 +100,7 @@ class AcceptedFlows:
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
                 factory, connection, ssl=context, ssl_handshake_timeout=self.limits.idle_timeout)
-        except (OSError, ssl.SSLError, asyncio.TimeoutError) as error:
+        except (OSError, ssl.SSLError, TimeoutError) as error:
             log.debug("TLS handshake with %s failed: %s", address, error)
             connection.close()
             self._book.release(address)

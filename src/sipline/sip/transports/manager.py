@@ -8,6 +8,7 @@ counted, never passed on. Handlers get parsed messages and a Source to answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -16,7 +17,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 from sipline.sip.errors import SipError
@@ -61,10 +62,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            try:
+            # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
-            except OSError:
-                pass  # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         self.manager.received(data, Source("udp", addr[0], addr[1], self.local))
@@ -110,13 +110,13 @@ class SipTransport:
         """Binds every listen address (UDP and TCP). Raises: OSError when one is taken."""
         loop = asyncio.get_running_loop()
         for host, port in self.listen:
-            _, endpoint = await loop.create_datagram_endpoint(lambda h=host, p=port: UdpEndpoint(self, (h, p)),
+            _, endpoint = await loop.create_datagram_endpoint(partial(UdpEndpoint, self, (host, port)),
                                                                local_addr=(host, port))
-            self._udp.append(endpoint)  # type: ignore[arg-type]
-            self._servers.append(await loop.create_server(lambda h=host, p=port: self._flow(None, (h, p)), host, port))
+            self._udp.append(endpoint)
+            self._servers.append(await loop.create_server(partial(self._flow, None, (host, port)), host, port))
         for host, port in self.tls_listen:  # admitted before the handshake (accepted.py)
             self._spawn(self.accepted.serve_tls(listening_socket(host, port),
-                                                lambda h=host, p=port: self._flow(None, (h, p), "tls"),
+                                                partial(self._flow, None, (host, port), "tls"),
                                                 self.server_tls, self._spawn))
         self._ticker = asyncio.create_task(self._tick_flows())
 

@@ -60,8 +60,10 @@ def transport_error(error: BaseException, tls: bool) -> TransportError:
         return TransportError("tls_cert", error.verify_message or str(error))
     if isinstance(error, ssl.SSLError):
         return TransportError("tls_handshake", error.reason or str(error))
-    if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
-        return TransportError("tls_handshake", "timeout") if tls else TransportError("transport", "Connection timed out")
+    if isinstance(error, TimeoutError):  # asyncio.TimeoutError is TimeoutError since Python 3.11
+        if tls:
+            return TransportError("tls_handshake", "timeout")
+        return TransportError("transport", "Connection timed out")
     if isinstance(error, OSError) and error.errno in _ERRNO_TEXTS:
         return TransportError("transport", _ERRNO_TEXTS[error.errno])
     return TransportError("transport", str(error) or type(error).__name__)
@@ -71,7 +73,8 @@ class StreamFlow(asyncio.Protocol):
     """One TCP/TLS connection; `deliver(message, flow)` receives every complete message."""
 
     def __init__(self, key: FlowKey | None, deliver: Callable[[Message, StreamFlow], None],
-                 lost: Callable[[StreamFlow], None], dropped: Callable[[str], None], clock: Callable[[], float]) -> None:
+                 lost: Callable[[StreamFlow], None], dropped: Callable[[str], None],
+                 clock: Callable[[], float]) -> None:
         self.key = key  # None for a flow a peer opened to us
         self._deliver = deliver
         self._lost = lost
@@ -144,6 +147,6 @@ async def open_flow(key: FlowKey, factory: Callable[[], StreamFlow],
             ),
             CONNECT_TIMEOUT + (HANDSHAKE_TIMEOUT if tls else 0),
         )
-    except (OSError, asyncio.TimeoutError, ssl.SSLError) as error:
+    except (OSError, TimeoutError, ssl.SSLError) as error:
         raise transport_error(error, tls) from None
-    return flow  # type: ignore[return-value]
+    return flow
