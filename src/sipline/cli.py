@@ -107,7 +107,7 @@ def _command(group, name: str, help_: str, *, store: bool = False) -> argparse.A
 def _add_settings(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
     """The flags of these settings (config.py), in the sections the table names. A flag not given is
     None, so that settings_from can tell it from a default and fall back to the environment."""
-    sections = {"": parser}
+    sections: dict[str, Any] = {"": parser}  # the parser, then its argument groups
     for name in names:
         row = OPTIONS[name]
         assert row.flag is not None, f"{name} is a setting of the environment only"

@@ -214,7 +214,8 @@ class Option:
             return [item for item in (text or "").split(",") if item.strip()]
         return text
 
-    def value(self, text: str | list[str] | None) -> Any:
+    def value(self, text: Any) -> Any:
+        """What `text` (as `text()` gives it) parses to."""
         if self.many:
             return tuple(self.parse(item, self.name) for item in text or ())
         return None if text is None else self.parse(text, self.name)
