@@ -88,8 +88,23 @@ class OAuthRoute(Route):
     join a base URL ending in `/` with a path starting with one."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and oauth_path(scope["path"]) == self.path:
+        path = scope["path"]
+        # "/oauth/" first: on the REST hot path it refuses for less than oauth_path's split
+        if "/oauth/" in path and oauth_path(path) == self.path:
             return super().matches({**scope, "path": self.path})
+        return Match.NONE, {}
+
+
+class AnyPath(Route):
+    """Every path, for the methods named; a request of another method goes on to the next route
+    (where a Route would answer 405)."""
+
+    def __init__(self, endpoint: Endpoint, methods: list[str]) -> None:
+        super().__init__("/{path:path}", endpoint, methods=methods)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["method"] in (self.methods or ()):
+            return Match.FULL, {"endpoint": self.endpoint, "path_params": {}}
         return Match.NONE, {}
 
 
@@ -118,7 +133,7 @@ class SiplineApp:
         self.oauth_only = oauth_only
         self.api = api
         self.trusted_proxies = trusted_proxies
-        self.router = Router(self.routes(), redirect_slashes=False)  # REST answers its own unknown paths
+        self.router = Router(self.routes(), default=self.fallback(), redirect_slashes=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -152,19 +167,21 @@ class SiplineApp:
                     (time.perf_counter() - began) * 1000)
 
     def routes(self) -> list[BaseRoute]:
-        """The first route that matches a request answers it; the last one takes every path."""
+        """The first route that matches a request answers it; `fallback` what none takes."""
         routes: list[BaseRoute] = [Route("/healthz", Endpoint(lambda _: self.healthz()))]
         if not self.oauth_only:
             routes.append(Route("/metrics", Endpoint(self.metrics)))
         if not self.api:
-            return [*routes, Route("/{path:path}", Endpoint(sip_worker_answer))]
-        return [
-            *routes,
-            Route("/{path:path}", Endpoint(preflight), methods=["OPTIONS"]),
-            *(OAuthRoute(path, Endpoint(partial(self.oauth, path=path))) for path in OAUTH_PATHS),
-            # the OAuth server's own listener has one REST method, its app.info
-            Route("/{path:path}", Endpoint(self.oauth.app_info if self.oauth_only else self.rest)),
-        ]
+            return routes
+        return [*routes, AnyPath(Endpoint(preflight), methods=["OPTIONS"]),
+                *(OAuthRoute(path, Endpoint(partial(self.oauth, path=path))) for path in OAUTH_PATHS)]
+
+    def fallback(self) -> Endpoint:
+        """REST, which answers its own unknown paths; the OAuth server's listener has one REST method,
+        its app.info; a sip worker has none."""
+        if not self.api:
+            return Endpoint(sip_worker_answer)
+        return Endpoint(self.oauth.app_info if self.oauth_only else self.rest)
 
     async def metrics(self, request: Request) -> Response:
         return Response(self.sip.metrics() if self.sip else "", media_type="text/plain; version=0.0.4")
