@@ -1,7 +1,8 @@
 """The HTTP application and the `serve` process around it.
 
-One ASGI callable (no router): `/healthz`, CORS preflight, and everything else to
-the REST endpoint, which answers JSON even for unknown paths. `serve` opens the
+One ASGI callable around an explicit route list (`SiplineApp.routes`): `/healthz`,
+`/metrics`, CORS preflight, the OAuth server, and everything else to the REST endpoint,
+which answers JSON even for unknown paths. `serve` opens the
 store, makes the first portal on first start, and runs uvicorn on the event loop
 that later hosts the SIP side too.
 """
@@ -17,6 +18,8 @@ import logging
 import ssl
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +28,7 @@ import sqlalchemy as sa
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from sipline.config import ConfigError, Settings
@@ -40,7 +44,7 @@ from sipline.sip_service import SipService, SipSettings
 from sipline.sip.transports.admission import FlowLimits, fd_budget
 from sipline.rest.endpoint import RestApi, RestLimits, json_response
 from sipline.rest.limits import Rate
-from sipline.rest.oauth_server import OAuthServer, Urls, oauth_path
+from sipline.rest.oauth_server import OAUTH_PATHS, OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
 from sipline.services import Services
 from sipline.files import make_private_folder, write_private
@@ -66,6 +70,53 @@ OAUTH_URL_FILE = "oauth_url"  # and the OAuth server's, for `sipline app create`
 SWITCH_INTERVAL = 0.001
 
 
+class Endpoint:
+    """An ASGI app from `async (Request) -> Response`. A Route to it answers every HTTP method
+    (Starlette gives a Route to a plain function GET and HEAD only): REST takes any verb."""
+
+    def __init__(self, handler: Callable[[Request], Awaitable[Response]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+class OAuthRoute(Route):
+    """An OAuth server path, matched also with doubled or trailing slashes (oauth_path), as clients
+    join a base URL ending in `/` with a path starting with one."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope["path"]
+        # "/oauth/" first: on the REST hot path it refuses for less than oauth_path's split
+        if "/oauth/" in path and oauth_path(path) == self.path:
+            return super().matches({**scope, "path": self.path})
+        return Match.NONE, {}
+
+
+class AnyPath(Route):
+    """Every path, for the methods named; a request of another method goes on to the next route
+    (where a Route would answer 405)."""
+
+    def __init__(self, endpoint: Endpoint, methods: list[str]) -> None:
+        super().__init__("/{path:path}", endpoint, methods=methods)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["method"] in (self.methods or ()):
+            return Match.FULL, {"endpoint": self.endpoint, "path_params": {}}
+        return Match.NONE, {}
+
+
+async def preflight(request: Request) -> Response:
+    """A CORS preflight, on any path: allowed, with nothing in it."""
+    return json_response({})
+
+
+async def sip_worker_answer(request: Request) -> Response:
+    return json_response({"error": "ERROR_METHOD_NOT_FOUND",
+                          "error_description": "This is a sip worker: the REST API is on the api processes"}, 404)
+
+
 class SiplineApp:
     def __init__(self, services: Services, urls: Urls, *, sip: SipService | None = None, access_log: bool = False,
                  limits: RestLimits = RestLimits(), counters: Limits | None = None, oauth_only: bool = False,
@@ -81,6 +132,7 @@ class SiplineApp:
         self.oauth_only = oauth_only
         self.api = api
         self.trusted_proxies = trusted_proxies
+        self.router = Router(self.routes(), default=self.fallback(), redirect_slashes=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,7 +141,7 @@ class SiplineApp:
         if self.access_log:
             await self._logged(scope, receive, send)
         else:
-            await self._respond(scope, receive, send)
+            await self.router(scope, receive, send)
 
     def _client(self, scope: Scope) -> tuple[str, int] | None:
         peer = scope.get("client")
@@ -108,31 +160,30 @@ class SiplineApp:
                 status[0] = message["status"]
             await send(message)
 
-        await self._respond(scope, receive, watch)
+        await self.router(scope, receive, watch)
         client = scope.get("client") or ("-", 0)
         access.info('%s "%s %s" %d %.1fms', client[0], scope["method"], masked(scope["path"]), status[0],
                     (time.perf_counter() - began) * 1000)
 
-    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        oauth = oauth_path(scope["path"])
-        if scope["path"] == "/healthz":
-            response = await self.healthz()
-        elif scope["path"] == "/metrics" and not self.oauth_only:
-            response = Response(self.sip.metrics() if self.sip else "", media_type="text/plain; version=0.0.4")
-        elif not self.api:
-            response = json_response({"error": "ERROR_METHOD_NOT_FOUND",
-                                      "error_description": "This is a sip worker: the REST API is on the api "
-                                                           "processes"}, 404)
-        elif request.method == "OPTIONS":
-            response = json_response({})
-        elif oauth is not None:
-            response = await self.oauth(request, oauth)
-        elif self.oauth_only:
-            response = await self.oauth.app_info(request)  # the only method of the OAuth server's REST
-        else:
-            response = await self.rest(request)
-        await response(scope, receive, send)
+    def routes(self) -> list[BaseRoute]:
+        """The first route that matches a request answers it; `fallback` what none takes."""
+        routes: list[BaseRoute] = [Route("/healthz", Endpoint(lambda _: self.healthz()))]
+        if not self.oauth_only:
+            routes.append(Route("/metrics", Endpoint(self.metrics)))
+        if not self.api:
+            return routes
+        return [*routes, AnyPath(Endpoint(preflight), methods=["OPTIONS"]),
+                *(OAuthRoute(path, Endpoint(partial(self.oauth, path=path))) for path in OAUTH_PATHS)]
+
+    def fallback(self) -> Endpoint:
+        """REST, which answers its own unknown paths; the OAuth server's listener has one REST method,
+        its app.info; a sip worker has none."""
+        if not self.api:
+            return Endpoint(sip_worker_answer)
+        return Endpoint(self.oauth.app_info if self.oauth_only else self.rest)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.sip.metrics() if self.sip else "", media_type="text/plain; version=0.0.4")
 
     async def healthz(self) -> Response:
         try:
@@ -237,7 +288,7 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
                             host_rate=settings.provider_rate, host_burst=settings.provider_rate,
                             host_in_flight=settings.provider_in_flight)
     engine = EngineSettings(pacing=pacing, public_address=settings.sip_public is not None,
-                            time_scale=settings.time_scale, startup_spread=settings.startup_spread)
+                            startup_spread=settings.startup_spread)
     addresses = {host for host, _ in settings.sip_listen + settings.sip_tls_listen}
     if settings.sip_public:
         addresses.add(settings.sip_public[0])
@@ -250,7 +301,7 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
         abuse=AbuseLimits(flood_requests=settings.flood_requests, auth_failures=settings.auth_failures,
                           auth_block=settings.auth_block, user_failures=settings.user_failures,
                           table_size=settings.abuse_table_size),
-        ping_interval=PING_INTERVAL * settings.time_scale,
+        ping_interval=PING_INTERVAL,
     )
     return SipSettings(
         registrar=registrar,

@@ -1,12 +1,20 @@
-"""Settings of a sipline process: command-line flags, each with a SIPLINE_* environment fallback."""
+"""Settings of a sipline process, one table for all of them.
+
+Each field of `Settings` is one row, made by `option(...)`: its flag, its SIPLINE_* environment
+variable, the parser of its text, its default (as it would be typed) and its help. The `serve`
+parser (cli.py), the environment fallbacks and the field defaults are all built from these rows:
+a flag given wins, else the variable, else the default.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from sipline.sip.address import InvalidAddress, parse_server_address
 from sipline.sip.grammar import is_digits
@@ -15,111 +23,6 @@ from sipline.sip.transports import admission
 
 class ConfigError(ValueError):
     """A setting has a value sipline cannot use; the message names the setting."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    data_dir: Path = Path("sipline-data")
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    tls_self_signed: bool = False
-    incoming_server: str | None = None
-    max_cloud_lines: int = 10  # voximplant-sip.md §2 step 3, for new portals
-    max_lines: int = 1000  # office and cloud lines of a new portal (README, REST limits)
-    filter_max_values: int = 500  # values in one FILTER list of voximplant.sip.get
-    filter_max_terms: int = 1000  # values in all of one FILTER
-    filter_max_batch_terms: int = 5000  # FILTER values in all sip.get of one batch
-    secret_key: str | None = None  # base64; else <data dir>/secret.key
-    access_log: bool = False
-    # Seconds a client has for a request's line and headers (from the connection's start or the last
-    # response) and again for its body (request_deadline.py). nginx allows 60 (client_header_timeout),
-    # a browser-facing server's default; API clients write a request at once, so 10 is ample on a
-    # slow link and frees a connection held by a slow sender six times sooner.
-    http_header_timeout: float = 10.0
-    log_level: str = "info"
-    sip_listen: tuple[tuple[str, int], ...] = (("127.0.0.1", 5060),)
-    sip_public: tuple[str, int] | None = None
-    allow_private_targets: bool = False
-    dns_servers: tuple[tuple[str, int], ...] | None = None
-    register_rate: float = 1000.0
-    provider_rate: float = 50.0
-    provider_in_flight: int = 50
-    startup_spread: float = 5.0
-    sip_tls_listen: tuple[tuple[str, int], ...] = ()
-    sip_tls_cert: Path | None = None
-    sip_tls_key: Path | None = None
-    registrar_min_expires: int = 60  # sip-behaviour.md B4
-    registrar_max_expires: int = 3600
-    registrar_default_expires: int = 3600
-    registrar_max_bindings: int = 3  # B5
-    # B3: challenge order. MD5 alone, as Kamailio's and Asterisk's registrars: many PBXes answer only MD5,
-    # and libre-based UAs (baresip) fail when any SHA-256 challenge is present; SHA-256 is chosen per
-    # portal or line (README, "Office lines")
-    registrar_algorithms: tuple[str, ...] = ("MD5",)
-    flood_requests: int = 20  # B8: per source IP per 2 s; 0 = off
-    auth_failures: int = 5  # B8: per source IP per 10 min before a block; 0 = off
-    auth_block: float = 1800.0
-    user_failures: int = 20  # B8: per username per 10 min before challenges slow down
-    abuse_table_size: int = 100_000  # B8: entries per table of the abuse guard (registrar/abuse.py)
-    time_scale: float = 1.0  # SIPLINE_TIME_SCALE: shortens every SIP delay; for tests only
-    rate_limit: tuple[float, float] | None = (50.0, 2.0)  # rest-protocol.md §7: X, Y; None = off
-    operating_limit: float | None = 480.0  # §8: seconds per 10 min per (app|webhook, method); None = off
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # Q-R5
-    oauth_listen: tuple[str, int] | None = None  # a listener of the OAuth server's own
-    access_token_lifetime: float = 3600.0  # §2.3
-    database_url: str | None = None  # None: SQLite in the data dir
-    role: str = "all"  # all | api | sip
-    redis_url: str | None = None  # REST limits shared by every api process
-    lease_time: float = 10.0  # seconds a sip worker's lease on a cloud line lasts
-    reconcile_interval: float = 30.0  # seconds between a sip worker's full comparisons with the store
-    workers: int = 1  # api processes sharing the HTTP port (SO_REUSEPORT), this one included
-    sip_tcp_per_ip: int = admission.PER_SOURCE  # TCP/TLS flows peers open, per IP (IPv6: /64); 0 = no cap
-    sip_tcp_max_flows: int = admission.MAX_FLOWS  # in all; lowered to what the open-file limit allows
-    sip_tcp_idle_timeout: float = admission.IDLE_TIMEOUT  # seconds a new flow has to send a SIP message
-    sip_tcp_lifetime: float = admission.LIFETIME  # without a message (registered: past its binding's expiry)
-
-    @property
-    def store_url(self) -> str:
-        from sipline.store.database import sqlite_url
-
-        return self.database_url or sqlite_url(self.data_dir)
-
-    @property
-    def shared_store(self) -> bool:
-        from sipline.store.database import shared_by_processes
-
-        return shared_by_processes(self.store_url)
-
-    @property
-    def tls(self) -> bool:
-        return self.tls_self_signed or self.tls_cert is not None
-
-    @property
-    def url_host(self) -> str:
-        """The host for URLs we print: the listen address, or this machine's name for a wildcard."""
-        host = self.host
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return host
-        if address.is_unspecified:
-            return socket.getfqdn()
-        return f"[{host}]" if address.version == 6 else host
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.url_host}:{self.port}"
-
-    @property
-    def registrar_name(self) -> str:
-        """INCOMING_SERVER for portals that do not set their own."""
-        return self.incoming_server or self.url_host
-
-
-def env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"SIPLINE_{name}", default)
 
 
 def parse_port(text: str, setting: str = "port") -> int:
@@ -221,6 +124,318 @@ def parse_database_url(text: str, setting: str) -> str:
         return check_url(text)
     except ValueError as error:
         raise ConfigError(f"{setting}: {error}") from None
+
+
+def parse_text(text: str, setting: str) -> str:
+    return text
+
+
+def parse_lower(text: str, setting: str) -> str:
+    return text.lower()
+
+
+def parse_path(text: str, setting: str) -> Path:
+    return Path(text)
+
+
+def parse_optional_text(text: str, setting: str) -> str | None:
+    """The text; empty (e.g. `SIPLINE_REDIS_URL=`) is unset."""
+    return text or None
+
+
+def parse_optional_path(text: str, setting: str) -> Path | None:
+    return Path(text) if text else None
+
+
+def parse_tls(text: str, setting: str) -> bool:
+    """`self-signed`; empty is no TLS of our own making."""
+    if text not in ("", "self-signed"):
+        raise ConfigError(f"{setting}: {text!r} is not self-signed")
+    return text == "self-signed"
+
+
+def parse_listen(text: str, setting: str) -> tuple[str, int]:
+    """An IP address and port to bind."""
+    host, port = parse_hostport(text, setting)
+    if not is_ip(host):
+        raise ConfigError(f"{setting}: {host!r} is not an IP address")
+    return host, port
+
+
+def parse_sip_address(text: str, setting: str) -> tuple[str, int] | None:
+    """host[:port], 5060 when none; empty is unset."""
+    return parse_hostport(text, setting, 5060) if text else None
+
+
+def parse_dns_server(text: str, setting: str) -> tuple[str, int]:
+    return parse_hostport(text, setting, 53)
+
+
+def parse_optional_hostport(text: str, setting: str) -> tuple[str, int] | None:
+    return parse_hostport(text, setting) if text else None
+
+
+Parse = Callable[[str, str], Any]  # (text, the setting's name for messages) -> value; raises ConfigError
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the settings table: how a setting is given, on the command line and in the environment."""
+
+    flag: str | None  # None: from the environment only (a secret: the command line shows in `ps`)
+    env: str
+    parse: Parse  # of the whole text, or of each item when `many`
+    default: str | None  # as it would be typed (items comma-separated); None: unset
+    help: str
+    group: str = ""  # its section of `sipline serve --help`
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    many: bool = False  # a repeatable flag; the variable comma-separated
+    switch: bool = False  # a flag without a value: given, it stands for "1"
+    unset: str | None = None  # what --help calls an unset default (e.g. resolv.conf)
+
+    @property
+    def name(self) -> str:
+        """The setting's name in messages: its flag's, or its variable's where only that carries a value."""
+        return self.env if self.flag is None or self.switch else self.flag.removeprefix("--")
+
+    def text(self, given: str | list[str] | None, environ: Mapping[str, str]) -> Any:
+        """The flag's text if given, else the variable's, else the default; a list of items when `many`."""
+        if given is not None:
+            return given
+        text = environ.get(self.env, self.default)
+        if self.many:
+            return [item for item in (text or "").split(",") if item.strip()]
+        return text
+
+    def value(self, text: Any) -> Any:
+        """What `text` (as `text()` gives it) parses to."""
+        if self.many:
+            return tuple(self.parse(item, self.name) for item in text or ())
+        return None if text is None else self.parse(text, self.name)
+
+    def described(self) -> str:
+        """The help text: what it does, then its default and its variable."""
+        default = self.default or self.unset
+        notes = [f"default: {default}"] if default else []
+        if self.many:
+            notes.append("repeatable")
+        shape = ", comma-separated" if self.many else "=1" if self.switch else ""
+        return f"{self.help} ({'; '.join([*notes, f'env {self.env}{shape}'])})"
+
+
+def option(flag: str | None, env: str, parse: Parse, default: str | None, help: str, **more: Any) -> Any:
+    """A `Settings` field from its row; the field's default is what the row's default text parses to."""
+    row = Option(flag, env, parse, default, help, **more)
+    return field(default=row.value(row.text(None, {})), metadata={"option": row})
+
+
+SIP, SCALE, REST, REGISTRAR = "SIP", "scale-out", "REST limits and OAuth", "office registrar"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = option("--data-dir", "SIPLINE_DATA_DIR", parse_path, "sipline-data",
+                            "the store, keys and certificates")
+    database_url: str | None = option("--database-url", "SIPLINE_DATABASE_URL", parse_optional_text, None,
+                                      "sqlite:///FILE or postgresql://…", metavar="URL",
+                                      unset="SQLite in the data dir")
+    host: str = option("--host", "SIPLINE_HOST", parse_text, "127.0.0.1", "listen address")
+    port: int = option("--port", "SIPLINE_PORT", parse_port, "8080", "listen port")
+    tls_self_signed: bool = option("--tls", "SIPLINE_TLS", parse_tls, "", "serve HTTPS with a local CA",
+                                   choices=("self-signed",))
+    tls_cert: Path | None = option("--tls-cert", "SIPLINE_TLS_CERT", parse_optional_path, None,
+                                   "certificate chain (PEM)")
+    tls_key: Path | None = option("--tls-key", "SIPLINE_TLS_KEY", parse_optional_path, None, "private key (PEM)")
+    incoming_server: str | None = option("--incoming-server", "SIPLINE_INCOMING_SERVER", parse_optional_text, None,
+                                         "INCOMING_SERVER of office lines", unset="the HTTP host")
+    # voximplant-sip.md §2 step 3, for new portals
+    max_cloud_lines: int = option("--max-cloud-lines", "SIPLINE_MAX_CLOUD_LINES", parse_positive, "10",
+                                  "cloud line limit of new portals")
+    access_log: bool = option("--access-log", "SIPLINE_ACCESS_LOG", parse_flag, "off",
+                              "log each request, codes masked", switch=True)
+    log_level: str = option("--log-level", "SIPLINE_LOG_LEVEL", parse_lower, "info", "debug|info|warning|error")
+    # Seconds a client has for a request's line and headers (from the connection's start or the last
+    # response) and again for its body (request_deadline.py). nginx allows 60 (client_header_timeout),
+    # a browser-facing server's default; API clients write a request at once, so 10 is ample on a
+    # slow link and frees a connection held by a slow sender six times sooner.
+    http_header_timeout: float = option(
+        "--http-header-timeout", "SIPLINE_HTTP_HEADER_TIMEOUT", parse_rate, "10",
+        "seconds for a request's line and headers, and again for its body; later: 408 and close", metavar="S")
+
+    sip_listen: tuple[tuple[str, int], ...] = option(
+        "--sip-listen", "SIPLINE_SIP_LISTEN", parse_listen, "127.0.0.1:5060", "SIP UDP+TCP listen address",
+        group=SIP, metavar="ADDR:PORT", many=True)
+    sip_public: tuple[str, int] | None = option(
+        "--sip-public", "SIPLINE_SIP_PUBLIC", parse_sip_address, None,
+        "address to put in Via and Contact instead of the listen address", group=SIP, metavar="HOST[:PORT]")
+    allow_private_targets: bool = option(
+        "--allow-private-targets", "SIPLINE_ALLOW_PRIVATE_TARGETS", parse_flag, "off",
+        "let SERVER/OUTBOUND_PROXY lead to addresses that are not globally reachable (loopback, private, "
+        "CGNAT, link-local, ...)", group=SIP, switch=True)
+    dns_servers: tuple[tuple[str, int], ...] = option(
+        "--dns-server", "SIPLINE_DNS_SERVERS", parse_dns_server, None, "DNS server for SRV/NAPTR/A lookups",
+        group=SIP, metavar="ADDR[:PORT]", many=True, unset="resolv.conf")
+    register_rate: float = option("--register-rate", "SIPLINE_REGISTER_RATE", parse_rate, "1000",
+                                  "REGISTER transactions per second, all providers", group=SIP)
+    provider_rate: float = option("--provider-rate", "SIPLINE_PROVIDER_RATE", parse_rate, "50",
+                                  "new registrations and retries per second per provider host", group=SIP)
+    provider_in_flight: int = option("--provider-in-flight", "SIPLINE_PROVIDER_IN_FLIGHT", parse_positive, "50",
+                                     "REGISTER transactions in flight per provider host", group=SIP)
+    startup_spread: float = option("--startup-spread", "SIPLINE_STARTUP_SPREAD", parse_rate, "5",
+                                   "spread the first REGISTERs after a start over at least this many seconds",
+                                   group=SIP)
+    sip_tls_listen: tuple[tuple[str, int], ...] = option(
+        "--sip-tls-listen", "SIPLINE_SIP_TLS_LISTEN", parse_listen, None, "SIP TLS listen address for PBXes",
+        group=SIP, metavar="ADDR:PORT", many=True)
+    sip_tls_cert: Path | None = option(
+        "--sip-tls-cert", "SIPLINE_SIP_TLS_CERT", parse_optional_path, None, "its certificate chain", group=SIP,
+        unset="the HTTPS one, else a local CA's for INCOMING_SERVER")
+    sip_tls_key: Path | None = option("--sip-tls-key", "SIPLINE_SIP_TLS_KEY", parse_optional_path, None,
+                                      "its private key", group=SIP)
+    # TCP/TLS flows peers open, per IP (IPv6: /64); 0 = no cap
+    sip_tcp_per_ip: int = option("--sip-tcp-per-ip", "SIPLINE_SIP_TCP_PER_IP", parse_count,
+                                 f"{admission.PER_SOURCE:g}", "TCP/TLS connections per source IP (IPv6: /64); "
+                                 "0 = no cap", group=SIP, metavar="N")
+    # in all; lowered to what the open-file limit allows (app.flow_limits)
+    sip_tcp_max_flows: int = option(
+        "--sip-tcp-max-flows", "SIPLINE_SIP_TCP_MAX_FLOWS", parse_positive, f"{admission.MAX_FLOWS:g}",
+        "TCP/TLS connections from peers in all; at most the open-file limit less a reserve", group=SIP,
+        metavar="N")
+    sip_tcp_idle_timeout: float = option(
+        "--sip-tcp-idle-timeout", "SIPLINE_SIP_TCP_IDLE_TIMEOUT", parse_rate, f"{admission.IDLE_TIMEOUT:g}",
+        "seconds a new connection has to send a SIP message", group=SIP, metavar="S")
+    sip_tcp_lifetime: float = option(
+        "--sip-tcp-lifetime", "SIPLINE_SIP_TCP_LIFETIME", parse_rate, f"{admission.LIFETIME:g}",
+        "seconds a connection lives without a message; a registered one: past its binding's expiry", group=SIP,
+        metavar="S")
+
+    role: str = option("--role", "SIPLINE_ROLE", parse_text, "all",
+                       "api: REST only; sip: registration and registrar only; all: both", group=SCALE,
+                       choices=("all", "api", "sip"))
+    workers: int = option("--workers", "SIPLINE_WORKERS", parse_positive, "1",
+                          "api processes sharing the port (SO_REUSEPORT), this one included", group=SCALE,
+                          metavar="N")
+    redis_url: str | None = option("--redis-url", "SIPLINE_REDIS_URL", parse_optional_text, None,
+                                   "share the REST limits of all api processes through Redis", group=SCALE,
+                                   metavar="URL")
+    lease_time: float = option("--lease-time", "SIPLINE_LEASE_TIME", parse_rate, "10",
+                               "seconds a sip worker's lease on a cloud line lasts", group=SCALE, metavar="S")
+    reconcile_interval: float = option("--reconcile-interval", "SIPLINE_RECONCILE_INTERVAL", parse_rate, "30",
+                                       "seconds between a sip worker's comparisons with the store", group=SCALE,
+                                       metavar="S")
+
+    # rest-protocol.md §7: burst X, Y a second after; None = off
+    rate_limit: tuple[float, float] | None = option(
+        "--rate-limit", "SIPLINE_RATE_LIMIT", parse_rate_limit, "50/2",
+        "requests per portal and client IP: burst X, Y a second after", group=REST, metavar="X/Y|off")
+    # §8: seconds per 10 min per (app|webhook, method); None = off
+    operating_limit: float | None = option(
+        "--operating-limit", "SIPLINE_OPERATING_LIMIT", parse_limit, "480",
+        "seconds of one method per app or webhook in 10 minutes", group=REST, metavar="S|off")
+    max_lines: int = option("--max-lines", "SIPLINE_MAX_LINES", parse_positive, "1000",
+                            "line limit (office and cloud) of new portals", group=REST, metavar="N")
+    filter_max_values: int = option("--filter-max-values", "SIPLINE_FILTER_MAX_VALUES", parse_positive, "500",
+                                    "values in one FILTER list of voximplant.sip.get", group=REST, metavar="N")
+    filter_max_terms: int = option("--filter-max-terms", "SIPLINE_FILTER_MAX_TERMS", parse_positive, "1000",
+                                   "values in all lists of one FILTER", group=REST, metavar="N")
+    filter_max_batch_terms: int = option(
+        "--filter-max-batch-terms", "SIPLINE_FILTER_MAX_BATCH_TERMS", parse_positive, "5000",
+        "FILTER values in all calls of one batch", group=REST, metavar="N")
+    # Q-R5
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = option(
+        "--trusted-proxy", "SIPLINE_TRUSTED_PROXIES", parse_network, None,
+        "proxy whose X-Forwarded-For is believed", group=REST, metavar="CIDR", many=True, unset="none")
+    oauth_listen: tuple[str, int] | None = option(
+        "--oauth-listen", "SIPLINE_OAUTH_LISTEN", parse_optional_hostport, None,
+        "also serve the OAuth server on a base URL of its own", group=REST, metavar="HOST:PORT")
+    # §2.3
+    access_token_lifetime: float = option("--access-token-lifetime", "SIPLINE_ACCESS_TOKEN_LIFETIME", parse_rate,
+                                          "3600", "seconds an OAuth access token lives", group=REST, metavar="S")
+
+    # sip-behaviour.md B4
+    registrar_min_expires: int = option("--registrar-min-expires", "SIPLINE_REGISTRAR_MIN_EXPIRES", parse_positive,
+                                        "60", "shorter requests get 423 (B4)", group=REGISTRAR)
+    registrar_max_expires: int = option("--registrar-max-expires", "SIPLINE_REGISTRAR_MAX_EXPIRES", parse_positive,
+                                        "3600", "longer requests are granted this", group=REGISTRAR)
+    registrar_default_expires: int = option(
+        "--registrar-default-expires", "SIPLINE_REGISTRAR_DEFAULT_EXPIRES", parse_positive, "3600",
+        "granted when none is asked", group=REGISTRAR)
+    # B5
+    registrar_max_bindings: int = option("--registrar-max-bindings", "SIPLINE_REGISTRAR_MAX_BINDINGS",
+                                         parse_positive, "3", "Contacts per office line (B5)", group=REGISTRAR)
+    # B3: challenge order. MD5 alone, as Kamailio's and Asterisk's registrars: many PBXes answer only MD5,
+    # and libre-based UAs (baresip) fail when any SHA-256 challenge is present; SHA-256 is chosen per
+    # portal or line (README, "Office lines")
+    registrar_algorithms: tuple[str, ...] = option(
+        "--registrar-algorithms", "SIPLINE_REGISTRAR_ALGORITHMS", parse_algorithms, "MD5",
+        "digest challenges, in order, of lines and portals without their own (B3)", group=REGISTRAR)
+    # B8: the abuse guard (registrar/abuse.py)
+    flood_requests: int = option("--flood-requests", "SIPLINE_FLOOD_REQUESTS", parse_count, "20",
+                                 "requests per source IP per 2 s before a 5 min block; 0 = off", group=REGISTRAR)
+    auth_failures: int = option("--auth-failures", "SIPLINE_AUTH_FAILURES", parse_count, "5",
+                                "failed logins per source IP per 10 min before a block; 0 = off", group=REGISTRAR)
+    auth_block: float = option("--auth-block", "SIPLINE_AUTH_BLOCK", parse_rate, "1800",
+                               "seconds of the first block, doubled for each next one in a day", group=REGISTRAR)
+    user_failures: int = option("--user-failures", "SIPLINE_USER_FAILURES", parse_positive, "20",
+                                "failed logins per user per 10 min before challenges slow", group=REGISTRAR)
+    abuse_table_size: int = option(
+        "--abuse-table-size", "SIPLINE_ABUSE_TABLE_SIZE", parse_positive, "100000",
+        "source IPs, usernames and (user, IP) pairs the abuse guard remembers, each", group=REGISTRAR)
+
+    secret_key: str | None = option(None, "SIPLINE_SECRET_KEY", parse_optional_text, None,
+                                    "base64 of the key that seals stored secrets", unset="<data dir>/secret.key")
+
+    @property
+    def store_url(self) -> str:
+        from sipline.store.database import sqlite_url
+
+        return self.database_url or sqlite_url(self.data_dir)
+
+    @property
+    def shared_store(self) -> bool:
+        from sipline.store.database import shared_by_processes
+
+        return shared_by_processes(self.store_url)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_self_signed or self.tls_cert is not None
+
+    @property
+    def url_host(self) -> str:
+        """The host for URLs we print: the listen address, or this machine's name for a wildcard."""
+        host = self.host
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return host
+        if address.is_unspecified:
+            return socket.getfqdn()
+        return f"[{host}]" if address.version == 6 else host
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.url_host}:{self.port}"
+
+    @property
+    def registrar_name(self) -> str:
+        """INCOMING_SERVER for portals that do not set their own."""
+        return self.incoming_server or self.url_host
+
+
+
+OPTIONS: dict[str, Option] = {each.name: each.metadata["option"] for each in fields(Settings)}
+
+
+def settings_from(given: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings whose flags `given` holds (field name -> the flag's text, None when not given), and
+    those of the environment alone; the others keep their defaults.
+
+    Raises: ConfigError naming the first bad setting."""
+    values = {name: row.value(row.text(given.get(name), environ))
+              for name, row in OPTIONS.items() if name in given or row.flag is None}
+    return check(Settings(**values))
 
 
 def check(settings: Settings) -> Settings:
