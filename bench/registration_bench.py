@@ -30,7 +30,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.integration.server import SiplineProcess, free_port  # noqa: E402
+from tests.integration.server import SiplineProcess  # noqa: E402
+from tests.peers import free_port  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.peers.sipp import SCENARIOS, users_file  # noqa: E402
 

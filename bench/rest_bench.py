@@ -28,7 +28,8 @@ import httpx
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
-from tests.integration.server import SiplineProcess, free_port  # noqa: E402
+from tests.integration.server import SiplineProcess  # noqa: E402
+from tests.peers import free_port  # noqa: E402
 
 CONNECTIONS = (1, 16, 64)
 LINES = 50

@@ -32,7 +32,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 from bench.rest_bench import script, wrk  # noqa: E402
-from tests.integration.server import SiplineProcess, free_port  # noqa: E402
+from tests.integration.server import SiplineProcess  # noqa: E402
+from tests.peers import free_port  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.stores import fresh_postgres, run_sql  # noqa: E402
 

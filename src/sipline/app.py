@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -329,6 +330,7 @@ def _sip_tls(settings: Settings) -> ssl.SSLContext:
 
 async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     """`reuse_port`: one of several processes on the HTTP port (--workers)."""
+    settings, bound = _bind_free_ports(settings)
     open_files = raise_open_files_limit()
     db = open_database(settings)
     sip = SipService(db, sip_settings(settings, db.box, open_files)) if settings.role != "api" else None
@@ -387,9 +389,10 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 10, 10)
     sys.setswitchinterval(SWITCH_INTERVAL)
-    sockets = [_shared_socket(settings.host, settings.port)] if reuse_port else None
-    tasks = [asyncio.create_task(servers[0].serve(sockets=sockets)),
-             *(asyncio.create_task(each.serve()) for each in servers[1:])]
+    if reuse_port:
+        bound["http"] = _listening_socket(settings.host, settings.port, reuse_port=True)
+    sockets = [bound.get("http"), bound.get("oauth")]
+    tasks = [asyncio.create_task(each.serve(sockets=[sock] if sock else None)) for each, sock in zip(servers, sockets)]
     if PARENT_ENV in os.environ:
         tasks.append(asyncio.create_task(_orphaned(int(os.environ[PARENT_ENV]))))
     while not all(each.started for each in servers) and not any(each.done() for each in tasks):
@@ -399,6 +402,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         write_private(settings.data_dir / OAUTH_URL_FILE, f"{urls.oauth_base}\n".encode())
         log.info("sipline (%s) listening on %s, SIP on %s", settings.role, settings.base_url,
                  ", ".join(f"{host}:{port}" for host, port in settings.sip_listen) if sip else "none")
+        _print_listening(settings, urls, sip)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -413,17 +417,42 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
         db.close()
 
 
-def _shared_socket(host: str, port: int) -> socket.socket:
-    """The HTTP listening socket, bound with SO_REUSEPORT so that every --workers process accepts
-    on the same port and the kernel spreads the connections."""
+def _bind_free_ports(settings: Settings) -> tuple[Settings, dict[str, socket.socket]]:
+    """Port 0 (--port, --oauth-listen) is bound first, so that every URL printed and stored names the
+    port the system gave."""
+    bound: dict[str, socket.socket] = {}
+    if settings.port == 0:
+        bound["http"] = _listening_socket(settings.host, 0)
+        settings = replace(settings, port=bound["http"].getsockname()[1])
+    if settings.oauth_listen is not None and settings.oauth_listen[1] == 0:
+        bound["oauth"] = _listening_socket(settings.oauth_listen[0], 0, setting="oauth-listen")
+        settings = replace(settings, oauth_listen=(settings.oauth_listen[0], bound["oauth"].getsockname()[1]))
+    return settings, bound
+
+
+def _print_listening(settings: Settings, urls: Urls, sip: SipService | None) -> None:
+    """What this process listens on, with the ports it got (`--port 0`, `--sip-listen 127.0.0.1:0`)."""
+    lines = [f"listening: {settings.base_url}"]
+    if settings.oauth_listen is not None and settings.role != "sip":
+        lines.append(f"oauth: {urls.oauth_base}")
+    if sip is not None:
+        lines += [f"sip: {host}:{port}" for host, port in sip.transport.listen]
+        lines += [f"sip-tls: {host}:{port}" for host, port in sip.transport.tls_listen]
+    print("\n".join(lines), flush=True)
+
+
+def _listening_socket(host: str, port: int, *, reuse_port: bool = False, setting: str = "port") -> socket.socket:
+    """An HTTP listening socket; with `reuse_port` (SO_REUSEPORT) every --workers process accepts on
+    the same port and the kernel spreads the connections."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise ConfigError(f"port: cannot listen on {host}:{port} ({error.strerror or error})") from None
+        raise ConfigError(f"{setting}: cannot listen on {host}:{port} ({error.strerror or error})") from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock

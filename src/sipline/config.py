@@ -26,13 +26,18 @@ class ConfigError(ValueError):
 
 
 def parse_port(text: str, setting: str = "port") -> int:
-    if not is_digits(text, 5) or not 0 < int(text) < 65536:
-        raise ConfigError(f"{setting}: {text!r} is not a port number (1-65535)")
+    """A listen port; 0 asks the system for a free one (serve prints the port it got)."""
+    if not is_digits(text, 5) or not 0 <= int(text) < 65536:
+        raise ConfigError(f"{setting}: {text!r} is not a port number (0-65535)")
     return int(text)
 
 
 def parse_hostport(text: str, setting: str, default_port: int | None = None) -> tuple[str, int]:
-    """`host:port`, `[v6]:port`, or a host alone when there is a default port."""
+    """`host:port`, `[v6]:port`, or a host alone when there is a default port. Without a default (a listen
+    address) port 0 asks the system for a free one."""
+    head, colon, tail = text.strip().rpartition(":")
+    if default_port is None and colon and tail == "0":
+        return parse_hostport(head + ":1", setting)[0], 0
     try:
         address = parse_server_address(text.strip())
     except InvalidAddress:
@@ -468,6 +473,8 @@ def check(settings: Settings) -> Settings:
         raise ConfigError(f"role: {settings.role} processes share a PostgreSQL store: give --database-url")
     if settings.workers > 1 and (settings.role != "api" or not settings.shared_store):
         raise ConfigError("workers: several processes on one port are for --role api on PostgreSQL")
+    if settings.workers > 1 and settings.port == 0:
+        raise ConfigError("workers: several processes share one port: give it (--port 0 picks one per process)")
     if settings.redis_url is not None and not settings.redis_url.lower().startswith(("redis://", "rediss://",
                                                                                       "unix://")):
         raise ConfigError(f"redis-url: {settings.redis_url!r} is not a redis:// URL")

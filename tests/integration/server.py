@@ -1,53 +1,39 @@
-"""A real `sipline serve` process on a free port, for tests and benchmarks."""
+"""A real `sipline serve` process on ports the system gives it (`--port 0`), for tests and benchmarks."""
 
 from __future__ import annotations
 
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
+from tests.peers import PortTaken
 from tests.stores import store_env
+from tests.waiting import wait_until
 
 
-_HANDED_OUT: set[int] = set()
-
-
-def free_port(udp_too: bool = False) -> int:
-    """A port free on 127.0.0.1 for TCP (and UDP, for SIP listen addresses), never the same twice."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port in _HANDED_OUT:
-            continue
-        _HANDED_OUT.add(port)
-        if not udp_too:
-            return port
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
+LISTENING = ("listening", "oauth", "sip", "sip-tls")  # what serve prints once every port is bound
 
 
 class SiplineProcess:
-    """Starts `python -m sipline serve` and reads the lines it prints (`webhook:`, `ca:`)."""
+    """Starts `python -m sipline serve` and reads the lines it prints (`webhook:`, `ca:`, `listening:`, `sip:`).
+
+    Without `port`/`sip_port` the process listens on ports the system gives it and this reads them from what it
+    prints; a restart passes the ports of the process before it (its contacts and webhook name them).
+    """
 
     def __init__(self, data_dir: Path, *args: str, port: int | None = None, sip_port: int | None = None,
                  env: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None):
         self.data_dir = data_dir
         self.args = args
-        self.port = port or free_port()
-        self.sip_port = sip_port or free_port(udp_too=True)
+        self.port = port or 0  # 0 until the process says which port it got
+        self.sip_port = sip_port or 0
         self.env = {**os.environ, **store_env(data_dir), **(env or {})}
         self.preexec_fn = preexec_fn  # run in the child before sipline starts (e.g. resource limits)
         self.printed: dict[str, str] = {}
@@ -63,12 +49,24 @@ class SiplineProcess:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
+    def sip_tls_port(self) -> int:
+        """The port of the first --sip-tls-listen (`127.0.0.1:0`: the one it got)."""
+        return int(self.printed["sip-tls"].rpartition(":")[2])
+
+    @property
+    def oauth_port(self) -> int:
+        """The port of --oauth-listen (`127.0.0.1:0`: the one it got)."""
+        return int(urlsplit(self.printed["oauth"]).port or 0)
+
+    @property
     def webhook(self) -> str:
         """The webhook URL printed on first start."""
         return self.printed["webhook"]
 
     def start(self, timeout: float = 20.0) -> SiplineProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        for key in LISTENING:  # a second start prints its own
+            self.printed.pop(key, None)
         with open(self.data_dir / "stderr.log", "ab") as stderr:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "sipline", "serve", "--data-dir", str(self.data_dir),
@@ -90,15 +88,24 @@ class SiplineProcess:
         return self
 
     def _wait_healthy(self, timeout: float) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while not self._healthy():
-            self._read_printed(0.05)
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sipline exited with {self.proc.returncode}: {self.stderr()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"sipline did not become healthy: {self.stderr()}")
+        """Until it printed where it listens (after binding every port) and /healthz answers."""
+        wait_until(self._listening_and_healthy, timeout, interval=0,
+                   message=lambda: f"sipline did not become healthy: {self.stderr()}")
+        if "sip" in self.printed:
+            self.sip_port = int(self.printed["sip"].rpartition(":")[2])
         self._read_printed(0.2)
+
+    def _listening_and_healthy(self) -> bool:
+        assert self.proc is not None
+        self._read_printed(0.05)
+        if self.proc.poll() is not None:
+            self._read_printed(0)
+            taken = "cannot listen" in self.stderr()  # only on a port the test gave it
+            raise (PortTaken if taken else RuntimeError)(f"sipline exited with {self.proc.returncode}: {self.stderr()}")
+        if "listening" not in self.printed:
+            return False
+        self.port = urlsplit(self.printed["listening"]).port or self.port
+        return self._healthy()
 
     def _healthy(self) -> bool:
         try:
@@ -118,7 +125,7 @@ class SiplineProcess:
             *lines, self._pending = self._pending.split(b"\n")
             for line in lines:
                 key, _, value = line.decode().strip().partition(": ")
-                self.printed[key] = value
+                self.printed.setdefault(key, value)  # the first of each: the first SIP listen address
             wait = 0.05
 
     def stderr(self) -> str:

@@ -17,7 +17,7 @@ def sipline(*args: str, env: dict[str, str] | None = None, cwd=None) -> subproce
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--port", "0"], {}, "port: '0' is not a port number"),
+        (["--port", "65536"], {}, "port: '65536' is not a port number"),
         (["--port", "http"], {}, "port: 'http' is not a port number"),
         ([], {"SIPLINE_PORT": "99999"}, "port: '99999' is not a port number"),
         (["--tls-cert", "/nonexistent.pem"], {}, "--tls-cert and --tls-key go together"),

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.operator import App, call, cli, error, fields
-from tests.integration.server import SiplineProcess, free_port
+from tests.integration.server import SiplineProcess
 from tests.stores import execute
 
 TOKEN_KEYS = {"access_token": str, "refresh_token": str, "expires": int, "expires_in": int, "scope": str,
@@ -22,9 +22,7 @@ TOKEN_KEYS = {"access_token": str, "refresh_token": str, "expires": int, "expire
 
 @pytest.fixture
 def server(tmp_path):
-    oauth_port = free_port()
-    process = SiplineProcess(tmp_path / "data", "--oauth-listen", f"127.0.0.1:{oauth_port}").start()
-    process.oauth_port = oauth_port  # type: ignore[attr-defined]
+    process = SiplineProcess(tmp_path / "data", "--oauth-listen", "127.0.0.1:0").start()
     yield process
     process.stop()
 

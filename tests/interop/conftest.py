@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
-from tests.integration.server import SiplineProcess, free_port
+from tests.integration.server import SiplineProcess
 from tests.peers.kamailio import Kamailio
+from tests.waiting import wait_until
 
 # Protocol delays in these tests run at this fraction of real time (SIPLINE_TIME_SCALE):
 # Timer F is 0.64 s instead of 32 s, the first rejection retry 6 s instead of 300 s.
@@ -30,14 +29,8 @@ class Line:
         return httpx.post(self.webhook + "voximplant.sip.status", json={"REG_ID": self.reg_id}).json()["result"]
 
     def wait(self, result: str, timeout: float = 10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.status()
-            if status["STATUS_RESULT"] == result:
-                return status
-            if time.monotonic() > deadline:
-                raise AssertionError(f"line {self.config_id} stayed {status}, wanted {result}")
-            time.sleep(0.05)
+        return wait_until(lambda: (status := self.status())["STATUS_RESULT"] == result and status, timeout,
+                          message=lambda: f"line {self.config_id} stayed {self.status()}, wanted {result}")
 
     def update(self, **fields) -> None:
         response = httpx.post(self.webhook + "voximplant.sip.update", json={"CONFIG_ID": self.config_id, **fields})
@@ -50,7 +43,7 @@ class Line:
 
 @pytest.fixture
 def kamailio(tmp_path):
-    with Kamailio(tmp_path / "kamailio", free_port(udp_too=True)) as registrar:
+    with Kamailio(tmp_path / "kamailio") as registrar:
         yield registrar
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.server import SiplineProcess, free_port
+from tests.integration.server import SiplineProcess
 from tests.interop.test_office_registrar import MD5_FIRST, NO_ABUSE_LIMITS, Office, authorization, raw_register
+from tests.waiting import wait_until
 
 DEFAULT_PER_IP = 32  # --sip-tcp-per-ip
 NO_IDLE_TIMEOUT = {"SIPLINE_SIP_TCP_IDLE_TIMEOUT": "600"}  # for tests of the caps on a slow machine
@@ -41,15 +42,6 @@ def is_closed(sock: socket.socket) -> bool:
         return True
     finally:
         sock.settimeout(5)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> float:
-    """Seconds it took; fails after `timeout`."""
-    began = time.monotonic()
-    while not condition():
-        assert time.monotonic() - began < timeout, "timed out"
-        time.sleep(0.05)
-    return time.monotonic() - began
 
 
 def ask(sock: socket.socket, request: str) -> str:
@@ -94,8 +86,8 @@ def test_connections_over_the_per_ip_cap_are_closed_by_the_server(start_sipline)
 
 
 def test_tls_connections_are_capped_before_their_handshake(start_sipline):
-    tls_port = free_port()
-    process = start_sipline("--sip-tls-listen", f"127.0.0.1:{tls_port}", env=NO_IDLE_TIMEOUT)
+    process = start_sipline("--sip-tls-listen", "127.0.0.1:0", env=NO_IDLE_TIMEOUT)
+    tls_port = process.sip_tls_port
     sockets = [connect(process, port=tls_port) for _ in range(DEFAULT_PER_IP + 3)]  # no ClientHello
     try:
         wait_until(lambda: sum(map(is_closed, sockets)) >= 3, timeout=10)  # closed at once, not after a timeout

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import httpx
 
-from tests.integration.server import SiplineProcess, free_port
+from tests.integration.server import SiplineProcess
 from tests.interop.conftest import add_line
 from tests.peers.kamailio import Kamailio
+from tests.waiting import wait_until
 
 
 def server(kamailio: Kamailio, transport: str | None = None) -> str:
@@ -54,10 +54,7 @@ def test_c8_delete_removes_the_binding_with_one_expires_zero(kamailio, sipline):
     line.wait("success")
     assert len(kamailio.bindings("user0005")) == 1
     line.delete()
-    deadline = time.monotonic() + 5
-    while kamailio.bindings("user0005") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert kamailio.bindings("user0005") == []
+    wait_until(lambda: kamailio.bindings("user0005") == [], 5)
 
 
 def test_password_change_keeps_the_call_id_identity_change_moves_the_binding(kamailio, sipline):
@@ -73,10 +70,7 @@ def test_password_change_keeps_the_call_id_identity_change_moves_the_binding(kam
     assert after["Call-ID"] == before["Call-ID"] and int(after["CSeq"]) > int(before["CSeq"])
     line.update(LOGIN="user0007", PASSWORD="pwuser0007")
     line.wait("success")
-    deadline = time.monotonic() + 5
-    while kamailio.bindings("user0006") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert kamailio.bindings("user0006") == []  # unregistered with the old identity
+    wait_until(lambda: kamailio.bindings("user0006") == [], 5)  # unregistered with the old identity
     (moved,) = kamailio.bindings("user0007")
     assert moved["Call-ID"] != before["Call-ID"]
 
@@ -95,12 +89,12 @@ def test_sigkill_and_restart_come_back_without_duplicate_bindings(kamailio, star
         for line in lines:
             line.webhook = f"{again.base_url}/rest/{code_path}"
             assert line.status()["STATUS_RESULT"] == "success"  # kept across the restart
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        def refreshed() -> dict[str, list[dict[str, str]]]:
             now = {user: kamailio.bindings(user) for user in before}
-            if all(int(bindings[0]["CSeq"]) > int(before[user]["CSeq"]) for user, bindings in now.items() if bindings):
-                break
-            time.sleep(0.1)
+            done = all(int(bindings[0]["CSeq"]) > int(before[user]["CSeq"]) for user, bindings in now.items() if bindings)
+            return now if done else {}
+
+        now = wait_until(refreshed, 15, interval=0.1)
         for user, bindings in now.items():
             assert len(bindings) == 1, bindings  # the same Contact, refreshed: no duplicate
             assert bindings[0]["Address"] == before[user]["Address"] and bindings[0]["Call-ID"] == before[user]["Call-ID"]
@@ -125,7 +119,7 @@ def test_a_line_registers_in_one_transaction_with_the_nonce_another_line_was_acc
 
 def test_a_registrar_that_binds_nonces_to_their_line_gets_none_shared(start_sipline, tmp_path):
     # auth_checks_register 2: Kamailio takes a nonce only with the Call-ID it was issued for
-    with Kamailio(tmp_path / "kamailio-checks", free_port(udp_too=True), defines={"KAM_AUTH_CHECKS": "2"}) as bound:
+    with Kamailio(tmp_path / "kamailio-checks", defines={"KAM_AUTH_CHECKS": "2"}) as bound:
         sipline = start_sipline(env={"SIPLINE_LOG_LEVEL": "info", "SIPLINE_TEST_LOG_LEVEL": "info"})
         for number in (30, 31, 32):
             add_line(sipline, server(bound), f"user00{number}").wait("success")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
 
 import httpx
 
-from tests.integration.server import free_port
 from tests.interop.conftest import add_line
+from tests.waiting import wait_until
 
 
 def metrics(sipline) -> dict[str, int]:
@@ -18,30 +17,22 @@ def metrics(sipline) -> dict[str, int]:
     return {name: int(value) for name, value in re.findall(r'event="(\w+)"\} (\d+)', text)}
 
 
-def wait_for(check, timeout: float, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(step)
-
-
 def test_tcp_flow_is_pinged_and_a_silent_one_is_replaced(kamailio, sipline):
     line = add_line(sipline, f"sip:127.0.0.1:{kamailio.port};transport=tcp", "user0051")
     line.wait("success")
     (first,) = kamailio.bindings("user0051")
     # pings every 95–120 s × SCALE (1.9–2.4 s); Kamailio answers each with CRLF
-    wait_for(lambda: metrics(sipline).get("crlf_pings", 0) >= 2, timeout=10)
+    wait_until(lambda: metrics(sipline).get("crlf_pings", 0) >= 2, timeout=10)
     assert metrics(sipline).get("flows_failed", 0) == 0
     assert kamailio.bindings("user0051")[0]["CSeq"] == first["CSeq"]  # no re-registration while alive
     kamailio.pause()
     try:
-        wait_for(lambda: metrics(sipline).get("flows_failed", 0) >= 1, timeout=10)  # no pong within 10 s × SCALE
+        wait_until(lambda: metrics(sipline).get("flows_failed", 0) >= 1, timeout=10)  # no pong within 10 s × SCALE
         assert line.status()["STATUS_RESULT"] == "success"  # the binding is still valid (A7)
     finally:
         kamailio.resume()
     # re-registered on a new flow (A8)
-    wait_for(lambda: int(kamailio.bindings("user0051")[0]["CSeq"]) > int(first["CSeq"]), timeout=15)
+    wait_until(lambda: int(kamailio.bindings("user0051")[0]["CSeq"]) > int(first["CSeq"]), timeout=15)
     assert len(kamailio.bindings("user0051")) == 1
     assert line.wait("success")
 
@@ -106,15 +97,15 @@ def test_behind_a_nat_the_address_is_learnt_and_kept_open(kamailio, sipline):
             addresses = [binding["Address"] for binding in kamailio.bindings("user0052")]
             return len(addresses) == 1 and f"@127.0.0.1:{outside};" in addresses[0]
 
-        wait_for(only_the_outside_address, timeout=10)
+        wait_until(only_the_outside_address, timeout=10)
         # CRLFCRLF to the registrar every 25 s ±20 % × SCALE
-        wait_for(lambda: nat.keepalives >= 2, timeout=5)
+        wait_until(lambda: nat.keepalives >= 2, timeout=5)
         assert metrics(sipline)["udp_keepalives"] >= 2
         assert line.status()["STATUS_RESULT"] == "success"
 
 
 def test_sip_public_is_what_via_and_contact_carry(kamailio, start_sipline):
-    public_port = free_port(udp_too=True)
+    public_port = 5099  # only written into Via and Contact, on an address nothing listens on
     sipline = start_sipline("--sip-public", f"127.0.0.9:{public_port}")
     add_line(sipline, f"127.0.0.1:{kamailio.port}", "user0053").wait("success")
     (binding,) = kamailio.bindings("user0053")

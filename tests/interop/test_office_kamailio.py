@@ -6,21 +6,11 @@ Kamailio 5.6 answers only the first WWW-Authenticate and only MD5: sipline's def
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.integration.server import free_port
 from tests.interop.test_office_registrar import NO_ABUSE_LIMITS, Office
 from tests.peers.kamailio_uac import Account, KamailioUac
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+from tests.waiting import wait_until
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -30,27 +20,31 @@ def test_kamailio_registers_as_the_office_pbx(start_sipline, tmp_path, transport
     user, password = office.user
     account = Account(user, password, "127.0.0.1", process.sip_port, office.row["INCOMING_SERVER"],
                       expires=8, transport=transport)
-    port = free_port(udp_too=True)
-    with KamailioUac(tmp_path / "kamailio-uac", port, [account]) as pbx:
-        wait_for(lambda: pbx.registered(user), 10, "Kamailio to register")
+    with KamailioUac(tmp_path / "kamailio-uac", [account]) as pbx:
+        port = pbx.port
+        wait_until(lambda: pbx.registered(user), 10,
+                   interval=0.1, message="timed out waiting for Kamailio to register")
         [binding] = office.bindings()
         assert binding["CONTACT"].startswith(f"sip:{user}@127.0.0.1:{port}")
         assert binding["TRANSPORT"] == transport and binding["USER_AGENT"].startswith("kamailio-uac")
         first = binding["EXPIRES_AT"]
         # Kamailio refreshes 4 s before the 8 s run out: one binding, with a later expiry
-        wait_for(lambda: office.bindings() and office.bindings()[0]["EXPIRES_AT"] != first, 10, "a refresh")
+        wait_until(lambda: office.bindings() and office.bindings()[0]["EXPIRES_AT"] != first, 10,
+                   interval=0.1, message="timed out waiting for a refresh")
         assert len(office.bindings()) == 1
 
         office.update(PASSWORD="changed-trunk-secret")  # bindings go at once; the PBX registers again
         assert office.bindings() == []
-        wait_for(lambda: len(office.bindings()) == 1, 10, "Kamailio to register again")
+        wait_until(lambda: len(office.bindings()) == 1, 10,
+                   interval=0.1, message="timed out waiting for Kamailio to register again")
 
 
 def test_kamailio_with_the_wrong_password_never_registers(start_sipline, tmp_path):
     process = start_sipline(*NO_ABUSE_LIMITS)
     office = Office(process)
     account = Account(office.user[0], "not-it", "127.0.0.1", process.sip_port, office.row["INCOMING_SERVER"])
-    with KamailioUac(tmp_path / "kamailio-uac", free_port(udp_too=True), [account]) as pbx:
-        wait_for(lambda: f"authentication failed for <{office.user[0]}>" in pbx.log(), 10, "the failure")
+    with KamailioUac(tmp_path / "kamailio-uac", [account]) as pbx:
+        wait_until(lambda: f"authentication failed for <{office.user[0]}>" in pbx.log(), 10,
+                   interval=0.1, message="timed out waiting for the failure")
         assert not pbx.registered(office.user[0])
     assert office.bindings() == []

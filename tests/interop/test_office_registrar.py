@@ -18,10 +18,11 @@ import time
 import httpx
 import pytest
 
-from tests.integration.server import SiplineProcess, free_port
+from tests.integration.server import SiplineProcess
 from tests.interop.conftest import Line
 from tests.stores import execute
-from tests.peers import sipp
+from tests.peers import on_a_free_port, sipp
+from tests.waiting import wait_until
 
 MD5_FIRST = ("--registrar-algorithms", "MD5,SHA-256")
 NO_ABUSE_LIMITS = ("--flood-requests", "0", "--auth-failures", "0")
@@ -47,14 +48,19 @@ def registrar(start_sipline):
 
 
 def register(process: SiplineProcess, tmp_path, users, local_port: int | None = None, **options) -> list[str]:
-    return sipp.register_office(tmp_path / "sipp", process.sip_port, local_port or free_port(udp_too=True),
-                                users, **options)
+    """SIPp as the office PBX, from `local_port` (None: a free one)."""
+    return sipp.register_office(tmp_path / "sipp", process.sip_port, local_port, users, **options)
+
+
+def register_from_a_free_port(process: SiplineProcess, tmp_path, users, **options) -> tuple[int, list[str]]:
+    """(the PBX's port, what `register` returns)."""
+    return on_a_free_port(lambda port: (port, register(process, tmp_path, users, port, **options)))
 
 
 def test_right_password_registers_and_the_binding_is_visible(registrar, tmp_path):
     office = Office(registrar)
-    port = free_port(udp_too=True)
-    assert register(registrar, tmp_path, [office.user], port) == ["result 200 expires=600"]
+    port, answer = register_from_a_free_port(registrar, tmp_path, [office.user])
+    assert answer == ["result 200 expires=600"]
     [binding] = office.bindings()
     assert binding["CONTACT"] == f"sip:{office.user[0]}@127.0.0.1:{port};transport=udp"
     assert binding["SOURCE_ADDRESS"] == f"127.0.0.1:{port}"
@@ -128,9 +134,11 @@ def test_wildcard_contact_removes_every_binding(registrar, tmp_path):
 
 def test_a_fourth_contact_evicts_the_oldest(registrar, tmp_path):
     office = Office(registrar)
-    ports = [free_port(udp_too=True) for _ in range(4)]
-    for port in ports:
-        assert register(registrar, tmp_path, [office.user], port)[0].startswith("result 200 expires=")
+    ports = []
+    for _ in range(4):
+        port, answer = register_from_a_free_port(registrar, tmp_path, [office.user])
+        assert answer[0].startswith("result 200 expires="), answer
+        ports.append(port)
     assert sorted(b["SOURCE_ADDRESS"] for b in office.bindings()) == sorted(f"127.0.0.1:{p}" for p in ports[1:])
 
 
@@ -194,10 +202,8 @@ def test_a_new_realm_recomputes_the_secrets_of_existing_lines(tmp_path):
         credentials = authorization(challenge, user, password, f"sip:127.0.0.1:{second.sip_port}")
         answer = exchange(second, raw_register(second, user, credentials, call_id="new-realm"))
         assert answer.startswith("SIP/2.0 200 "), answer
-        deadline = time.monotonic() + 5
-        while execute(second.data_dir, "SELECT incoming_realm FROM line") != [("pbx-c.example.invalid",)]:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: execute(second.data_dir, "SELECT incoming_realm FROM line") == [("pbx-c.example.invalid",)],
+                   5)
     finally:
         second.stop()
 
@@ -296,8 +302,8 @@ def test_options_is_answered_and_other_methods_get_405(registrar):
 
 
 def test_registration_over_tls(start_sipline, tmp_path):
-    tls_port = free_port()
-    process = start_sipline(*MD5_FIRST, *NO_ABUSE_LIMITS, "--sip-tls-listen", f"127.0.0.1:{tls_port}")
+    process = start_sipline(*MD5_FIRST, *NO_ABUSE_LIMITS, "--sip-tls-listen", "127.0.0.1:0")
+    tls_port = process.sip_tls_port
     office = Office(process)
     user, password = office.user
     context = ssl.create_default_context(cafile=str(process.data_dir / "tls" / "ca.pem"))
@@ -357,14 +363,9 @@ def test_a_nat_binding_is_pinged_and_marked_unreachable_after_three_misses(regis
 
         answer_pings(3)
         assert office.bindings()[0]["REACHABLE"] is True
-        deadline = time.monotonic() + 10
-        while office.bindings()[0]["REACHABLE"]:  # the PBX stops answering: three misses
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        deadline = time.monotonic() + 5
-        while not office.bindings()[0]["REACHABLE"]:  # it comes back: answered pings (older ones are stale)
-            assert time.monotonic() < deadline
-            answer_pings(1)
+        wait_until(lambda: not office.bindings()[0]["REACHABLE"], 10, interval=0.1)  # the PBX stops answering
+        # it comes back: answered pings (older ones are stale)
+        wait_until(lambda: office.bindings()[0]["REACHABLE"] or answer_pings(1), 5, interval=0)
 
 
 def test_a_portal_of_its_own_realm(registrar):

@@ -21,8 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.server import SiplineProcess, free_port
+from tests.integration.server import SiplineProcess
 from tests.interop.test_office_registrar import Office, raw_register
+from tests.peers import free_port
+from tests.waiting import wait_until
 
 HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256, "SHA-512-256": lambda data: hashlib.new("sha512_256", data)}
 
@@ -320,10 +322,11 @@ def test_baresip_registers_to_an_office_line_with_the_defaults(start_sipline, tm
     ua = subprocess.Popen(["baresip", "-f", str(home)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
-        while not (bindings := office.bindings()):
-            assert time.monotonic() < deadline and ua.poll() is None, "baresip did not register"
-            time.sleep(0.2)
+        def registered() -> list[dict]:
+            assert ua.poll() is None, "baresip exited"
+            return office.bindings()
+
+        bindings = wait_until(registered, 20, interval=0.2, message="baresip did not register")
     finally:
         ua.terminate()  # it unregisters on the way out
         output = ua.communicate(timeout=20)[0].decode(errors="replace")

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tests.integration.server import free_port
 from tests.interop.conftest import SCALE, add_line
 from tests.peers.sipp import SippRegistrar
+from tests.waiting import wait_until
 
 
 def attempts(registers: list[tuple[float, str]], gap: float) -> list[list[tuple[float, str]]]:
@@ -35,13 +35,12 @@ def transactions(group: list[tuple[float, str]]) -> list[tuple[float, str]]:
 
 
 def wait_for_attempts(sipp: SippRegistrar, count: int, gap: float, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def enough() -> list[list[tuple[float, str]]]:
         groups = attempts(sipp.registers(), gap)
-        if len(groups) >= count:
-            return groups
-        time.sleep(0.05)
-    raise AssertionError(f"saw {len(attempts(sipp.registers(), gap))} attempts, wanted {count}")
+        return groups if len(groups) >= count else []
+
+    return wait_until(enough, timeout,
+                      message=lambda: f"saw {len(attempts(sipp.registers(), gap))} attempts, wanted {count}")
 
 
 @pytest.mark.parametrize(
@@ -58,26 +57,23 @@ def wait_for_attempts(sipp: SippRegistrar, count: int, gap: float, timeout: floa
     ],
 )
 def test_each_mode_gives_the_specified_status(tmp_path, sipline, mode, result, code, message):
-    port = free_port(udp_too=True)
-    with SippRegistrar(tmp_path / "sipp", port, mode):
-        line = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+    with SippRegistrar(tmp_path / "sipp", mode) as sipp:
+        line = add_line(sipline, f"127.0.0.1:{sipp.port}", "trunk1", "x")
         status = line.wait(result, timeout=10)
         assert (status["STATUS_CODE"], status["ERROR_MESSAGE"]) == (code, message)
 
 
 def test_c3_rejections_retry_after_300_seconds(tmp_path, sipline):
-    port = free_port(udp_too=True)
-    with SippRegistrar(tmp_path / "sipp", port, "403") as sipp:
-        add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+    with SippRegistrar(tmp_path / "sipp", "403") as sipp:
+        add_line(sipline, f"127.0.0.1:{sipp.port}", "trunk1", "x")
         first, second = wait_for_attempts(sipp, 2, gap=1.0, timeout=20)[:2]
         assert len(transactions(first)) == 2  # REGISTER, 401, REGISTER with credentials, 403
         assert 300 * SCALE * 0.9 - 0.1 <= second[0][0] - first[-1][0] <= 300 * SCALE * 1.1 + 0.3
 
 
 def test_c4_503_retry_after_is_honoured(tmp_path, sipline):
-    port = free_port(udp_too=True)
-    with SippRegistrar(tmp_path / "sipp", port, "503", retry_after=60) as sipp:
-        add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+    with SippRegistrar(tmp_path / "sipp", "503", retry_after=60) as sipp:
+        add_line(sipline, f"127.0.0.1:{sipp.port}", "trunk1", "x")
         first, second = wait_for_attempts(sipp, 2, gap=0.5, timeout=10)[:2]
         assert 60 * SCALE - 0.1 <= second[0][0] - first[-1][0] <= 60 * SCALE + 0.5
 
@@ -90,9 +86,8 @@ C2_SCALE = 0.2
 
 def test_c2_silence_is_11_sends_then_request_timeout_and_backoff(tmp_path, start_sipline):
     sipline, timer_f = start_sipline(scale=C2_SCALE), 32 * C2_SCALE
-    port = free_port(udp_too=True)
-    with SippRegistrar(tmp_path / "sipp", port, "drop") as sipp:
-        line = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+    with SippRegistrar(tmp_path / "sipp", "drop") as sipp:
+        line = add_line(sipline, f"127.0.0.1:{sipp.port}", "trunk1", "x")
         line.wait("error", timeout=15)
         first, second = wait_for_attempts(sipp, 2, gap=timer_f / 4, timeout=15)[:2]
         assert len(first) == 11
@@ -106,12 +101,11 @@ def test_a_line_held_by_the_pacing_is_wait_until_its_register_leaves(tmp_path, s
     line waits its turn as `wait` until the first one's Timer F, then goes `in_progress`."""
     scale = 0.1
     sipline, timer_f = start_sipline("--provider-in-flight", "1", scale=scale), 32 * scale
-    port = free_port(udp_too=True)
-    with SippRegistrar(tmp_path / "sipp", port, "drop"):
-        first = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+    with SippRegistrar(tmp_path / "sipp", "drop") as sipp:
+        first = add_line(sipline, f"127.0.0.1:{sipp.port}", "trunk1", "x")
         first.wait("in_progress")
         sent_at = time.monotonic()
-        second = add_line(sipline, f"127.0.0.1:{port}", "trunk2", "x")
+        second = add_line(sipline, f"127.0.0.1:{sipp.port}", "trunk2", "x")
         time.sleep(0.5 + 0.5)  # past its first attempt (within 5 s × scale) and a status write
         assert time.monotonic() - sent_at < timer_f - 0.5, "too slow to tell; the first line timed out"
         assert second.status()["STATUS_RESULT"] == "wait"
@@ -121,18 +115,16 @@ def test_a_line_held_by_the_pacing_is_wait_until_its_register_leaves(tmp_path, s
 
 
 def test_c6_interval_too_brief_is_resent_with_min_expires(tmp_path, sipline):
-    port = free_port(udp_too=True)
-    with SippRegistrar(tmp_path / "sipp", port, "423") as sipp:
-        line = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+    with SippRegistrar(tmp_path / "sipp", "423") as sipp:
+        line = add_line(sipline, f"127.0.0.1:{sipp.port}", "trunk1", "x")
         line.wait("success")
         expires = [message.split("\nExpires: ")[1].split("\r")[0].split("\n")[0] for _, message in sipp.registers()]
         assert expires[0] == "600" and expires[-1] == "3600"
 
 
 def test_c5_refresh_follows_the_granted_expiry(tmp_path, sipline):
-    port = free_port(udp_too=True)
-    with SippRegistrar(tmp_path / "sipp", port, "ok", max_expires=120) as sipp:
-        line = add_line(sipline, f"127.0.0.1:{port}", "trunk1", "x")
+    with SippRegistrar(tmp_path / "sipp", "ok", max_expires=120) as sipp:
+        line = add_line(sipline, f"127.0.0.1:{sipp.port}", "trunk1", "x")
         line.wait("success")
         groups = wait_for_attempts(sipp, 2, gap=0.3, timeout=10)
         registered_at = groups[0][-1][0]
@@ -141,7 +133,6 @@ def test_c5_refresh_follows_the_granted_expiry(tmp_path, sipline):
 
 
 def test_tcp_provider(tmp_path, sipline):
-    port = free_port(udp_too=True)
-    with SippRegistrar(tmp_path / "sipp", port, "ok", transport="tcp"):
-        line = add_line(sipline, f"sip:127.0.0.1:{port};transport=tcp", "trunk1", "x")
+    with SippRegistrar(tmp_path / "sipp", "ok", transport="tcp") as sipp:
+        line = add_line(sipline, f"sip:127.0.0.1:{sipp.port};transport=tcp", "trunk1", "x")
         assert line.wait("success")["STATUS_CODE"] == 200

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from sipline.tls import ensure_self_signed
-from tests.integration.server import free_port
 from tests.interop.conftest import SCALE, add_line
 from tests.peers.kamailio import Kamailio
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -60,10 +60,7 @@ def test_refreshes_stay_on_the_target_that_answered(loopback_dns, kamailio, sile
     line.wait("success")
     drain(silent_udp)
     cseq = int(kamailio.bindings("user0022")[0]["CSeq"])
-    deadline = time.monotonic() + 25
-    while int(kamailio.bindings("user0022")[0]["CSeq"]) == cseq and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert int(kamailio.bindings("user0022")[0]["CSeq"]) > cseq  # refreshed…
+    wait_until(lambda: int(kamailio.bindings("user0022")[0]["CSeq"]) > cseq, 25, interval=0.2)  # refreshed…
     assert drain(silent_udp) == 0  # …without going back to the dead target
 
 
@@ -103,10 +100,7 @@ def registered_then_restarted_without_private_targets(start_sipline, server: str
     again = start_sipline("--startup-spread", "86400", private=False, scale=1.0)
     line.webhook = f"{again.base_url}/rest/{line.webhook.split('/rest/')[1]}"
     assert line.status()["STATUS_RESULT"] == "success"
-    deadline = time.monotonic() + 30
-    while not holds_a_line(again) and time.monotonic() < deadline:  # PostgreSQL: the lease moves over first
-        time.sleep(0.2)
-    assert holds_a_line(again)
+    wait_until(lambda: holds_a_line(again), 30, interval=0.2)  # PostgreSQL: the lease moves over first
     return again, line
 
 
@@ -128,12 +122,16 @@ def refused_targets(process) -> int:
 
 def nothing_reaches(trap: socket.socket, process, refusals: int) -> bool:
     """Waits until `process` refused `refusals` targets, then a little longer; True if `trap` got nothing."""
-    deadline = time.monotonic() + 10
-    while refused_targets(process) < refusals and time.monotonic() < deadline:
-        if drain(trap):
-            return False
-        time.sleep(0.05)
-    assert refused_targets(process) >= refusals
+    reached = False
+
+    def refused_or_reached() -> bool:
+        nonlocal reached
+        reached = reached or drain(trap) > 0
+        return reached or refused_targets(process) >= refusals
+
+    wait_until(refused_or_reached, 10)
+    if reached:
+        return False
     time.sleep(1.0)
     return drain(trap) == 0
 
@@ -149,9 +147,7 @@ def test_unregister_on_delete_to_a_private_target_is_refused(kamailio, loopback_
 def test_unregister_on_delete_to_a_private_literal_server_is_refused(kamailio, start_sipline):
     sipline, line = registered_then_restarted_without_private_targets(start_sipline, f"127.0.0.1:{kamailio.port}")
     line.delete()
-    deadline = time.monotonic() + 10
-    while refused_targets(sipline) < 1 and time.monotonic() < deadline:  # refused by the transport itself
-        time.sleep(0.05)
+    wait_until(lambda: refused_targets(sipline) >= 1, 10)  # refused by the transport itself
     time.sleep(1.0)
     assert refused_targets(sipline) == 1
     assert len(kamailio.bindings("user0025")) == 1  # no un-REGISTER reached the registrar
@@ -176,8 +172,8 @@ def test_unregister_on_server_change_to_a_private_target_is_refused(kamailio, lo
 
 def test_tls_with_certificate_verification(tmp_path, loopback_dns, start_sipline):
     ca, certificate, key = ensure_self_signed(tmp_path / "pki", "127.0.0.1")  # names: localhost, 127.0.0.1
-    tls_port = free_port()
-    with Kamailio(tmp_path / "kamailio-tls", free_port(udp_too=True), tls=(tls_port, certificate, key)) as registrar:
+    with Kamailio(tmp_path / "kamailio-tls", tls=(certificate, key)) as registrar:
+        tls_port = registrar.tls_port
         sipline = start_sipline(env={"SSL_CERT_FILE": str(ca)})
         good = add_line(sipline, f"sips:localhost:{tls_port}", "user0031")
         assert good.wait("success")["STATUS_CODE"] == 200

@@ -7,10 +7,10 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-from tests.peers import terminate
+from tests.peers import PortTaken, free_port, on_a_free_port, terminate
+from tests.waiting import wait_until
 
 CONFIG = Path(__file__).with_name("kamailio.cfg")
 
@@ -27,22 +27,26 @@ class KamailioProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def _launch(self, config: Path, shm_mb: int, args: list[str]) -> None:
-        """Start it and wait until the ctl socket answers. Raises: RuntimeError."""
+        """Start it and wait until the ctl socket answers. Raises: PortTaken, RuntimeError."""
         with open(self.folder / "kamailio.log", "ab") as log:
+            logged_before = log.tell()
             self.proc = subprocess.Popen(
                 ["kamailio", "-DD", "-E", "-f", str(config), "-m", str(shm_mb), "-M", "8",
                  "-A", f'CTL_SOCK="{self.ctl}"', *args],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
             )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kamailio exited: {self.log()[-2000:]}")
-            if self._kamcmd("core.uptime").returncode == 0:
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("kamailio ctl socket never answered")
+        try:
+            wait_until(lambda: self._answers(logged_before), 10, interval=0.1)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError("kamailio ctl socket never answered") from None
+
+    def _answers(self, logged_before: int) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            log = (self.folder / "kamailio.log").read_bytes()[logged_before:].decode(errors="replace")
+            raise (PortTaken if "Address already in use" in log else RuntimeError)(f"kamailio exited: {log[-2000:]}")
+        return self._kamcmd("core.uptime").returncode == 0
 
     def stop(self) -> None:
         terminate(self.proc)
@@ -55,13 +59,16 @@ class KamailioProcess:
 
 
 class Kamailio(KamailioProcess):
-    def __init__(self, folder: Path, port: int, *, max_user: int = 5000, children: int = 2, shm_mb: int = 256,
-                 tls: tuple[int, Path, Path] | None = None, defines: dict[str, str] | None = None):
-        """`tls` = (port, certificate chain, private key) adds a TLS listener."""
+    def __init__(self, folder: Path, port: int | None = None, *, max_user: int = 5000, children: int = 2,
+                 shm_mb: int = 256, tls: tuple[Path, Path] | None = None, defines: dict[str, str] | None = None):
+        """`port`: None picks a free one (`.port` once started). `tls` = (certificate chain, private key) adds a
+        TLS listener on a free port (`.tls_port`)."""
         if shutil.which("kamailio") is None:
             raise RuntimeError("kamailio is not installed (apt-get install kamailio)")
         self.folder = folder
-        self.port = port
+        self.chosen_port = port
+        self.port = port or 0
+        self.tls_port = 0
         self.max_user = max_user
         self.children = children
         self.shm_mb = shm_mb
@@ -77,16 +84,22 @@ class Kamailio(KamailioProcess):
         self.stop()
 
     def start(self) -> Kamailio:
+        if self.chosen_port is not None:
+            return self._start_on(self.chosen_port)
+        return on_a_free_port(self._start_on)
+
+    def _start_on(self, port: int) -> Kamailio:
+        self.port, self.tls_port = port, free_port() if self.tls else 0
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "kamailio.cfg"
-        text = CONFIG.read_text().replace("KAM_TLS_PORT", str(self.tls[0] if self.tls else 0))
+        text = CONFIG.read_text().replace("KAM_TLS_PORT", str(self.tls_port))
         text = text.replace("KAM_PORT", str(self.port)).replace("KAM_TLS_CFG", str(self.folder / "tls.cfg"))
         config.write_text(text)
         defines = ["-A", "WITH_TLS"] if self.tls else []
         for name, value in self.defines.items():
             defines += ["-A", f"{name}={value}"]
         if self.tls:
-            _, certificate, key = self.tls
+            certificate, key = self.tls
             (self.folder / "tls.cfg").write_text(
                 "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
                 f"private_key = {key}\ncertificate = {certificate}\n"

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.peers import on_a_free_port
 from tests.peers.kamailio import KamailioProcess
 
 CONFIG = Path(__file__).with_name("kamailio-uac.cfg")
@@ -39,13 +40,14 @@ class Account:
 class KamailioUac(KamailioProcess):
     """Kamailio registering accounts to a remote registrar with uac_reg (an office PBX that is real software)."""
 
-    def __init__(self, folder: Path, port: int, accounts: list[Account], *, retry_interval: int = 8,
+    def __init__(self, folder: Path, accounts: list[Account], *, port: int | None = None, retry_interval: int = 8,
                  timer_interval: int = 1, fr_timer_ms: int = 4000):
+        """`port`: None picks a free one (`.port` once started), the Contact port of every account."""
         if shutil.which("kamailio") is None:
             raise RuntimeError("kamailio is not installed (apt-get install kamailio)")
         if len({a.username for a in accounts}) != len(accounts):
             raise ValueError("account usernames must be unique (they are the uacreg l_uuid)")
-        self.folder, self.port, self.accounts = folder, port, list(accounts)
+        self.folder, self.chosen_port, self.port, self.accounts = folder, port, port or 0, list(accounts)
         self.defines = {"REG_RETRY_INTERVAL": retry_interval, "REG_TIMER_INTERVAL": timer_interval,
                         "TM_FR_TIMER": fr_timer_ms}
         self.ctl = f"unix:{folder / 'kamailio_ctl'}"
@@ -75,6 +77,12 @@ class KamailioUac(KamailioProcess):
         os.utime(db / "uacreg", (self._mtime, self._mtime))
 
     def start(self) -> KamailioUac:
+        if self.chosen_port is not None:
+            return self._start_on(self.chosen_port)
+        return on_a_free_port(self._start_on)
+
+    def _start_on(self, port: int) -> KamailioUac:
+        self.port = port
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write_db()
         config = self.folder / "kamailio-uac.cfg"

@@ -15,10 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.server import SiplineProcess, free_port
+from tests.integration.server import SiplineProcess
 from tests.interop.conftest import SCALE
+from tests.peers import on_a_free_port
 from tests.peers.kamailio import Kamailio, password
+from tests.peers.redis import RedisServer
 from tests.stores import fresh_postgres, run_sql
+from tests.waiting import wait_until
 
 LINES = 300
 LEASE = 2.0  # seconds
@@ -81,22 +84,22 @@ def sip_port_of(contact: str) -> int:
     return int(re.search(r"@127\.0\.0\.1:(\d+)", contact).group(1))
 
 
-def wait_until(condition, timeout: float, what: str, *, check=None) -> float:
+def seconds_until(condition, timeout: float, what: str, *, check=None) -> float:
     """Seconds until `condition()` held; `check()` (an invariant) runs on every poll."""
     began = time.monotonic()
-    while True:
+
+    def holds() -> bool:
         if check is not None:
             check()
-        if condition():
-            return time.monotonic() - began
-        if time.monotonic() - began > timeout:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.1)
+        return condition()
+
+    wait_until(holds, timeout, interval=0.1, message=f"not within {timeout} s: {what}")
+    return time.monotonic() - began
 
 
 @pytest.fixture
 def kamailio(tmp_path):
-    with Kamailio(tmp_path / "kamailio", free_port(udp_too=True)) as registrar:
+    with Kamailio(tmp_path / "kamailio") as registrar:
         yield registrar
 
 
@@ -134,7 +137,7 @@ def registered_by(cluster: Cluster, processes: list[SiplineProcess], users: list
 
 def test_sigkill_and_sigstop_of_sip_workers(cluster):
     cluster.add_lines(LINES)
-    wait_until(lambda: registered(cluster, LINES), 60, "300 lines registered", check=lambda: one_contact_each(cluster))
+    seconds_until(lambda: registered(cluster, LINES), 60, "300 lines registered", check=lambda: one_contact_each(cluster))
     owners = cluster.owners()
     assert len(owners) == 3 and all(count == LINES // 3 for count in owners.values()), owners  # fair shares
 
@@ -144,7 +147,7 @@ def test_sigkill_and_sigstop_of_sip_workers(cluster):
     orphans = cluster.lines_of(victim_id)
     assert len(orphans) == LINES // 3 and registered_by(cluster, [victim], orphans)
     victim.kill(signal.SIGKILL)
-    took = wait_until(lambda: registered_by(cluster, survivors, orphans), 2 * LEASE + 1,
+    took = seconds_until(lambda: registered_by(cluster, survivors, orphans), 2 * LEASE + 1,
                       "the killed worker's lines re-registered by the others", check=lambda: one_contact_each(cluster))
     assert victim_id not in cluster.owners() and registered(cluster, LINES)
     print(f"SIGKILL: lines back through the others in {took:.1f} s (lease {LEASE} s)")
@@ -154,11 +157,11 @@ def test_sigkill_and_sigstop_of_sip_workers(cluster):
     stopped_id = cluster.worker(stopped)
     orphans = cluster.lines_of(stopped_id)
     os.kill(stopped.proc.pid, signal.SIGSTOP)
-    took = wait_until(lambda: registered_by(cluster, [other], orphans), 2 * LEASE + 1,
+    took = seconds_until(lambda: registered_by(cluster, [other], orphans), 2 * LEASE + 1,
                       "the stopped worker's lines taken over", check=lambda: one_contact_each(cluster))
     print(f"SIGSTOP: lines taken over in {took:.1f} s")
     os.kill(stopped.proc.pid, signal.SIGCONT)
-    wait_until(lambda: cluster.worker(stopped) == stopped_id, 5, "the resumed worker answers")
+    seconds_until(lambda: cluster.worker(stopped) == stopped_id, 5, "the resumed worker answers")
     # from now on it may win lines back only through new leases (rebalancing), never by refreshing old ones
     for _ in range(int(2 * LEASE / 0.1)):
         one_contact_each(cluster)
@@ -184,64 +187,59 @@ def healthy(process: SiplineProcess) -> bool:
 
 def test_postgresql_restart(cluster):
     users = cluster.add_lines(30)
-    wait_until(lambda: registered(cluster, 30), 60, "lines registered")
+    seconds_until(lambda: registered(cluster, 30), 60, "lines registered")
     acknowledged = users + cluster.add_lines(5, first=31)  # acknowledged just before the restart
     pg_restart()
     processes = [*cluster.apis, *cluster.sips]
-    wait_until(lambda: all(healthy(process) for process in processes), 30, "every process healthy again")
+    seconds_until(lambda: all(healthy(process) for process in processes), 30, "every process healthy again")
     assert all(process.proc.poll() is None for process in processes)  # reconnected, not restarted
     for index in range(2):  # both api processes answer again, and write
-        wait_until(lambda: cluster.call(index, "voximplant.sip.get").status_code == 200, 10, "api answers")
+        seconds_until(lambda: cluster.call(index, "voximplant.sip.get").status_code == 200, 10, "api answers")
     acknowledged += cluster.add_lines(2, first=41)
     titles = {row["TITLE"] for page in (0, 50) for row in
               cluster.call(1, "voximplant.sip.get", json={"start": page}).json()["result"]}
     assert titles == set(acknowledged)  # nothing acknowledged was lost
-    wait_until(lambda: registered(cluster, len(acknowledged)), 30,
+    seconds_until(lambda: registered(cluster, len(acknowledged)), 30,
                "lines added after the restart registered too", check=lambda: one_contact_each(cluster))
 
     # a change through any api process reaches the worker that holds the line within a second
     rows = cluster.call(1, "voximplant.sip.get", json={"FILTER": {"TITLE": acknowledged[0]}}).json()["result"]
     assert cluster.call(1, "voximplant.sip.delete", json={"CONFIG_ID": rows[0]["CONFIG_ID"]}).status_code == 200
-    took = wait_until(lambda: cluster.kamailio.contacts(acknowledged[0]) == [], 1.0,
+    took = seconds_until(lambda: cluster.kamailio.contacts(acknowledged[0]) == [], 1.0,
                       "the owner un-REGISTERed the deleted line")
     print(f"delete through api 2 → un-REGISTER by its sip worker in {took:.2f} s")
 
 
 def test_redis_going_away(tmp_path, kamailio):
-    port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    cluster = Cluster(tmp_path, kamailio, redis_url=f"redis://127.0.0.1:{port}/0")
+    redis = RedisServer(tmp_path / "redis").start()
+    cluster = Cluster(tmp_path, kamailio, redis_url=redis.url)
     try:
-        time.sleep(0.3)
         cluster.start()
         assert cluster.call(0, "server.time").status_code == 200
-        redis.terminate()
-        redis.wait(10)
+        redis.stop()
         for index in range(6):  # the API keeps answering, with per-process limits
             assert cluster.call(index, "voximplant.sip.get").status_code == 200
         log = (cluster.apis[0].data_dir / "stderr.log").read_text() + (
             cluster.apis[1].data_dir / "stderr.log").read_text()
         assert "shared limits degraded" in log
-        redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        time.sleep(0.5)
+        redis.start()  # on the same port
 
         def restored() -> bool:
             cluster.call(0, "server.time")
             cluster.call(1, "server.time")
             return "shared limits restored" in (cluster.apis[0].data_dir / "stderr.log").read_text()
 
-        wait_until(restored, 10, "the API back on Redis")
+        seconds_until(restored, 10, "the API back on Redis")
     finally:
         cluster.stop()
-        redis.terminate()
-        redis.wait(10)
+        redis.stop()
 
 
 def test_api_workers_share_one_port(tmp_path):
     env = {"SIPLINE_DATABASE_URL": fresh_postgres()}
-    api = SiplineProcess(tmp_path / "api", "--role", "api", "--workers", "3", env=env).start()
+    # workers share one port, which they are given: --port 0 would give each its own
+    api = on_a_free_port(lambda port: SiplineProcess(tmp_path / "api", "--role", "api", "--workers", "3",
+                                                     port=port, env=env).start(), udp_too=False)
     try:
         children = subprocess.run(["pgrep", "-P", str(api.proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(children) == 2
@@ -254,10 +252,8 @@ def test_api_workers_share_one_port(tmp_path):
                 assert client.post(api.webhook + "server.time").status_code == 200
     finally:
         api.stop()
-    deadline = time.monotonic() + 10
-    while subprocess.run(["pgrep", "-f", str(tmp_path / "api")], capture_output=True).returncode == 0:
-        assert time.monotonic() < deadline, "a worker outlived the process that started it"
-        time.sleep(0.2)
+    wait_until(lambda: subprocess.run(["pgrep", "-f", str(tmp_path / "api")], capture_output=True).returncode != 0,
+               10, interval=0.2, message="a worker outlived the process that started it")
 
 
 def test_office_bindings_are_shared_by_every_sip_node(tmp_path):
@@ -270,14 +266,16 @@ def test_office_bindings_are_shared_by_every_sip_node(tmp_path):
              for i in range(2)]
     try:
         office = Office(api)
-        ports = [free_port(udp_too=True) for _ in nodes]
-        for node, port in zip(nodes, ports):  # the PBX registers a contact at each node
-            answer = sipp.register_office(tmp_path / f"sipp{port}", node.sip_port, port, [office.user])
+        ports = []
+        for index, node in enumerate(nodes):  # the PBX registers a contact at each node
+            port, answer = on_a_free_port(lambda port: (port, sipp.register_office(
+                tmp_path / f"sipp{index}", node.sip_port, port, [office.user])))
             assert answer[0].startswith("result 200"), answer
+            ports.append(port)
         contacts = sorted(binding["CONTACT"] for binding in office.bindings())
         assert contacts == sorted(f"sip:{office.user[0]}@127.0.0.1:{port};transport=udp" for port in ports)
         # `Contact: *` at the second node removes what the first one accepted too
-        assert sipp.register_office(tmp_path / "wild", nodes[1].sip_port, free_port(udp_too=True), [office.user],
+        assert sipp.register_office(tmp_path / "wild", nodes[1].sip_port, None, [office.user],
                                     wildcard=True, expires=0) == ["result 200 none"]
         assert office.bindings() == []
     finally:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import sqlalchemy as sa
 
 from tests.integration.server import SiplineProcess
 from tests.stores import fresh_postgres, run_sql
+from tests.waiting import wait_until
 
 
 def lock_holders(url: str) -> int:
@@ -32,10 +32,8 @@ def test_rotate_key_stays_refused_after_the_servers_connections_were_cut(tmp_pat
         name = sa.engine.make_url(url).database
         run_sql(url, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
                      "AND pid <> pg_backend_pid()")  # what a network cut or a server restart does
-        deadline = time.monotonic() + 20
-        while lock_holders(url) == 0:
-            assert time.monotonic() < deadline, "the server did not take the store lock again"
-            time.sleep(0.1)
+        wait_until(lambda: lock_holders(url) > 0, 20, interval=0.1,
+                   message="the server did not take the store lock again")
         refused = subprocess.run([sys.executable, "-m", "sipline", "rotate-key", "--data-dir", str(data)],
                                  capture_output=True, text=True, timeout=60,
                                  env={**os.environ, "SIPLINE_DATABASE_URL": url})

@@ -8,7 +8,6 @@ counted, never passed on. Handlers get parsed messages and a Source to answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import random
@@ -17,7 +16,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import NamedTuple
 
 from sipline.sip.errors import SipError
@@ -40,6 +39,7 @@ UDP_BUFFER = 4 * 1024 * 1024
 # (bench/registration_bench.py), most likely because its workers are woken once per batch.
 UDP_BATCH = 32
 UDP_KEEPALIVE = b"\r\n\r\n"
+PORT_ATTEMPTS = 20  # listen port 0: ports tried before giving up on one free for both UDP and TCP
 
 
 class Source(NamedTuple):
@@ -62,9 +62,10 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
-            with contextlib.suppress(OSError):
+            try:
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
+            except OSError:
+                pass  # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         self.manager.received(data, Source("udp", addr[0], addr[1], self.local))
@@ -108,17 +109,39 @@ class SipTransport:
 
     async def start(self) -> None:
         """Binds every listen address (UDP and TCP). Raises: OSError when one is taken."""
-        loop = asyncio.get_running_loop()
-        for host, port in self.listen:
-            _, endpoint = await loop.create_datagram_endpoint(partial(UdpEndpoint, self, (host, port)),
-                                                               local_addr=(host, port))
-            self._udp.append(endpoint)
-            self._servers.append(await loop.create_server(partial(self._flow, None, (host, port)), host, port))
-        for host, port in self.tls_listen:  # admitted before the handshake (accepted.py)
-            self._spawn(self.accepted.serve_tls(listening_socket(host, port),
-                                                partial(self._flow, None, (host, port), "tls"),
-                                                self.server_tls, self._spawn))
+        self.listen = [await self._listen(host, port) for host, port in self.listen]
+        self.tls_listen = [self._listen_tls(host, port) for host, port in self.tls_listen]
         self._ticker = asyncio.create_task(self._tick_flows())
+
+    async def _listen(self, host: str, port: int) -> tuple[str, int]:
+        """UDP and TCP on one port; port 0: one the system gives UDP that TCP can have too. Returns the address."""
+        for _ in range(PORT_ATTEMPTS if port == 0 else 1):
+            endpoint = await self._listen_udp(host, port)
+            local = endpoint.local
+            try:
+                server = await asyncio.get_running_loop().create_server(lambda: self._flow(None, local), *local)
+            except OSError:
+                endpoint.transport.close()  # type: ignore[union-attr]
+                if port != 0:
+                    raise
+                continue
+            self._udp.append(endpoint)
+            self._servers.append(server)
+            return local
+        raise OSError(f"no port free for both UDP and TCP on {host}")
+
+    async def _listen_udp(self, host: str, port: int) -> UdpEndpoint:
+        _, endpoint = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: UdpEndpoint(self, (host, port)), local_addr=(host, port))
+        endpoint.local = (host, endpoint.transport.get_extra_info("sockname")[1])  # type: ignore[union-attr]
+        return endpoint  # type: ignore[return-value]
+
+    def _listen_tls(self, host: str, port: int) -> tuple[str, int]:
+        """Admitted before the handshake (accepted.py). Returns the address, with the port port 0 got."""
+        sock = listening_socket(host, port)
+        local = (host, sock.getsockname()[1])
+        self._spawn(self.accepted.serve_tls(sock, lambda: self._flow(None, local, "tls"), self.server_tls, self._spawn))
+        return local
 
     async def stop(self) -> None:
         if self._ticker is not None:

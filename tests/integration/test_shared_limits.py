@@ -1,16 +1,13 @@
 """Limits shared through Redis (shared_limits.py): the same answers as limits.py, shared, and degrading.
 
-Needs the Redis on 127.0.0.1:6379 (skipped without it); every test keeps to its own key prefix.
-The degradation tests need no Redis; the recovery test starts a redis-server of its own.
+Against a redis-server of their own (tests/peers/redis.py); every test keeps to its own key prefix.
+The degradation tests need no Redis; the recovery test starts and stops a second one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 
@@ -21,39 +18,28 @@ from hypothesis import strategies as st
 
 from sipline.rest.limits import BASKET_LIFE, Operating, Rate
 from sipline.rest.shared_limits import LocalLimits, RedisLimits
+from tests.peers.redis import RedisServer
 
 T0 = 1_800_000_000.0
-REDIS = "redis://127.0.0.1:6379/0"
 DEGRADED = "shared limits degraded: redis unreachable; limits are per process"
 RESTORED = "shared limits restored: redis reachable"
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-needs_redis = pytest.mark.skipif(not _listening(6379), reason="no Redis on 127.0.0.1:6379")
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @pytest.fixture
-def prefix():
+def prefix(redis_url):
     prefix = f"sipline-test:{uuid.uuid4().hex}:"
     yield prefix
-    _forget(prefix)
+    _forget(redis_url, prefix)
 
 
-def _forget(prefix: str) -> None:
-    with redis.Redis.from_url(REDIS) as client:
+def _forget(redis_url: str, prefix: str) -> None:
+    with redis.Redis.from_url(redis_url) as client:
         keys = list(client.scan_iter(match=prefix + "*"))
         if keys:
             client.delete(*keys)
@@ -66,8 +52,8 @@ async def _apply(limits, ops) -> list[object]:
     return results
 
 
-async def _both(ops, operating_limit, prefix) -> tuple[list[object], list[object]]:
-    shared = RedisLimits(REDIS, operating_limit, key_prefix=prefix)
+async def _both(redis_url, ops, operating_limit, prefix) -> tuple[list[object], list[object]]:
+    shared = RedisLimits(redis_url, operating_limit, key_prefix=prefix)
     try:
         answers = await _apply(shared, ops)
         assert not shared.degraded  # Redis answered every call
@@ -103,10 +89,9 @@ SEQUENCE = [  # (operation, *arguments, expected); operating limit 1.0
 ]
 
 
-@needs_redis
-def test_the_same_answers_as_limits_py(prefix):
+def test_the_same_answers_as_limits_py(redis_url, prefix):
     ops = [op[:-1] for op in SEQUENCE]
-    shared, local = asyncio.run(_both(ops, 1.0, prefix))
+    shared, local = asyncio.run(_both(redis_url, ops, 1.0, prefix))
     assert local == [op[-1] for op in SEQUENCE]
     assert shared == local
 
@@ -122,10 +107,9 @@ _op = st.one_of(
 
 # burst ≥ 2 and drain ≤ 2: a bucket's Redis expiry (real time) is never shorter than
 # half a second, longer than an example takes though its hand clock may stand still
-@needs_redis
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(burst=st.integers(2, 5), drain=st.sampled_from([0.0, 0.3, 1.0, 2.0]), steps=st.lists(_op, max_size=30))
-def test_any_sequence_gives_the_same_answers(prefix, burst, drain, steps):
+def test_any_sequence_gives_the_same_answers(redis_url, prefix, burst, drain, steps):
     now, ops, rate = T0, [], Rate(burst, drain)
     for op, key, dt, *seconds in steps:
         now += dt
@@ -133,16 +117,15 @@ def test_any_sequence_gives_the_same_answers(prefix, burst, drain, steps):
                    else ("record", key, seconds[0], now) if op == "record" else ("blocked", key, now))
     example = f"{prefix}{uuid.uuid4().hex}:"
     try:
-        shared, local = asyncio.run(_both(ops, 2.5, example))
+        shared, local = asyncio.run(_both(redis_url, ops, 2.5, example))
     finally:
-        _forget(example)
+        _forget(redis_url, example)
     assert shared == local
 
 
-@needs_redis
-def test_processes_share_one_bucket(prefix):
+def test_processes_share_one_bucket(redis_url, prefix):
     async def scenario():
-        first, second = RedisLimits(REDIS, None, prefix), RedisLimits(REDIS, None, prefix)
+        first, second = RedisLimits(redis_url, None, prefix), RedisLimits(redis_url, None, prefix)
         try:
             rate = Rate(burst=5, drain=1)
             burst = [await first.admit("p1/10.0.0.1", rate, T0) for _ in range(5)]
@@ -157,10 +140,9 @@ def test_processes_share_one_bucket(prefix):
     assert later  # one drained
 
 
-@needs_redis
-def test_processes_share_operating_time_until_the_baskets_expire(prefix):
+def test_processes_share_operating_time_until_the_baskets_expire(redis_url, prefix):
     async def scenario():
-        first, second = RedisLimits(REDIS, 10, prefix), RedisLimits(REDIS, 10, prefix)
+        first, second = RedisLimits(redis_url, 10, prefix), RedisLimits(redis_url, 10, prefix)
         try:
             assert not await second.blocked("app/m", T0)
             assert await first.record("app/m", 6, T0) == Operating(6, int(T0 + BASKET_LIFE))
@@ -177,10 +159,9 @@ def test_processes_share_operating_time_until_the_baskets_expire(prefix):
     asyncio.run(scenario())
 
 
-@needs_redis
-def test_idle_keys_expire(prefix):
+def test_idle_keys_expire(redis_url, prefix):
     async def scenario():
-        limits = RedisLimits(REDIS, 10, prefix)
+        limits = RedisLimits(redis_url, 10, prefix)
         try:
             await limits.admit("k", Rate(burst=5, drain=2), T0)
             await limits.record("k", 1, T0)
@@ -188,7 +169,7 @@ def test_idle_keys_expire(prefix):
             await limits.close()
 
     asyncio.run(scenario())
-    with redis.Redis.from_url(REDIS) as client:
+    with redis.Redis.from_url(redis_url) as client:
         assert 0 < client.pttl(f"{prefix}rate:k") <= 500  # level 1 drains in 0.5 s
         assert BASKET_LIFE * 1000 - 5000 < client.pttl(f"{prefix}operating:k") <= BASKET_LIFE * 1000
 
@@ -239,27 +220,22 @@ def test_failed_retries_warn_once(caplog):
     assert [r.getMessage() for r in caplog.records if r.name == "sipline.limits"] == [DEGRADED]
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
-def test_limits_are_shared_again_once_redis_answers(caplog):
-    port = _free_port()
+def test_limits_are_shared_again_once_redis_answers(caplog, tmp_path):
+    server = RedisServer(tmp_path / "redis").start()
+    server.stop()  # its port is known; nothing answers there yet
 
     async def scenario():
-        limits = RedisLimits(f"redis://127.0.0.1:{port}", None, retry_after=0.1)
+        limits = RedisLimits(server.url, None, retry_after=0.1)
         try:
             rate = Rate(burst=1, drain=0)
             assert await limits.admit("k", rate, T0)  # per process
-            server = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            server.start()
             try:
-                deadline = time.monotonic() + 10
-                while not _listening(port) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
                 await asyncio.sleep(0.1)
                 assert await limits.admit("k", rate, T0)  # the shared bucket is empty
                 assert not await limits.admit("k", rate, T0)
             finally:
-                server.terminate()
-                server.wait()
+                server.stop()
             await asyncio.sleep(0.1)
             assert await limits.admit("j", rate, T0)  # per process again
             assert not await limits.admit("k", rate, T0)  # the local bucket still holds the first call
@@ -271,11 +247,10 @@ def test_limits_are_shared_again_once_redis_answers(caplog):
     assert [r.getMessage() for r in caplog.records if r.name == "sipline.limits"] == [DEGRADED, RESTORED, DEGRADED]
 
 
-@needs_redis
-def test_a_look_at_the_expiry_instant_leaves_the_basket_for_a_clock_that_steps_back(prefix):
+def test_a_look_at_the_expiry_instant_leaves_the_basket_for_a_clock_that_steps_back(redis_url, prefix):
     """Found by the property test above: a `blocked` at the very instant a basket expires, then a
     call stamped half a second earlier (another host's clock) still counts into that basket."""
     ops = [("record", "m", 0.0, T0 - 0.5), ("blocked", "m", T0 + 599.5), ("record", "m", 0.0, T0 + 599.0)]
-    shared, local = asyncio.run(_both(ops, 2.5, prefix))
+    shared, local = asyncio.run(_both(redis_url, ops, 2.5, prefix))
     assert shared == local == [Operating(0.0, int(T0 - 0.5 + BASKET_LIFE)), False,
                                Operating(0.0, int(T0 - 0.5 + BASKET_LIFE))]
