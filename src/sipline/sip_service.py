@@ -1,11 +1,9 @@
 """The SIP side of a running sipline: sockets, DNS, the registration engine, the registrar, and
-who answers what.
+the wiring between them.
 
 Responses go to the registrar's NAT pinger (its OPTIONS) or to the registration
-engine (its transactions). Requests: REGISTER to the registrar, OPTIONS is
-answered 200 (peers ping with it), everything else 405 with Allow, a malformed
-CSeq 400; a request we cannot even answer (no Via, From, To, Call-ID or CSeq) is
-dropped and counted.
+engine (its transactions); requests are answered as registrar/answering.py decides,
+REGISTER by the registrar.
 """
 
 from __future__ import annotations
@@ -14,20 +12,18 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 
+from sipline.registrar import answering
+from sipline.registrar.answering import Handling
 from sipline.registrar.service import Registrar, RegistrarSettings
 from sipline.registration.engine import EngineSettings, RegistrationEngine
 from sipline.registration.leases import LeaseKeeper
-from sipline.sip.errors import BadRequest, SipError
-from sipline.sip.headers import parse_cseq
 from sipline.sip.message import Message, Request, Response
-from sipline.sip.responses import answerable, encode_response
 from sipline.sip.transports.admission import FlowLimits
 from sipline.sip.transports.dns import DnsResolver
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.store.database import Database
 
 log = logging.getLogger("sipline.sip")
-ALLOW = "REGISTER, OPTIONS"
 
 
 @dataclass(frozen=True)
@@ -97,26 +93,10 @@ class SipService:
             self.answer(message, source)
 
     def answer(self, request: Request, source: Source) -> None:
-        if request.method == "ACK":
-            return  # §17.2.1: ACK gets no response
-        if not answerable(request):
+        answer = answering.answer(request, (source.address, source.port))
+        if answer is Handling.REGISTRAR:
+            self.registrar.handle(request, source)
+        elif answer is Handling.DROPPED:
             self.transport.stats["dropped_malformed"] += 1
-            return
-        try:
-            _, method = parse_cseq(request.headers.get("CSeq") or "")
-            if method != request.method:
-                raise BadRequest("the CSeq method is not the request's")
-        except BadRequest:
-            status, reason = 400, "Bad Request"  # §8.2: answered, and nothing else is done with it
-        else:
-            if request.method == "REGISTER":
-                self.registrar.handle(request, source)
-                return
-            status, reason = (200, "OK") if request.method == "OPTIONS" else (405, "Method Not Allowed")
-        try:
-            response = encode_response(request, status, reason, to_tag="sipline", source=(source.address, source.port),
-                                       headers=[("Allow", ALLOW)])
-        except SipError:  # a top Via or To we cannot parse, or CR/LF in a value
-            self.transport.stats["dropped_malformed"] += 1
-            return
-        self.transport.reply(source, response)
+        elif isinstance(answer, bytes):
+            self.transport.reply(source, answer)

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from sipline.sip.errors import BadRequest
+from sipline.sip.errors import BadExtension, BadRequest, IntervalTooBrief, NotFound, Unauthorized
 from sipline.sip.headers import NameAddr, Via
 from sipline.sip.parse import parse_message
-from sipline.sip.responses import _stamp, _stamp_plain, answerable, encode_response
+from sipline.sip.responses import _stamp, _stamp_plain, answerable, encode_error, encode_response
 from sipline.sip.serialise import HeaderInjection
 
 REQUEST = (
@@ -43,6 +43,17 @@ def test_copies_the_dialog_fields_and_stamps_the_top_via():
     assert (response.headers.get("Call-ID"), response.headers.get("CSeq")) == ("call-1@10.0.0.5", "7 REGISTER")
     assert response.headers.get("WWW-Authenticate") == 'Digest realm="pbx.test", nonce="n"'
     assert data.endswith(b"\r\nContent-Length: 0\r\n\r\n") and response.body == b""
+
+
+def test_an_error_is_written_with_its_own_fields_then_the_callers():
+    data = encode_error(request(), IntervalTooBrief(60), to_tag="x9", headers=[("Date", "today")])
+    assert data.startswith(b"SIP/2.0 423 Interval Too Brief\r\n")
+    assert data.endswith(b"\r\nMin-Expires: 60\r\nDate: today\r\nContent-Length: 0\r\n\r\n")
+    challenged = parse_message(encode_error(request(), Unauthorized(['Digest realm="a"', 'Digest realm="b"'])))
+    assert (challenged.status, challenged.headers.get_all("WWW-Authenticate")) == (401, ['Digest realm="a"',
+                                                                                       'Digest realm="b"'])
+    assert parse_message(encode_error(request(), BadExtension(["foo", "bar"]))).headers.get("Unsupported") == "foo, bar"
+    assert encode_error(request(), NotFound("not ours")).startswith(b"SIP/2.0 404 Not Found\r\n")
 
 
 def test_received_only_when_the_host_differs_and_no_rport_asked():

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sipline.registrar.memo import short_text_memo
-from sipline.sip.errors import BadRequest, IntervalTooBrief, SipError
+from sipline.sip.errors import BadExtension, BadRequest, IntervalTooBrief, SipError
 from sipline.sip.grammar import is_digits
 from sipline.sip.headers import MAX_DELTA, NameAddr, parse_cseq, split_list
 from sipline.sip.message import Request
@@ -40,10 +40,11 @@ class OutOfOrder(SipError):
     status, reason = 500, "Out of order"
 
 
-class PathUnsupported(SipError):
+class PathUnsupported(BadExtension):
     """B5: Path without `Supported: path` (RFC 3327 §5.3)."""
 
-    status, reason = 420, "Bad Extension"
+    def __init__(self) -> None:
+        super().__init__(["path"])
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def read_register(request: Request, *, transport: str, source: tuple[str, int], 
     paths = tuple(request.headers.get_all("Path"))
     supported = {tag.strip().lower() for value in request.headers.get_all("Supported") for tag in split_list(value)}
     if paths and "path" not in supported:
-        raise PathUnsupported("Path needs Supported: path")
+        raise PathUnsupported()
     return Register(
         contacts=[] if wildcard else [_contact(value) for value in values],
         wildcard=wildcard,

@@ -34,10 +34,10 @@ from sipline.registrar.memo import short_text_memo
 from sipline.registrar.nat import PING_INTERVAL, NatPinger
 from sipline.registrar.nonce import Addressee, Nonces, NonceState, NonceUse, issued_at
 from sipline.sip import digest
-from sipline.sip.errors import BadRequest, IntervalTooBrief, SipError
+from sipline.sip.errors import BadExtension, BadRequest, Forbidden, NotFound, SipError, Unauthorized
 from sipline.sip.headers import NameAddr, split_list
 from sipline.sip.message import Request
-from sipline.sip.responses import encode_response
+from sipline.sip.responses import encode_error, encode_response
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.sip.uri import SipUri
 from sipline.store.database import MISSING, Database
@@ -110,6 +110,13 @@ class Registrar:
     # -- B2 ------------------------------------------------------------------------------------
 
     def handle(self, request: Request, source: Source) -> None:
+        try:
+            self._received(request, source)
+        except SipError as error:
+            self._refuse(request, source, error)
+
+    def _received(self, request: Request, source: Source) -> None:
+        """Raises: SipError, the answer to send."""
         realms = self.db.recall(REALMS)
         if realms is MISSING:  # once after a change of portals: read them, then carry on
             self._spawn(self._load_realms(request, source))
@@ -120,24 +127,17 @@ class Registrar:
             return
         realm = self._realm(request, realms)  # type: ignore[arg-type]
         if realm is None:
-            self._reply(request, source, 404, "Not Found")  # B2 step 1: we do not proxy REGISTER
-            return
+            raise NotFound("not our realm")  # B2 step 1: we do not proxy REGISTER
         unsupported = self._unsupported(request)
         if unsupported:
-            self._reply(request, source, 420, "Bad Extension", [("Unsupported", ", ".join(unsupported))])
-            return
+            raise BadExtension(unsupported)
         credentials = self._credentials(request, realm)
-        if isinstance(credentials, SipError):
-            self._reply(request, source, credentials.status, credentials.reason)
-            return
         to_user = _to_user(request)
         if to_user is not None and len(to_user) > MAX_USERNAME:
-            self._reply(request, source, 400, "Bad Request")  # B8: before any state is kept for it
-            return
+            raise BadRequest("To user too long")  # B8: before any state is kept for it
         username = credentials.username if credentials is not None else to_user
         if username is None:
-            self._challenge(request, source, realm, "", self._realm_algorithms(realm), stale=False)
-            return
+            raise self._challenge(source, realm, "", self._realm_algorithms(realm), stale=False)
         key = ("office-user", username)
         found = self.db.recall(key)
         if found is MISSING:
@@ -148,11 +148,15 @@ class Registrar:
     async def _look_up(self, key: tuple[str, str], request: Request, source: Source, realm: str,
                        credentials: digest.Credentials | None) -> None:
         found = await self.db.cached(key, lambda repo: repo.office_user(key[1]))
-        self._identified(request, source, realm, credentials, found)
+        try:
+            self._identified(request, source, realm, credentials, found)
+        except SipError as error:
+            self._refuse(request, source, error)
 
     def _identified(self, request: Request, source: Source, realm: str, credentials: digest.Credentials | None,
                     found: tuple[OfficeUser, str | None] | None) -> None:
-        """`found`: the office line the username names, with its portal's INCOMING_SERVER."""
+        """`found`: the office line the username names, with its portal's INCOMING_SERVER.
+        Raises: SipError, the answer to send."""
         user = found[0] if found is not None and (found[1] or self.settings.realm).lower() == realm else None
         algorithms = (user.algorithms if user else None) or self._realm_algorithms(realm)
         if credentials is not None:
@@ -160,9 +164,8 @@ class Registrar:
             return
         username = _to_user(request) or ""
         if self.guard.may_challenge(source.address, username, self.wall(), (username, source.address) in self._bound):
-            self._challenge(request, source, realm, username, algorithms, stale=False)
-        else:
-            self.transport.stats["registrar_dropped"] += 1  # B8: this IP had its challenge for the user
+            raise self._challenge(source, realm, username, algorithms, stale=False)
+        self.transport.stats["registrar_dropped"] += 1  # B8: this IP had its challenge for the user
 
     async def _load_realms(self, request: Request, source: Source) -> None:
         await self.db.cached(REALMS, lambda repo: repo.portal_realms())
@@ -193,29 +196,30 @@ class Registrar:
         chosen = realms.get(realm) if isinstance(realms, dict) else None
         return chosen or self.settings.algorithms
 
-    def _credentials(self, request: Request, realm: str) -> digest.Credentials | SipError | None:
+    def _credentials(self, request: Request, realm: str) -> digest.Credentials | None:
+        """The credentials for `realm`, None if there are none. Raises: BadRequest."""
         for value in request.headers.get_all("Authorization"):
             try:
                 credentials = digest.parse_credentials(value)
             except digest.DigestError:
-                return BadRequest("malformed Authorization")
+                raise BadRequest("malformed Authorization") from None
             if len(credentials.username) > MAX_USERNAME or len(credentials.realm) > MAX_REALM:
-                return BadRequest("username or realm too long")  # B8: before any state is kept for it
+                raise BadRequest("username or realm too long")  # B8: before any state is kept for it
             if credentials.realm == realm:
                 return credentials
         return None
 
     def _authenticated(self, request: Request, source: Source, realm: str, credentials: digest.Credentials,
                        user: OfficeUser | None, algorithms: tuple[str, ...]) -> None:
-        """`user`: the office line of the digest username in this realm, None if there is none."""
+        """`user`: the office line of the digest username in this realm, None if there is none.
+        Raises: SipError, the answer to send."""
         now = self.wall()
         username = credentials.username
         # B3: only the algorithm offered with this nonce, to this source, for this user
         state = self.nonces.check(credentials.nonce, realm, now, Addressee(source.address, username,
                                                                            credentials.algorithm))
         if not _same_target(credentials.uri, request.uri):
-            self._reply(request, source, 400, "Bad Request")  # B3: `uri` must name the Request-URI
-            return
+            raise BadRequest("the digest uri is not the Request-URI")  # B3
         holds_binding = (username, source.address) in self._bound
         if state is not NonceState.INVALID and not self.guard.may_verify(
                 source.address, username, issued_at(credentials.nonce), now, holds_binding):
@@ -226,31 +230,24 @@ class Registrar:
         if not good:
             if state is NonceState.VALID:
                 self.nonces.burn(credentials.nonce, now)  # one guess per nonce, whatever its nc
-            self._failed(request, source, realm, username, algorithms, "wrong credentials" if state is not
+            self._failed(source, realm, username, algorithms, "wrong credentials" if state is not
                          NonceState.INVALID else "bad nonce")
             return
         if state is NonceState.STALE:
-            self._challenge(request, source, realm, username, algorithms, stale=True)  # B3: not a failure
-            return
+            raise self._challenge(source, realm, username, algorithms, stale=True)  # B3: not a failure
         headers = request.headers
         use = self.nonces.use(credentials.nonce, credentials.nc if credentials.qop else None, now,
                               (headers.get("Via"), headers.get("Call-ID"), headers.get("CSeq")))
         if use is NonceUse.FORGOTTEN:
-            self._challenge(request, source, realm, username, algorithms, stale=True)
-            return
+            raise self._challenge(source, realm, username, algorithms, stale=True)
         if use is NonceUse.REPLAYED:
-            self._failed(request, source, realm, username, algorithms, "replayed nonce count")
+            self._failed(source, realm, username, algorithms, "replayed nonce count")
             return
         if user is None or _to_user(request) != username:
-            self._failed(request, source, realm, username, algorithms, "not the To user", status=403)
+            self._failed(source, realm, username, algorithms, "not the To user", forbidden=True)
             return
-        try:
-            register = rules.read_register(request, transport=source.transport, source=(source.address, source.port),
-                                           local=source.local, algorithm=credentials.algorithm)
-        except SipError as error:
-            self._reply(request, source, error.status, error.reason,
-                        [("Unsupported", "path")] if isinstance(error, rules.PathUnsupported) else [])
-            return
+        register = rules.read_register(request, transport=source.transport, source=(source.address, source.port),
+                                       local=source.local, algorithm=credentials.algorithm)
         self._pending.append(_Pending(request, source, user, register))
         if not self._committing:
             self._committing = True
@@ -264,35 +261,32 @@ class Registrar:
         self._spawn(self.db.write(lambda repo: repo.store_ha1(user.line_id, realm, ha1), touches=("office-user",)))
         return ha1.get(algorithm, "")
 
-    def _failed(self, request: Request, source: Source, realm: str, username: str, algorithms: tuple[str, ...],
-                reason: str, status: int = 401) -> None:
+    def _failed(self, source: Source, realm: str, username: str, algorithms: tuple[str, ...], reason: str, *,
+                forbidden: bool = False) -> None:
         """B3, B8: counted, logged, and answered like any other failure (a fresh challenge, or 403);
-        while the user is guarded, the challenge only when this IP may have one (abuse.py)."""
+        while the user is guarded, the challenge only when this IP may have one (abuse.py).
+        Raises: Forbidden or Unauthorized, the answer to send."""
         now = self.wall()
         self._log(SecurityEvent(now, source.address, source.port, source.transport, username, reason))
         if self.guard.failed(source.address, username, now):
             until = self.guard.blocked_until(source.address)
             self._log(SecurityEvent(now, source.address, source.port, source.transport, username,
                                     f"blocked for {until - now:.0f} s"))
-        if status == 403:
-            self._reply(request, source, 403, "Forbidden")
-        elif self.guard.may_challenge(source.address, username, now, (username, source.address) in self._bound):
-            self._challenge(request, source, realm, username, algorithms, stale=False)
-        else:
-            self.transport.stats["registrar_dropped"] += 1
+        if forbidden:
+            raise Forbidden(reason)
+        if self.guard.may_challenge(source.address, username, now, (username, source.address) in self._bound):
+            raise self._challenge(source, realm, username, algorithms, stale=False)
+        self.transport.stats["registrar_dropped"] += 1
 
-    def _challenge(self, request: Request, source: Source, realm: str, username: str, algorithms: tuple[str, ...],
-                   *, stale: bool) -> None:
+    def _challenge(self, source: Source, realm: str, username: str, algorithms: tuple[str, ...], *,
+                   stale: bool) -> Unauthorized:
         """B3: one challenge per algorithm, each with its own fresh nonce for this source, user and
         algorithm; never 407 for REGISTER."""
         now = self.wall()
         flag = ", stale=true" if stale else ""
         nonces = [self.nonces.issue(realm, now, Addressee(source.address, username, alg)) for alg in algorithms]
-        headers = [
-            ("WWW-Authenticate", f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}, qop="auth"{flag}')
-            for nonce, alg in zip(nonces, algorithms, strict=True)
-        ]
-        self._reply(request, source, 401, "Unauthorized", headers)
+        return Unauthorized([f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}, qop="auth"{flag}'
+                             for nonce, alg in zip(nonces, algorithms, strict=True)])
 
     # -- the store ------------------------------------------------------------------------------
 
@@ -341,8 +335,7 @@ class Registrar:
     def _answer(self, item: _Pending, now: float) -> None:
         request, source = item.request, item.source
         if item.error is not None:
-            extra = [("Min-Expires", str(item.error.min_expires))] if isinstance(item.error, IntervalTooBrief) else []
-            self._reply(request, source, item.error.status, item.error.reason, extra)
+            self._refuse(request, source, item.error)
             return
         outcome = item.outcome
         assert outcome is not None
@@ -356,7 +349,8 @@ class Registrar:
         headers = [("Contact", line) for line in rules.contact_lines(outcome, now)]
         headers.append(("Date", _http_date(int(now))))
         headers += [("Path", path) for path in item.register.path]
-        self._reply(request, source, 200, "OK", headers)
+        self._send(request, source, lambda to_tag, at: encode_response(request, 200, "OK", to_tag=to_tag, source=at,
+                                                                         headers=headers))
 
     def peer_gone(self, peer: tuple[str, int]) -> None:
         """B7: a PBX's TCP/TLS connection closed; its bindings stay, marked unreachable."""
@@ -373,12 +367,14 @@ class Registrar:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _reply(self, request: Request, source: Source, status: int, reason: str,
-               headers: list[tuple[str, str]] | None = None) -> None:
+    def _refuse(self, request: Request, source: Source, error: SipError) -> None:
+        self._send(request, source, lambda to_tag, at: encode_error(request, error, to_tag=to_tag, source=at))
+
+    def _send(self, request: Request, source: Source, encode: Callable[[str, tuple[str, int]], bytes]) -> None:
+        """`encode(to_tag, source address)` makes the response."""
         to_tag = hashlib.sha1(f"{request.headers.get('Call-ID')}".encode()).hexdigest()[:10]
         try:
-            response = encode_response(request, status, reason, to_tag=to_tag, source=(source.address, source.port),
-                                       headers=headers)
+            response = encode(to_tag, (source.address, source.port))
         except SipError:  # a top Via or To we cannot parse, or CR/LF in a value
             self.transport.stats["dropped_malformed"] += 1
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from sipline.sip.errors import BadRequest
+from sipline.sip.errors import BadRequest, SipError
 from sipline.sip.grammar import HOST
 from sipline.sip.headers import TOKEN, NameAddr, Via, split_list
 from sipline.sip.message import Request, canonical
@@ -51,6 +51,16 @@ def encode_response(request: Request, status: int, reason: str, *, to_tag: str |
     if text.count("\n") != breaks or text.count("\r") != breaks:
         raise HeaderInjection("CR/LF in a header value")
     return text.encode()
+
+
+def encode_error(request: Request, error: SipError, *, to_tag: str | None = None,
+                 source: tuple[str, int] | None = None, headers: list[tuple[str, str]] | None = None) -> bytes:
+    """The one rendering of a SipError: its status and reason, its own header fields, then `headers`.
+
+    Raises: as `encode_response`.
+    """
+    return encode_response(request, error.status, error.reason, to_tag=to_tag, source=source,
+                           headers=error.header_fields() + (headers or []))
 
 
 def _stamped(value: str, source: tuple[str, int]) -> str:
@@ -107,4 +117,4 @@ def _stamp_plain(element: str, source: tuple[str, int]) -> str | None:
     return head + "".join(";" + param for param in params)
 
 
-__all__ = ["BadRequest", "answerable", "encode_response"]
+__all__ = ["BadRequest", "answerable", "encode_error", "encode_response"]
