@@ -141,3 +141,20 @@ class Breaker:
         self.failures.clear()
         self.probe = None
         return released
+
+
+class Breakers:
+    """One breaker per provider host."""
+
+    def __init__(self) -> None:
+        self._by_host: dict[str, Breaker] = {}
+
+    def for_host(self, host: str) -> Breaker:
+        breaker = self._by_host.get(host)
+        if breaker is None:
+            breaker = self._by_host[host] = Breaker()
+        return breaker
+
+    def forget(self, line_id: int) -> list[int]:
+        """A line is gone: the lines its breakers release."""
+        return [held for breaker in self._by_host.values() for held in breaker.forget(line_id)]

@@ -1,0 +1,499 @@
+"""Keeps every cloud line registered, sans-IO (sip-behaviour.md A2–A10), driven by `now` like
+aioquic's QuicConnection. The runner (engine.py) feeds it events and the store's rows, and carries
+out what it asks: datagrams_to_send(), dns_queries(), store_writes(), next_deadline().
+
+    line due ─► breaker? ─► targets (IP literal at once, else a DNS query)
+             ─► RegisterAttempt ─► pacing queue ─► transaction ─► datagrams
+    response / Timer F / transport error ─► attempt ─► next request or outcome
+    outcome ─► line machine (status, next time) ─► batched store write
+
+Parts, one job each: timers.py (the deadlines), sending.py (pacing queue, transactions),
+nonces.py (nonces shared within a provider), keepalive.py (A8), writes.py (store writes, A9),
+targets.py (A3), stored.py (machines from rows).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipline.registration.attempt import RegisterAttempt, Session
+from sipline.registration.keepalive import UDP_KEEPALIVE, KeepAlive, KeepAlives
+from sipline.registration.line import LineRegistration
+from sipline.registration.nonces import PROBE_WAIT, Learning, NonceSharing
+from sipline.registration.outcome import DNS_FAIL_TEXT, Outcome, OutcomeKind
+from sipline.registration.pacing import Breakers, Pacer, PacingSettings
+from sipline.registration.request import Account
+from sipline.registration.sending import Datagram, DnsQuery, InFlight, Job, SendQueue, Txn, Wake
+from sipline.registration.stored import first_contact, line_account, machine_from_store
+from sipline.registration.targets import TargetChoice, literal_targets
+from sipline.registration.timers import TimerHeap
+from sipline.registration.writes import FLUSH_INTERVAL, PARKED_FLUSH, StoreWrites
+from sipline.sip.address import InvalidAddress
+from sipline.sip.message import Response
+from sipline.sip.resolve import Target
+from sipline.sip.serialise import HeaderInjection, serialise
+from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOut, Timers
+from sipline.sip.transports.gate import refusal_text
+from sipline.sip.transports.stream import FlowKey, TransportError
+from sipline.store.records import Line, Registration, RegistrationUpdate, StatusResult
+
+log = logging.getLogger("sipline.registration")
+
+FIRST_ATTEMPT_JITTER = 5.0  # A9: a new line's first REGISTER within this many seconds
+FLOW_RECOVERY_JITTER = 2.0  # A8: re-register 0-2 s after a flow failed
+RELEASE_SPREAD = 30.0  # A10: lines held by a breaker go again within this many seconds
+_FAILURE_KINDS = {"transport": OutcomeKind.TRANSPORT, "tls_handshake": OutcomeKind.TLS_HANDSHAKE,
+                  "tls_cert": OutcomeKind.TLS_CERT, "forbidden_target": OutcomeKind.FORBIDDEN_TARGET}
+_BREAKER_KINDS = {OutcomeKind.DNS_FAIL, OutcomeKind.TIMEOUT, OutcomeKind.TRANSPORT}
+
+Rows = list[tuple[Line, Registration]]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    pacing: PacingSettings = PacingSettings()
+    public_address: bool = False  # --sip-public given: never learn our address from Via (A8)
+    time_scale: float = 1.0  # multiplies every protocol delay; tests only
+    startup_spread: float = 5.0  # A10: first attempts after a start spread over max(this, N / rate) seconds
+
+
+class RegistrationCore:
+    def __init__(self, settings: EngineSettings, *, now: float, rng: random.Random,
+                 wall: Callable[[], float], local: Callable[[str], tuple[str, int]],
+                 permits: Callable[[str], bool], stats: Counter[str]) -> None:
+        """`wall` gives LAST_UPDATED times, `local` our address per transport, `permits` the
+        transport's target gate, `stats` the transport's counters."""
+        self.settings = settings
+        self.rng = rng
+        self.wall, self.local, self.stats = wall, local, stats
+        scale = settings.time_scale
+        self.timers = Timers().scaled(scale)
+        self.lines: dict[int, LineRegistration] = {}
+        self.heap = TimerHeap()
+        self.pacer = Pacer(settings.pacing, now)
+        self.queue = SendQueue(self.pacer)
+        self.nonces = NonceSharing(self.heap, PROBE_WAIT * scale)
+        self.keepalives = KeepAlives(self.heap, rng, UDP_KEEPALIVE * scale)
+        self.writes = StoreWrites()
+        self.in_flight = InFlight()
+        self.breakers = Breakers()
+        self.targets = TargetChoice(permits, scale)
+        self._datagrams: list[Datagram] = []
+        self._queries: list[DnsQuery] = []
+        self._flush_due = False
+        self.last_success_at: float | None = None  # wall clock: the latest line to reach `success`
+        # Lease fencing (scale-out, registration/leases.py): while this says no, nothing is sent or
+        # written for any line; lines that fall due wait in _fenced until fence_lifted().
+        self.may_act: Callable[[], bool] = lambda: True
+        self._fenced: set[int] = set()
+
+    # -- outputs ------------------------------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        datagrams, self._datagrams = self._datagrams, []
+        return datagrams
+
+    def dns_queries(self) -> list[DnsQuery]:
+        queries, self._queries = self._queries, []
+        return queries
+
+    def store_writes(self, everything: bool = False) -> list[RegistrationUpdate]:
+        """The batch to write now (empty when none is due; `everything`: what is marked, due or not).
+        Nothing while fenced: fence_lifted() asks for a batch again."""
+        if not (everything or self._flush_due):
+            return []
+        self._flush_due = False
+        return self.writes.batch(self.lines) if self.may_act() else []
+
+    def next_deadline(self) -> float | None:
+        deadlines = [at for at in (self.heap.next_deadline(), self.writes.next_deadline()) if at is not None]
+        return min(deadlines) if deadlines else None
+
+    # -- lines from the store ------------------------------------------------------------------------
+
+    def resume(self, rows: Rows, now: float) -> None:
+        """Lines to resume after a start (A9, A10): first attempts spread, CSeqs reserved; the
+        runner writes the reservations, then calls schedule_all()."""
+        window = self._spread(len(rows))
+        for line, registration in rows:
+            machine = self._machine(line, registration, now + self.rng.uniform(0, window))
+            if machine is not None:
+                self._reserve(machine, now, force=True)
+
+    def schedule_all(self) -> None:
+        for machine in self.lines.values():
+            self._schedule(machine)
+
+    def add_lines(self, rows: Rows, now: float) -> None:
+        """New lines: each registers within FIRST_ATTEMPT_JITTER (A9)."""
+        for line, registration in rows:
+            first = now + self.rng.uniform(0, FIRST_ATTEMPT_JITTER) * self.settings.time_scale
+            self._start(self._machine(line, registration, first), now)
+
+    def adopt(self, rows: Rows, now: float) -> None:
+        """Lines taken over from another worker (Call-ID and CSeq continue), first attempts spread."""
+        window = self._spread(len(rows))
+        for line, registration in rows:
+            if line.id not in self.lines:
+                self._start(self._machine(line, registration, now + self.rng.uniform(0, window)), now)
+
+    def _spread(self, count: int) -> float:
+        return max(self.settings.startup_spread, count / self.settings.pacing.rate) * self.settings.time_scale
+
+    def _start(self, machine: LineRegistration | None, now: float) -> None:
+        if machine is not None:
+            self._reserve(machine, now, force=True)
+            self.writes.mark(machine.line_id, now)
+            self._schedule(machine)
+
+    def _machine(self, line: Line, registration: Registration, first_attempt_at: float) -> LineRegistration | None:
+        machine = machine_from_store(line, registration, first_attempt_at, rng=self.rng,
+                                     public_address=self.settings.public_address, scale=self.settings.time_scale)
+        if machine is not None:
+            self.lines[line.id] = machine
+            self.writes.reserved[line.id] = registration.cseq_reserved
+            self.writes.stored_contact[line.id] = registration.sent_contact
+            self.writes.outgoing[line.id] = first_contact(machine, registration, self.local)
+        return machine
+
+    # -- what the telephony rules tell us ----------------------------------------------------------
+
+    def line_changed(self, line: Line, reregister: bool, now: float) -> None:
+        """SERVER, LOGIN or PASSWORD were set (`reregister`), or only the TITLE."""
+        machine = self.lines.get(line.id)
+        if machine is None or not reregister:
+            return
+        try:
+            account = line_account(line)
+        except InvalidAddress:
+            return
+        old = machine.reconfigure(account, now, self.wall())
+        if old is not None:
+            self._unregister(*old, now)
+        if machine.session.cseq == 0:
+            self.writes.reserved[line.id] = 0
+        self._reserve(machine, now, force=machine.session.cseq == 0)
+        self.writes.mark(machine.line_id, now)
+        self._schedule(machine)
+        self._pump(now)
+
+    def forget(self, line_id: int, now: float, *, unregister: bool) -> None:
+        """The line is gone from this engine at once. `unregister` (a deleted line, A9): one
+        un-REGISTER of our Contact when a binding may exist; without it (a lease passed to another
+        worker) the binding is left for the new owner to refresh."""
+        machine = self.lines.pop(line_id, None)
+        self.writes.forget(line_id)
+        self._fenced.discard(line_id)
+        for held in self.breakers.forget(line_id):
+            self._release(held, now)
+        if machine is None:
+            return
+        machine.generation += 1  # an attempt in flight ends without effect
+        for record in [record for record in self.in_flight.values() if record.job.line is machine]:
+            self._end(record)  # and is no longer retransmitted: a late copy could bind a Contact again
+        if unregister and (machine.status.result is StatusResult.SUCCESS or machine.attempting):
+            self._unregister(machine.account, machine.session, machine.sticky, now)
+
+    def fence_lifted(self, now: float) -> None:
+        """The leases are good again: lines that fell due meanwhile go now, and what waited to be
+        sent or written goes."""
+        fenced, self._fenced = self._fenced, set()
+        for line_id in fenced:
+            machine = self.lines.get(line_id)
+            if machine is not None:
+                self._schedule(machine)
+        self._pump(now)
+        if self.writes.dirty:
+            self.writes.flush_within(PARKED_FLUSH if self.writes.parked else FLUSH_INTERVAL, now)
+
+    def reconcile(self, rows: Rows, held: set[int], now: float) -> None:
+        """The safety net for lost change notifications: `rows` are the store's view of the `held`
+        lines; a line missing from it was deleted, one whose account differs was changed."""
+        current = {line.id: line for line, _ in rows}
+        for line_id in [line_id for line_id in self.lines if line_id in held]:
+            line = current.get(line_id)
+            if line is None:
+                self.forget(line_id, now, unregister=True)
+                continue
+            try:
+                changed = line_account(line) != self.lines[line_id].account
+            except InvalidAddress:
+                changed = False
+            if changed:
+                self.line_changed(line, True, now)
+
+    def status_counts(self) -> dict[str, int]:
+        counts = Counter(machine.status.result for machine in self.lines.values())
+        return {result.value: count for result, count in counts.items()}
+
+    def register_now(self, line_id: int, now: float) -> None:
+        machine = self.lines.get(line_id)
+        if machine is not None:
+            machine.register_now(now, self.wall())
+            self.writes.mark(machine.line_id, now)
+            self._schedule(machine)
+
+    # -- time -------------------------------------------------------------------------------------
+
+    def handle_timer(self, now: float) -> None:
+        """Everything due by `now`: line attempts, retransmissions and Timer F, keep-alives, nonce
+        waits, pacing wake-ups, the store batch."""
+        if self.writes.is_due(now):
+            self._flush_due = True
+        for entry in self.heap.due(now):
+            self._fire(entry, now)
+        self._pump(now)
+
+    def _fire(self, entry: object, now: float) -> None:
+        if isinstance(entry, LineRegistration):
+            if self.lines.get(entry.line_id) is entry:
+                self._line_due(entry, now)
+        elif isinstance(entry, Txn):
+            if self.in_flight.get(entry.branch) is not entry:
+                return  # the line was forgotten: its transaction is not retransmitted
+            entry.txn.handle_timer(now)
+            self._transmit(entry, now)
+            self._drain(entry, now)
+        elif isinstance(entry, KeepAlive):
+            if self.keepalives.due(entry, self.lines.values(), now):
+                self._datagrams.append(Datagram(entry.target, b"", None))
+        elif isinstance(entry, Learning):
+            for job in self.nonces.expired(entry):
+                self._queue(job, now)
+
+    def _schedule(self, machine: LineRegistration) -> None:
+        self.heap.push(machine.next_deadline(), machine)
+
+    # -- starting attempts ---------------------------------------------------------------------------
+
+    def _line_due(self, machine: LineRegistration, now: float) -> None:
+        if not self.may_act():
+            self._fenced.add(machine.line_id)
+            return
+        due = machine.handle_timer(now, self.wall())
+        if machine.changed:
+            self.writes.mark(machine.line_id, now)
+        if not due:
+            self._schedule(machine)
+            return
+        if not machine.is_refresh and self.breakers.for_host(machine.account.next_hop.host).hold(machine.line_id, now):
+            machine.next_attempt_at = None  # held until the provider answers again (A10)
+            return
+        generation = machine.begin()
+        targets = literal_targets(machine.account.next_hop)
+        if targets is not None:
+            self._attempt(machine, generation, targets, now)
+        else:
+            self._queries.append(DnsQuery(machine.account.next_hop, machine, generation))
+
+    def resolved(self, query: DnsQuery, targets: list[Target], now: float) -> None:
+        if query.line is not None:
+            self._attempt(query.line, query.generation, targets, now)
+            self._pump(now)
+            return
+        allowed = self.targets.allowed(targets)
+        if allowed:
+            self._unregister(query.account, query.session, allowed[0], now)  # type: ignore[arg-type]
+
+    def resolve_failed(self, query: DnsQuery, reason: str, now: float) -> None:
+        if query.line is not None:
+            log.debug("line %d: %s does not resolve (%s)", query.line.line_id, query.address.host, reason)
+            self._finish(query.line, Outcome(OutcomeKind.DNS_FAIL, 502, DNS_FAIL_TEXT), query.generation, now)
+
+    def _attempt(self, machine: LineRegistration, generation: int, targets: list[Target], now: float) -> None:
+        if generation != machine.generation or self.lines.get(machine.line_id) is not machine:
+            return
+        allowed = self.targets.allowed(self.targets.order(targets, machine.sticky, now))
+        if not allowed:
+            outcome = Outcome(OutcomeKind.FORBIDDEN_TARGET, 403, refusal_text(targets[0].address))
+            self._finish(machine, outcome, generation, now)
+            return
+        attempt = RegisterAttempt(machine.account, machine.session, allowed, local=self.local, rng=self.rng)
+        self._queue(Job(machine, attempt, generation, machine.account.next_hop.host, machine.is_refresh), now)
+
+    def _unregister(self, account: Account, session: Session, sticky: Target | None, now: float) -> None:
+        """A9: Expires 0 for our Contact only (never `*`), ≤ 1 challenge, no retries."""
+        if sticky is None:
+            targets = literal_targets(account.next_hop)
+            if targets is None:
+                self._queries.append(DnsQuery(account.next_hop, None, account=account, session=session))
+                return
+            sticky = targets[0]
+        attempt = RegisterAttempt(account, session, [sticky], local=self.local, rng=self.rng, unregister=True)
+        self._queue(Job(None, attempt, 0, account.next_hop.host, False), now)
+
+    # -- pacing and sending ------------------------------------------------------------------------------
+
+    def _queue(self, job: Job, now: float) -> None:
+        line = job.line
+        if line is not None:
+            contact = job.attempt.next_contact()
+            if self.writes.must_park(job, contact):
+                self.writes.park(job, contact, now)
+                return
+            if job.first_without_nonce() and not job.waited and self.nonces.wait_for_nonce(job, now):
+                return
+        self.queue.add(job)
+        self._pump(now)
+
+    def _pump(self, now: float) -> None:
+        """A10: send what the pacing admits; wake when tokens are back for what still waits."""
+        if not self.may_act():
+            return  # fence_lifted() pumps again
+        for job in self.queue.admitted(now):
+            self._send(job, now)
+        wake_at = self.queue.wake_at(now)
+        if wake_at is not None:
+            wake = Wake(wake_at)
+            self.heap.push(wake.at, wake)
+
+    def _send(self, job: Job, now: float) -> None:
+        line = job.line
+        if not job.is_current(self.lines):
+            self.pacer.done(job.host)  # the line changed or went while this waited
+            return
+        if line is not None and job.first_without_nonce():
+            job.borrowed = self.nonces.borrow(line)
+        item = job.attempt.next_request(now)
+        if item is None:
+            self.pacer.done(job.host)
+            return
+        target, request = item
+        if line is not None:
+            self._reserve(line, now)
+            line.sending(self.wall())
+            if line.changed:
+                self.writes.mark(line.line_id, now)
+        try:
+            data = serialise(request)
+        except HeaderInjection as error:
+            self.pacer.done(job.host)
+            if line is not None:
+                self._finish(line, Outcome(OutcomeKind.REJECTED, 400, f"Line data refused: {error}"), job.generation, now)
+            return
+        record = Txn(ClientTransaction(data, reliable=target.transport != "udp", now=now, timers=self.timers),
+                     job, target, job.attempt.branch)
+        self.in_flight.add(record)
+        self._transmit(record, now)
+        self.heap.push(record.next_deadline(), record)
+
+    def _transmit(self, record: Txn, now: float) -> None:
+        for datagram in record.txn.datagrams_to_send(now):
+            self._datagrams.append(Datagram(record.target, datagram, record.branch))
+
+    def transport_failed(self, branch: str, error: TransportError, now: float) -> None:
+        """The transport could not send a datagram of this transaction."""
+        record = self.in_flight.get(branch)
+        if record is not None:
+            record.failure = error.kind
+            record.txn.transport_failed(error.detail, now)
+            self._drain(record, now)
+
+    # -- what comes back ------------------------------------------------------------------------------
+
+    def receive(self, response: Response, source: object, now: float) -> None:
+        """A response from the transport, to the transaction its top Via's branch names (§17.1.3)."""
+        record = self.in_flight.match(response, self.stats)
+        if record is not None:
+            record.txn.receive(response, now)
+            self._drain(record, now)
+
+    def _drain(self, record: Txn, now: float) -> None:
+        attempt = record.job.attempt
+        while (event := record.txn.next_event()) is not None:
+            if isinstance(event, ResponseReceived):
+                if event.response.status < 200:
+                    continue
+                self._end(record)
+                attempt.on_response(event.response, now)
+            elif isinstance(event, TimedOut):
+                self._end(record)
+                attempt.on_failure(OutcomeKind.TIMEOUT, "", now)
+            else:
+                self._end(record)
+                attempt.on_failure(_FAILURE_KINDS[record.failure], event.reason, now)
+            self._advance(record.job, now)
+        if record.branch in self.in_flight:
+            self.heap.push(record.next_deadline(), record)
+        else:
+            self._pump(now)  # a pacing slot came free
+
+    def _end(self, record: Txn) -> None:
+        if self.in_flight.end(record):
+            self.pacer.done(record.job.host)
+
+    def _advance(self, job: Job, now: float) -> None:
+        attempt = job.attempt
+        self.targets.penalise(attempt.penalties, now)
+        attempt.penalties.clear()
+        if attempt.outcome is not None:
+            if job.line is not None:
+                if attempt.outcome.kind is OutcomeKind.OK:
+                    self.nonces.share(job, now)
+                for held in self.nonces.ended(job):
+                    self._queue(held, now)
+                self._finish(job.line, attempt.outcome, job.generation, now)
+            else:
+                log.debug("un-REGISTER ended with %d %s", attempt.outcome.code, attempt.outcome.message)
+        elif attempt.waiting:
+            self._queue(job, now)
+
+    def _finish(self, machine: LineRegistration, outcome: Outcome, generation: int, now: float) -> None:
+        if self.lines.get(machine.line_id) is not machine:
+            return
+        was_registered = machine.status.result is StatusResult.SUCCESS
+        machine.finish(outcome, generation, now, self.wall())
+        breaker = self.breakers.for_host(machine.account.next_hop.host)
+        if outcome.kind is OutcomeKind.OK:
+            if not was_registered and machine.status.result is StatusResult.SUCCESS:
+                self.last_success_at = machine.status.updated_at
+            for line_id in breaker.succeeded():
+                self._release(line_id, now)
+            self.keepalives.registered(machine, now)
+        elif outcome.kind in _BREAKER_KINDS or outcome.code == 503:
+            breaker.failed(machine.line_id, now)
+        self.writes.mark(machine.line_id, now)
+        self._schedule(machine)
+
+    def _release(self, line_id: int, now: float) -> None:
+        """A10: held lines go again, spread over RELEASE_SPREAD, once the provider answered."""
+        machine = self.lines.get(line_id)
+        if machine is not None and not machine.attempting and machine.next_attempt_at is None:
+            machine.next_attempt_at = now + self.rng.uniform(0, RELEASE_SPREAD) * self.settings.time_scale
+            self._schedule(machine)
+
+    # -- flows (A8) ---------------------------------------------------------------------------------------
+
+    def flow_lost(self, key: FlowKey, now: float) -> None:
+        """A TCP/TLS flow closed or went silent: its lines re-register on a new flow after 0–2 s."""
+        lost = (key.transport, key.address, key.port)
+        for branch, record in list(self.in_flight.items()):
+            if (record.target.transport, record.target.address, record.target.port) == lost:
+                self.transport_failed(branch, TransportError("transport", "Connection reset"), now)
+        for machine in self.lines.values():
+            sticky = machine.sticky
+            if sticky is not None and (sticky.transport, sticky.address, sticky.port) == lost and not machine.attempting:
+                machine.next_attempt_at = now + self.rng.uniform(0, FLOW_RECOVERY_JITTER) * self.settings.time_scale
+                self._schedule(machine)
+
+    # -- the store ----------------------------------------------------------------------------------------
+
+    def _reserve(self, machine: LineRegistration, now: float, force: bool = False) -> None:
+        if self.writes.reserve(machine, force):
+            self.writes.mark(machine.line_id, now)
+
+    def writes_stored(self, updates: list[RegistrationUpdate], now: float) -> None:
+        """A batch from store_writes() is in the store: REGISTERs that waited for it go."""
+        for job in self.writes.stored(updates, self.lines):
+            self._queue(job, now)
+
+    def writes_failed(self, updates: list[RegistrationUpdate], now: float) -> None:
+        """A batch was not written: its lines are written again with the next one."""
+        for update in updates:
+            if update.line_id in self.lines:
+                self.writes.mark(update.line_id, now)
+

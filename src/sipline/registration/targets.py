@@ -1,0 +1,53 @@
+"""Where a line's REGISTERs go (sip-behaviour.md A3), sans-IO: IP literals without DNS, the
+sticky target first, targets under a 503 Retry-After last, and only what the transport's
+gate permits."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+
+from sipline.sip.address import ServerAddress
+from sipline.sip.resolve import Target, literal_target
+
+
+class TargetChoice:
+    def __init__(self, permits: Callable[[str], bool], scale: float = 1.0) -> None:
+        self.permits = permits  # the transport's target gate
+        self.scale = scale
+        self._penalties: dict[Target, float] = {}  # target → end of its 503 Retry-After
+
+    def penalise(self, penalties: Iterable[tuple[Target, float]], now: float) -> None:
+        for target, seconds in penalties:
+            self._penalties[target] = now + seconds * self.scale
+
+    def order(self, targets: list[Target], sticky: Target | None, now: float) -> list[Target]:
+        """A3: the sticky target first; targets under a 503 Retry-After last."""
+        if len(targets) == 1:
+            return targets
+        ordered = ([sticky] if sticky in targets else []) + [target for target in targets if target != sticky]
+        return sorted(ordered, key=lambda target: self._penalties.get(target, 0) > now)
+
+    def allowed(self, targets: list[Target]) -> list[Target]:
+        """The targets the transport's gate lets us send to (it refuses the others anyway)."""
+        return [target for target in targets if self.permits(target.address)]
+
+
+def literal_targets(address: ServerAddress) -> list[Target] | None:
+    """The one target of an IP literal; None when the host needs DNS."""
+    if not _is_ip(address.host):
+        return None
+    try:
+        return [literal_target(address)]
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
