@@ -1,5 +1,5 @@
 import sys
 
-from sipline.cli import main
+from sipline.cli.main import main
 
 sys.exit(main())

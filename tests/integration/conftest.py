@@ -6,7 +6,7 @@ import pytest
 from tests.integration.server import SiplineProcess
 
 # What sip.status may say of a cloud line on sip.example.invalid just after its sip.add: wait, until
-# its first REGISTER, due within 5 s (A9), finds no such host.
+# its first REGISTER, due within 5 s (docs/behaviour.md#reg-lifecycle), finds no such host.
 FRESH_CLOUD_LINE = (("wait", 0, ""), ("in_progress", 0, ""), ("error", 502, "Unable to resolve hostname"))
 
 

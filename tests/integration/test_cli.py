@@ -69,7 +69,7 @@ def test_https_with_the_operators_certificate(tmp_path):
 
     import httpx
 
-    from sipline.tls import ensure_self_signed
+    from sipline.server.tls import ensure_self_signed
     from tests.integration.server import SiplineProcess
 
     ca, cert, key = ensure_self_signed(tmp_path / "pki", "127.0.0.1")

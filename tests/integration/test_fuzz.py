@@ -53,7 +53,7 @@ def client():
 
 
 def check(response: httpx.Response) -> dict | ElementTree.Element:
-    """The envelope of rest-protocol.md §4 in the format asked for; its body, as JSON or as the XML root."""
+    """The envelope of docs/behaviour.md#rest-envelope in the format asked for; its body, as JSON or as the XML root."""
     assert response.status_code < 500, response.text
     kind = response.headers["content-type"]
     assert kind.startswith(("application/json", "text/xml")), kind

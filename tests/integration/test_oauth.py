@@ -1,5 +1,5 @@
 """OAuth 2.0 applications over real HTTP: install hand-off, codes, tokens, and every error row of
-rest-protocol.md §2.2 and §2.3 (issue 5 §3, §7)."""
+docs/behaviour.md#rest-oauth-token and docs/behaviour.md#oauth-server (docs/behaviour.md#oauth-apps, docs/behaviour.md#check-real-clients)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Many portals in one sipline, chosen by Host; users, rights and webhooks per portal (issue 5 §1, §2, §7)."""
+"""Many portals in one sipline, chosen by Host; users, rights and webhooks per portal (docs/behaviour.md#portals, docs/behaviour.md#user-rights, docs/behaviour.md#check-real-clients)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The rest of the REST contract over raw HTTP: helper methods (§10), batch (§6), the request-rate and
-operating-time limits (§7, §8) and the `.xml` transport for every method (issue 5 §4–§7)."""
+"""The rest of the REST contract over raw HTTP: helper methods (docs/behaviour.md#rest-helpers), batch (docs/behaviour.md#rest-batch), the request-rate and
+operating-time limits (docs/behaviour.md#rest-rate-limit, docs/behaviour.md#rest-operating-limit) and the `.xml` transport for every method (docs/behaviour.md#rest-helpers, docs/behaviour.md#rest-rate-limit, docs/behaviour.md#rest-xml, docs/behaviour.md#check-real-clients)."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def test_rotate_key_is_refused_while_a_server_runs(tmp_path):
 KILLED_AT = """
 import os, signal, sys
 from pathlib import Path
-from sipline import cli
+from sipline.cli import main as cli
 from sipline.store import crypto
 
 point = sys.argv.pop(1)

@@ -1,4 +1,4 @@
-"""voximplant.sip.* and voximplant.line.* exactly as voximplant-sip.md describes them, over HTTP."""
+"""voximplant.sip.* and voximplant.line.* exactly as docs/behaviour.md#telephony-methods describes them, over HTTP."""
 
 from __future__ import annotations
 

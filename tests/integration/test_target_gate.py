@@ -80,7 +80,7 @@ def test_answers_and_nat_pings_go_back_to_where_a_request_came_from():
         source = Source("udp", "127.0.0.1", peer.getsockname()[1], transport.listen[0])  # the port it got
         try:
             transport.reply(source, b"SIP/2.0 200 OK\r\n\r\n")  # an answer: not originated
-            transport.send_to_peer(source, b"OPTIONS sip:pbx SIP/2.0\r\n\r\n")  # B7: to the observed source
+            transport.send_to_peer(source, b"OPTIONS sip:pbx SIP/2.0\r\n\r\n")  # docs/behaviour.md#office-nat: to the observed source
             transport.send_to_peer(source._replace(address="224.0.0.1"), b"OPTIONS sip:pbx SIP/2.0\r\n\r\n")
         finally:
             await transport.stop()

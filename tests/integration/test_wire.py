@@ -1,4 +1,4 @@
-"""The Bitrix24 REST wire protocol (rest-protocol.md §1–5) against a real server process."""
+"""The Bitrix24 REST wire protocol (docs/behaviour.md#rest-wire) against a real server process."""
 
 from __future__ import annotations
 

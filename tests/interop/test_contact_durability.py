@@ -1,5 +1,5 @@
 """A REGISTER leaves only once the store holds its Contact, so a process killed before it learnt the
-outcome is followed by one that retires that Contact (sip-behaviour.md A9; scale-out lease takeover)."""
+outcome is followed by one that retires that Contact (docs/behaviour.md#reg-lifecycle; scale-out lease takeover)."""
 
 from __future__ import annotations
 

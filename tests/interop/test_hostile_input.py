@@ -1,4 +1,4 @@
-"""Hostile and malformed SIP at sipline's sockets: dropped and counted, never a crash or a stall (issue 3 §5)."""
+"""Hostile and malformed SIP at sipline's sockets: dropped and counted, never a crash or a stall (docs/behaviour.md#sip-hostile-input)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cloud lines registering with Kamailio, a real registrar (issue 3 §6; sip-behaviour.md A, C8)."""
+"""Cloud lines registering with Kamailio, a real registrar (docs/behaviour.md#check-real-registrars; docs/behaviour.md#cloud-registration, docs/behaviour.md#check-delete)."""
 
 from __future__ import annotations
 

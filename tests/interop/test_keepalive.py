@@ -1,4 +1,4 @@
-"""Keep-alive and NAT (sip-behaviour.md A8): CRLF pings on TCP, UDP keep-alives behind a NAT, flow recovery."""
+"""Keep-alive and NAT (docs/behaviour.md#reg-keepalive): CRLF pings on TCP, UDP keep-alives behind a NAT, flow recovery."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ def test_tcp_flow_is_pinged_and_a_silent_one_is_replaced(kamailio, sipline):
     kamailio.pause()
     try:
         wait_until(lambda: metrics(sipline).get("flows_failed", 0) >= 1, timeout=10)  # no pong within 10 s × SCALE
-        assert line.status()["STATUS_RESULT"] == "success"  # the binding is still valid (A7)
+        assert line.status()["STATUS_RESULT"] == "success"  # the binding is still valid (docs/behaviour.md#reg-status)
     finally:
         kamailio.resume()
-    # re-registered on a new flow (A8)
+    # re-registered on a new flow (docs/behaviour.md#reg-keepalive)
     wait_until(lambda: int(kamailio.bindings("user0051")[0]["CSeq"]) > int(first["CSeq"]), timeout=15)
     assert len(kamailio.bindings("user0051")) == 1
     assert line.wait("success")

@@ -1,4 +1,4 @@
-"""Kamailio's uac_reg as the customer's office PBX, registering to sipline with its own client code (issue 4 §5).
+"""Kamailio's uac_reg as the customer's office PBX, registering to sipline with its own client code (docs/behaviour.md#check-real-pbx).
 
 Kamailio 5.6 answers only the first WWW-Authenticate and only MD5: sipline's default
 (MD5 alone, README "Office lines") serves it, so these processes run with the defaults.

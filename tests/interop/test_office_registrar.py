@@ -1,4 +1,4 @@
-"""sipline as the registrar of office lines, with SIPp as the customer's PBX (issue 4 §5).
+"""sipline as the registrar of office lines, with SIPp as the customer's PBX (docs/behaviour.md#check-real-pbx).
 
 SIPp answers only MD5 challenges and takes the first WWW-Authenticate header; these
 sipline processes offer MD5 first and SHA-256 beside it (`--registrar-algorithms
@@ -185,7 +185,7 @@ def test_bindings_survive_a_restart(tmp_path):
 
 
 def test_a_new_realm_recomputes_the_secrets_of_existing_lines(tmp_path):
-    """B1: a line's HA1 values follow a change of INCOMING_SERVER (here across a restart)."""
+    """docs/behaviour.md#office-identity: a line's HA1 values follow a change of INCOMING_SERVER (here across a restart)."""
     first = SiplineProcess(tmp_path / "data", *MD5_FIRST, *NO_ABUSE_LIMITS).start()
     try:
         office = Office(first)
@@ -342,7 +342,7 @@ def register_from(pbx: socket.socket, process: SiplineProcess, office: Office, c
 
 
 def test_a_nat_binding_is_pinged_and_marked_unreachable_after_three_misses(registrar):
-    """B7 at SCALE: OPTIONS every 0.6 s instead of 30 s."""
+    """docs/behaviour.md#office-nat at SCALE: OPTIONS every 0.6 s instead of 30 s."""
     office = Office(registrar)
     user = office.user[0]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pbx:
@@ -369,7 +369,7 @@ def test_a_nat_binding_is_pinged_and_marked_unreachable_after_three_misses(regis
 
 
 def test_a_portal_of_its_own_realm(registrar):
-    """Issue 5 §1: a portal's INCOMING_SERVER is the realm its PBXes register in."""
+    """docs/behaviour.md#portals: a portal's INCOMING_SERVER is the realm its PBXes register in."""
     from tests.integration.operator import cli, fields, hook_call
 
     hook = fields(cli(registrar.data_dir, "portal", "create", "--domain", "localhost",
@@ -393,7 +393,7 @@ def test_a_portal_of_its_own_realm(registrar):
 
 def test_nat_pings_go_to_the_observed_source_never_to_the_claimed_contact(start_sipline):
     """Private targets refused (the default): a PBX on a LAN (here loopback) is still pinged where its
-    REGISTER came from (B7); the address its Contact claims gets nothing."""
+    REGISTER came from (docs/behaviour.md#office-nat); the address its Contact claims gets nothing."""
     process = start_sipline(*MD5_FIRST, *NO_ABUSE_LIMITS, private=False)
     office = Office(process)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pbx, \

@@ -1,4 +1,4 @@
-"""The office registrar against hostile and choosy peers (sip-behaviour.md B3, B8): guessing spread
+"""The office registrar against hostile and choosy peers (docs/behaviour.md#office-digest, docs/behaviour.md#office-abuse): guessing spread
 over many source addresses, oversized usernames, answers with an algorithm that was not offered,
 per-portal and per-line algorithms, and baresip (a libre UA) with the defaults.
 
@@ -85,7 +85,7 @@ def rss_kib(process: SiplineProcess) -> int:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
 
 
-# -- B8 per username -------------------------------------------------------------------------------
+# -- docs/behaviour.md#office-abuse per username -------------------------------------------------------------------------------
 
 def guess(process: SiplineProcess, address: str, user: str, rounds: int, stop: float) -> None:
     """Guess `rounds` passwords from `address`, each with the last nonce given to it; ask for a new
@@ -108,7 +108,7 @@ def guess(process: SiplineProcess, address: str, user: str, rounds: int, stop: f
 
 
 def test_guesses_at_one_user_from_many_addresses_are_slowed_while_its_pbx_registers(start_sipline):
-    """B8: past 20 failures for a user in 10 min, each other IP has one challenge per 10 s for it and
+    """docs/behaviour.md#office-abuse: past 20 failures for a user in 10 min, each other IP has one challenge per 10 s for it and
     only the answer to that challenge is checked, so the guesses slow to one per IP per 10 s."""
     process = start_sipline("--auth-failures", "0", "--flood-requests", "0")  # only the per-user rule here
     office = Office(process)
@@ -149,7 +149,7 @@ def test_guesses_at_one_user_from_many_addresses_are_slowed_while_its_pbx_regist
 
 
 def test_a_nonce_is_good_only_at_the_address_it_was_sent_to(start_sipline):
-    """B8: a nonce fetched at one address cannot be spent at another (nor for another user)."""
+    """docs/behaviour.md#office-abuse: a nonce fetched at one address cannot be spent at another (nor for another user)."""
     process = start_sipline("--auth-failures", "0")
     office, other = Office(process, "one"), Office(process, "two")
     user, password = office.user
@@ -168,7 +168,7 @@ def test_a_nonce_is_good_only_at_the_address_it_was_sent_to(start_sipline):
 
 
 def test_a_wrongly_answered_nonce_gives_no_second_guess(start_sipline):
-    """B8: a wrong answer burns its nonce; the right password with the next nonce count is refused too."""
+    """docs/behaviour.md#office-abuse: a wrong answer burns its nonce; the right password with the next nonce count is refused too."""
     process = start_sipline("--auth-failures", "0")
     office = Office(process)
     user, password = office.user
@@ -181,10 +181,10 @@ def test_a_wrongly_answered_nonce_gives_no_second_guess(start_sipline):
     peer.close()
 
 
-# -- B8 sizes --------------------------------------------------------------------------------------
+# -- docs/behaviour.md#office-abuse sizes --------------------------------------------------------------------------------------
 
 def test_oversized_usernames_get_400_and_leave_no_state_or_long_log_line(start_sipline):
-    """B8: a 60 KB username is refused before it is logged, looked up or counted; long-but-allowed
+    """docs/behaviour.md#office-abuse: a 60 KB username is refused before it is logged, looked up or counted; long-but-allowed
     ones reach the log cut short; thousands of huge distinct ones leave the memory as it was."""
     process = start_sipline("--auth-failures", "0", "--flood-requests", "0")
     peer = Peer(process)
@@ -214,7 +214,7 @@ def test_oversized_usernames_get_400_and_leave_no_state_or_long_log_line(start_s
     peer.close()
 
 
-# -- B3 algorithms -------------------------------------------------------------------------------
+# -- docs/behaviour.md#office-digest algorithms -------------------------------------------------------------------------------
 
 def test_the_default_challenge_offers_md5_only(start_sipline):
     process = start_sipline()
@@ -226,7 +226,7 @@ def test_the_default_challenge_offers_md5_only(start_sipline):
 
 @pytest.mark.parametrize("algorithm", ["MD5", "SHA-512-256"])
 def test_an_answer_with_an_algorithm_that_was_not_offered_is_refused(start_sipline, algorithm):
-    """B3: `--registrar-algorithms SHA-256` accepts SHA-256 answers only."""
+    """docs/behaviour.md#office-digest: `--registrar-algorithms SHA-256` accepts SHA-256 answers only."""
     process = start_sipline("--registrar-algorithms", "SHA-256", "--auth-failures", "0")
     office = Office(process)
     user, password = office.user
@@ -243,7 +243,7 @@ def test_an_answer_with_an_algorithm_that_was_not_offered_is_refused(start_sipli
 
 
 def test_sha256_is_chosen_per_line_and_per_portal(start_sipline):
-    """B3, README "Office lines": DIGEST_ALGORITHMS of sip.add/sip.update, and `sipline portal digest`."""
+    """docs/behaviour.md#office-digest, README "Office lines": DIGEST_ALGORITHMS of sip.add/sip.update, and `sipline portal digest`."""
     from tests.integration.operator import cli
 
     process = start_sipline("--auth-failures", "0")
@@ -279,7 +279,7 @@ def test_sha256_is_chosen_per_line_and_per_portal(start_sipline):
 
 
 def test_a_portal_of_its_own_realm_challenges_even_unknown_users_with_its_algorithms(start_sipline):
-    """B3: the portal's choice reaches every username in its realm, so a challenge tells nothing of
+    """docs/behaviour.md#office-digest: the portal's choice reaches every username in its realm, so a challenge tells nothing of
     which users exist; a malformed choice makes no portal."""
     import sys
 
@@ -308,7 +308,7 @@ def test_a_portal_of_its_own_realm_challenges_even_unknown_users_with_its_algori
 
 @pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip (Debian baresip-core) is not installed")
 def test_baresip_registers_to_an_office_line_with_the_defaults(start_sipline, tmp_path):
-    """B3: libre-based UAs fail on any SHA-256 challenge ("Register: Function not implemented")."""
+    """docs/behaviour.md#office-digest: libre-based UAs fail on any SHA-256 challenge ("Register: Function not implemented")."""
     process = start_sipline()
     office = Office(process)
     user, password = office.user

@@ -1,4 +1,4 @@
-"""Every failure mode of a provider's registrar, played by SIPp (issue 3 §6; sip-behaviour.md A6, A7, C2–C6).
+"""Every failure mode of a provider's registrar, played by SIPp (docs/behaviour.md#check-real-registrars; docs/behaviour.md#reg-retry, docs/behaviour.md#reg-status, docs/behaviour.md#checks).
 
 Delays run at SCALE of real time, so a 300 s retry is observed as 6 s.
 """
@@ -96,7 +96,7 @@ def test_c2_silence_is_11_sends_then_request_timeout_and_backoff(tmp_path, start
 
 
 def test_a_line_held_by_the_pacing_is_wait_until_its_register_leaves(tmp_path, start_sipline):
-    """A7: `in_progress` begins when the first REGISTER leaves the admission queue (A10), not when
+    """docs/behaviour.md#reg-status: `in_progress` begins when the first REGISTER leaves the admission queue (docs/behaviour.md#reg-pacing), not when
     the attempt falls due. One transaction in flight per provider, which never answers: the second
     line waits its turn as `wait` until the first one's Timer F, then goes `in_progress`."""
     scale = 0.1
@@ -129,7 +129,7 @@ def test_c5_refresh_follows_the_granted_expiry(tmp_path, sipline):
         groups = wait_for_attempts(sipp, 2, gap=0.3, timeout=10)
         registered_at = groups[0][-1][0]
         assert 54 * SCALE - 0.05 <= groups[1][0][0] - registered_at <= 60 * SCALE + 0.3
-        assert "Authorization: Digest" in groups[1][0][1]  # refreshes send credentials up front (A4)
+        assert "Authorization: Digest" in groups[1][0][1]  # refreshes send credentials up front (docs/behaviour.md#reg-digest)
 
 
 def test_tcp_provider(tmp_path, sipline):

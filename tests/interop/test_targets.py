@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from sipline.tls import ensure_self_signed
+from sipline.server.tls import ensure_self_signed
 from tests.interop.conftest import SCALE, add_line
 from tests.peers.kamailio import Kamailio
 from tests.waiting import wait_until

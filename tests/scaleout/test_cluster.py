@@ -1,4 +1,4 @@
-"""Scale-out with real processes (issue 6 §3): 2 `api` + 3 `sip` sipline processes on one PostgreSQL,
+"""Scale-out with real processes (docs/behaviour.md#scale-faults): 2 `api` + 3 `sip` sipline processes on one PostgreSQL,
 300 cloud lines registered to Kamailio, and the faults: SIGKILL, SIGSTOP past the lease, a PostgreSQL
 restart, Redis going away."""
 

@@ -1,5 +1,5 @@
 """`sipline rotate-key`, then `sipline migrate-store --to postgresql://…`: an embedded installation
-re-seals its secrets under a new key and moves to PostgreSQL (issue 6 §4)."""
+re-seals its secrets under a new key and moves to PostgreSQL (docs/behaviour.md#store-migrate)."""
 
 from __future__ import annotations
 

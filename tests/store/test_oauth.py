@@ -1,4 +1,4 @@
-"""OAuth codes and tokens in the store, with a hand clock: lifetimes, one-time use, rotation (§2.3, Q-R4)."""
+"""OAuth codes and tokens in the store, with a hand clock: lifetimes, one-time use, rotation (docs/behaviour.md#oauth-server, docs/behaviour.md#oauth-rotation)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from sipline.accounts import Accounts
-from sipline.oauth import CODE_LIFETIME, REFRESH_LIFETIME, OAuth, OAuthError
+from sipline.accounts.portals import Accounts
+from sipline.accounts.oauth import CODE_LIFETIME, REFRESH_LIFETIME, OAuth, OAuthError
 from sipline.store.crypto import code_hash
 
 T0 = 1_800_000_000.0

@@ -93,7 +93,7 @@ def test_the_numbers_right_guards_every_rule(lines):
 
 
 def test_an_office_line_is_born_with_its_registrar_secrets(lines):
-    """Issue 4 §1, B1: HA1 for each algorithm, for the realm the line starts in, sealed at rest."""
+    """docs/behaviour.md#office-registrar, docs/behaviour.md#office-identity: HA1 for each algorithm, for the realm the line starts in, sealed at rest."""
     from sipline.sip import digest
 
     line = add(lines, APP, type_="office")

@@ -1,4 +1,4 @@
-"""`batch` sub-commands, `$` references and section rendering (rest-protocol.md §6)."""
+"""`batch` sub-commands, `$` references and section rendering (docs/behaviour.md#rest-batch)."""
 
 import asyncio
 

@@ -1,4 +1,4 @@
-"""SIP digest authentication (sip-behaviour A4, B3): RFC vectors, rules, parser properties."""
+"""SIP digest authentication (docs/behaviour.md#reg-digest, docs/behaviour.md#office-digest): RFC vectors, rules, parser properties."""
 
 import hashlib
 
@@ -137,7 +137,7 @@ def test_sha512_256_sess_auth_int_by_hand():
     assert f'response="{expected}"' in value and "algorithm=SHA-512-256-sess," in value
 
 
-# --- client rules (A4) ------------------------------------------------------------------------------------------
+# --- client rules (docs/behaviour.md#reg-digest) ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -369,7 +369,7 @@ def test_select_nothing_parses(values):
     assert select_challenges(values) == ([], None)
 
 
-# --- server side (B3) -------------------------------------------------------------------------------------------
+# --- server side (docs/behaviour.md#office-digest) -------------------------------------------------------------------------------------------
 
 
 def test_parse_credentials_defaults():

@@ -1,4 +1,4 @@
-"""FILTER / SORT / ORDER of voximplant.sip.get (voximplant-sip.md §4.1–4.2), on records in memory."""
+"""FILTER / SORT / ORDER of voximplant.sip.get (docs/behaviour.md#sip-get-filter, docs/behaviour.md#sip-get-sort), on records in memory."""
 
 from dataclasses import replace
 

@@ -2,8 +2,8 @@
 
 import resource
 
-from sipline.app import flow_limits
-from sipline.config import Settings
+from sipline.server.app import flow_limits
+from sipline.server.settings import Settings
 from sipline.sip.transports.admission import FlowBook, FlowLimits, FlowTimes, Throttle, fd_budget, source_of
 
 

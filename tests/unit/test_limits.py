@@ -1,4 +1,4 @@
-"""The leaky bucket (rest-protocol.md §7) and the operating-time baskets (§8) with a hand clock."""
+"""The leaky bucket (docs/behaviour.md#rest-rate-limit) and the operating-time baskets (docs/behaviour.md#rest-operating-limit) with a hand clock."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sipline import config
+from sipline.server import settings as config
 from sipline.sip.grammar import is_digits
 
 

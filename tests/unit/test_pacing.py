@@ -1,4 +1,4 @@
-"""Load control (sip-behaviour.md A10): buckets, per-host caps, the breaker."""
+"""Load control (docs/behaviour.md#reg-pacing): buckets, per-host caps, the breaker."""
 
 from sipline.registration.pacing import Breaker, Pacer, PacingSettings, TokenBucket
 

@@ -1,4 +1,4 @@
-"""PHP's parse_str rules and casts (rest-protocol.md §3)."""
+"""PHP's parse_str rules and casts (docs/behaviour.md#rest-params)."""
 
 from urllib.parse import quote_plus
 

@@ -1,5 +1,5 @@
-"""The registrar's pure rules with a hand-driven clock: nonces (B3), bindings (B4–B6), NAT pings (B7),
-abuse (B8), C9."""
+"""The registrar's pure rules with a hand-driven clock: nonces (docs/behaviour.md#office-digest), bindings (docs/behaviour.md#office-expiry, docs/behaviour.md#office-bindings, docs/behaviour.md#office-ok), NAT pings (docs/behaviour.md#office-nat),
+abuse (docs/behaviour.md#office-abuse), docs/behaviour.md#check-registrar."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def test_zero_removes_and_wildcard_rules():
     assert len(first) == 2
     assert [b.contact for b in apply(first, register("<sip:a@192.0.2.7>;expires=0", call_id="c9")).bindings] == ["sip:b@192.0.2.7"]
     assert apply(first, register("*", expires="0", call_id="c9")).bindings == []
-    # a binding of the same Call-ID with a CSeq at least the request's survives the wildcard (B5)
+    # a binding of the same Call-ID with a CSeq at least the request's survives the wildcard (docs/behaviour.md#office-bindings)
     assert len(apply(first, register("*", expires="0", call_id="c1", cseq=1)).bindings) == 2
     for contacts, expires in ((("*",), "600"), (("*", "<sip:x@h>"), "0"), (("*",), None)):
         with pytest.raises(BadRequest):
@@ -291,7 +291,7 @@ def test_a_blocked_ip_is_remembered_while_it_keeps_sending():
         guard.admit(f"198.51.100.{number}", NOW + number)
 
 
-# -- B7: NAT pings -------------------------------------------------------------------------------
+# -- docs/behaviour.md#office-nat: NAT pings -------------------------------------------------------------------------------
 
 def test_three_missed_pings_in_a_row_mark_a_binding_unreachable_once():
     book, key = PingBook(), (1, "sip:a@10.0.0.5")

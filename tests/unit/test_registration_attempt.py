@@ -1,4 +1,4 @@
-"""One registration attempt against scripted answers (sip-behaviour.md A1–A5, test vectors C3, C6, C7)."""
+"""One registration attempt against scripted answers (docs/behaviour.md#cloud-registration, test vectors docs/behaviour.md#check-auth-rejected, docs/behaviour.md#check-min-expires, docs/behaviour.md#check-srv-failover)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_stale_nonce_and_cached_nonce_are_answered():
     _, third = send(attempt)
     attempt.on_response(ok(third), 0)
     assert attempt.outcome.kind is OutcomeKind.OK
-    # the next attempt (a refresh) sends credentials up front from the cached nonce, nc + 1 (A4)
+    # the next attempt (a refresh) sends credentials up front from the cached nonce, nc + 1 (docs/behaviour.md#reg-digest)
     refresh = attempt_for(session=session)
     _, request = send(refresh)
     assert parse_credentials(request.headers.get("Authorization")).nc == 2
@@ -163,7 +163,7 @@ def test_unusable_min_expires_is_rejected(minimum):
 
 def test_c7_failover_on_timeout_transport_error_and_503():
     attempt = attempt_for(targets=(A, B, C, D))
-    assert attempt.targets == [A, B, C]  # three targets at most (A3)
+    assert attempt.targets == [A, B, C]  # three targets at most (docs/behaviour.md#reg-targets)
     target, first = send(attempt)
     assert target == A
     attempt.on_failure(OutcomeKind.TIMEOUT, "", 32)
@@ -261,7 +261,7 @@ def test_observed_address_and_old_contact_retired():
 
 
 def test_a_contact_sent_by_a_worker_that_never_learnt_the_outcome_is_retired_too():
-    """A9, scale-out: the store held C1 as registered and C2 as sent (a worker stopped after sending
+    """docs/behaviour.md#reg-lifecycle, scale-out: the store held C1 as registered and C2 as sent (a worker stopped after sending
     it); the next owner's REGISTER retires both, and its un-REGISTER removes both."""
     c1, c2 = "sip:l1@192.0.2.50:5070;transport=udp;line=l1", "sip:l1@192.0.2.51:5080;transport=udp;line=l1"
     ours = "sip:l1@198.51.100.1:5060;transport=udp;line=l1"

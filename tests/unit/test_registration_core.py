@@ -177,7 +177,7 @@ def test_refresh_before_expiry():
     times = [at for at, _ in registrar.requests]
     assert len(times) >= 4
     for earlier, later in zip(times, times[1:]):
-        assert 5.0 <= later - earlier < 120  # each refresh before the binding (120 s) runs out (A5)
+        assert 5.0 <= later - earlier < 120  # each refresh before the binding (120 s) runs out (docs/behaviour.md#reg-expiry)
     assert harness.status(1) is StatusResult.SUCCESS
     assert cseqs(registrar.requests) == sorted(set(cseqs(registrar.requests)))  # CSeq only goes up
 
@@ -189,7 +189,7 @@ def test_timeout_then_retry():
     harness.run_until(5.0 + 33.0)  # past Timer F (64 × T1 = 32 s)
     assert harness.status(1) is StatusResult.ERROR and harness.stored[1].status_code == 408
     assert harness.network.sent >= 7  # retransmitted (Timer E) while it waited
-    harness.run_until(5.0 + 33.0 + 60.0)  # A6 class T: retried within 15–30 s
+    harness.run_until(5.0 + 33.0 + 60.0)  # docs/behaviour.md#reg-retry class T: retried within 15–30 s
     assert harness.status(1) is StatusResult.SUCCESS and harness.stored_status(1) is StatusResult.SUCCESS
 
 

@@ -1,4 +1,4 @@
-"""A line's registration over time, with a hand-driven clock (sip-behaviour.md A5–A9; C1, C3–C5)."""
+"""A line's registration over time, with a hand-driven clock (docs/behaviour.md#cloud-registration; docs/behaviour.md#check-dns-fail, docs/behaviour.md#check-auth-rejected, docs/behaviour.md#check-refresh-failure, docs/behaviour.md#check-short-grant)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_first_cycle_statuses_a7():
     line = machine()
     assert line.handle_timer(0.0, 0.0)
     line.begin()
-    assert status(line) == ("wait", 0, "")  # queued for pacing (A10): no REGISTER has left yet
+    assert status(line) == ("wait", 0, "")  # queued for pacing (docs/behaviour.md#reg-pacing): no REGISTER has left yet
     line.sending(wall=1.0)
     assert status(line) == ("in_progress", 0, "") and line.status.updated_at == 1.0
     line.finish(ok(), line.generation, 2.0, wall=2.0)
@@ -84,7 +84,7 @@ def test_c4_transient_failure_on_refresh_keeps_success_until_the_binding_ends():
     run(line, Outcome(OutcomeKind.SERVER, 503, "Service Unavailable"), first_refresh)
     assert status(line) == ("success", 200, "")
     left = 600 - first_refresh
-    assert line.next_attempt_at - first_refresh <= left / 2  # retry within half of what is left (A6)
+    assert line.next_attempt_at - first_refresh <= left / 2  # retry within half of what is left (docs/behaviour.md#reg-retry)
     while line.next_deadline() < 600:
         deadline = line.next_deadline()
         if line.handle_timer(deadline, deadline):

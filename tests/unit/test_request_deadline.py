@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipline.request_deadline import VERDICTS, Exchange, RequestDeadline, Stage, Verdict, timeout_response
+from sipline.server.request_deadline import VERDICTS, Exchange, RequestDeadline, Stage, Verdict, timeout_response
 
 
 def test_every_stage_and_exchange_has_a_verdict():

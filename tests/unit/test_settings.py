@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sipline import cli, config
-from sipline.config import OPTIONS, ConfigError, Settings, settings_from
+from sipline.cli import main as cli
+from sipline.server import settings as config
+from sipline.server.settings import OPTIONS, ConfigError, Settings, settings_from
 
 ENV_ONLY = {"secret_key"}  # a secret has no flag: a command line shows in `ps`
 

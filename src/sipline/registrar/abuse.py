@@ -1,4 +1,4 @@
-"""Flood and password-guessing protection for the registrar (sip-behaviour.md B8), pure.
+"""Flood and password-guessing protection for the registrar (docs/behaviour.md#office-abuse), pure.
 
 Per source IP: more than `flood_requests` in `flood_window` seconds drops everything
 from it for `flood_block` seconds; `auth_failures` failures in `failure_window`
@@ -34,7 +34,9 @@ V = TypeVar("V")
 
 @dataclass(frozen=True)
 class AbuseLimits:
-    flood_requests: int = 20  # B8 (cf. Kamailio pike 16 per 2 s); 0 turns flood protection off
+    flood_requests: int = (
+        20  # docs/behaviour.md#office-abuse (cf. Kamailio pike 16 per 2 s); 0 turns flood protection off
+    )
     flood_window: float = 2.0
     flood_block: float = 300.0
     auth_failures: int = 5  # 0 turns failure blocking off
@@ -120,10 +122,12 @@ class Guard:
         self.sources: _Table[str, _Source] = _Table(limits.table_size, lambda s, now: _source_lapsed(s, now, window))
         # username → times of its recent failures, the newest last (at most user_failures of them)
         self.users: _Table[str, list[float]] = _Table(
-            limits.table_size, lambda times, now: not times or now - times[-1] > window)
+            limits.table_size, lambda times, now: not times or now - times[-1] > window
+        )
         # (username, IP) → when its current slot began, for guarded users only
         self.slots: _Table[tuple[str, str], float] = _Table(
-            limits.table_size, lambda began, now: now - began > max(limits.user_interval, window))
+            limits.table_size, lambda began, now: now - began > max(limits.user_interval, window)
+        )
 
     def admit(self, ip: str, now: float) -> bool:
         """False: drop the request silently (blocked, or flooding)."""
@@ -146,7 +150,7 @@ class Guard:
         return source is not None and source.requests > self.limits.flood_requests and now < source.blocked_until
 
     def failed(self, ip: str, username: str | None, now: float) -> bool:
-        """An authentication failure (B8 list). True when it blocks the IP now."""
+        """An authentication failure (docs/behaviour.md#office-abuse list). True when it blocks the IP now."""
         limits = self.limits
         if username and limits.user_failures:
             attempts = self.users.touch(username, [], now)
@@ -167,7 +171,7 @@ class Guard:
         return True
 
     def may_challenge(self, ip: str, username: str | None, now: float, holds_binding: bool) -> bool:
-        """B8 per username: while a user is guarded, one challenge per interval per IP (a new slot)."""
+        """docs/behaviour.md#office-abuse per username: while a user is guarded, one challenge per interval per IP (a new slot)."""
         if not username or holds_binding or not self.guarded(username, now):
             return True
         began = self.slots.get((username, ip))
@@ -177,7 +181,7 @@ class Guard:
         return True
 
     def may_verify(self, ip: str, username: str, issued: float, now: float, holds_binding: bool) -> bool:
-        """B8 per username: while a user is guarded, only an answer to the nonce of the IP's current slot
+        """docs/behaviour.md#office-abuse per username: while a user is guarded, only an answer to the nonce of the IP's current slot
         (issued when the slot began, or after) is checked; `issued` is the nonce's issue time."""
         if holds_binding or not self.guarded(username, now):
             return True
@@ -196,11 +200,13 @@ class Guard:
         return source.blocked_until if source else 0.0
 
 
-
 def _source_lapsed(source: _Source, now: float, window: float) -> bool:
     """Nothing left to remember: not blocked, no failure or block that still counts, no flood window open."""
-    last = max(source.window_start, source.failures[-1] if source.failures else 0.0,
-               source.blocks[-1] + DAY if source.blocks else 0.0)
+    last = max(
+        source.window_start,
+        source.failures[-1] if source.failures else 0.0,
+        source.blocks[-1] + DAY if source.blocks else 0.0,
+    )
     return now >= source.blocked_until and now - last > window
 
 

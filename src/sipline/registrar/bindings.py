@@ -1,4 +1,4 @@
-"""What a REGISTER does to an office line's bindings (RFC 3261 §10.3 steps 6–8; sip-behaviour.md B4–B6), pure.
+"""What a REGISTER does to an office line's bindings (RFC 3261 §10.3 steps 6–8; docs/behaviour.md#office-expiry, docs/behaviour.md#office-bindings, docs/behaviour.md#office-ok), pure.
 
 `read_register` turns the request into the facts the rules need (raising
 BadRequest for what cannot be parsed); `apply` takes the bindings the store holds
@@ -6,13 +6,13 @@ and returns the new ones, or raises before anything is changed:
 
 - per Contact an expiry: its `expires`, else the Expires header, else the default;
   0 removes, below the minimum is 423 (only while the minimum is under 3600 s,
-  §10.3 step 7), above the maximum is clamped (B4);
+  §10.3 step 7), above the maximum is clamped (docs/behaviour.md#office-expiry);
 - a Contact equal (§19.1.4) to a binding with the same Call-ID and the same CSeq is
-  a retransmission (no change), a lower CSeq is 500, anything else updates (B5);
+  a retransmission (no change), a lower CSeq is 500, anything else updates (docs/behaviour.md#office-bindings);
 - `Contact: *` with Expires 0 removes every binding but those of this Call-ID with
-  a CSeq at least the request's (B5);
+  a CSeq at least the request's (docs/behaviour.md#office-bindings);
 - past max_bindings, a new binding evicts the one from the same source address,
-  else the one expiring first; a PBX is never refused (B5).
+  else the one expiring first; a PBX is never refused (docs/behaviour.md#office-bindings).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sipline.sip.message import Request
 from sipline.sip.uri import SipUri
 from sipline.store.records import Binding
 
-MAX_CONTACT_LENGTH = 512  # B2 step 6
+MAX_CONTACT_LENGTH = 512  # docs/behaviour.md#office-order step 6
 # The store's cache topic of a line's bindings as last committed (keyed (CACHE_TOPIC, line id)), so
 # that a refresh needs no read. Expired ones stay in it until the line's next REGISTER: `apply`
 # skips them, and the sweeper has removed their rows.
@@ -41,7 +41,7 @@ class OutOfOrder(SipError):
 
 
 class PathUnsupported(BadExtension):
-    """B5: Path without `Supported: path` (RFC 3327 §5.3)."""
+    """docs/behaviour.md#office-bindings: Path without `Supported: path` (RFC 3327 §5.3)."""
 
     def __init__(self) -> None:
         super().__init__(["path"])
@@ -89,9 +89,10 @@ class Outcome:
     changed: bool = False
 
 
-def read_register(request: Request, *, transport: str, source: tuple[str, int], local: tuple[str, int],
-                  algorithm: str) -> Register:
-    """Raises: BadRequest (malformed Contact, Expires, CSeq; B2 step 6), PathUnsupported."""
+def read_register(
+    request: Request, *, transport: str, source: tuple[str, int], local: tuple[str, int], algorithm: str
+) -> Register:
+    """Raises: BadRequest (malformed Contact, Expires, CSeq; docs/behaviour.md#office-order step 6), PathUnsupported."""
     values = request.headers.get_all("Contact")
     wildcard = any(value.strip() == "*" for value in values)
     expires = _delta(request.headers.get("Expires"))
@@ -143,12 +144,12 @@ def _delta(value: str | None) -> int | None:
         return None
     text = value.strip()
     if not is_digits(text.lstrip("0") or text[-1:], 10) or int(text) > MAX_DELTA:
-        raise BadRequest(f"malformed expiry {text[:20]!r}")  # B4: non-numeric or > 2³²−1
+        raise BadRequest(f"malformed expiry {text[:20]!r}")  # docs/behaviour.md#office-expiry: non-numeric or > 2³²−1
     return int(text)
 
 
 def granted(requested: int | None, limits: Limits) -> int:
-    """B4. Raises: IntervalTooBrief below the minimum, while that minimum is under an hour."""
+    """docs/behaviour.md#office-expiry. Raises: IntervalTooBrief below the minimum, while that minimum is under an hour."""
     value = limits.default_expires if requested is None else requested
     if value == 0:
         return 0
@@ -169,8 +170,9 @@ def apply(current: list[Binding], register: Register, now: float, limits: Limits
     if register.wildcard:
         kept = [b for b in bindings if b.call_id == register.call_id and b.cseq >= register.cseq]
         return Outcome(kept, changed=changed or len(kept) != len(bindings))
-    expiries = [granted(spec.expires if spec.expires is not None else register.expires, limits)
-                for spec in register.contacts]
+    expiries = [
+        granted(spec.expires if spec.expires is not None else register.expires, limits) for spec in register.contacts
+    ]
     grants: dict[str, int] = {}
     for spec, expiry in zip(register.contacts, expiries, strict=True):
         index, existing = None, None
@@ -198,22 +200,35 @@ def apply(current: list[Binding], register: Register, now: float, limits: Limits
 
 
 def _same_contact(stored: str, spec: ContactSpec) -> bool:
-    """B5: URI comparison (§19.1.4); the same text is the usual case and needs no parsing."""
+    """docs/behaviour.md#office-bindings: URI comparison (§19.1.4); the same text is the usual case and needs no parsing."""
     return stored == spec.uri or SipUri.parse(stored).equivalent(spec.parsed)
 
 
 def _binding(spec: ContactSpec, register: Register, expiry: int, now: float, existing: Binding | None) -> Binding:
     return Binding(
-        contact=spec.uri, expires_at=now + expiry, granted=expiry, call_id=register.call_id, cseq=register.cseq,
-        transport=register.transport, source=register.source, local=register.local, q=spec.q, path=register.path,
-        instance=spec.instance, reg_id=spec.reg_id, user_agent=register.user_agent, algorithm=register.algorithm,
-        nat=behind_nat(spec.parsed, register.source), reachable=True,
-        first_registered_at=existing.first_registered_at if existing else now, last_refreshed_at=now,
+        contact=spec.uri,
+        expires_at=now + expiry,
+        granted=expiry,
+        call_id=register.call_id,
+        cseq=register.cseq,
+        transport=register.transport,
+        source=register.source,
+        local=register.local,
+        q=spec.q,
+        path=register.path,
+        instance=spec.instance,
+        reg_id=spec.reg_id,
+        user_agent=register.user_agent,
+        algorithm=register.algorithm,
+        nat=behind_nat(spec.parsed, register.source),
+        reachable=True,
+        first_registered_at=existing.first_registered_at if existing else now,
+        last_refreshed_at=now,
     )
 
 
 def _make_room(bindings: list[Binding], source: tuple[str, int], room: int) -> list[Binding]:
-    """B5: evict the binding from the same source address, else the one expiring first."""
+    """docs/behaviour.md#office-bindings: evict the binding from the same source address, else the one expiring first."""
     while len(bindings) > room:
         same = [b for b in bindings if b.source == source]
         victim = same[0] if same else min(bindings, key=lambda b: b.expires_at)
@@ -222,16 +237,15 @@ def _make_room(bindings: list[Binding], source: tuple[str, int], room: int) -> l
 
 
 def behind_nat(contact: SipUri, source: tuple[str, int]) -> bool:
-    """B7: the Contact is not where the request came from (a private Contact address seen from
+    """docs/behaviour.md#office-nat: the Contact is not where the request came from (a private Contact address seen from
     elsewhere is one case of it): requests to this PBX must go to the recorded source."""
     return (contact.host, contact.port or 5060) != source
 
 
 def contact_lines(outcome: Outcome, now: float) -> list[str]:
-    """B6: every binding with its remaining seconds; what this request set shows its grant exactly."""
+    """docs/behaviour.md#office-ok: every binding with its remaining seconds; what this request set shows its grant exactly."""
     lines = []
     for binding in outcome.bindings:
         seconds = outcome.granted.get(binding.contact, max(0, int(binding.expires_at - now)))
         lines.append(f"<{binding.contact}>;expires={seconds}")
     return lines
-

@@ -1,4 +1,4 @@
-"""A bounded memo for values that come from the network (sip-behaviour.md B8: state a sender cannot grow)."""
+"""A bounded memo for values that come from the network (docs/behaviour.md#office-abuse: state a sender cannot grow)."""
 
 from __future__ import annotations
 

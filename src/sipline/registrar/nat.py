@@ -1,4 +1,4 @@
-"""B7: is a PBX behind NAT still there? OPTIONS to NAT-flagged UDP bindings, every 30 s.
+"""docs/behaviour.md#office-nat: is a PBX behind NAT still there? OPTIONS to NAT-flagged UDP bindings, every 30 s.
 
 Each round sends one OPTIONS to the recorded source of every NAT-flagged UDP
 binding (the request reopens the pinhole on the way). A ping still unanswered
@@ -50,8 +50,7 @@ class PingBook:
         self._out.clear()
         self._missed = {key: count for key, count in self._missed.items() if key in bindings}
         self._down = {key for key, reachable in bindings.items() if not reachable}
-        lost = [key for key, count in self._missed.items()
-                if count >= self.misses_allowed and key not in self._down]
+        lost = [key for key, count in self._missed.items() if count >= self.misses_allowed and key not in self._down]
         self._down.update(lost)
         return lost
 
@@ -74,21 +73,30 @@ def build_options(binding: Binding, realm: str, branch: str) -> Request:
     local = binding.local
     host = f"[{local[0]}]" if ":" in local[0] else local[0]
     tag = secrets.token_hex(5)
-    headers = Headers.of([
-        ("Via", f"SIP/2.0/UDP {host}:{local[1]};branch={branch};rport"),
-        ("Max-Forwards", "70"),
-        ("From", f"<sip:ping@{realm}>;tag={tag}"),
-        ("To", f"<{binding.contact}>"),
-        ("Call-ID", f"{tag}-{branch[len(BRANCH_PREFIX):]}@{realm}"),
-        ("CSeq", "1 OPTIONS"),
-        ("Content-Length", "0"),
-    ])
+    headers = Headers.of(
+        [
+            ("Via", f"SIP/2.0/UDP {host}:{local[1]};branch={branch};rport"),
+            ("Max-Forwards", "70"),
+            ("From", f"<sip:ping@{realm}>;tag={tag}"),
+            ("To", f"<{binding.contact}>"),
+            ("Call-ID", f"{tag}-{branch[len(BRANCH_PREFIX) :]}@{realm}"),
+            ("CSeq", "1 OPTIONS"),
+            ("Content-Length", "0"),
+        ]
+    )
     return Request("OPTIONS", binding.contact, headers)
 
 
 class NatPinger:
-    def __init__(self, db: Database, transport: SipTransport, realm: str, *, interval: float = PING_INTERVAL,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        transport: SipTransport,
+        realm: str,
+        *,
+        interval: float = PING_INTERVAL,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.db, self.transport, self.realm = db, transport, realm
         self.interval, self.wall = interval, wall
         self.book = PingBook()
@@ -128,8 +136,11 @@ class NatPinger:
     async def _round(self) -> None:
         now = self.wall()
         # with several sip nodes on one store, each pings only what came in on its own sockets
-        found = [(line_id, binding) for line_id, binding in await self.db.read(lambda repo: repo.nat_bindings(now))
-                 if self._ours(binding.local)]
+        found = [
+            (line_id, binding)
+            for line_id, binding in await self.db.read(lambda repo: repo.nat_bindings(now))
+            if self._ours(binding.local)
+        ]
         lost = self.book.new_round({(line_id, b.contact): b.reachable for line_id, b in found})
         if lost:
             await self._mark(lost, False)

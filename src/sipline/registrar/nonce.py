@@ -1,14 +1,14 @@
-"""Stateless digest nonces and nonce-count replay protection (sip-behaviour.md B3), pure.
+"""Stateless digest nonces and nonce-count replay protection (docs/behaviour.md#office-digest), pure.
 
 A nonce is hex(issue time 8 B ‖ random 8 B ‖ first 16 B of HMAC-SHA256(secret,
 time ‖ random ‖ realm ‖ addressee)): any process that holds the secret can check one
 without having issued it. The addressee is the source IP, the username and the
 algorithm the challenge was sent to and for: an answer from another IP, for another
-user or with another algorithm than the one offered is INVALID (B3: only an offered
-algorithm is accepted; B8: a nonce fetched at one address cannot be spent at others).
+user or with another algorithm than the one offered is INVALID (docs/behaviour.md#office-digest: only an offered
+algorithm is accepted; docs/behaviour.md#office-abuse: a nonce fetched at one address cannot be spent at others).
 Secrets come from the master key and the rotation period they fall in, so every
 sipline process of an installation derives the same ones; a nonce is accepted
-under the current secret and the one before (B3: the previous secret stays valid
+under the current secret and the one before (docs/behaviour.md#office-digest: the previous secret stays valid
 at least one nonce lifetime).
 
     check(nonce) ─► INVALID  bad encoding or HMAC: a fresh challenge, counted as a failure
@@ -19,7 +19,7 @@ Nonce counts (RFC 7616 §3.4.5): with qop, a nonce is accepted again only with a
 higher nc; without qop, once. The one exception is a retransmission of the request
 last accepted (same Via branch, Call-ID and CSeq: a UDP PBX whose 200 was lost),
 which is let through to be answered again; the binding rules make it change nothing
-(B5: same Call-ID and CSeq). A nonce answered wrongly is burnt: it gives one guess
+(docs/behaviour.md#office-bindings: same Call-ID and CSeq). A nonce answered wrongly is burnt: it gives one guess
 at a password, not one per nonce count. The table is an LRU of at most MAX_TRACKED
 nonces alive for LIFETIME; a nonce pushed out of it counts as stale.
 """
@@ -34,10 +34,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import Enum
 
-LIFETIME = 300.0  # B3: seconds a nonce is good for
-FUTURE_SKEW = 3.0  # B3: an issue time further ahead than this is stale
+LIFETIME = 300.0  # docs/behaviour.md#office-digest: seconds a nonce is good for
+FUTURE_SKEW = 3.0  # docs/behaviour.md#office-digest: an issue time further ahead than this is stale
 ROTATION = 3600.0  # seconds per secret; must exceed LIFETIME so the previous secret covers old nonces
-MAX_TRACKED = 100_000  # B3: nonce-count table size
+MAX_TRACKED = 100_000  # docs/behaviour.md#office-digest: nonce-count table size
 RANDOM_POOL = 4096
 _TIME_SCALE = 1_000_000  # the issue time is kept in microseconds
 _BURNT = 2**32  # above any nonce count (RFC 7616 §3.4: 8 hex digits): every later use is a replay
@@ -65,7 +65,7 @@ class NonceUse(Enum):
     ACCEPTED = "accepted"
     RETRANSMITTED = "retransmitted"  # the request last accepted with this nonce, again
     REPLAYED = "replayed"  # nc not above the last one accepted, or a second use without qop
-    FORGOTTEN = "forgotten"  # pushed out of the table: treated as stale (B3)
+    FORGOTTEN = "forgotten"  # pushed out of the table: treated as stale (docs/behaviour.md#office-digest)
 
 
 class Nonces:
@@ -120,7 +120,9 @@ class Nonces:
         if request is not None and request == last_request and (nc or 0) == last:
             return NonceUse.RETRANSMITTED
         if nc is None or nc <= last:
-            return NonceUse.REPLAYED  # B3: without qop a nonce serves once; with qop nc must grow
+            return (
+                NonceUse.REPLAYED
+            )  # docs/behaviour.md#office-digest: without qop a nonce serves once; with qop nc must grow
         self._counts[nonce] = (issued, nc, request)
         return NonceUse.ACCEPTED
 
@@ -152,7 +154,7 @@ class Nonces:
         if self._pool_at >= len(self._pool):
             self._pool, self._pool_at = os.urandom(RANDOM_POOL), 0
         self._pool_at += 8
-        return self._pool[self._pool_at - 8:self._pool_at]
+        return self._pool[self._pool_at - 8 : self._pool_at]
 
     def _epoch(self, now: float) -> int:
         return int(now // self.rotation)

@@ -1,6 +1,6 @@
-"""The office registrar: REGISTER at INCOMING_SERVER (sip-behaviour.md B2–B8), the glue around the rules.
+"""The office registrar: REGISTER at INCOMING_SERVER (docs/behaviour.md#office-registrar), the glue around the rules.
 
-Processing order (B2): abuse checks (before any credential work) → Request-URI
+Processing order (docs/behaviour.md#office-order): abuse checks (before any credential work) → Request-URI
 is ours → Require options → usernames and realms of a sane length (else 400, before
 any state is kept for them) → digest authentication → the authenticated user is
 the To user → Contact/Expires → binding rules → 200. A request without
@@ -24,9 +24,9 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from dataclasses import asdict, dataclass
 from email.utils import formatdate
+from functools import lru_cache
 
 from sipline.registrar import bindings as rules
 from sipline.registrar.abuse import AbuseLimits, Guard, SecurityEvent
@@ -47,12 +47,12 @@ from sipline.store.repository import Repository
 log = logging.getLogger("sipline.registrar")
 security = logging.getLogger("sipline.security")
 
-SUPPORTED_OPTIONS = frozenset({"path"})  # B2 step 2: what Require may name
-SWEEP_INTERVAL = 1.0  # B10: expired bindings go within 5 s
+SUPPORTED_OPTIONS = frozenset({"path"})  # docs/behaviour.md#office-order step 2: what Require may name
+SWEEP_INTERVAL = 1.0  # docs/behaviour.md#office-status: expired bindings go within 5 s
 REALMS = ("portal-realms",)  # cache key of the portals' own INCOMING_SERVERs, with their digest algorithms
 COMMIT_DELAY = 0.002  # seconds a REGISTER waits for others to share its commit
-# B8: what of a REGISTER may reach a table or a log line. INCOMING_LOGIN is `sip` and a number and
-# LOGIN at most 100 characters (voximplant-sip.md §1.1); a realm is a DNS name of at most 253.
+# docs/behaviour.md#office-abuse: what of a REGISTER may reach a table or a log line. INCOMING_LOGIN is `sip` and a number and
+# LOGIN at most 100 characters (docs/behaviour.md#line-record); a realm is a DNS name of at most 253.
 MAX_USERNAME = 128
 MAX_REALM = 255
 MAX_LOGGED = 64  # characters of a username in a security event; longer ones end in "…"
@@ -62,10 +62,12 @@ MAX_LOGGED = 64  # characters of a username in a security event; longer ones end
 class RegistrarSettings:
     realm: str  # INCOMING_SERVER of portals without their own
     addresses: frozenset[str] = frozenset()  # our listen and public addresses: also accepted in the Request-URI
-    algorithms: tuple[str, ...] = ("MD5",)  # B3: challenge order, for lines and portals without their own
+    algorithms: tuple[str, ...] = (
+        "MD5",
+    )  # docs/behaviour.md#office-digest: challenge order, for lines and portals without their own
     limits: rules.Limits = rules.Limits()
     abuse: AbuseLimits = AbuseLimits()
-    ping_interval: float = PING_INTERVAL  # B7
+    ping_interval: float = PING_INTERVAL  # docs/behaviour.md#office-nat
 
 
 @dataclass
@@ -79,8 +81,15 @@ class _Pending:
 
 
 class Registrar:
-    def __init__(self, db: Database, transport: SipTransport, settings: RegistrarSettings, master_key: bytes, *,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        transport: SipTransport,
+        settings: RegistrarSettings,
+        master_key: bytes,
+        *,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.transport = transport
         self.settings = settings
@@ -89,11 +98,13 @@ class Registrar:
         self.guard = Guard(settings.abuse)
         self._pending: list[_Pending] = []
         self._committing = False
-        self._bound: set[tuple[str, str]] = set()  # (login, source IP) holding a binding (B8 exemption)
+        self._bound: set[tuple[str, str]] = (
+            set()
+        )  # (login, source IP) holding a binding (docs/behaviour.md#office-abuse exemption)
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
         self.pinger = NatPinger(db, transport, settings.realm, interval=settings.ping_interval, wall=wall)
-        # Unknown users are checked against this, so that they cost what a known user costs (B3).
+        # Unknown users are checked against this, so that they cost what a known user costs (docs/behaviour.md#office-digest).
         self._decoy = {alg: secrets.token_hex(32 if alg != "MD5" else 16) for alg in digest.KEPT}
 
     async def start(self) -> None:
@@ -107,7 +118,7 @@ class Registrar:
         for task in list(self._tasks):
             task.cancel()
 
-    # -- B2 ------------------------------------------------------------------------------------
+    # -- docs/behaviour.md#office-order ------------------------------------------------------------------------------------
 
     def handle(self, request: Request, source: Source) -> None:
         try:
@@ -123,18 +134,20 @@ class Registrar:
             return
         now = self.wall()
         if not self.guard.admit(source.address, now):
-            self.transport.stats["registrar_dropped"] += 1  # B8: blocked or flooding: no answer
+            self.transport.stats["registrar_dropped"] += (
+                1  # docs/behaviour.md#office-abuse: blocked or flooding: no answer
+            )
             return
         realm = self._realm(request, realms)  # type: ignore[arg-type]
         if realm is None:
-            raise NotFound("not our realm")  # B2 step 1: we do not proxy REGISTER
+            raise NotFound("not our realm")  # docs/behaviour.md#office-order step 1: we do not proxy REGISTER
         unsupported = self._unsupported(request)
         if unsupported:
             raise BadExtension(unsupported)
         credentials = self._credentials(request, realm)
         to_user = _to_user(request)
         if to_user is not None and len(to_user) > MAX_USERNAME:
-            raise BadRequest("To user too long")  # B8: before any state is kept for it
+            raise BadRequest("To user too long")  # docs/behaviour.md#office-abuse: before any state is kept for it
         username = credentials.username if credentials is not None else to_user
         if username is None:
             raise self._challenge(source, realm, "", self._realm_algorithms(realm), stale=False)
@@ -145,16 +158,23 @@ class Registrar:
         else:
             self._identified(request, source, realm, credentials, found)  # type: ignore[arg-type]
 
-    async def _look_up(self, key: tuple[str, str], request: Request, source: Source, realm: str,
-                       credentials: digest.Credentials | None) -> None:
+    async def _look_up(
+        self, key: tuple[str, str], request: Request, source: Source, realm: str, credentials: digest.Credentials | None
+    ) -> None:
         found = await self.db.cached(key, lambda repo: repo.office_user(key[1]))
         try:
             self._identified(request, source, realm, credentials, found)
         except SipError as error:
             self._refuse(request, source, error)
 
-    def _identified(self, request: Request, source: Source, realm: str, credentials: digest.Credentials | None,
-                    found: tuple[OfficeUser, str | None] | None) -> None:
+    def _identified(
+        self,
+        request: Request,
+        source: Source,
+        realm: str,
+        credentials: digest.Credentials | None,
+        found: tuple[OfficeUser, str | None] | None,
+    ) -> None:
         """`found`: the office line the username names, with its portal's INCOMING_SERVER.
         Raises: SipError, the answer to send."""
         user = found[0] if found is not None and (found[1] or self.settings.realm).lower() == realm else None
@@ -165,14 +185,16 @@ class Registrar:
         username = _to_user(request) or ""
         if self.guard.may_challenge(source.address, username, self.wall(), (username, source.address) in self._bound):
             raise self._challenge(source, realm, username, algorithms, stale=False)
-        self.transport.stats["registrar_dropped"] += 1  # B8: this IP had its challenge for the user
+        self.transport.stats["registrar_dropped"] += (
+            1  # docs/behaviour.md#office-abuse: this IP had its challenge for the user
+        )
 
     async def _load_realms(self, request: Request, source: Source) -> None:
         await self.db.cached(REALMS, lambda repo: repo.portal_realms())
         self.handle(request, source)
 
     def _realm(self, request: Request, portal_realms: dict[str, tuple[str, ...] | None]) -> str | None:
-        """B1, B2 step 1: the realm is an INCOMING_SERVER: the service's or a portal's own. The
+        """docs/behaviour.md#office-identity, docs/behaviour.md#office-order step 1: the realm is an INCOMING_SERVER: the service's or a portal's own. The
         Request-URI names one, or one of our addresses, and then the To host says which."""
         target = _target(request.uri)
         if target is None:
@@ -191,7 +213,7 @@ class Registrar:
         return [tag for tag in tags if tag.lower() not in SUPPORTED_OPTIONS]
 
     def _realm_algorithms(self, realm: str) -> tuple[str, ...]:
-        """B3: what an unknown username is challenged with: the realm's portal's choice, else the service's."""
+        """docs/behaviour.md#office-digest: what an unknown username is challenged with: the realm's portal's choice, else the service's."""
         realms = self.db.recall(REALMS)
         chosen = realms.get(realm) if isinstance(realms, dict) else None
         return chosen or self.settings.algorithms
@@ -204,40 +226,64 @@ class Registrar:
             except digest.DigestError:
                 raise BadRequest("malformed Authorization") from None
             if len(credentials.username) > MAX_USERNAME or len(credentials.realm) > MAX_REALM:
-                raise BadRequest("username or realm too long")  # B8: before any state is kept for it
+                raise BadRequest(
+                    "username or realm too long"
+                )  # docs/behaviour.md#office-abuse: before any state is kept for it
             if credentials.realm == realm:
                 return credentials
         return None
 
-    def _authenticated(self, request: Request, source: Source, realm: str, credentials: digest.Credentials,
-                       user: OfficeUser | None, algorithms: tuple[str, ...]) -> None:
+    def _authenticated(
+        self,
+        request: Request,
+        source: Source,
+        realm: str,
+        credentials: digest.Credentials,
+        user: OfficeUser | None,
+        algorithms: tuple[str, ...],
+    ) -> None:
         """`user`: the office line of the digest username in this realm, None if there is none.
         Raises: SipError, the answer to send."""
         now = self.wall()
         username = credentials.username
-        # B3: only the algorithm offered with this nonce, to this source, for this user
-        state = self.nonces.check(credentials.nonce, realm, now, Addressee(source.address, username,
-                                                                           credentials.algorithm))
+        # docs/behaviour.md#office-digest: only the algorithm offered with this nonce, to this source, for this user
+        state = self.nonces.check(
+            credentials.nonce, realm, now, Addressee(source.address, username, credentials.algorithm)
+        )
         if not _same_target(credentials.uri, request.uri):
-            raise BadRequest("the digest uri is not the Request-URI")  # B3
+            raise BadRequest("the digest uri is not the Request-URI")  # docs/behaviour.md#office-digest
         holds_binding = (username, source.address) in self._bound
         if state is not NonceState.INVALID and not self.guard.may_verify(
-                source.address, username, issued_at(credentials.nonce), now, holds_binding):
-            self.transport.stats["registrar_dropped"] += 1  # B8: not the nonce of this IP's current slot
+            source.address, username, issued_at(credentials.nonce), now, holds_binding
+        ):
+            self.transport.stats["registrar_dropped"] += (
+                1  # docs/behaviour.md#office-abuse: not the nonce of this IP's current slot
+            )
             return
         stored = self._ha1(user, realm, credentials.algorithm) if user else self._decoy.get(credentials.algorithm, "")
         good = state is not NonceState.INVALID and _verify(credentials, stored)
         if not good:
             if state is NonceState.VALID:
                 self.nonces.burn(credentials.nonce, now)  # one guess per nonce, whatever its nc
-            self._failed(source, realm, username, algorithms, "wrong credentials" if state is not
-                         NonceState.INVALID else "bad nonce")
+            self._failed(
+                source,
+                realm,
+                username,
+                algorithms,
+                "wrong credentials" if state is not NonceState.INVALID else "bad nonce",
+            )
             return
         if state is NonceState.STALE:
-            raise self._challenge(source, realm, username, algorithms, stale=True)  # B3: not a failure
+            raise self._challenge(
+                source, realm, username, algorithms, stale=True
+            )  # docs/behaviour.md#office-digest: not a failure
         headers = request.headers
-        use = self.nonces.use(credentials.nonce, credentials.nc if credentials.qop else None, now,
-                              (headers.get("Via"), headers.get("Call-ID"), headers.get("CSeq")))
+        use = self.nonces.use(
+            credentials.nonce,
+            credentials.nc if credentials.qop else None,
+            now,
+            (headers.get("Via"), headers.get("Call-ID"), headers.get("CSeq")),
+        )
         if use is NonceUse.FORGOTTEN:
             raise self._challenge(source, realm, username, algorithms, stale=True)
         if use is NonceUse.REPLAYED:
@@ -246,8 +292,13 @@ class Registrar:
         if user is None or _to_user(request) != username:
             self._failed(source, realm, username, algorithms, "not the To user", forbidden=True)
             return
-        register = rules.read_register(request, transport=source.transport, source=(source.address, source.port),
-                                       local=source.local, algorithm=credentials.algorithm)
+        register = rules.read_register(
+            request,
+            transport=source.transport,
+            source=(source.address, source.port),
+            local=source.local,
+            algorithm=credentials.algorithm,
+        )
         self._pending.append(_Pending(request, source, user, register))
         if not self._committing:
             self._committing = True
@@ -256,37 +307,53 @@ class Registrar:
     def _ha1(self, user: OfficeUser, realm: str, algorithm: str) -> str:
         if user.realm == realm and algorithm in user.ha1:
             return user.ha1[algorithm]
-        # B1: computed anew when the realm (INCOMING_SERVER) or the password changed, and kept
+        # docs/behaviour.md#office-identity: computed anew when the realm (INCOMING_SERVER) or the password changed, and kept
         ha1 = digest.ha1_kept(user.login, realm, user.password)
         self._spawn(self.db.write(lambda repo: repo.store_ha1(user.line_id, realm, ha1), touches=("office-user",)))
         return ha1.get(algorithm, "")
 
-    def _failed(self, source: Source, realm: str, username: str, algorithms: tuple[str, ...], reason: str, *,
-                forbidden: bool = False) -> None:
-        """B3, B8: counted, logged, and answered like any other failure (a fresh challenge, or 403);
+    def _failed(
+        self,
+        source: Source,
+        realm: str,
+        username: str,
+        algorithms: tuple[str, ...],
+        reason: str,
+        *,
+        forbidden: bool = False,
+    ) -> None:
+        """docs/behaviour.md#office-digest, docs/behaviour.md#office-abuse: counted, logged, and answered like any other failure (a fresh challenge, or 403);
         while the user is guarded, the challenge only when this IP may have one (abuse.py).
         Raises: Forbidden or Unauthorized, the answer to send."""
         now = self.wall()
         self._log(SecurityEvent(now, source.address, source.port, source.transport, username, reason))
         if self.guard.failed(source.address, username, now):
             until = self.guard.blocked_until(source.address)
-            self._log(SecurityEvent(now, source.address, source.port, source.transport, username,
-                                    f"blocked for {until - now:.0f} s"))
+            self._log(
+                SecurityEvent(
+                    now, source.address, source.port, source.transport, username, f"blocked for {until - now:.0f} s"
+                )
+            )
         if forbidden:
             raise Forbidden(reason)
         if self.guard.may_challenge(source.address, username, now, (username, source.address) in self._bound):
             raise self._challenge(source, realm, username, algorithms, stale=False)
         self.transport.stats["registrar_dropped"] += 1
 
-    def _challenge(self, source: Source, realm: str, username: str, algorithms: tuple[str, ...], *,
-                   stale: bool) -> Unauthorized:
-        """B3: one challenge per algorithm, each with its own fresh nonce for this source, user and
+    def _challenge(
+        self, source: Source, realm: str, username: str, algorithms: tuple[str, ...], *, stale: bool
+    ) -> Unauthorized:
+        """docs/behaviour.md#office-digest: one challenge per algorithm, each with its own fresh nonce for this source, user and
         algorithm; never 407 for REGISTER."""
         now = self.wall()
         flag = ", stale=true" if stale else ""
         nonces = [self.nonces.issue(realm, now, Addressee(source.address, username, alg)) for alg in algorithms]
-        return Unauthorized([f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}, qop="auth"{flag}'
-                             for nonce, alg in zip(nonces, algorithms, strict=True)])
+        return Unauthorized(
+            [
+                f'Digest realm="{realm}", nonce="{nonce}", algorithm={alg}, qop="auth"{flag}'
+                for nonce, alg in zip(nonces, algorithms, strict=True)
+            ]
+        )
 
     # -- the store ------------------------------------------------------------------------------
 
@@ -328,8 +395,13 @@ class Registrar:
                 continue
             if item.outcome.changed:
                 current[line_id] = item.outcome.bindings
-        repo.save_bindings({line_id: (before[line_id], bindings) for line_id, bindings in current.items()
-                            if bindings is not before[line_id]})
+        repo.save_bindings(
+            {
+                line_id: (before[line_id], bindings)
+                for line_id, bindings in current.items()
+                if bindings is not before[line_id]
+            }
+        )
         return current
 
     def _answer(self, item: _Pending, now: float) -> None:
@@ -349,15 +421,18 @@ class Registrar:
         headers = [("Contact", line) for line in rules.contact_lines(outcome, now)]
         headers.append(("Date", _http_date(int(now))))
         headers += [("Path", path) for path in item.register.path]
-        self._send(request, source, lambda to_tag, at: encode_response(request, 200, "OK", to_tag=to_tag, source=at,
-                                                                         headers=headers))
+        self._send(
+            request,
+            source,
+            lambda to_tag, at: encode_response(request, 200, "OK", to_tag=to_tag, source=at, headers=headers),
+        )
 
     def peer_gone(self, peer: tuple[str, int]) -> None:
-        """B7: a PBX's TCP/TLS connection closed; its bindings stay, marked unreachable."""
+        """docs/behaviour.md#office-nat: a PBX's TCP/TLS connection closed; its bindings stay, marked unreachable."""
         self._spawn(self.db.write(lambda repo: repo.connection_closed(*peer), touches=(rules.CACHE_TOPIC,)))
 
     async def _sweep(self) -> None:
-        """B10: expired bindings leave the store within SWEEP_INTERVAL."""
+        """docs/behaviour.md#office-status: expired bindings leave the store within SWEEP_INTERVAL."""
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             try:
@@ -397,6 +472,7 @@ class Registrar:
 # The same few Request-URIs and To values come again with every REGISTER of a PBX: what they
 # mean is remembered (strings in, strings out, bounded) rather than parsed each time.
 
+
 def _to_user(request: Request) -> str | None:
     return _to_parts(request.headers.get("To") or "")[0]
 
@@ -426,26 +502,31 @@ def _target(uri: str) -> tuple[str, str, int | None] | None:
 
 
 def _same_target(uri: str, request_uri: str) -> bool:
-    """B3: the digest `uri` names the Request-URI (scheme, host and port; parameters aside)."""
+    """docs/behaviour.md#office-digest: the digest `uri` names the Request-URI (scheme, host and port; parameters aside)."""
     mine = _target(uri) if uri != request_uri else _target(request_uri)
     return mine is not None and mine == _target(request_uri)
 
 
 def _remaining_over(bindings: list[Binding], source: Source, now: float) -> float:
     """Seconds the longest-lived binding registered over `source`'s flow has left; 0 if none."""
-    return max((binding.expires_at - now for binding in bindings
-                if binding.source == (source.address, source.port) and binding.transport == source.transport),
-               default=0.0)
+    return max(
+        (
+            binding.expires_at - now
+            for binding in bindings
+            if binding.source == (source.address, source.port) and binding.transport == source.transport
+        ),
+        default=0.0,
+    )
 
 
 @lru_cache(maxsize=2)
 def _http_date(second: int) -> str:
-    """B6: the Date of a 200, made once per second."""
+    """docs/behaviour.md#office-ok: the Date of a 200, made once per second."""
     return formatdate(second, usegmt=True)
 
 
 def _loggable(username: str | None) -> str | None:
-    """B8: at most MAX_LOGGED characters of a username reach a log line."""
+    """docs/behaviour.md#office-abuse: at most MAX_LOGGED characters of a username reach a log line."""
     if username is None or len(username) <= MAX_LOGGED:
         return username
     return username[:MAX_LOGGED] + "…"

@@ -1,4 +1,4 @@
-"""One registration attempt, sans-IO (sip-behaviour.md A2–A5).
+"""One registration attempt, sans-IO (docs/behaviour.md#cloud-registration).
 
 How it works: the engine resolves targets, then asks `next_request(now)` for
 the REGISTER to send and reports what came back with `on_response` or
@@ -7,10 +7,10 @@ the REGISTER to send and reports what came back with `on_response` or
 
 - a 401/407 is answered with digest credentials for every challenged realm,
   unless credentials made from a nonce of this very attempt were refused
-  without `stale=true` (A4); at most three challenges;
-- a 423 is answered once, with the registrar's Min-Expires (A5);
+  without `stale=true` (docs/behaviour.md#reg-digest); at most three challenges;
+- a 423 is answered once, with the registrar's Min-Expires (docs/behaviour.md#reg-expiry);
 - a timeout, transport failure or 503 moves to the next target, three at most
-  (A3, RFC 3263 §4.3); a 503's Retry-After keeps that target out for a while;
+  (docs/behaviour.md#reg-targets, RFC 3263 §4.3); a 503's Retry-After keeps that target out for a while;
 - every request takes the next CSeq of the line's Call-ID (§10.2, §22.2).
 """
 
@@ -38,9 +38,9 @@ from sipline.sip.message import Request, Response
 from sipline.sip.resolve import Target
 from sipline.sip.uri import SipUri
 
-MAX_TARGETS = 3  # A3: targets tried in one attempt
-MAX_CHALLENGES = 3  # A4: more challenges than this in one attempt is AUTH_FAIL
-MAX_MIN_EXPIRES = 86400  # A5: a larger Min-Expires is not honoured
+MAX_TARGETS = 3  # docs/behaviour.md#reg-targets: targets tried in one attempt
+MAX_CHALLENGES = 3  # docs/behaviour.md#reg-digest: more challenges than this in one attempt is AUTH_FAIL
+MAX_MIN_EXPIRES = 86400  # docs/behaviour.md#reg-expiry: a larger Min-Expires is not honoured
 
 
 @dataclass
@@ -54,17 +54,17 @@ class Nonce:
 
 @dataclass
 class Session:
-    """What a line's REGISTERs share across attempts (A1, A4, A9)."""
+    """What a line's REGISTERs share across attempts (docs/behaviour.md#reg-request, docs/behaviour.md#reg-digest, docs/behaviour.md#reg-lifecycle)."""
 
     call_id: str
     token: str  # the Contact user and `line` parameter, stable for the line's life
     cseq: int = 0
     expires: int = 600  # E_req; a 423's Min-Expires replaces it until the identity changes
     nonces: dict[str, Nonce] = field(default_factory=dict)  # realm → cached challenge
-    contact_address: tuple[str, int] | None = None  # learned from Via received/rport (A8)
+    contact_address: tuple[str, int] | None = None  # learned from Via received/rport (docs/behaviour.md#reg-keepalive)
     registered_contact: str | None = None  # the Contact of our last successful REGISTER
     # the Contact of the last REGISTER sent; the engine stores it before the request leaves, so
-    # whoever holds the line next retires it even if we never learnt the outcome (A9)
+    # whoever holds the line next retires it even if we never learnt the outcome (docs/behaviour.md#reg-lifecycle)
     sent_contact: str | None = None
 
     def next_cseq(self) -> int:
@@ -73,7 +73,7 @@ class Session:
 
 
 def session_contact(session: Session, transport: str, local: Callable[[str], tuple[str, int]]) -> str:
-    """A line's Contact on `transport` (A1): at our learnt public address if any (A8)."""
+    """A line's Contact on `transport` (docs/behaviour.md#reg-request): at our learnt public address if any (docs/behaviour.md#reg-keepalive)."""
     host, port = session.contact_address or local(transport)
     return contact_uri(session.token, host, port, transport)
 
@@ -85,13 +85,22 @@ FAILURE_TEXTS = {
     OutcomeKind.TLS_CERT: lambda detail: f"TLS certificate invalid: {detail}",
     OutcomeKind.FORBIDDEN_TARGET: lambda detail: detail,  # the transport's gate refused the target
 }
-FAILURE_CODES = {OutcomeKind.TIMEOUT: 408, OutcomeKind.FORBIDDEN_TARGET: 403}  # A7: transport failures report 503
+FAILURE_CODES = {
+    OutcomeKind.TIMEOUT: 408,
+    OutcomeKind.FORBIDDEN_TARGET: 403,
+}  # docs/behaviour.md#reg-status: transport failures report 503
 
 
 class RegisterAttempt:
     def __init__(
-        self, account: Account, session: Session, targets: list[Target], *,
-        local: Callable[[str], tuple[str, int]], rng: random.Random, unregister: bool = False,
+        self,
+        account: Account,
+        session: Session,
+        targets: list[Target],
+        *,
+        local: Callable[[str], tuple[str, int]],
+        rng: random.Random,
+        unregister: bool = False,
     ) -> None:
         self.account = account
         self.session = session
@@ -112,7 +121,7 @@ class RegisterAttempt:
         self._sent_fresh: dict[str, bool] = {}  # realm → the last request used a nonce of this attempt
         self._sent_at = 0.0
         self._contact = ""
-        # A8, A9: Contacts of ours the registrar may hold besides the one we send, retired with
+        # docs/behaviour.md#reg-keepalive, docs/behaviour.md#reg-lifecycle: Contacts of ours the registrar may hold besides the one we send, retired with
         # `expires=0` in every request of the attempt (a 401 answers the first before it is applied)
         self._maybe_bound = dict.fromkeys(c for c in (session.registered_contact, session.sent_contact) if c)
         self._pending = True  # a request is waiting to be taken by next_request
@@ -162,7 +171,7 @@ class RegisterAttempt:
         return session_contact(self.session, self.target.transport, self.local)
 
     def _contacts(self) -> list[Binding]:
-        """Ours, and `expires=0` for each other Contact we may have bound (A8, A9): the last one
+        """Ours, and `expires=0` for each other Contact we may have bound (docs/behaviour.md#reg-keepalive, docs/behaviour.md#reg-lifecycle): the last one
         registered, and the last one sent, whose REGISTER's outcome may never have been learnt. An
         un-REGISTER carries `expires=0` for each of them, or for ours when there is none."""
         if self.unregister:
@@ -174,10 +183,16 @@ class RegisterAttempt:
         self._sent_fresh = {}
         for realm, nonce in self.session.nonces.items():
             nonce.count += 1
-            cnonce = f"{self.rng.getrandbits(64):016x}"  # A4: at least 64 random bits
-            value = authorization(nonce.challenge, method="REGISTER", uri=self.account.request_uri,
-                                  username=self.account.username, password=self.account.password,
-                                  nc=nonce.count, cnonce=cnonce)
+            cnonce = f"{self.rng.getrandbits(64):016x}"  # docs/behaviour.md#reg-digest: at least 64 random bits
+            value = authorization(
+                nonce.challenge,
+                method="REGISTER",
+                uri=self.account.request_uri,
+                username=self.account.username,
+                password=self.account.password,
+                nc=nonce.count,
+                cnonce=cnonce,
+            )
             headers.append(("Proxy-Authorization" if nonce.proxy else "Authorization", value))
             self._sent_fresh[realm] = realm in self._fresh_realms
         return headers
@@ -210,7 +225,7 @@ class RegisterAttempt:
 
     def _fail_over(self, outcome: Outcome) -> None:
         if self._index + 1 < len(self.targets):
-            self._index += 1  # A3: new transaction, new branch, next CSeq
+            self._index += 1  # docs/behaviour.md#reg-targets: new transaction, new branch, next CSeq
             self._pending = True
         else:
             self.outcome = outcome  # the attempt's outcome is the last target's
@@ -220,15 +235,20 @@ class RegisterAttempt:
         header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
         chosen, unsupported = select_challenges(response.headers.get_all(header))
         if unsupported is not None:
-            self.outcome = Outcome(OutcomeKind.AUTH_UNSUPPORTED, 401, f"Unsupported digest algorithm: {unsupported}",
-                                   target=self.target)
+            self.outcome = Outcome(
+                OutcomeKind.AUTH_UNSUPPORTED, 401, f"Unsupported digest algorithm: {unsupported}", target=self.target
+            )
             return
         self._challenges += 1
         limit = 1 if self.unregister else MAX_CHALLENGES
-        if not chosen or self._challenges > limit or any(
-            self._sent_fresh.get(challenge.realm) and not challenge.stale for challenge in chosen
+        if (
+            not chosen
+            or self._challenges > limit
+            or any(self._sent_fresh.get(challenge.realm) and not challenge.stale for challenge in chosen)
         ):
-            self.outcome = self._auth_failure(response)  # A4: e.g. credentials from this attempt's nonce refused
+            self.outcome = self._auth_failure(
+                response
+            )  # docs/behaviour.md#reg-digest: e.g. credentials from this attempt's nonce refused
             return
         if any(self._sent_fresh.get(challenge.realm) is False for challenge in chosen):
             self.cached_nonce_refused = True
@@ -238,17 +258,18 @@ class RegisterAttempt:
         self._pending = True
 
     def _auth_failure(self, response: Response) -> Outcome:
-        return Outcome(OutcomeKind.AUTH_FAIL, response.status, clean_phrase(response.reason, response.status),
-                       target=self.target)
+        return Outcome(
+            OutcomeKind.AUTH_FAIL, response.status, clean_phrase(response.reason, response.status), target=self.target
+        )
 
     def _interval_too_brief(self, response: Response) -> None:
         minimum = _seconds(response.headers.get("Min-Expires"))
-        # A5: honoured once per attempt, when above what we asked and at most a day
+        # docs/behaviour.md#reg-expiry: honoured once per attempt, when above what we asked and at most a day
         if self.unregister or self._had_423 or minimum is None or not self._expires < minimum <= MAX_MIN_EXPIRES:
             self.outcome = response_outcome(response.status, response.reason, target=self.target)
             return
         self._had_423 = True
-        self._expires = self.session.expires = minimum  # A5: keep M as E_req
+        self._expires = self.session.expires = minimum  # docs/behaviour.md#reg-expiry: keep M as E_req
         self._pending = True
 
     def _succeeded(self, response: Response) -> None:
@@ -271,15 +292,15 @@ class RegisterAttempt:
             self.session.registered_contact = self._contact
 
     def _granted(self, response: Response) -> int:
-        """A5: our Contact's `expires` in the 2xx, else the Expires header, else what we asked for."""
+        """docs/behaviour.md#reg-expiry: our Contact's `expires` in the 2xx, else the Expires header, else what we asked for."""
         token = self.session.token
         grants = []
         echoed = f"<{self._contact}>"
         for value in response.headers.get_all("Contact"):
             if token not in value:
-                continue  # not ours: our Contact carries the token as user and `line` (A1)
+                continue  # not ours: our Contact carries the token as user and `line` (docs/behaviour.md#reg-request)
             if value.startswith(echoed):  # as we sent it (most registrars): only its parameters to read
-                params, rest = parse_params(value[len(echoed):])
+                params, rest = parse_params(value[len(echoed) :])
                 if not rest.strip():
                     if (seconds := _seconds(params.get("expires"))) is not None:
                         grants.append(seconds)

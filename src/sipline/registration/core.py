@@ -1,4 +1,4 @@
-"""Keeps every cloud line registered, sans-IO (sip-behaviour.md A2–A10), driven by `now` like
+"""Keeps every cloud line registered, sans-IO (docs/behaviour.md#cloud-registration), driven by `now` like
 aioquic's QuicConnection. The runner (engine.py) feeds it events and the store's rows, and carries
 out what it asks: datagrams_to_send(), dns_queries(), store_writes(), next_deadline().
 
@@ -8,8 +8,8 @@ out what it asks: datagrams_to_send(), dns_queries(), store_writes(), next_deadl
     outcome ─► line machine (status, next time) ─► batched store write
 
 Parts, one job each: timers.py (the deadlines), sending.py (pacing queue, transactions),
-nonces.py (nonces shared within a provider), keepalive.py (A8), writes.py (store writes, A9),
-targets.py (A3), stored.py (machines from rows).
+nonces.py (nonces shared within a provider), keepalive.py (docs/behaviour.md#reg-keepalive), writes.py (store writes, docs/behaviour.md#reg-lifecycle),
+targets.py (docs/behaviour.md#reg-targets), stored.py (machines from rows).
 """
 
 from __future__ import annotations
@@ -43,11 +43,15 @@ from sipline.store.records import Line, Registration, RegistrationUpdate, Status
 
 log = logging.getLogger("sipline.registration")
 
-FIRST_ATTEMPT_JITTER = 5.0  # A9: a new line's first REGISTER within this many seconds
-FLOW_RECOVERY_JITTER = 2.0  # A8: re-register 0-2 s after a flow failed
-RELEASE_SPREAD = 30.0  # A10: lines held by a breaker go again within this many seconds
-_FAILURE_KINDS = {"transport": OutcomeKind.TRANSPORT, "tls_handshake": OutcomeKind.TLS_HANDSHAKE,
-                  "tls_cert": OutcomeKind.TLS_CERT, "forbidden_target": OutcomeKind.FORBIDDEN_TARGET}
+FIRST_ATTEMPT_JITTER = 5.0  # docs/behaviour.md#reg-lifecycle: a new line's first REGISTER within this many seconds
+FLOW_RECOVERY_JITTER = 2.0  # docs/behaviour.md#reg-keepalive: re-register 0-2 s after a flow failed
+RELEASE_SPREAD = 30.0  # docs/behaviour.md#reg-pacing: lines held by a breaker go again within this many seconds
+_FAILURE_KINDS = {
+    "transport": OutcomeKind.TRANSPORT,
+    "tls_handshake": OutcomeKind.TLS_HANDSHAKE,
+    "tls_cert": OutcomeKind.TLS_CERT,
+    "forbidden_target": OutcomeKind.FORBIDDEN_TARGET,
+}
 _BREAKER_KINDS = {OutcomeKind.DNS_FAIL, OutcomeKind.TIMEOUT, OutcomeKind.TRANSPORT}
 
 Rows = list[tuple[Line, Registration]]
@@ -56,15 +60,27 @@ Rows = list[tuple[Line, Registration]]
 @dataclass(frozen=True)
 class EngineSettings:
     pacing: PacingSettings = PacingSettings()
-    public_address: bool = False  # --sip-public given: never learn our address from Via (A8)
+    public_address: bool = (
+        False  # --sip-public given: never learn our address from Via (docs/behaviour.md#reg-keepalive)
+    )
     time_scale: float = 1.0  # multiplies every protocol delay; tests only
-    startup_spread: float = 5.0  # A10: first attempts after a start spread over max(this, N / rate) seconds
+    startup_spread: float = (
+        5.0  # docs/behaviour.md#reg-pacing: first attempts after a start spread over max(this, N / rate) seconds
+    )
 
 
 class RegistrationCore:
-    def __init__(self, settings: EngineSettings, *, now: float, rng: random.Random,
-                 wall: Callable[[], float], local: Callable[[str], tuple[str, int]],
-                 permits: Callable[[str], bool], stats: Counter[str]) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        now: float,
+        rng: random.Random,
+        wall: Callable[[], float],
+        local: Callable[[str], tuple[str, int]],
+        permits: Callable[[str], bool],
+        stats: Counter[str],
+    ) -> None:
         """`wall` gives LAST_UPDATED times, `local` our address per transport, `permits` the
         transport's target gate, `stats` the transport's counters."""
         self.settings = settings
@@ -116,7 +132,7 @@ class RegistrationCore:
     # -- lines from the store ------------------------------------------------------------------------
 
     def resume(self, rows: Rows, now: float) -> None:
-        """Lines to resume after a start (A9, A10): first attempts spread, CSeqs reserved; the
+        """Lines to resume after a start (docs/behaviour.md#reg-lifecycle, docs/behaviour.md#reg-pacing): first attempts spread, CSeqs reserved; the
         runner writes the reservations, then calls schedule_all()."""
         window = self._spread(len(rows))
         for line, registration in rows:
@@ -129,7 +145,7 @@ class RegistrationCore:
             self._schedule(machine)
 
     def add_lines(self, rows: Rows, now: float) -> None:
-        """New lines: each registers within FIRST_ATTEMPT_JITTER (A9)."""
+        """New lines: each registers within FIRST_ATTEMPT_JITTER (docs/behaviour.md#reg-lifecycle)."""
         for line, registration in rows:
             first = now + self.rng.uniform(0, FIRST_ATTEMPT_JITTER) * self.settings.time_scale
             self._start(self._machine(line, registration, first), now)
@@ -151,8 +167,14 @@ class RegistrationCore:
             self._schedule(machine)
 
     def _machine(self, line: Line, registration: Registration, first_attempt_at: float) -> LineRegistration | None:
-        machine = machine_from_store(line, registration, first_attempt_at, rng=self.rng,
-                                     public_address=self.settings.public_address, scale=self.settings.time_scale)
+        machine = machine_from_store(
+            line,
+            registration,
+            first_attempt_at,
+            rng=self.rng,
+            public_address=self.settings.public_address,
+            scale=self.settings.time_scale,
+        )
         if machine is not None:
             self.lines[line.id] = machine
             self.writes.reserved[line.id] = registration.cseq_reserved
@@ -182,7 +204,7 @@ class RegistrationCore:
         self._pump(now)
 
     def forget(self, line_id: int, now: float, *, unregister: bool) -> None:
-        """The line is gone from this engine at once. `unregister` (a deleted line, A9): one
+        """The line is gone from this engine at once. `unregister` (a deleted line, docs/behaviour.md#reg-lifecycle): one
         un-REGISTER of our Contact when a binding may exist; without it (a lease passed to another
         worker) the binding is left for the new owner to refresh."""
         machine = self.lines.pop(line_id, None)
@@ -281,7 +303,7 @@ class RegistrationCore:
             self._schedule(machine)
             return
         if not machine.is_refresh and self.breakers.for_host(machine.account.next_hop.host).hold(machine.line_id, now):
-            machine.next_attempt_at = None  # held until the provider answers again (A10)
+            machine.next_attempt_at = None  # held until the provider answers again (docs/behaviour.md#reg-pacing)
             return
         generation = machine.begin()
         targets = literal_targets(machine.account.next_hop)
@@ -316,7 +338,7 @@ class RegistrationCore:
         self._queue(Job(machine, attempt, generation, machine.account.next_hop.host, machine.is_refresh), now)
 
     def _unregister(self, account: Account, session: Session, sticky: Target | None, now: float) -> None:
-        """A9: Expires 0 for our Contact only (never `*`), ≤ 1 challenge, no retries."""
+        """docs/behaviour.md#reg-lifecycle: Expires 0 for our Contact only (never `*`), ≤ 1 challenge, no retries."""
         if sticky is None:
             targets = literal_targets(account.next_hop)
             if targets is None:
@@ -341,7 +363,7 @@ class RegistrationCore:
         self._pump(now)
 
     def _pump(self, now: float) -> None:
-        """A10: send what the pacing admits; wake when tokens are back for what still waits."""
+        """docs/behaviour.md#reg-pacing: send what the pacing admits; wake when tokens are back for what still waits."""
         if not self.may_act():
             return  # fence_lifted() pumps again
         for job in self.queue.admitted(now):
@@ -373,10 +395,16 @@ class RegistrationCore:
         except HeaderInjection as error:
             self.pacer.done(job.host)
             if line is not None:
-                self._finish(line, Outcome(OutcomeKind.REJECTED, 400, f"Line data refused: {error}"), job.generation, now)
+                self._finish(
+                    line, Outcome(OutcomeKind.REJECTED, 400, f"Line data refused: {error}"), job.generation, now
+                )
             return
-        record = Txn(ClientTransaction(data, reliable=target.transport != "udp", now=now, timers=self.timers),
-                     job, target, job.attempt.branch)
+        record = Txn(
+            ClientTransaction(data, reliable=target.transport != "udp", now=now, timers=self.timers),
+            job,
+            target,
+            job.attempt.branch,
+        )
         self.in_flight.add(record)
         self._transmit(record, now)
         self.heap.push(record.next_deadline(), record)
@@ -460,13 +488,13 @@ class RegistrationCore:
         self._schedule(machine)
 
     def _release(self, line_id: int, now: float) -> None:
-        """A10: held lines go again, spread over RELEASE_SPREAD, once the provider answered."""
+        """docs/behaviour.md#reg-pacing: held lines go again, spread over RELEASE_SPREAD, once the provider answered."""
         machine = self.lines.get(line_id)
         if machine is not None and not machine.attempting and machine.next_attempt_at is None:
             machine.next_attempt_at = now + self.rng.uniform(0, RELEASE_SPREAD) * self.settings.time_scale
             self._schedule(machine)
 
-    # -- flows (A8) ---------------------------------------------------------------------------------------
+    # -- flows (docs/behaviour.md#reg-keepalive) ---------------------------------------------------------------------------------------
 
     def flow_lost(self, key: FlowKey, now: float) -> None:
         """A TCP/TLS flow closed or went silent: its lines re-register on a new flow after 0–2 s."""
@@ -476,7 +504,11 @@ class RegistrationCore:
                 self.transport_failed(branch, TransportError("transport", "Connection reset"), now)
         for machine in self.lines.values():
             sticky = machine.sticky
-            if sticky is not None and (sticky.transport, sticky.address, sticky.port) == lost and not machine.attempting:
+            if (
+                sticky is not None
+                and (sticky.transport, sticky.address, sticky.port) == lost
+                and not machine.attempting
+            ):
                 machine.next_attempt_at = now + self.rng.uniform(0, FLOW_RECOVERY_JITTER) * self.settings.time_scale
                 self._schedule(machine)
 
@@ -496,4 +528,3 @@ class RegistrationCore:
         for update in updates:
             if update.line_id in self.lines:
                 self.writes.mark(update.line_id, now)
-

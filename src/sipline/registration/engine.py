@@ -39,9 +39,17 @@ log = logging.getLogger("sipline.registration")
 
 
 class RegistrationEngine:
-    def __init__(self, db: Database, transport: SipTransport, resolver: DnsResolver,
-                 settings: EngineSettings = EngineSettings(), *, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        transport: SipTransport,
+        resolver: DnsResolver,
+        settings: EngineSettings = EngineSettings(),
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.transport = transport
         self.resolver = resolver
@@ -49,9 +57,15 @@ class RegistrationEngine:
         self.clock = clock
         self.wall = wall
         # tags, branches, cnonces and jitter; seeded from the OS, fast (os.urandom per call costs 7 % of a burst)
-        self.core = RegistrationCore(settings, now=clock(), rng=rng or random.Random(secrets.randbits(256)),
-                                     wall=wall, local=transport.local_address, permits=transport.gate.permits,
-                                     stats=transport.stats)
+        self.core = RegistrationCore(
+            settings,
+            now=clock(),
+            rng=rng or random.Random(secrets.randbits(256)),
+            wall=wall,
+            local=transport.local_address,
+            permits=transport.gate.permits,
+            stats=transport.stats,
+        )
         self.owner: str | None = None  # the worker whose leases fence the store writes
         self.started_at: float | None = None  # wall clock: when the engine began registering
         self._armed: asyncio.TimerHandle | None = None
@@ -81,7 +95,7 @@ class RegistrationEngine:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self, resume: bool = True) -> None:
-        """Resume every cloud line from the store, first attempts spread out (A9, A10); without
+        """Resume every cloud line from the store, first attempts spread out (docs/behaviour.md#reg-lifecycle, docs/behaviour.md#reg-pacing); without
         `resume` the engine starts empty and lines come through adopt() (leases)."""
         self._loop = asyncio.get_running_loop()
         rows = await self.db.read(lambda repo: repo.cloud_registrations()) if resume else []

@@ -15,5 +15,5 @@ def new_call_id(rng: random.Random) -> str:
 
 
 def new_contact_token(rng: random.Random) -> str:
-    """sip-behaviour A1: the Contact user part, `l` + 16 hex digits, for the line's life."""
+    """docs/behaviour.md#reg-request: the Contact user part, `l` + 16 hex digits, for the line's life."""
     return f"l{rng.getrandbits(64):016x}"

@@ -1,4 +1,4 @@
-"""UDP keep-alives towards registrars behind which a line learnt its NAT address (sip-behaviour.md A8), sans-IO.
+"""UDP keep-alives towards registrars behind which a line learnt its NAT address (docs/behaviour.md#reg-keepalive), sans-IO.
 
 One keep-alive per target, however many lines share it: CRLFCRLF every
 UDP_KEEPALIVE seconds ±20 %, until no line registered through that target
@@ -15,7 +15,7 @@ from sipline.registration.line import LineRegistration
 from sipline.registration.timers import TimerHeap
 from sipline.sip.resolve import Target
 
-UDP_KEEPALIVE = 25.0  # A8: ±20 %
+UDP_KEEPALIVE = 25.0  # docs/behaviour.md#reg-keepalive: ±20 %
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Which `sip` worker registers which cloud line, when many share one PostgreSQL (issue 6).
+"""Which `sip` worker registers which cloud line, when many share one PostgreSQL (docs/behaviour.md#scale-leases).
 
 Every line is registered by exactly one live worker, decided in the store: a line
 belongs to `registration.lease_owner`, and that lease holds while the owner's
@@ -64,8 +64,15 @@ def worker_name() -> str:
 
 
 class LeaseKeeper:
-    def __init__(self, db: Database, engine: RegistrationEngine, settings: LeaseSettings = LeaseSettings(), *,
-                 worker: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        db: Database,
+        engine: RegistrationEngine,
+        settings: LeaseSettings = LeaseSettings(),
+        *,
+        worker: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.db = db
         self.engine = engine
         self.settings = settings
@@ -125,7 +132,8 @@ class LeaseKeeper:
         self._in_round = True
         try:
             found = await self.db.write(
-                lambda repo: repo.lease_round(self.worker, self.settings.lease_time, MAX_MOVES, acquire), touches=())
+                lambda repo: repo.lease_round(self.worker, self.settings.lease_time, MAX_MOVES, acquire), touches=()
+            )
             ours = set(found.held) | set(found.acquired)
             lost = [line_id for line_id in self.engine.lines if line_id not in ours]
             for line_id in lost:
@@ -133,8 +141,11 @@ class LeaseKeeper:
         except StoreUnavailable as error:
             self._in_round = False
             if not self._failing:
-                log.warning("lease round failed (%s); %s", error,
-                            "registrations pause when the leases run out" if self.valid() else "paused")
+                log.warning(
+                    "lease round failed (%s); %s",
+                    error,
+                    "registrations pause when the leases run out" if self.valid() else "paused",
+                )
                 self._failing = True
             if self.valid():
                 self.engine.fence_lifted()  # what waited for this round goes while the leases last
@@ -145,8 +156,12 @@ class LeaseKeeper:
             log.info("lease rounds work again")
             self._failing = False
         if lost:
-            log.info("worker %s no longer holds %d lines (%d given up for balance)", self.worker, len(lost),
-                     len(found.released))
+            log.info(
+                "worker %s no longer holds %d lines (%d given up for balance)",
+                self.worker,
+                len(lost),
+                len(found.released),
+            )
         self.held, self.workers = ours, found.workers
         self._valid_until = began + self.settings.lease_time * (1 - MARGIN)
         missing = [line_id for line_id in ours if line_id not in self.engine.lines]

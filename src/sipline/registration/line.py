@@ -1,12 +1,12 @@
-"""One cloud line's registration over time, sans-IO (sip-behaviour.md A5–A9).
+"""One cloud line's registration over time, sans-IO (docs/behaviour.md#cloud-registration).
 
 How it works: the machine holds when the line should next register
-(`next_attempt_at`) and its STATUS_* (A7). The engine starts an attempt when
+(`next_attempt_at`) and its STATUS_* (docs/behaviour.md#reg-status). The engine starts an attempt when
 one is due and hands its outcome to `finish`, which sets the status and the
-next time: a refresh after a success (A5), backoff with jitter after a
-transient failure, the slow schedule after a rejection (A6). A change of
+next time: a refresh after a success (docs/behaviour.md#reg-expiry), backoff with jitter after a
+transient failure, the slow schedule after a rejection (docs/behaviour.md#reg-retry). A change of
 SERVER, proxy, LOGIN or AUTH_USER starts a new Call-ID; a PASSWORD change keeps
-it (A9). Outcomes of an attempt begun before a change are ignored.
+it (docs/behaviour.md#reg-lifecycle). Outcomes of an attempt begun before a change are ignored.
 
     status:  wait ─sending─► in_progress ──OK──► success ◄──OK── error
                │                  └──failure──► error ◄──(R, or D passed)── success
@@ -26,7 +26,7 @@ from sipline.registration.request import Account
 from sipline.sip.resolve import Target
 from sipline.store.records import StatusResult
 
-DEFAULT_EXPIRES = 600  # A1: requested expiry by default
+DEFAULT_EXPIRES = 600  # docs/behaviour.md#reg-request: requested expiry by default
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,40 @@ def new_session(token: str, rng: random.Random) -> Session:
 
 
 class LineRegistration:
-    __slots__ = ("line_id", "reg_id", "account", "session", "status", "rng", "next_attempt_at",
-                 "binding_deadline", "sticky", "generation", "attempting", "transient_failures",
-                 "rejected_failures", "last_failure", "public_address", "nat_learned", "changed", "scale")
+    __slots__ = (
+        "line_id",
+        "reg_id",
+        "account",
+        "session",
+        "status",
+        "rng",
+        "next_attempt_at",
+        "binding_deadline",
+        "sticky",
+        "generation",
+        "attempting",
+        "transient_failures",
+        "rejected_failures",
+        "last_failure",
+        "public_address",
+        "nat_learned",
+        "changed",
+        "scale",
+    )
 
-    def __init__(self, line_id: int, reg_id: int, account: Account, session: Session, status: Status, *,
-                 rng: random.Random, first_attempt_at: float, public_address: bool = False,
-                 scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        line_id: int,
+        reg_id: int,
+        account: Account,
+        session: Session,
+        status: Status,
+        *,
+        rng: random.Random,
+        first_attempt_at: float,
+        public_address: bool = False,
+        scale: float = 1.0,
+    ) -> None:
         self.line_id = line_id
         self.reg_id = reg_id
         self.account = account
@@ -57,13 +84,15 @@ class LineRegistration:
         self.rng = rng
         self.next_attempt_at: float | None = first_attempt_at
         self.binding_deadline: float | None = None  # D (monotonic); unknown after a restart
-        self.sticky: Target | None = None  # A3: where refreshes go after a 2xx
+        self.sticky: Target | None = None  # docs/behaviour.md#reg-targets: where refreshes go after a 2xx
         self.generation = 0  # bumped by every change; outcomes of older attempts are dropped
         self.attempting = False
         self.transient_failures = 0
         self.rejected_failures = 0
         self.last_failure: Outcome | None = None
-        self.public_address = public_address  # --sip-public set: do not learn from Via (A8)
+        self.public_address = (
+            public_address  # --sip-public set: do not learn from Via (docs/behaviour.md#reg-keepalive)
+        )
         self.nat_learned = False
         self.changed = False  # status differs from what the store has
         self.scale = scale  # every delay is multiplied by this (tests shorten time with it)
@@ -71,7 +100,7 @@ class LineRegistration:
     # -- time ---------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        """The earlier of the next attempt and, while a live binding is failing, its expiry (A7)."""
+        """The earlier of the next attempt and, while a live binding is failing, its expiry (docs/behaviour.md#reg-status)."""
         deadlines = [self.next_attempt_at] if self.next_attempt_at is not None else []
         if self._failing_while_registered():
             deadlines.append(self.binding_deadline)  # type: ignore[arg-type]
@@ -84,31 +113,34 @@ class LineRegistration:
         return self.next_attempt_at is not None and now >= self.next_attempt_at and not self.attempting
 
     def _failing_while_registered(self) -> bool:
-        return (self.status.result is StatusResult.SUCCESS and self.last_failure is not None
-                and self.binding_deadline is not None)
+        return (
+            self.status.result is StatusResult.SUCCESS
+            and self.last_failure is not None
+            and self.binding_deadline is not None
+        )
 
     @property
     def is_refresh(self) -> bool:
-        """A scheduled refresh of a live binding (the pacing lets these through first, A10)."""
+        """A scheduled refresh of a live binding (the pacing lets these through first, docs/behaviour.md#reg-pacing)."""
         return self.status.result is StatusResult.SUCCESS and self.last_failure is None
 
     # -- attempts --------------------------------------------------------------------------------
 
     def begin(self) -> int:
-        """An attempt is due and joins the admission queue (A10); returns the generation to hand
+        """An attempt is due and joins the admission queue (docs/behaviour.md#reg-pacing); returns the generation to hand
         back to finish()."""
         self.attempting = True
         self.next_attempt_at = None
         return self.generation
 
     def sending(self, wall: float) -> None:
-        """A REGISTER of the attempt leaves the admission queue: a first cycle is `in_progress` (A7)."""
+        """A REGISTER of the attempt leaves the admission queue: a first cycle is `in_progress` (docs/behaviour.md#reg-status)."""
         if self.status.result is StatusResult.WAIT:
             self._set_status(StatusResult.IN_PROGRESS, 0, "", wall)
 
     def finish(self, outcome: Outcome, generation: int, now: float, wall: float) -> None:
         if generation != self.generation:
-            return  # begun before a change (A9): not reported
+            return  # begun before a change (docs/behaviour.md#reg-lifecycle): not reported
         self.attempting = False
         if outcome.kind is OutcomeKind.OK:
             self._succeeded(outcome, now, wall)
@@ -126,7 +158,7 @@ class LineRegistration:
         self._set_status(StatusResult.SUCCESS, outcome.code, "", wall)
         observed = outcome.observed
         if observed and not self.public_address and not self.nat_learned and self._behind_nat(observed):
-            # A8: re-register once with the address the registrar saw; the old Contact is retired in it
+            # docs/behaviour.md#reg-keepalive: re-register once with the address the registrar saw; the old Contact is retired in it
             self.session.contact_address = observed
             self.nat_learned = True
             self.next_attempt_at = now
@@ -139,7 +171,7 @@ class LineRegistration:
     def _failed(self, outcome: Outcome, now: float, wall: float) -> None:
         self.last_failure = outcome
         if outcome.target is not None and outcome.target == self.sticky:
-            self.sticky = None  # A3: full selection again after the sticky target failed
+            self.sticky = None  # docs/behaviour.md#reg-targets: full selection again after the sticky target failed
         registered = self.status.result is StatusResult.SUCCESS
         binding_left = (self.binding_deadline - now) / self.scale if registered and self.binding_deadline else None
         if outcome.failure_class is FailureClass.REJECTED:
@@ -156,7 +188,7 @@ class LineRegistration:
     # -- changes -----------------------------------------------------------------------------------
 
     def reconfigure(self, account: Account, now: float, wall: float) -> tuple[Account, Session, Target | None] | None:
-        """New settings from the API (A9). Returns the old (account, session, target) to unregister, if any."""
+        """New settings from the API (docs/behaviour.md#reg-lifecycle). Returns the old (account, session, target) to unregister, if any."""
         old_account, old_session, old_target = self.account, self.session, self.sticky
         may_be_bound = self.status.result is StatusResult.SUCCESS or self.attempting
         self.account = account

@@ -1,11 +1,11 @@
-"""Nonces shared between the lines of one provider (sip-behaviour.md A4), sans-IO.
+"""Nonces shared between the lines of one provider (docs/behaviour.md#reg-digest), sans-IO.
 
 A provider is the same Request-URI and outbound proxy (Account.provider). A
 line's first REGISTER carries credentials built with the nonce another line's
 REGISTER was last accepted with, so a start-up or failover storm costs one
-transaction per line instead of two. This extends A4, which allows preemptive
+transaction per line instead of two. This extends docs/behaviour.md#reg-digest, which allows preemptive
 credentials on refreshes. A registrar that binds nonces to a user or a dialog
-answers with a fresh challenge, answered as A4 says; when that happens to a
+answers with a fresh challenge, answered as docs/behaviour.md#reg-digest says; when that happens to a
 nonce shared less than NONCE_TRUST ago (not one that merely expired) and the
 line then succeeds, the provider gets no shared nonces any more. While no nonce
 is known for a provider, one line's attempt learns it and the first REGISTERs
@@ -89,7 +89,9 @@ class NonceSharing:
         shared = self._shared.get(machine.account.provider)
         if not shared:
             return False
-        machine.session.nonces.update(shared[0])  # the same Nonce objects: one nc sequence per nonce (A4)
+        machine.session.nonces.update(
+            shared[0]
+        )  # the same Nonce objects: one nc sequence per nonce (docs/behaviour.md#reg-digest)
         return True
 
     def share(self, job: Job, now: float) -> None:
@@ -104,7 +106,9 @@ class NonceSharing:
         if job.borrowed and job.attempt.cached_nonce_refused and shared and now - shared[1] < NONCE_TRUST:
             self._unshared.add(key)
             self._shared.pop(key, None)
-            log.info("%s refused a nonce issued for another line: its lines answer their own challenges",
-                     job.line.account.request_uri)
+            log.info(
+                "%s refused a nonce issued for another line: its lines answer their own challenges",
+                job.line.account.request_uri,
+            )
         elif job.attempt.learned_nonce:
             self._shared[key] = dict(job.line.session.nonces), now

@@ -1,4 +1,4 @@
-"""How a registration attempt ended, and what that means for STATUS_* (sip-behaviour.md A6, A7)."""
+"""How a registration attempt ended, and what that means for STATUS_* (docs/behaviour.md#reg-retry, docs/behaviour.md#reg-status)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ class OutcomeKind(Enum):
 
 
 class FailureClass(Enum):
-    TRANSIENT = "T"  # retry soon, backing off (A6 class T)
-    REJECTED = "R"  # retry slowly: 300 s, 900 s, 1800 s, then hourly (A6 class R)
+    TRANSIENT = "T"  # retry soon, backing off (docs/behaviour.md#reg-retry class T)
+    REJECTED = "R"  # retry slowly: 300 s, 900 s, 1800 s, then hourly (docs/behaviour.md#reg-retry class R)
 
 
 CLASS: dict[OutcomeKind, FailureClass] = {
@@ -43,10 +43,10 @@ CLASS: dict[OutcomeKind, FailureClass] = {
     OutcomeKind.FORBIDDEN_TARGET: FailureClass.REJECTED,
 }
 
-# A6: final responses that are the server's trouble, not ours
+# docs/behaviour.md#reg-retry: final responses that are the server's trouble, not ours
 SERVER_STATUSES = frozenset({408, 480, 500, 502, 503, 504, 580})
 
-# A7: fixed local texts (tests compare them exactly)
+# docs/behaviour.md#reg-status: fixed local texts (tests compare them exactly)
 DNS_FAIL_TEXT = "Unable to resolve hostname"
 TIMEOUT_TEXT = "Request Timeout"
 ZERO_EXPIRY_TEXT = "Registrar granted zero expiry"
@@ -70,30 +70,62 @@ class Outcome:
 
 
 def response_outcome(status: int, reason: str, **details) -> Outcome:
-    """A final non-2xx answer that ends the attempt: its code and phrase, cleaned (A7)."""
+    """A final non-2xx answer that ends the attempt: its code and phrase, cleaned (docs/behaviour.md#reg-status)."""
     kind = OutcomeKind.SERVER if status in SERVER_STATUSES else OutcomeKind.REJECTED
     return Outcome(kind, status, clean_phrase(reason, status), **details)
 
 
 # RFC 3261 §21 reason phrases, for responses that arrive with an empty one
 DEFAULT_PHRASES = {
-    300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily", 305: "Use Proxy",
-    380: "Alternative Service", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
-    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone", 413: "Request Entity Too Large",
-    414: "Request-URI Too Long", 415: "Unsupported Media Type", 416: "Unsupported URI Scheme",
-    420: "Bad Extension", 421: "Extension Required", 423: "Interval Too Brief",
-    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist", 482: "Loop Detected",
-    483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous", 486: "Busy Here",
-    487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending", 493: "Undecipherable",
-    500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
-    504: "Server Time-out", 505: "Version Not Supported", 513: "Message Too Large", 600: "Busy Everywhere",
-    603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    305: "Use Proxy",
+    380: "Alternative Service",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    423: "Interval Too Brief",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    485: "Ambiguous",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    491: "Request Pending",
+    493: "Undecipherable",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
 }
 MAX_PHRASE = 255
 
 
 def clean_phrase(reason: str, status: int) -> str:
-    """A7: UTF-8, control characters removed, trimmed, ≤ 255 characters; empty → the §21 phrase."""
+    """docs/behaviour.md#reg-status: UTF-8, control characters removed, trimmed, ≤ 255 characters; empty → the §21 phrase."""
     text = "".join(char for char in reason if char.isprintable()).strip()[:MAX_PHRASE]
     return text or DEFAULT_PHRASES.get(status, DEFAULT_PHRASES.get(status // 100 * 100, ""))

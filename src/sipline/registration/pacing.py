@@ -1,4 +1,4 @@
-"""Load control for REGISTER traffic (sip-behaviour.md A10), pure: buckets, caps and a breaker.
+"""Load control for REGISTER traffic (docs/behaviour.md#reg-pacing), pure: buckets, caps and a breaker.
 
 Every REGISTER transaction (new, refresh, retry, failover) takes a token from a
 global bucket. Per provider host (the SERVER or proxy host) new attempts,
@@ -7,7 +7,7 @@ under its cap of transactions in flight. Scheduled refreshes of live bindings
 skip the host limits: they are the steady load a provider already accepts, and
 100,000 lines on one provider at a 600 s expiry need ~330 refreshes/s.
 
-The defaults below differ from A10's (20/s globally, 5/s and 5 in flight per
+The defaults below differ from docs/behaviour.md#reg-pacing's (20/s globally, 5/s and 5 in flight per
 host) because those would not refresh 100,000 lines in time; every value is a
 setting. A global cap on transactions in flight is sipline's own addition: past
 it, answers wait in our socket longer than T1 and every request is sent twice.
@@ -93,14 +93,14 @@ class Pacer:
         return max(self.bucket.ready_at(now), bucket.ready_at(now) if bucket else now)
 
 
-BREAKER_WINDOW = 60.0  # A10: failures counted over this many seconds
-BREAKER_LINES = 5  # A10: distinct failing lines that open the breaker
-RELEASE_SPREAD = 30.0  # A10: held lines are released over this many seconds
+BREAKER_WINDOW = 60.0  # docs/behaviour.md#reg-pacing: failures counted over this many seconds
+BREAKER_LINES = 5  # docs/behaviour.md#reg-pacing: distinct failing lines that open the breaker
+RELEASE_SPREAD = 30.0  # docs/behaviour.md#reg-pacing: held lines are released over this many seconds
 BREAKER_KINDS = frozenset({"dns_fail", "timeout", "transport", "server_503"})
 
 
 class Breaker:
-    """A10: when a provider fails for many lines at once, probe with one and hold the others."""
+    """docs/behaviour.md#reg-pacing: when a provider fails for many lines at once, probe with one and hold the others."""
 
     def __init__(self) -> None:
         self.failures: dict[int, float] = {}  # line id → time of its last counted failure

@@ -1,11 +1,11 @@
-"""What a cloud line's REGISTER looks like (sip-behaviour.md A1).
+"""What a cloud line's REGISTER looks like (docs/behaviour.md#reg-request).
 
-    REGISTER sip:SERVER-HOST[:port][;transport=t] SIP/2.0
-    Via: SIP/2.0/T our-host:port;branch=z9hG4bK…;rport        (RFC 3581 §3)
-    Route: <sip:OUTBOUND_PROXY;lr>                              (only with a proxy, §8.1.2)
-    From: <sip:LOGIN@SERVER-HOST>;tag=…    To: <sip:LOGIN@SERVER-HOST>
-    Call-ID, CSeq n REGISTER, Contact: <sip:TOKEN@addr:port;transport=t;line=TOKEN>
-    Expires: E, Authorization / Proxy-Authorization per challenged realm
+REGISTER sip:SERVER-HOST[:port][;transport=t] SIP/2.0
+Via: SIP/2.0/T our-host:port;branch=z9hG4bK…;rport        (RFC 3581 §3)
+Route: <sip:OUTBOUND_PROXY;lr>                              (only with a proxy, §8.1.2)
+From: <sip:LOGIN@SERVER-HOST>;tag=…    To: <sip:LOGIN@SERVER-HOST>
+Call-ID, CSeq n REGISTER, Contact: <sip:TOKEN@addr:port;transport=t;line=TOKEN>
+Expires: E, Authorization / Proxy-Authorization per challenged realm
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _PLAIN_USER = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/]+\Z")  # needs no escapi
 
 @dataclass(frozen=True)
 class Account:
-    """A cloud line as the registration needs it; `identity` changes start a new Call-ID (A9)."""
+    """A cloud line as the registration needs it; `identity` changes start a new Call-ID (docs/behaviour.md#reg-lifecycle)."""
 
     server: ServerAddress
     proxy: ServerAddress | None
@@ -49,8 +49,9 @@ class Account:
         object.__setattr__(self, "aor", f"{scheme}:{user}@{_host(self.server.host)}")
 
     @classmethod
-    def from_fields(cls, server: str, proxy: str | None, login: str, auth_user: str | None,
-                    password: str | None) -> Account:
+    def from_fields(
+        cls, server: str, proxy: str | None, login: str, auth_user: str | None, password: str | None
+    ) -> Account:
         """Raises: InvalidAddress for a SERVER or proxy the REST layer should have refused."""
         return cls(
             server=parse_server_address(server),
@@ -66,12 +67,12 @@ class Account:
 
     @property
     def username(self) -> str:
-        """A4: the digest username is AUTH_USER when set, else LOGIN."""
+        """docs/behaviour.md#reg-digest: the digest username is AUTH_USER when set, else LOGIN."""
         return self.auth_user or self.login
 
     @property
     def next_hop(self) -> ServerAddress:
-        """Where requests go: the outbound proxy when there is one (A1)."""
+        """Where requests go: the outbound proxy when there is one (docs/behaviour.md#reg-request)."""
         return self.proxy or self.server
 
 
@@ -88,7 +89,7 @@ def _host(host: str) -> str:
 
 
 def contact_uri(token: str, host: str, port: int, transport: str) -> str:
-    """A1: `sip:TOKEN@ADDR:PORT;transport=T;line=TOKEN` — TOKEN finds the line again (A11)."""
+    """docs/behaviour.md#reg-request: `sip:TOKEN@ADDR:PORT;transport=T;line=TOKEN` — TOKEN finds the line again (docs/behaviour.md#reg-inbound-match)."""
     return f"sip:{token}@{_host(host)}:{port};transport={transport};line={token}"
 
 
@@ -101,8 +102,16 @@ class Binding:
 
 
 def build_register(
-    account: Account, *, call_id: str, cseq: int, from_tag: str, branch: str, via: tuple[str, str, int],
-    contacts: list[Binding], expires: int, credentials: list[tuple[str, str]],
+    account: Account,
+    *,
+    call_id: str,
+    cseq: int,
+    from_tag: str,
+    branch: str,
+    via: tuple[str, str, int],
+    contacts: list[Binding],
+    expires: int,
+    credentials: list[tuple[str, str]],
 ) -> Request:
     transport, host, port = via
     fields = [
@@ -112,8 +121,12 @@ def build_register(
     if account.proxy is not None:
         fields.append(("Route", f"<{uri_of(account.proxy, loose_route=True)}>"))
     aor = account.aor
-    fields += [("From", f"<{aor}>;tag={from_tag}"), ("To", f"<{aor}>"), ("Call-ID", call_id),
-               ("CSeq", f"{cseq} REGISTER")]
+    fields += [
+        ("From", f"<{aor}>;tag={from_tag}"),
+        ("To", f"<{aor}>"),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} REGISTER"),
+    ]
     for binding in contacts:
         suffix = "" if binding.expires is None else f";expires={binding.expires}"
         fields.append(("Contact", f"<{binding.uri}>{suffix}"))

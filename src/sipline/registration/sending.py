@@ -1,4 +1,4 @@
-"""What waits to be sent and what is in flight (sip-behaviour.md A10), sans-IO.
+"""What waits to be sent and what is in flight (docs/behaviour.md#reg-pacing), sans-IO.
 
 A `Job` is one attempt (a line's REGISTER, or an un-REGISTER) waiting for a
 pacing slot or holding one; a `Txn` is its current client transaction. The

@@ -1,4 +1,4 @@
-"""A line's registration machine rebuilt from what the store holds (sip-behaviour.md A9), pure."""
+"""A line's registration machine rebuilt from what the store holds (docs/behaviour.md#reg-lifecycle), pure."""
 
 from __future__ import annotations
 
@@ -21,30 +21,52 @@ def line_account(line: Line) -> Account:
     return Account.from_fields(line.server, line.outbound_proxy, line.login, line.auth_user, line.password)
 
 
-def machine_from_store(line: Line, registration: Registration, first_attempt_at: float, *, rng: random.Random,
-                       public_address: bool, scale: float) -> LineRegistration | None:
+def machine_from_store(
+    line: Line,
+    registration: Registration,
+    first_attempt_at: float,
+    *,
+    rng: random.Random,
+    public_address: bool,
+    scale: float,
+) -> LineRegistration | None:
     """The line's machine, continuing its Call-ID and CSeq; None (logged) for a SERVER it cannot use."""
     try:
         parsed = line_account(line)
     except InvalidAddress:
         log.warning("line %d has a SERVER the engine cannot use; not registering it", line.id)
         return None
-    session = Session(call_id=registration.call_id, token=registration.contact_token,
-                      cseq=registration.cseq_reserved, expires=registration.expires_requested,
-                      registered_contact=registration.registered_contact, sent_contact=registration.sent_contact)
+    session = Session(
+        call_id=registration.call_id,
+        token=registration.contact_token,
+        cseq=registration.cseq_reserved,
+        expires=registration.expires_requested,
+        registered_contact=registration.registered_contact,
+        sent_contact=registration.sent_contact,
+    )
     result = registration.status_result
     if result is StatusResult.IN_PROGRESS:
         result = StatusResult.WAIT  # the attempt died with the previous process
     status = Status(result, registration.status_code, registration.error_message, registration.last_updated)
-    return LineRegistration(line.id, registration.reg_id, parsed, session, status, rng=rng,
-                            first_attempt_at=first_attempt_at, public_address=public_address, scale=scale)
+    return LineRegistration(
+        line.id,
+        registration.reg_id,
+        parsed,
+        session,
+        status,
+        rng=rng,
+        first_attempt_at=first_attempt_at,
+        public_address=public_address,
+        scale=scale,
+    )
 
 
-def first_contact(machine: LineRegistration, registration: Registration,
-                  local: Callable[[str], tuple[str, int]]) -> str:
+def first_contact(
+    machine: LineRegistration, registration: Registration, local: Callable[[str], tuple[str, int]]
+) -> str:
     """The Contact the line's REGISTERs may carry first. One whose REGISTER's outcome was never
     learnt stays until it is retired; else the line's own, stored with its first write, so its
-    first REGISTER need not wait for one (A9)."""
+    first REGISTER need not wait for one (docs/behaviour.md#reg-lifecycle)."""
     sent = registration.sent_contact
     if sent is None or sent == registration.registered_contact:
         return session_contact(machine.session, default_transport(machine.account.next_hop), local)

@@ -1,4 +1,4 @@
-"""Where a line's REGISTERs go (sip-behaviour.md A3), sans-IO: IP literals without DNS, the
+"""Where a line's REGISTERs go (docs/behaviour.md#reg-targets), sans-IO: IP literals without DNS, the
 sticky target first, targets under a 503 Retry-After last, and only what the transport's
 gate permits."""
 
@@ -23,7 +23,7 @@ class TargetChoice:
             self._penalties[target] = now + seconds * self.scale
 
     def order(self, targets: list[Target], sticky: Target | None, now: float) -> list[Target]:
-        """A3: the sticky target first; targets under a 503 Retry-After last."""
+        """docs/behaviour.md#reg-targets: the sticky target first; targets under a 503 Retry-After last."""
         if len(targets) == 1:
             return targets
         ordered = ([sticky] if sticky in targets else []) + [target for target in targets if target != sticky]

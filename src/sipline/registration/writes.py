@@ -1,4 +1,4 @@
-"""What the engine writes to the store, and when (sip-behaviour.md A9), sans-IO.
+"""What the engine writes to the store, and when (docs/behaviour.md#reg-lifecycle), sans-IO.
 
 Status writes are batched (one statement per FLUSH_INTERVAL) and carry what the
 machines hold at flush time, so a later change is never overwritten by an
@@ -61,7 +61,7 @@ class StoreWrites:
     # -- CSeq reservation -----------------------------------------------------------------------------
 
     def reserve(self, machine: LineRegistration, force: bool = False) -> bool:
-        """Keep the stored CSeq reservation half a block ahead of what is sent (A9). Returns whether
+        """Keep the stored CSeq reservation half a block ahead of what is sent (docs/behaviour.md#reg-lifecycle). Returns whether
         it moved (the line must be written)."""
         reserved = self.reserved.get(machine.line_id, 0)
         if force or machine.session.cseq + 1 > reserved - CSEQ_BLOCK // 2:
@@ -76,7 +76,7 @@ class StoreWrites:
         return self.stored_contact.get(job.line.line_id) != contact
 
     def park(self, job: Job, contact: str, now: float) -> None:
-        """A9: the REGISTER waits until the store holds the Contact it carries."""
+        """docs/behaviour.md#reg-lifecycle: the REGISTER waits until the store holds the Contact it carries."""
         assert job.line is not None
         self.outgoing[job.line.line_id] = contact
         self.parked.append((job, contact))
@@ -109,13 +109,22 @@ class StoreWrites:
                 continue
             machine.changed = False
             status, session = machine.status, machine.session
-            updates.append(RegistrationUpdate(
-                reg_id=machine.reg_id, line_id=line_id, status_result=status.result, status_code=status.code,
-                error_message=status.message, last_updated=status.updated_at, call_id=session.call_id,
-                cseq_reserved=self.reserved.get(line_id, session.cseq), registered_contact=session.registered_contact,
-                sent_contact=self.outgoing.get(line_id), expires_requested=session.expires,
-                outcome=status.result in (StatusResult.SUCCESS, StatusResult.ERROR),
-            ))
+            updates.append(
+                RegistrationUpdate(
+                    reg_id=machine.reg_id,
+                    line_id=line_id,
+                    status_result=status.result,
+                    status_code=status.code,
+                    error_message=status.message,
+                    last_updated=status.updated_at,
+                    call_id=session.call_id,
+                    cseq_reserved=self.reserved.get(line_id, session.cseq),
+                    registered_contact=session.registered_contact,
+                    sent_contact=self.outgoing.get(line_id),
+                    expires_requested=session.expires,
+                    outcome=status.result in (StatusResult.SUCCESS, StatusResult.ERROR),
+                )
+            )
         return updates
 
     def stored(self, updates: list[RegistrationUpdate], lines: dict[int, LineRegistration]) -> list[Job]:

@@ -1,6 +1,6 @@
-"""Who is calling (rest-protocol.md §2): a webhook in the URL, else an OAuth access token.
+"""Who is calling (docs/behaviour.md#rest-auth): a webhook in the URL, else an OAuth access token.
 
-The checks run in the order of §2.1–2.2, first failure wins; a credential only
+The checks run in the order of docs/behaviour.md#rest-webhook, docs/behaviour.md#rest-oauth-token, first failure wins; a credential only
 counts at its own portal's address (the portal the Host header chose).
 """
 
@@ -17,13 +17,20 @@ from sipline.rest.errors import (
     UserAccessError,
 )
 from sipline.rest.routes import Route
-from sipline.services import Services
 from sipline.store.records import Portal
 from sipline.telephony.caller import Caller
+from sipline.telephony.services import Services
 
 
-async def authenticate(route: Route, reserved: dict[str, object], authorization: str | None, services: Services,
-                       portal: Portal, scope: str | None, now: float) -> Caller:
+async def authenticate(
+    route: Route,
+    reserved: dict[str, object],
+    authorization: str | None,
+    services: Services,
+    portal: Portal,
+    scope: str | None,
+    now: float,
+) -> Caller:
     """The caller, allowed to call a method of `scope` (None: a global method).
 
     Raises: InvalidCredentials, NoAuthFound, InvalidToken, ApplicationNotFound, ExpiredToken,

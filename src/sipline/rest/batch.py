@@ -1,4 +1,4 @@
-"""`batch`: up to 50 sub-calls in one request, later ones reading earlier outcomes (rest-protocol.md §6).
+"""`batch`: up to 50 sub-calls in one request, later ones reading earlier outcomes (docs/behaviour.md#rest-batch).
 
 How it works: commands run one after another in `cmd` order. Each string `method?query` is decoded
 with PHP's parse_str, `$result[id][…]` references in its values are filled from the outcomes so far,
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from sipline.rest import php_variables
 from sipline.telephony import php_values
 
-# §6 step 1; the real server's CRestUtil::BATCH_MAX_LENGTH.
+# docs/behaviour.md#rest-batch step 1; the real server's CRestUtil::BATCH_MAX_LENGTH.
 MAX_COMMANDS = 50
-# §6 step 4: batch nesting, and the file transfer methods of the real server.
+# docs/behaviour.md#rest-batch step 4: batch nesting, and the file transfer methods of the real server.
 NOT_ALLOWED = frozenset({"batch", "download", "upload"})
 
-# §6 grammar: `$` + keyword + a run of non-whitespace (PCRE's ASCII `\s`, not Python's Unicode one).
+# docs/behaviour.md#rest-batch grammar: `$` + keyword + a run of non-whitespace (PCRE's ASCII `\s`, not Python's Unicode one).
 _REFERENCE = re.compile(r"\$(result|next|total|time|error)([^ \t\n\r\v\f]*)", re.IGNORECASE)
 # Every non-empty `[seg]` in the run is a path step; an empty `[]` is not one (as in the real server).
 _STEP = re.compile(r"\[([^\]]+)\]")
@@ -63,7 +63,7 @@ Sections = dict[str, dict[Key, object]]
 
 
 async def run_batch(cmd: object, halt: object, call: SubCall) -> dict[str, object]:
-    """The `result` of a batch call: the five sections of rest-protocol.md §6.
+    """The `result` of a batch call: the five sections of docs/behaviour.md#rest-batch.
 
     `cmd` is a map (command id → string) or a list (ids 0..n-1); anything else means no commands.
     `halt` is read with PHP truthiness, so the form value "false" is true.
@@ -74,14 +74,16 @@ async def run_batch(cmd: object, halt: object, call: SubCall) -> dict[str, objec
         if position:
             await asyncio.sleep(0)
         if position >= MAX_COMMANDS:
-            outcome: SubSuccess | SubFailure = LENGTH_EXCEEDED  # §6 step 1: reported, the batch goes on
+            outcome: SubSuccess | SubFailure = (
+                LENGTH_EXCEEDED  # docs/behaviour.md#rest-batch step 1: reported, the batch goes on
+            )
         elif not isinstance(command, str):
-            continue  # §6 step 1: skipped, yet counted toward the 50
+            continue  # docs/behaviour.md#rest-batch step 1: skipped, yet counted toward the 50
         else:
             outcome = await _run_command(command, sections, call)
         _record(sections, command_id, outcome)
         if stop_on_failure and isinstance(outcome, SubFailure):
-            break  # §6 step 6: later commands are absent from every section
+            break  # docs/behaviour.md#rest-batch step 6: later commands are absent from every section
     return {response_key: _php_array(sections[name]) for name, response_key in _SECTIONS.items()}
 
 
@@ -89,20 +91,22 @@ def _commands(cmd: object) -> list[tuple[Key, object]]:
     if isinstance(cmd, list):
         return list(enumerate(cmd))
     if isinstance(cmd, dict):
-        return [(key if isinstance(key, int) else php_variables.symtable_key(str(key)), value) for key, value in cmd.items()]
+        return [
+            (key if isinstance(key, int) else php_variables.symtable_key(str(key)), value) for key, value in cmd.items()
+        ]
     return []
 
 
 async def _run_command(command: str, sections: Sections, call: SubCall) -> SubSuccess | SubFailure:
-    method, _, query = command.partition("?")  # §6 step 2: split at the first `?`
-    method = method.lower()  # §6 step 4
+    method, _, query = command.partition("?")  # docs/behaviour.md#rest-batch step 2: split at the first `?`
+    method = method.lower()  # docs/behaviour.md#rest-batch step 4
     if method in NOT_ALLOWED:
         return METHOD_NOT_ALLOWED
     try:
         params = php_variables.parse_query(query.encode("utf-8", "surrogatepass"))
     except php_variables.NotUtf8 as exc:
         return SubFailure("ERROR_ARGUMENT", f"Invalid parameters: {exc}")
-    return await call(method, _substitute(params, sections))
+    return await call(method, {name: _substitute(value, sections) for name, value in params.items()})
 
 
 def _record(sections: Sections, command_id: Key, outcome: SubSuccess | SubFailure) -> None:
@@ -118,7 +122,7 @@ def _record(sections: Sections, command_id: Key, outcome: SubSuccess | SubFailur
 
 
 def _substitute(value: object, sections: Sections) -> object:
-    """Replace `$` references in every string inside `value`; keys stay as written (§6, [R])."""
+    """Replace `$` references in every string inside `value`; keys stay as written (docs/behaviour.md#rest-batch, [R])."""
     if isinstance(value, dict):
         return {key: _substitute(item, sections) for key, item in value.items()}
     if isinstance(value, list):
@@ -127,7 +131,7 @@ def _substitute(value: object, sections: Sections) -> object:
         return value
     whole = _REFERENCE.fullmatch(value)
     if whole:
-        return _resolve(whole, sections)  # §6: the entire value becomes the node, of any type
+        return _resolve(whole, sections)  # docs/behaviour.md#rest-batch: the entire value becomes the node, of any type
     return _REFERENCE.sub(lambda match: _php_string(_resolve(match, sections)), value)
 
 
@@ -138,11 +142,11 @@ def _resolve(reference: re.Match[str], sections: Sections) -> object:
     steps = _STEP.findall(path, 0, path.rfind("]") + 1)
     if not steps:
         return reference.group(0)  # the real server leaves a bare `$result` alone
-    node = _php_array(sections[reference.group(1).lower()])
+    node: object = _php_array(sections[reference.group(1).lower()])
     for step in steps:
         child = _child(node, step)
         if child is None:
-            break  # §6: stop at the first missing step and keep the node reached (PHP isset)
+            break  # docs/behaviour.md#rest-batch: stop at the first missing step and keep the node reached (PHP isset)
         node = child
     return node
 
@@ -167,8 +171,6 @@ def _php_array(items: dict[Key, object]) -> list[object] | dict[str, object]:
 
 def _php_string(node: object) -> str:
     """PHP's string form of a node spliced into text: arrays → "Array", null → "", true → "1"."""
-    if isinstance(node, (list, dict)):
-        return "Array"
-    if node is None:
-        return ""
-    return php_values.strval(node)
+    if php_values.is_scalar(node):
+        return php_values.strval(node)
+    return "Array" if isinstance(node, (list, dict)) else ""  # the rest is null: results are JSON values

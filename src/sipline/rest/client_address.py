@@ -1,7 +1,7 @@
 """Who sent a request: the TCP peer, or the client a trusted proxy names in X-Forwarded-For.
 
-Only a peer inside a `--trusted-proxy` network may name another address (rest-protocol.md
-Q-R5): the list is read from the right, each proxy appending the address it received from,
+Only a peer inside a `--trusted-proxy` network may name another address (
+docs/behaviour.md#rest-client-address): the list is read from the right, each proxy appending the address it received from,
 and the first hop not itself a trusted proxy is the client. A hop that is not an IP address
 ends the walk at the proxy that wrote it, so nothing a client makes up reaches a log line
 or a rate-limit key.

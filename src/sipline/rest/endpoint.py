@@ -1,6 +1,6 @@
 """The one REST route: Host → portal → rate → URL → method → parameters → caller → handler → envelope.
 
-Lookup order is Bitrix24's (rest-protocol.md §1, §7): the request-rate limit first,
+Lookup order is Bitrix24's (docs/behaviour.md#rest-urls, docs/behaviour.md#rest-rate-limit): the request-rate limit first,
 then an unknown method is 404 before any authentication; then credentials and
 scope, the operating-time limit, the method's precondition and the method itself.
 `batch` runs its commands through the same steps with the outer call's
@@ -47,17 +47,17 @@ from sipline.rest.errors import (
     to_rest_error,
 )
 from sipline.rest.limits import Rate
-from sipline.sip.grammar import is_digits
-from sipline.store.database import StoreUnavailable
-from sipline.rest.shared_limits import Limits, LocalLimits
 from sipline.rest.params import Params
 from sipline.rest.registry import METHODS, Method
 from sipline.rest.routes import Route, masked, parse_rest_path
-from sipline.services import Services
+from sipline.rest.shared_limits import Limits, LocalLimits
+from sipline.sip.grammar import is_digits
+from sipline.store.database import StoreUnavailable
 from sipline.store.records import Portal
 from sipline.telephony.caller import Caller
 from sipline.telephony.errors import TelephonyError
 from sipline.telephony.filter import TermBudget
+from sipline.telephony.services import Services
 
 log = logging.getLogger("sipline.rest")
 
@@ -77,15 +77,20 @@ def respond(body: Mapping[str, object], status: int, transport: str) -> Response
 
 @dataclass(frozen=True)
 class RestLimits:
-    """§7 and §8 as configured: None turns a limit off."""
+    """docs/behaviour.md#rest-rate-limit and docs/behaviour.md#rest-operating-limit as configured: None turns a limit off."""
 
     rate: Rate | None = Rate(burst=50, drain=2)
     operating_limit: float | None = 480.0
 
 
 class RestApi:
-    def __init__(self, services: Services, methods: dict[str, Method] = METHODS,
-                 limits: RestLimits = RestLimits(), counters: Limits | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        methods: dict[str, Method] = METHODS,
+        limits: RestLimits = RestLimits(),
+        counters: Limits | None = None,
+    ) -> None:
         """`counters` keep the buckets and baskets: this process's own, or Redis's (shared_limits.py)."""
         self.services = services
         self.methods = methods
@@ -117,21 +122,24 @@ class RestApi:
         if method is None:
             raise MethodNotFound()
         params, reserved = await read_params(request)
-        caller = await authenticate(route, reserved, request.headers.get("authorization"), self.services, portal,
-                                    method.scope, start)
-        if route.method == "batch":  # §6: the outer call is not counted for operating time
+        caller = await authenticate(
+            route, reserved, request.headers.get("authorization"), self.services, portal, method.scope, start
+        )
+        if route.method == "batch":  # docs/behaviour.md#rest-batch: the outer call is not counted for operating time
             began = time.perf_counter()
             values = params.upper().values
             caller = replace(caller, filter_budget=TermBudget(self.services.lines.filter_limits.batch_terms))
-            sections = await run_batch(values.get("CMD"), values.get("HALT"),
-                                       lambda name, sub: self._sub_call(name, sub, caller))
+            sections = await run_batch(
+                values.get("CMD"), values.get("HALT"), lambda name, sub: self._sub_call(name, sub, caller)
+            )
             return success_body(sections, time_block(start, time.time(), time.perf_counter() - began))
         result, block = await self._invoke(route.method, method, params, caller, start)
         return success_body(result, block)
 
-    async def _invoke(self, name: str, method: Method, params: Params, caller: Caller,
-                      start: float) -> tuple[object, dict[str, object]]:
-        """Run one method under the operating-time limit (§8); its result and time block."""
+    async def _invoke(
+        self, name: str, method: Method, params: Params, caller: Caller, start: float
+    ) -> tuple[object, dict[str, object]]:
+        """Run one method under the operating-time limit (docs/behaviour.md#rest-operating-limit); its result and time block."""
         key = f"{caller.portal_id}|{caller.app_id or f'webhook {caller.webhook_id}'}|{name}"
         if await self.counters.blocked(key, start):
             raise OperationTimeLimit()
@@ -167,7 +175,7 @@ class RestApi:
         return SubSuccess(orjson.loads(orjson.dumps(result)), block)
 
     async def _limit_rate(self, portal: Portal, request: Request, now: float) -> None:
-        """§7: the leaky bucket of (portal, client IP), before anything else. Raises: QueryLimitExceeded."""
+        """docs/behaviour.md#rest-rate-limit: the leaky bucket of (portal, client IP), before anything else. Raises: QueryLimitExceeded."""
         default = self.limits.rate
         burst = portal.rate_burst if portal.rate_burst is not None else (default.burst if default else None)
         drain = portal.rate_drain if portal.rate_drain is not None else (default.drain if default else None)

@@ -1,4 +1,4 @@
-"""The success envelope and its `time` block (rest-protocol.md §4), and the response headers."""
+"""The success envelope and its `time` block (docs/behaviour.md#rest-envelope), and the response headers."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ class ListResult:
     next: int | None
 
 
-def time_block(start: float, finish: float, processing: float,
-               operating: tuple[float, int] | None = None) -> dict[str, object]:
-    """`operating`: (seconds, reset at) of the operating-time limit (§8), when it is on."""
+def time_block(
+    start: float, finish: float, processing: float, operating: tuple[float, int] | None = None
+) -> dict[str, object]:
+    """`operating`: (seconds, reset at) of the operating-time limit (docs/behaviour.md#rest-operating-limit), when it is on."""
     block: dict[str, object] = {
         "start": start,
         "finish": finish,
@@ -65,7 +66,7 @@ def render_json(body: Mapping[str, object]) -> bytes:
 
 
 def render_xml(body: Mapping[str, object]) -> bytes:
-    """The `.xml` transport (rest-protocol.md Q-R6): `<response>`, list entries as `<item>`."""
+    """The `.xml` transport (docs/behaviour.md#rest-xml): `<response>`, list entries as `<item>`."""
     plain = orjson.loads(orjson.dumps(body))  # pre-rendered JSON fragments become plain values
     return ('<?xml version="1.0" encoding="utf-8"?>' + _xml_element("response", plain)).encode()
 

@@ -1,4 +1,4 @@
-"""Errors on the Bitrix24 REST wire (rest-protocol.md §5) and the one place that renders them.
+"""Errors on the Bitrix24 REST wire (docs/behaviour.md#rest-errors) and the one place that renders them.
 
     RestError                       500 INTERNAL_SERVER_ERROR
     ├── MethodNotFound              404 ERROR_METHOD_NOT_FOUND
@@ -18,7 +18,7 @@
     └── RequestTimeout              408 REQUEST_TIMEOUT (written by request_deadline.py, not by a handler)
 
 Errors of the telephony rules carry no wire code; TELEPHONY_ERRORS maps them, and a
-method may override the mapping for itself (voximplant-sip.md gives the same "not
+method may override the mapping for itself (docs/behaviour.md#telephony-methods gives the same "not
 found" a different status in `update`, `delete` and `line.outgoing.sip.set`).
 """
 
@@ -125,9 +125,7 @@ TELEPHONY_ERRORS: dict[type[tel.TelephonyError], WireMapping] = {
 }
 
 
-def to_rest_error(
-    error: tel.TelephonyError, overrides: dict[type[tel.TelephonyError], WireMapping]
-) -> RestError:
+def to_rest_error(error: tel.TelephonyError, overrides: dict[type[tel.TelephonyError], WireMapping]) -> RestError:
     code, status = overrides.get(type(error)) or TELEPHONY_ERRORS[type(error)]
     wire = RestError(str(error))
     wire.code, wire.status = code, status

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sipline.rest.envelope import local_iso
 from sipline.rest.params import Params
-from sipline.services import Services
 from sipline.telephony.caller import Caller
+from sipline.telephony.services import Services
 
 
 async def sip_bindings(params: Params, caller: Caller, services: Services) -> object:
-    """The PBX registrations of an office line (sip-behaviour.md B10)."""
+    """The PBX registrations of an office line (docs/behaviour.md#office-status)."""
     bindings = await services.lines.bindings(caller, params.upper().intval("CONFIG_ID"))
     now = services.lines.clock()
     return [

@@ -1,4 +1,4 @@
-"""The global helper methods clients call (rest-protocol.md §10); `batch` itself runs in endpoint.py."""
+"""The global helper methods clients call (docs/behaviour.md#rest-helpers); `batch` itself runs in endpoint.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 from sipline.rest.envelope import local_iso
 from sipline.rest.errors import RestError
 from sipline.rest.params import Params
-from sipline.services import Services
 from sipline.telephony import php_values
 from sipline.telephony.caller import Caller
+from sipline.telephony.services import Services
 
 
 class CodeEmpty(RestError):
@@ -43,8 +43,11 @@ class MethodList:
             return sorted(self.scopes)
         wanted = params.optional_str("scope")
         if wanted is not None:
-            return sorted(name for name, scope in self.scopes.items()
-                          if (scope is None if wanted == "" else scope == wanted.lower() and scope in caller.scopes))
+            return sorted(
+                name
+                for name, scope in self.scopes.items()
+                if (scope is None if wanted == "" else scope == wanted.lower() and scope in caller.scopes)
+            )
         return sorted(name for name, scope in self.scopes.items() if scope is None or scope in caller.scopes)
 
     async def method_get(self, params: Params, caller: Caller, services: Services) -> object:
@@ -59,14 +62,22 @@ async def server_time(params: Params, caller: Caller, services: Services) -> obj
 
 
 async def app_info(params: Params, caller: Caller, services: Services) -> object:
-    """OAuth: the application's record; webhook: its scopes (§10)."""
+    """OAuth: the application's record; webhook: its scopes (docs/behaviour.md#rest-helpers)."""
     if not caller.app_id:
         return {"SCOPE": sorted(caller.scopes), "LICENSE": "en_selfhosted"}
     app = await services.oauth.app(caller.app_id)
     return {
-        "ID": app.id, "CODE": app.client_id, "VERSION": app.version, "STATUS": app.status,
-        "INSTALLED": app.active, "PAYMENT_EXPIRED": "N", "DAYS": None, "LANGUAGE_ID": "en",
-        "LICENSE": "en_selfhosted", "LICENSE_TYPE": "selfhosted", "LICENSE_FAMILY": "selfhosted",
+        "ID": app.id,
+        "CODE": app.client_id,
+        "VERSION": app.version,
+        "STATUS": app.status,
+        "INSTALLED": app.active,
+        "PAYMENT_EXPIRED": "N",
+        "DAYS": None,
+        "LANGUAGE_ID": "en",
+        "LICENSE": "en_selfhosted",
+        "LICENSE_TYPE": "selfhosted",
+        "LICENSE_FAMILY": "selfhosted",
     }
 
 
@@ -74,8 +85,15 @@ async def profile(params: Params, caller: Caller, services: Services) -> object:
     user = await services.accounts.user(caller.portal_id, caller.user_number)
     if user is None or not user.active:
         return []
-    return {"ID": str(user.number), "ADMIN": user.is_admin, "NAME": user.name, "LAST_NAME": user.last_name,
-            "PERSONAL_GENDER": "", "TIME_ZONE": "", "TIME_ZONE_OFFSET": 0}
+    return {
+        "ID": str(user.number),
+        "ADMIN": user.is_admin,
+        "NAME": user.name,
+        "LAST_NAME": user.last_name,
+        "PERSONAL_GENDER": "",
+        "TIME_ZONE": "",
+        "TIME_ZONE_OFFSET": 0,
+    }
 
 
 async def feature_get(params: Params, caller: Caller, services: Services) -> object:

@@ -1,10 +1,10 @@
-"""Request-rate and operating-time limits of the REST API (rest-protocol.md §7, §8), pure.
+"""Request-rate and operating-time limits of the REST API (docs/behaviour.md#rest-rate-limit, docs/behaviour.md#rest-operating-limit), pure.
 
-Rate (§7): a leaky bucket per (portal, client IP). On arrival the level drains by
+Rate (docs/behaviour.md#rest-rate-limit): a leaky bucket per (portal, client IP). On arrival the level drains by
 Y per second since the last request; a request that would lift it above X is
 refused (and not counted), any other adds 1.
 
-Operating time (§8): per (app or webhook, method), the seconds spent in the method
+Operating time (docs/behaviour.md#rest-operating-limit): per (app or webhook, method), the seconds spent in the method
 are summed into baskets; a basket opens at the first call of its minute and lives
 600 s. `operating` is the sum of the live baskets, `operating_reset_at` the expiry
 of the oldest. A call is refused while `operating` is above the limit; the call
@@ -48,8 +48,9 @@ class RateLimiter:
         return True
 
     def _sweep(self, now: float, rate: Rate) -> None:
-        self._levels = {key: (level, when) for key, (level, when) in self._levels.items()
-                        if level - rate.drain * (now - when) > 0}
+        self._levels = {
+            key: (level, when) for key, (level, when) in self._levels.items() if level - rate.drain * (now - when) > 0
+        }
         if len(self._levels) >= MAX_KEYS:
             self._levels.clear()
 

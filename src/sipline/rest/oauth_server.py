@@ -1,8 +1,8 @@
-"""The OAuth server (rest-protocol.md §2.3): `/oauth/token/`, `/oauth/authorize/`, and OAuth-side `app.info`.
+"""The OAuth server (docs/behaviour.md#oauth-server): `/oauth/token/`, `/oauth/authorize/`, and OAuth-side `app.info`.
 
 It answers on the main listener and, with `--oauth-listen`, on a base URL of its
 own, where `/rest/app.info` is the OAuth server's (token introspection) rather than
-the portal's method. Token responses carry every field of §2.3: clients require
+the portal's method. Token responses carry every field of docs/behaviour.md#oauth-server: clients require
 different subsets of them.
 """
 
@@ -15,15 +15,15 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sipline.oauth import OAuthError, Tokens
+from sipline.accounts.oauth import OAuthError, Tokens
 from sipline.rest.endpoint import json_response, read_params
 from sipline.rest.envelope import local_iso, success_body, time_block
 from sipline.rest.errors import DatabaseUnavailable, InvalidToken, RestError, error_body
-from sipline.services import Services
 from sipline.sip.grammar import is_digits
 from sipline.store.database import StoreUnavailable
 from sipline.store.records import Portal
 from sipline.telephony import php_values
+from sipline.telephony.services import Services
 
 OAUTH_PATHS = ("/oauth/token", "/oauth/authorize")
 
@@ -42,7 +42,7 @@ class Urls:
         return f"{self.scheme}://{portal.domain}:{self.port}"
 
     def token_fields(self, tokens: Tokens) -> dict[str, object]:
-        """The §2.3 success body (and the `auth[...]` of the install hand-off)."""
+        """The docs/behaviour.md#oauth-server success body (and the `auth[...]` of the install hand-off)."""
         return {
             "access_token": tokens.access_token,
             "refresh_token": tokens.refresh_token,
@@ -92,16 +92,21 @@ class OAuthServer:
     async def authorize(self, request: Request) -> Response:
         """A one-time code (30 s) for the app at the portal the Host names, for its user 1 or `user_id`;
         redirected to the app's handler when it has one, with `code, state, domain, member_id, scope,
-        server_domain` (§2.3), else given as JSON."""
+        server_domain` (docs/behaviour.md#oauth-server), else given as JSON."""
         query = request.query_params
         portal = await self.services.accounts.portal_for_host(request.headers.get("host"))
         user = query.get("user_id", "1")
         if not is_digits(user, 18):
             raise OAuthError("invalid_request", "user_id must be a user ID")
         code, app = await self.services.oauth.authorize(query.get("client_id", ""), portal, int(user))
-        answer = {"code": code, "state": query.get("state", ""), "domain": portal.domain,
-                  "member_id": portal.member_id, "scope": ",".join(sorted(app.scopes)),
-                  "server_domain": urlsplit(self.urls.oauth_base).netloc}
+        answer = {
+            "code": code,
+            "state": query.get("state", ""),
+            "domain": portal.domain,
+            "member_id": portal.member_id,
+            "scope": ",".join(sorted(app.scopes)),
+            "server_domain": urlsplit(self.urls.oauth_base).netloc,
+        }
         if app.handler_url:
             joiner = "&" if urlsplit(app.handler_url).query else "?"
             return RedirectResponse(app.handler_url + joiner + urlencode(answer), status_code=302)
@@ -119,11 +124,21 @@ class OAuthServer:
         portal = await self.services.accounts.portal(app.portal_id)
         base = self.urls.portal_base(portal)
         result = {
-            "client_id": app.client_id, "scope": ",".join(sorted(app.scopes)), "expires": local_iso(grant.expires_at),
+            "client_id": app.client_id,
+            "scope": ",".join(sorted(app.scopes)),
+            "expires": local_iso(grant.expires_at),
             "user_id": grant.user_number,
-            "install": {"installed": app.active, "version": app.version, "status": app.status,
-                        "scope": ",".join(sorted(app.scopes)), "domain": portal.domain, "uri": base,
-                        "client_endpoint": f"{base}/rest/", "member_id": portal.member_id, "member_type": "PORTAL"},
+            "install": {
+                "installed": app.active,
+                "version": app.version,
+                "status": app.status,
+                "scope": ",".join(sorted(app.scopes)),
+                "domain": portal.domain,
+                "uri": base,
+                "client_endpoint": f"{base}/rest/",
+                "member_id": portal.member_id,
+                "member_type": "PORTAL",
+            },
         }
         finish = time.time()
         return json_response(success_body(result, time_block(start, finish, finish - start)))

@@ -1,4 +1,4 @@
-"""Method parameters: the decoded query string overlaid by the body (rest-protocol.md §3)."""
+"""Method parameters: the decoded query string overlaid by the body (docs/behaviour.md#rest-params)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Params:
         """The parameter as a PHP string, or None when absent.
 
         Raises:
-            ArgumentError: the value is an array or object (voximplant-sip.md Q8).
+            ArgumentError: the value is an array or object (docs/behaviour.md#rest-non-scalar).
         """
         value = self.values.get(name)
         if value is None:

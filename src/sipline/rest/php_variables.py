@@ -1,7 +1,7 @@
 """PHP's rules for request variables, as Bitrix24 applies them.
 
 Bitrix24 runs on PHP, so every client encodes parameters for PHP's `parse_str`
-(rest-protocol.md §3): `FILTER[CONFIG_ID][]=3` builds nested arrays, a top-level
+(docs/behaviour.md#rest-params): `FILTER[CONFIG_ID][]=3` builds nested arrays, a top-level
 name has ` ` and `.` turned into `_`, and a map keyed exactly 0..n-1 is a list.
 The algorithm follows php_register_variable_ex() in PHP's main/php_variables.c.
 
@@ -13,6 +13,7 @@ dict with string keys; leaves are strings. The casts of the values are PHP's too
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
 from sipline.telephony.php_values import INT64
@@ -75,8 +76,8 @@ def _split_name(name: str) -> tuple[str, list[str | None]] | None:
         if len(indices) >= MAX_NESTING:
             return None
         start = pos + 1
-        probe = start + 1 if name[start:start + 1] == " " else start
-        if name[probe:probe + 1] == "]":
+        probe = start + 1 if name[start : start + 1] == " " else start
+        if name[probe : probe + 1] == "]":
             close, index = probe, None
         else:
             close = name.find("]", probe)
@@ -87,7 +88,7 @@ def _split_name(name: str) -> tuple[str, list[str | None]] | None:
                 break
             index = name[start:close]
         indices.append(index)
-        pos = close + 1 if name[close + 1:close + 2] == "[" else -1
+        pos = close + 1 if name[close + 1 : close + 2] == "[" else -1
     return base, indices
 
 
@@ -110,9 +111,10 @@ def parse_query(query: bytes) -> dict[str, object]:
     )
 
 
-def register_pairs(pairs) -> dict[str, object]:
+def register_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, object]:
     """Build the PHP variable tree from decoded (name, value) pairs."""
     root = _PhpArray()
+    key: int | str | None  # None: `[]`, the next free index
     for count, (name, value) in enumerate(pairs):
         if count >= MAX_INPUT_VARS:
             break
@@ -124,15 +126,17 @@ def register_pairs(pairs) -> dict[str, object]:
         for index in indices:
             node, key = node.child(key), (None if index is None else symtable_key(index))
         node.set(key, value)
-    top = to_python(root)
+    top = _array_to_python(root)
     return top if isinstance(top, dict) else {str(i): v for i, v in enumerate(top)}
 
 
 def to_python(value: object) -> object:
     """PHP array → list (keys 0..n-1 in order) or dict with str keys."""
-    if not isinstance(value, _PhpArray):
-        return value
-    items = value.items
+    return _array_to_python(value) if isinstance(value, _PhpArray) else value
+
+
+def _array_to_python(array: _PhpArray) -> list[object] | dict[str, object]:
+    items = array.items
     if all(key == position for position, key in enumerate(items)):
         return [to_python(v) for v in items.values()]
     return {str(k): to_python(v) for k, v in items.items()}

@@ -10,10 +10,10 @@ from sipline.rest import voximplant as vox
 from sipline.rest.errors import WireMapping
 from sipline.rest.helpers import MethodList
 from sipline.rest.params import Params
-from sipline.services import Services
 from sipline.telephony import errors as tel
 from sipline.telephony.caller import Caller
 from sipline.telephony.lines import require_numbers_right
+from sipline.telephony.services import Services
 
 Handler = Callable[[Params, Caller, Services], Awaitable[object]]
 
@@ -24,7 +24,7 @@ class Method:
     scope: str | None  # None: a global method, open to every caller
     # checked after auth and before the handler decodes any parameter
     precondition: Callable[[Caller], None] | None = None
-    # this method's own wire code/status for a telephony error (voximplant-sip.md §3, §5, §8)
+    # this method's own wire code/status for a telephony error (docs/behaviour.md#sip-update, docs/behaviour.md#sip-delete, docs/behaviour.md#line-methods)
     errors: dict[type[tel.TelephonyError], WireMapping] = field(default_factory=dict)
 
 
@@ -47,9 +47,7 @@ METHODS: dict[str, Method] = {
     "voximplant.line.get": _telephony(vox.line_get),
     "voximplant.line.outgoing.get": _telephony(vox.line_outgoing_get),
     "voximplant.line.outgoing.set": _telephony(vox.line_outgoing_set),
-    "voximplant.line.outgoing.sip.set": _telephony(
-        vox.line_outgoing_sip_set, LineNotFound=("ERROR_ARGUMENT", 400)
-    ),
+    "voximplant.line.outgoing.sip.set": _telephony(vox.line_outgoing_sip_set, LineNotFound=("ERROR_ARGUMENT", 400)),
     "sipline.sip.bindings": _telephony(extensions.sip_bindings),  # LineNotFound: 404, as update
 }
 
@@ -59,13 +57,15 @@ async def _batch(params: Params, caller: Caller, services: Services) -> object:
 
 
 _listing = MethodList(METHODS)  # scope, methods, method.get describe this registry, themselves included
-METHODS.update({
-    "batch": Method(_batch, scope=None),
-    "scope": Method(_listing.scope, scope=None),
-    "methods": Method(_listing.methods, scope=None),
-    "method.get": Method(_listing.method_get, scope=None),
-    "server.time": Method(helpers.server_time, scope=None),
-    "app.info": Method(helpers.app_info, scope=None),
-    "profile": Method(helpers.profile, scope=None),
-    "feature.get": Method(helpers.feature_get, scope=None),
-})
+METHODS.update(
+    {
+        "batch": Method(_batch, scope=None),
+        "scope": Method(_listing.scope, scope=None),
+        "methods": Method(_listing.methods, scope=None),
+        "method.get": Method(_listing.method_get, scope=None),
+        "server.time": Method(helpers.server_time, scope=None),
+        "app.info": Method(helpers.app_info, scope=None),
+        "profile": Method(helpers.profile, scope=None),
+        "feature.get": Method(helpers.feature_get, scope=None),
+    }
+)

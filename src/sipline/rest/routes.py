@@ -1,4 +1,4 @@
-"""The REST URL forms (rest-protocol.md §1): which method, which transport, which webhook."""
+"""The REST URL forms (docs/behaviour.md#rest-urls): which method, which transport, which webhook."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def masked(path: str) -> str:
     segments = path.split("/")
     places = [index for index, segment in enumerate(segments) if segment]
     starts = [number for number, index in enumerate(places) if segments[index].lower() == "rest"]
-    after = places[starts[0] + 1:starts[0] + 3] if starts else []
+    after = places[starts[0] + 1 : starts[0] + 3] if starts else []
     if len(after) < 2:
         return path
     user, code = after

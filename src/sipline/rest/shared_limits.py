@@ -1,4 +1,4 @@
-"""The REST API's rate and operating-time limits (rest-protocol.md §7, §8), shared through Redis.
+"""The REST API's rate and operating-time limits (docs/behaviour.md#rest-rate-limit, docs/behaviour.md#rest-operating-limit), shared through Redis.
 
 Several API processes behind one balancer must count against one leaky bucket per
 (portal, client IP) and one set of operating-time baskets per (app or webhook,
@@ -49,13 +49,13 @@ MAX_IDLE_MS = 86_400_000  # a bucket that never drains (drain 0) is forgotten af
 
 class Limits(Protocol):
     async def admit(self, key: str, rate: Rate, now: float) -> bool:
-        """§7: count one request in the bucket of `key`; False: refuse it (not counted)."""
+        """docs/behaviour.md#rest-rate-limit: count one request in the bucket of `key`; False: refuse it (not counted)."""
 
     async def blocked(self, key: str, now: float) -> bool:
-        """§8: True: refuse the call (429 OPERATION_TIME_LIMIT)."""
+        """docs/behaviour.md#rest-operating-limit: True: refuse the call (429 OPERATION_TIME_LIMIT)."""
 
     async def record(self, key: str, seconds: float, now: float) -> Operating | None:
-        """§8: count a finished call; its `operating` report, None when there is no operating limit."""
+        """docs/behaviour.md#rest-operating-limit: count a finished call; its `operating` report, None when there is no operating limit."""
 
     async def close(self) -> None: ...
 
@@ -114,13 +114,18 @@ local function report(baskets)
 end
 """
 
-_USED = _BASKETS + """
+_USED = (
+    _BASKETS
+    + """
 local baskets = live(tonumber(ARGV[1]))
 if #baskets == 0 then return false end
 return report(baskets)
 """
+)
 
-_RECORD = _BASKETS + """
+_RECORD = (
+    _BASKETS
+    + """
 local seconds, now = tonumber(ARGV[1]), tonumber(ARGV[2])
 local baskets = live(now)
 if #baskets == 0 or now - baskets[#baskets][1] >= BASKET then baskets[#baskets + 1] = {now, 0} end
@@ -130,9 +135,12 @@ for _, basket in ipairs(baskets) do redis.call('RPUSH', KEYS[1], fmt(basket[1]) 
 redis.call('PEXPIRE', KEYS[1], BASKET_LIFE_MS)
 return report(baskets)
 """
+)
 
-_CONSTANTS = (f"local BASKET, BASKET_LIFE, BASKET_LIFE_MS, MAX_IDLE_MS = "
-              f"{BASKET!r}, {BASKET_LIFE!r}, {int(BASKET_LIFE * 1000)}, {MAX_IDLE_MS}\n")
+_CONSTANTS = (
+    f"local BASKET, BASKET_LIFE, BASKET_LIFE_MS, MAX_IDLE_MS = "
+    f"{BASKET!r}, {BASKET_LIFE!r}, {int(BASKET_LIFE * 1000)}, {MAX_IDLE_MS}\n"
+)
 
 _UNREACHABLE = object()
 
@@ -140,14 +148,16 @@ _UNREACHABLE = object()
 class RedisLimits:
     """Limits shared by every process using the Redis at `url`; per process while it is unreachable."""
 
-    def __init__(self, url: str, operating_limit: float | None, key_prefix: str = "sipline:",
-                 retry_after: float = 1.0) -> None:
+    def __init__(
+        self, url: str, operating_limit: float | None, key_prefix: str = "sipline:", retry_after: float = 1.0
+    ) -> None:
         self.operating_limit = operating_limit
         self.key_prefix = key_prefix
         self.retry_after = retry_after
         self._local = LocalLimits(operating_limit)
-        self._client = Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT,
-                                      retry=Retry(NoBackoff(), 0))
+        self._client = Redis.from_url(
+            url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT, retry=Retry(NoBackoff(), 0)
+        )
         self._admit = self._client.register_script(_CONSTANTS + _ADMIT)
         self._used = self._client.register_script(_CONSTANTS + _USED)
         self._record = self._client.register_script(_CONSTANTS + _RECORD)

@@ -1,6 +1,6 @@
 """Handlers of voximplant.sip.* and voximplant.line.*: decode parameters, call the rules, render.
 
-Rendering follows voximplant-sip.md §1.2: line rows as the database returns them,
+Rendering follows docs/behaviour.md#line-rendering: line rows as the database returns them,
 every non-null value a JSON string; numbers only where Bitrix24 computes them.
 """
 
@@ -11,9 +11,9 @@ import orjson
 from sipline.rest.envelope import ListResult, local_datetime
 from sipline.rest.memo import IdentityMemo
 from sipline.rest.params import Params
-from sipline.services import Services
 from sipline.store.records import Line, LineType
 from sipline.telephony.caller import Caller
+from sipline.telephony.services import Services
 
 
 def _text(value: object) -> str | None:

@@ -1,4 +1,4 @@
-"""Where a line registers: SERVER as the REST API accepts it (sip-behaviour.md §A1).
+"""Where a line registers: SERVER as the REST API accepts it (docs/behaviour.md#reg-request).
 
 Accepted forms: `host`, `host:port`, `[v6]:port`, or a `sip:`/`sips:` URI without
 user part, with at most a `;transport=udp|tcp|tls` parameter.

@@ -1,11 +1,11 @@
 """SIP digest authentication, sans-IO (RFC 3261 §22; RFC 2617; RFC 7616; RFC 8760).
 
-Client (sip-behaviour A4): a 401/407 carries WWW-/Proxy-Authenticate values; `select_challenges`
+Client (docs/behaviour.md#reg-digest): a 401/407 carries WWW-/Proxy-Authenticate values; `select_challenges`
 parses them and keeps, per realm, the top-most challenge whose algorithm is in `ALGORITHMS`.
 `authorization` turns one challenge, the password, the method and Request-URI, a nonce count and
 a random cnonce from the caller into the value of the Authorization / Proxy-Authorization header.
 
-Registrar (sip-behaviour B3): `parse_credentials` reads an Authorization value and `verify` checks
+Registrar (docs/behaviour.md#office-digest): `parse_credentials` reads an Authorization value and `verify` checks
 its response against the HA1 stored for the user (`ha1`), in constant time. Nonce issue, expiry
 and nc replay checks belong to the caller.
 
@@ -35,13 +35,16 @@ def _hex(name: str) -> Callable[[bytes], str]:
 # RFC 7616 §6.1 (IANA "Hash Algorithms for HTTP Digest Authentication"), adopted for SIP by RFC 8760 §2.
 # A "-sess" name hashes with its base and adds the session step of RFC 7616 §3.4.2.
 ALGORITHMS: dict[str, Callable[[bytes], str]] = {
-    "MD5": _hex("md5"), "MD5-sess": _hex("md5"),
-    "SHA-256": _hex("sha256"), "SHA-256-sess": _hex("sha256"),
-    "SHA-512-256": _hex("sha512_256"), "SHA-512-256-sess": _hex("sha512_256"),
+    "MD5": _hex("md5"),
+    "MD5-sess": _hex("md5"),
+    "SHA-256": _hex("sha256"),
+    "SHA-256-sess": _hex("sha256"),
+    "SHA-512-256": _hex("sha512_256"),
+    "SHA-512-256-sess": _hex("sha512_256"),
 }
 _CANONICAL = {name.lower(): name for name in ALGORITHMS}  # RFC 3261 §7.3.1: token values are case-insensitive
 _DEFAULT_ALGORITHM = "MD5"  # RFC 2617 §3.2.1: "If this is not present it is assumed to be MD5."
-# sip-behaviour A4: "auth" whenever offered; "auth-int" only when it is the only usable option.
+# docs/behaviour.md#reg-digest: "auth" whenever offered; "auth-int" only when it is the only usable option.
 _QOP_PREFERENCE = ("auth", "auth-int")
 
 # RFC 3261 §25.1: LWS = [*WSP CRLF] 1*WSP and SWS = [LWS]. A fold (CRLF before WSP) means one SP
@@ -102,8 +105,10 @@ def _auth_params(text: str, pos: int) -> dict[str, str]:
         raise DigestError("malformed auth-param list")
     found = _PARAMS.findall(text, pos)
     # RFC 3261 §7.3.1: parameter names are case-insensitive
-    params = {name.lower(): token or (_QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted)
-              for _, name, token, quoted in found}
+    params = {
+        name.lower(): token or (_QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted)
+        for _, name, token, quoted in found
+    }
     if len(params) != len(found):
         raise DigestError("repeated parameter")  # RFC 7235 §2.1: "MUST only occur once"
     return params
@@ -158,7 +163,7 @@ def _parsed(values: Iterable[str]) -> Iterator[Challenge]:
 
 
 def select_challenges(values: list[str]) -> tuple[list[Challenge], str | None]:
-    """Choose, per realm, the challenge to answer (sip-behaviour A4; RFC 3261 §22.3).
+    """Choose, per realm, the challenge to answer (docs/behaviour.md#reg-digest; RFC 3261 §22.3).
 
     Returns one challenge per realm in first-seen order: the top-most one with a supported
     algorithm. The second item is the algorithm of the first realm that has none, else None.
@@ -201,20 +206,28 @@ def _quote(value: str) -> str:
 
 
 def _render(credentials: Credentials) -> str:
-    text = (f"Digest username={_quote(credentials.username)}, realm={_quote(credentials.realm)}, "
-            f"nonce={_quote(credentials.nonce)}, uri={_quote(credentials.uri)}, "
-            f"response={_quote(credentials.response)}, algorithm={credentials.algorithm}")
+    text = (
+        f"Digest username={_quote(credentials.username)}, realm={_quote(credentials.realm)}, "
+        f"nonce={_quote(credentials.nonce)}, uri={_quote(credentials.uri)}, "
+        f"response={_quote(credentials.response)}, algorithm={credentials.algorithm}"
+    )
     if credentials.qop is not None:
-        text += (f", qop={credentials.qop}, nc={_nonce_count(credentials.nc)}, "
-                 f"cnonce={_quote(credentials.cnonce or '')}")
+        text += f", qop={credentials.qop}, nc={_nonce_count(credentials.nc)}, cnonce={_quote(credentials.cnonce or '')}"
     if credentials.opaque is not None:
         text += f", opaque={_quote(credentials.opaque)}"  # RFC 7616 §3.4: returned unchanged
     return text
 
 
 def authorization(
-    challenge: Challenge, *, method: str, uri: str, username: str, password: str,
-    nc: int, cnonce: str, body: bytes = b"",
+    challenge: Challenge,
+    *,
+    method: str,
+    uri: str,
+    username: str,
+    password: str,
+    nc: int,
+    cnonce: str,
+    body: bytes = b"",
 ) -> str:
     """The Authorization / Proxy-Authorization value answering `challenge` (RFC 3261 §22.2-22.3).
 
@@ -228,9 +241,16 @@ def authorization(
     qop = _choose_qop(challenge.qop)
     with_qop = qop is not None  # RFC 2617 §3.2.2: nc and cnonce are sent only with a qop
     draft = Credentials(
-        username=username, realm=challenge.realm, nonce=challenge.nonce, uri=uri, response="",
-        algorithm=challenge.algorithm, qop=qop, nc=nc if with_qop else None,
-        cnonce=cnonce if with_qop else None, opaque=challenge.opaque,
+        username=username,
+        realm=challenge.realm,
+        nonce=challenge.nonce,
+        uri=uri,
+        response="",
+        algorithm=challenge.algorithm,
+        qop=qop,
+        nc=nc if with_qop else None,
+        cnonce=cnonce if with_qop else None,
+        opaque=challenge.opaque,
     )
     secret = ha1(challenge.algorithm, username, challenge.realm, password)
     draft.response = expected_response(draft, method=method, stored_ha1=secret, body=body)
@@ -259,14 +279,21 @@ def parse_credentials(value: str) -> Credentials:
     if qop is not None and not {"nc", "cnonce"} <= params.keys():
         raise DigestError("qop without nc and cnonce")  # RFC 7616 §3.4: both MUST be sent with qop
     return Credentials(
-        params["username"], params["realm"], params["nonce"], params["uri"], params["response"],
-        algorithm=_canonical(params.get("algorithm", _DEFAULT_ALGORITHM)), qop=qop,
-        nc=_parse_nonce_count(params.get("nc")), cnonce=params.get("cnonce"), opaque=params.get("opaque"),
+        params["username"],
+        params["realm"],
+        params["nonce"],
+        params["uri"],
+        params["response"],
+        algorithm=_canonical(params.get("algorithm", _DEFAULT_ALGORITHM)),
+        qop=qop,
+        nc=_parse_nonce_count(params.get("nc")),
+        cnonce=params.get("cnonce"),
+        opaque=params.get("opaque"),
     )
 
 
-KEPT = ("MD5", "SHA-256", "SHA-512-256")  # a registrar keeps an HA1 for each (B1)
-# B3: what a registrar may challenge with; the -sess variants need no HA1 of their own but are never offered
+KEPT = ("MD5", "SHA-256", "SHA-512-256")  # a registrar keeps an HA1 for each (docs/behaviour.md#office-identity)
+# docs/behaviour.md#office-digest: what a registrar may challenge with; the -sess variants need no HA1 of their own but are never offered
 CHALLENGE_ALGORITHMS = {name.lower(): name for name in KEPT}
 
 
@@ -283,12 +310,12 @@ def algorithm_list(text: str) -> tuple[str, ...]:
 
 
 def ha1_kept(username: str, realm: str, password: str) -> dict[str, str]:
-    """B1: what a registrar stores for a user instead of the password, one HA1 per KEPT algorithm."""
+    """docs/behaviour.md#office-identity: what a registrar stores for a user instead of the password, one HA1 per KEPT algorithm."""
     return {algorithm: ha1(algorithm, username, realm, password) for algorithm in KEPT}
 
 
 def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
-    """Hex H(username:realm:password) with the algorithm's hash: the secret a registrar stores (B1).
+    """Hex H(username:realm:password) with the algorithm's hash: the secret a registrar stores (docs/behaviour.md#office-identity).
 
     A -sess name gives the same value as its base; its session step needs the nonce and cnonce and
     happens in `expected_response`.
@@ -331,7 +358,7 @@ def expected_response(credentials: Credentials, *, method: str, stored_ha1: str,
 def verify(credentials: Credentials, *, method: str, stored_ha1: str, body: bytes = b"") -> bool:
     """Whether `credentials.response` is right for `stored_ha1`, compared in constant time.
 
-    Nonce authenticity, staleness and nc replay are the caller's checks (sip-behaviour B3).
+    Nonce authenticity, staleness and nc replay are the caller's checks (docs/behaviour.md#office-digest).
 
     Raises:
         DigestError: as `expected_response`.

@@ -24,7 +24,7 @@ _VIA = re.compile(rf"\s*SIP\s*/\s*2\.0\s*/\s*({TOKEN})\s+({HOST})(?:\s*:\s*({POR
 # name-addr = [ display-name ] LAQUOT addr-spec RAQUOT;  display-name = *(token LWS) / quoted-string
 # Tokens apart by whitespace, and runs of whitespace taken whole: one reading of any text, so a display
 # name that never reaches "<" is refused in one pass (`(?:token\s*)*` split a run of letters every way).
-_NAME_ADDR = re.compile(rf'\s*+({QUOTED}|(?:{TOKEN}(?:\s++{TOKEN})*+)?)\s*+<([^<>]*)>\s*')
+_NAME_ADDR = re.compile(rf"\s*+({QUOTED}|(?:{TOKEN}(?:\s++{TOKEN})*+)?)\s*+<([^<>]*)>\s*")
 _CSEQ = re.compile(rf"\s*([0-9]{{1,10}})\s+({TOKEN})\s*\Z")
 _DELTA = re.compile(r"\s*([0-9]+)")
 MAX_DELTA = 2**32 - 1  # RFC 3261 §20.19: "between 0 and (2**32)-1"
@@ -106,7 +106,7 @@ class NameAddr:
         match = _NAME_ADDR.match(value)
         if match:
             display = match.group(1).strip() or None
-            uri, rest = match.group(2).strip(), value[match.end():]
+            uri, rest = match.group(2).strip(), value[match.end() :]
         else:
             # addr-spec form: parameters after the URI belong to the header, not the URI (§20)
             uri, separator, rest = value.strip().partition(";")
@@ -141,7 +141,7 @@ class Via:
         match = _VIA.match(value)
         if not match:
             raise BadRequest(f"malformed Via {value!r}")
-        params, leftover = parse_params(value[match.end():])
+        params, leftover = parse_params(value[match.end() :])
         if leftover.strip():
             raise BadRequest(f"malformed Via parameters {value!r}")
         port = int(match.group(3)) if match.group(3) else None

@@ -23,8 +23,24 @@ MAX_SAME_HEADER = 100  # repeats of one header name (a REGISTER needs a handful 
 _STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) ?(.*)\Z", re.IGNORECASE)
 _REQUEST_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP/2\.0\Z", re.IGNORECASE)
 # Request lines as peers send them, read without the regular expression (every request has one)
-_METHODS = frozenset({"REGISTER", "OPTIONS", "INVITE", "ACK", "BYE", "CANCEL", "SUBSCRIBE", "NOTIFY", "MESSAGE",
-                      "INFO", "PRACK", "UPDATE", "REFER", "PUBLISH"})
+_METHODS = frozenset(
+    {
+        "REGISTER",
+        "OPTIONS",
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "MESSAGE",
+        "INFO",
+        "PRACK",
+        "UPDATE",
+        "REFER",
+        "PUBLISH",
+    }
+)
 
 
 def parse_message(data: bytes) -> Message:
@@ -40,7 +56,7 @@ def parse_message(data: bytes) -> Message:
     if end < 0:
         raise ParseError("no end of headers")
     message, length = _parse_head(data[:end])
-    rest = data[end + 4:]
+    rest = data[end + 4 :]
     if length is None:
         message.body = rest  # §18.3: on UDP the body runs to the end of the datagram
     elif length > len(rest):
@@ -181,7 +197,7 @@ class StreamParser:
             raise MessageTooLarge(f"{total} bytes")
         if len(buffer) < total:
             return None
-        message.body = buffer[end + 4:total]
+        message.body = buffer[end + 4 : total]
         self._buffer = buffer[total:]
         self._scanned = 0
         return message

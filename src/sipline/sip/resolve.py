@@ -1,4 +1,4 @@
-"""RFC 3263 target selection from DNS records, pure: records in, ordered targets out (sip-behaviour.md §A3).
+"""RFC 3263 target selection from DNS records, pure: records in, ordered targets out (docs/behaviour.md#reg-targets).
 
 The asyncio side (`sip/transports/dns.py`) asks the questions; this module decides which ones to ask and
 orders what comes back:
@@ -46,7 +46,7 @@ class NaptrRecord:
 
 
 class ResolutionFailed(Exception):
-    """DNS gave no usable target (sip-behaviour A3: NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout, no addresses)."""
+    """DNS gave no usable target (docs/behaviour.md#reg-targets: NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout, no addresses)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -126,7 +126,8 @@ def order_naptr(records: list[NaptrRecord], secure: bool) -> list[tuple[str, str
     """
     services = SECURE_NAPTR_SERVICES if secure else NAPTR_SERVICES
     usable = [
-        record for record in records
+        record
+        for record in records
         if record.flags.lower() == "s" and record.service.upper() in services and record.replacement not in ("", ".")
     ]
     usable.sort(key=lambda record: (record.order, record.preference))

@@ -22,8 +22,15 @@ def answerable(request: Request) -> bool:
     return all(first.get(key) for key in REQUIRED)
 
 
-def encode_response(request: Request, status: int, reason: str, *, to_tag: str | None = None,
-                    source: tuple[str, int] | None = None, headers: list[tuple[str, str]] | None = None) -> bytes:
+def encode_response(
+    request: Request,
+    status: int,
+    reason: str,
+    *,
+    to_tag: str | None = None,
+    source: tuple[str, int] | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> bytes:
     """Via, From, To, Call-ID and CSeq copied (§8.2.6.2); our To tag added when the request had none;
     then `headers`, and an empty body.
 
@@ -42,8 +49,12 @@ def encode_response(request: Request, status: int, reason: str, *, to_tag: str |
     to = first.get("to") or ""
     if to_tag is not None and ("tag" not in to.lower() or NameAddr.parse(to).tag is None):
         to = f"{to};tag={to_tag}"
-    lines += ("From: " + (first.get("from") or ""), "To: " + to, "Call-ID: " + (first.get("call-id") or ""),
-              "CSeq: " + (first.get("cseq") or ""))
+    lines += (
+        "From: " + (first.get("from") or ""),
+        "To: " + to,
+        "Call-ID: " + (first.get("call-id") or ""),
+        "CSeq: " + (first.get("cseq") or ""),
+    )
     lines += [f"{canonical(name)}: {value}" for name, value in headers or ()]
     lines.append("Content-Length: 0\r\n\r\n")
     text = "\r\n".join(lines)
@@ -53,14 +64,26 @@ def encode_response(request: Request, status: int, reason: str, *, to_tag: str |
     return text.encode()
 
 
-def encode_error(request: Request, error: SipError, *, to_tag: str | None = None,
-                 source: tuple[str, int] | None = None, headers: list[tuple[str, str]] | None = None) -> bytes:
+def encode_error(
+    request: Request,
+    error: SipError,
+    *,
+    to_tag: str | None = None,
+    source: tuple[str, int] | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> bytes:
     """The one rendering of a SipError: its status and reason, its own header fields, then `headers`.
 
     Raises: as `encode_response`.
     """
-    return encode_response(request, error.status, error.reason, to_tag=to_tag, source=source,
-                           headers=error.header_fields() + (headers or []))
+    return encode_response(
+        request,
+        error.status,
+        error.reason,
+        to_tag=to_tag,
+        source=source,
+        headers=error.header_fields() + (headers or []),
+    )
 
 
 def _stamped(value: str, source: tuple[str, int]) -> str:
@@ -92,8 +115,10 @@ def _stamp(element: str, source: tuple[str, int]) -> str:
 # A Via element as UAs usually write it: already in the spelling str(Via) gives (upper-case protocol,
 # no spaces, a plain port, lower-case parameter names, values without quotes). Stamping it needs no parse.
 # The host is matched atomically, as Via.parse takes it: the first reading of HOST, never a longer one.
-_PLAIN_VIA = re.compile(rf"SIP/2\.0/[A-Z]+ ((?>{HOST}))(?::([1-9][0-9]{{0,4}}))?"
-                        rf"((?:;{TOKEN}(?:=[^;,\s\"]*)?)*)\Z")
+_PLAIN_VIA = re.compile(
+    rf"SIP/2\.0/[A-Z]+ ((?>{HOST}))(?::([1-9][0-9]{{0,4}}))?"
+    rf"((?:;{TOKEN}(?:=[^;,\s\"]*)?)*)\Z"
+)
 
 
 def _stamp_plain(element: str, source: tuple[str, int]) -> str | None:
@@ -113,7 +138,7 @@ def _stamp_plain(element: str, source: tuple[str, int]) -> str | None:
             params.append(f"received={received}")
     if rport is not None:
         params[names.index("rport")] = f"rport={rport}"
-    head = element[:plain.start(3)]
+    head = element[: plain.start(3)]
     return head + "".join(";" + param for param in params)
 
 

@@ -71,8 +71,19 @@ TRANSITIONS: dict[tuple[State, str], State] = {
 
 
 class ClientTransaction:
-    __slots__ = ("request", "reliable", "timers", "state", "_events", "_outgoing", "_interval",
-                 "timer_e_deadline", "timer_f_deadline", "timer_k_deadline", "sends")
+    __slots__ = (
+        "request",
+        "reliable",
+        "timers",
+        "state",
+        "_events",
+        "_outgoing",
+        "_interval",
+        "timer_e_deadline",
+        "timer_f_deadline",
+        "timer_k_deadline",
+        "sends",
+    )
 
     def __init__(self, request: bytes, *, reliable: bool, now: float, timers: Timers = Timers()) -> None:
         self.request = request

@@ -11,8 +11,7 @@ from sipline.sip.grammar import HOST, PORT
 from sipline.sip.headers import parse_params, render_params
 
 # SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]
-_URI = re.compile(rf"(?P<scheme>sips?):(?:(?P<userinfo>[^@]*)@)?(?P<host>{HOST})(?::(?P<port>{PORT}))?",
-                  re.IGNORECASE)
+_URI = re.compile(rf"(?P<scheme>sips?):(?:(?P<userinfo>[^@]*)@)?(?P<host>{HOST})(?::(?P<port>{PORT}))?", re.IGNORECASE)
 # parameters whose presence in one URI and absence in the other makes them differ (§19.1.4)
 _MUST_MATCH = ("user", "ttl", "method", "maddr", "transport")
 
@@ -33,7 +32,7 @@ class SipUri:
         match = _URI.match(body)
         if not match:
             raise BadRequest(f"not a SIP URI: {text!r}")
-        params, rest = parse_params(body[match.end():])
+        params, rest = parse_params(body[match.end() :])
         if rest:
             raise BadRequest(f"malformed SIP URI parameters: {text!r}")
         port = int(match["port"]) if match["port"] else None

@@ -23,8 +23,9 @@ class SqlAccounts(SqlPart):
         query = sa.select(t.portal).where(t.portal.c.id == portal_id).with_for_update()
         return _portal(self.conn.execute(query).mappings().one())
 
-    def insert_portal(self, *, domain: str, title: str, member_id: str, max_cloud_lines: int, now: float,
-                      max_lines: int | None = None) -> Portal:
+    def insert_portal(
+        self, *, domain: str, title: str, member_id: str, max_cloud_lines: int, now: float, max_lines: int | None = None
+    ) -> Portal:
         limits = {} if max_lines is None else {"max_lines": max_lines}
         portal_id = self.conn.execute(
             sa.insert(t.portal)
@@ -41,12 +42,13 @@ class SqlAccounts(SqlPart):
         ).scalar_one()
         return self.portal(portal_id)
 
-    def insert_user(
-        self, *, portal_id: int, name: str, is_admin: bool, can_modify_numbers: bool
-    ) -> tuple[int, int]:
-        number = 1 + self.conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(t.user.c.number), 0)).where(t.user.c.portal_id == portal_id)
-        ).scalar_one()
+    def insert_user(self, *, portal_id: int, name: str, is_admin: bool, can_modify_numbers: bool) -> tuple[int, int]:
+        number = (
+            1
+            + self.conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(t.user.c.number), 0)).where(t.user.c.portal_id == portal_id)
+            ).scalar_one()
+        )
         row_id = self.conn.execute(
             sa.insert(t.user)
             .values(
@@ -67,9 +69,7 @@ class SqlAccounts(SqlPart):
             sa.select(t.user.c.id).where(t.user.c.portal_id == portal_id, t.user.c.number == number)
         ).scalar_one_or_none()
 
-    def insert_webhook(
-        self, *, portal_id: int, user_row_id: int, code_hash: str, scopes: str, now: float
-    ) -> int:
+    def insert_webhook(self, *, portal_id: int, user_row_id: int, code_hash: str, scopes: str, now: float) -> int:
         return self.conn.execute(
             sa.insert(t.webhook)
             .values(portal_id=portal_id, user_id=user_row_id, code_hash=code_hash, scopes=scopes, created_at=now)
@@ -106,8 +106,9 @@ class SqlAccounts(SqlPart):
         )
 
     def portal_realms(self) -> dict[str, tuple[str, ...] | None]:
-        query = (sa.select(t.portal.c.incoming_server, t.portal.c.digest_algorithms)
-                 .where(t.portal.c.incoming_server.is_not(None)))
+        query = sa.select(t.portal.c.incoming_server, t.portal.c.digest_algorithms).where(
+            t.portal.c.incoming_server.is_not(None)
+        )
         return {realm.lower(): algorithm_list(algorithms) for realm, algorithms in self.conn.execute(query)}
 
     def portal_by_domain(self, domain: str) -> Portal | None:
@@ -126,30 +127,52 @@ class SqlAccounts(SqlPart):
     def user(self, portal_id: int, number: int) -> User | None:
         if not storable(number):
             return None
-        row = self.conn.execute(
-            sa.select(t.user).where(t.user.c.portal_id == portal_id, t.user.c.number == number)
-        ).mappings().first()
+        row = (
+            self.conn.execute(sa.select(t.user).where(t.user.c.portal_id == portal_id, t.user.c.number == number))
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
-        return User(portal_id=row["portal_id"], number=row["number"], name=row["name"], last_name=row["last_name"],
-                    is_admin=row["is_admin"], can_modify_numbers=row["can_modify_numbers"], active=row["active"])
+        return User(
+            portal_id=row["portal_id"],
+            number=row["number"],
+            name=row["name"],
+            last_name=row["last_name"],
+            is_admin=row["is_admin"],
+            can_modify_numbers=row["can_modify_numbers"],
+            active=row["active"],
+        )
 
     def set_user_active(self, portal_id: int, number: int, active: bool) -> bool:
-        return storable(number) and bool(self.conn.execute(
-            sa.update(t.user).where(t.user.c.portal_id == portal_id, t.user.c.number == number).values(active=active)
-        ).rowcount)
+        return storable(number) and bool(
+            self.conn.execute(
+                sa.update(t.user)
+                .where(t.user.c.portal_id == portal_id, t.user.c.number == number)
+                .values(active=active)
+            ).rowcount
+        )
 
     def webhooks(self, portal_id: int) -> list[WebhookInfo]:
-        query = (sa.select(t.webhook, t.user.c.number).join(t.user, t.user.c.id == t.webhook.c.user_id)
-                 .where(t.webhook.c.portal_id == portal_id).order_by(t.webhook.c.id))
-        return [WebhookInfo(row["id"], row["number"], row["scopes"], row["created_at"], row["active"])
-                for row in self.conn.execute(query).mappings()]
+        query = (
+            sa.select(t.webhook, t.user.c.number)
+            .join(t.user, t.user.c.id == t.webhook.c.user_id)
+            .where(t.webhook.c.portal_id == portal_id)
+            .order_by(t.webhook.c.id)
+        )
+        return [
+            WebhookInfo(row["id"], row["number"], row["scopes"], row["created_at"], row["active"])
+            for row in self.conn.execute(query).mappings()
+        ]
 
     def revoke_webhook(self, portal_id: int, webhook_id: int) -> bool:
-        return storable(webhook_id) and bool(self.conn.execute(
-            sa.update(t.webhook).where(t.webhook.c.portal_id == portal_id, t.webhook.c.id == webhook_id)
-            .values(active=False)
-        ).rowcount)
+        return storable(webhook_id) and bool(
+            self.conn.execute(
+                sa.update(t.webhook)
+                .where(t.webhook.c.portal_id == portal_id, t.webhook.c.id == webhook_id)
+                .values(active=False)
+            ).rowcount
+        )
 
 
 def _portal(row: RowMapping) -> Portal:

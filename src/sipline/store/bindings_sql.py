@@ -29,12 +29,22 @@ _BINDING_COLUMNS = [column.name for column in t.binding.columns if column.name !
 _INSERT_BINDING = sa.insert(t.binding).values({name: sa.bindparam(name) for name in _BINDING_COLUMNS})
 _THIS_BINDING = (t.binding.c.line_id == sa.bindparam("b_line_id"), t.binding.c.contact == sa.bindparam("b_contact"))
 _DELETE_BINDING = sa.delete(t.binding).where(*_THIS_BINDING)
-_UPDATE_BINDING = sa.update(t.binding).where(*_THIS_BINDING).values(
-    {name: sa.bindparam(name) for name in _BINDING_COLUMNS if name not in ("line_id", "contact")})
+_UPDATE_BINDING = (
+    sa.update(t.binding)
+    .where(*_THIS_BINDING)
+    .values({name: sa.bindparam(name) for name in _BINDING_COLUMNS if name not in ("line_id", "contact")})
+)
 _OFFICE_USER = (
-    sa.select(t.line.c.id, t.line.c.portal_id, t.line.c.incoming_login, t.line.c.incoming_password,
-              t.line.c.incoming_realm, t.line.c.incoming_ha1, t.portal.c.incoming_server,
-              sa.func.coalesce(t.line.c.digest_algorithms, t.portal.c.digest_algorithms).label("digest_algorithms"))
+    sa.select(
+        t.line.c.id,
+        t.line.c.portal_id,
+        t.line.c.incoming_login,
+        t.line.c.incoming_password,
+        t.line.c.incoming_realm,
+        t.line.c.incoming_ha1,
+        t.portal.c.incoming_server,
+        sa.func.coalesce(t.line.c.digest_algorithms, t.portal.c.digest_algorithms).label("digest_algorithms"),
+    )
     .join(t.portal, t.portal.c.id == t.line.c.portal_id)
     .where(t.line.c.incoming_login == sa.bindparam("b_login"), t.line.c.type == sa.bindparam("b_type"))
 )
@@ -50,19 +60,25 @@ class SqlBindings(SqlPart):
         row = found[0]
         sealed = row["incoming_ha1"]
         user = OfficeUser(
-            line_id=row["id"], portal_id=row["portal_id"], login=row["incoming_login"],
+            line_id=row["id"],
+            portal_id=row["portal_id"],
+            login=row["incoming_login"],
             password=self._open(row["incoming_password"], "incoming_password", row["id"]) or "",
-            realm=row["incoming_realm"], ha1=json.loads(self._open(sealed, "incoming_ha1", row["id"]) or "{}"),
+            realm=row["incoming_realm"],
+            ha1=json.loads(self._open(sealed, "incoming_ha1", row["id"]) or "{}"),
             algorithms=algorithm_list(row["digest_algorithms"]),
         )
         return user, row["incoming_server"]
 
     def store_ha1(self, line_id: int, realm: str, ha1: dict[str, str]) -> None:
-        self.conn.execute(sa.update(t.line).where(t.line.c.id == line_id).values(
-            incoming_realm=realm, incoming_ha1=self._seal(json.dumps(ha1), "incoming_ha1", line_id)))
+        self.conn.execute(
+            sa.update(t.line)
+            .where(t.line.c.id == line_id)
+            .values(incoming_realm=realm, incoming_ha1=self._seal(json.dumps(ha1), "incoming_ha1", line_id))
+        )
 
     def bindings_of(self, line_ids: list[int], *, lock: bool = True) -> dict[int, list[Binding]]:
-        """Bindings per line; with `lock` the lines stay locked until commit (one writer per AoR, B5;
+        """Bindings per line; with `lock` the lines stay locked until commit (one writer per AoR, docs/behaviour.md#office-bindings;
         SQLite's BEGIN IMMEDIATE has locked the whole database already)."""
         found: dict[int, list[Binding]] = {line_id: [] for line_id in line_ids}
         for chunk in _chunks(line_ids):
@@ -88,7 +104,9 @@ class SqlBindings(SqlPart):
                 if previous is None:
                     added.append(_binding_row(line_id, binding))
                 elif previous is not binding:  # the rules make a new Binding only for a change
-                    changed.append(_binding_row(line_id, binding) | {"b_line_id": line_id, "b_contact": binding.contact})
+                    changed.append(
+                        _binding_row(line_id, binding) | {"b_line_id": line_id, "b_contact": binding.contact}
+                    )
         for statement, rows in ((_DELETE_BINDING, gone), (_UPDATE_BINDING, changed), (_INSERT_BINDING, added)):
             if rows:
                 self._driver(statement, rows)
@@ -100,7 +118,7 @@ class SqlBindings(SqlPart):
         return self.conn.execute(sa.delete(t.binding).where(t.binding.c.expires_at <= now)).rowcount
 
     def connection_closed(self, ip: str, port: int) -> int:
-        """Bindings that came over a TCP/TLS connection from ip:port are unreachable now (B7)."""
+        """Bindings that came over a TCP/TLS connection from ip:port are unreachable now (docs/behaviour.md#office-nat)."""
         return self.conn.execute(
             sa.update(t.binding)
             .where(t.binding.c.source_ip == ip, t.binding.c.source_port == port, t.binding.c.transport != "udp")
@@ -108,22 +126,27 @@ class SqlBindings(SqlPart):
         ).rowcount
 
     def nat_bindings(self, now: float) -> list[tuple[int, Binding]]:
-        query = (sa.select(t.binding)
-                 .where(t.binding.c.nat.is_(True), t.binding.c.transport == "udp", t.binding.c.expires_at > now)
-                 .order_by(t.binding.c.id))
+        query = (
+            sa.select(t.binding)
+            .where(t.binding.c.nat.is_(True), t.binding.c.transport == "udp", t.binding.c.expires_at > now)
+            .order_by(t.binding.c.id)
+        )
         return [(row["line_id"], _binding(row)) for row in self.conn.execute(query).mappings()]
 
     def set_reachable(self, keys: list[tuple[int, str]], reachable: bool) -> None:
         binding = t.binding.c
         for line_id, contact in keys:
-            self.conn.execute(sa.update(t.binding).where(binding.line_id == line_id, binding.contact == contact)
-                              .values(reachable=reachable))
+            self.conn.execute(
+                sa.update(t.binding)
+                .where(binding.line_id == line_id, binding.contact == contact)
+                .values(reachable=reachable)
+            )
 
 
 def _chunks(line_ids: list[int]) -> list[list[int]]:
     """The ids in chunks of a size from _IN_SIZES, the last padded by repeating its first id."""
     largest = _IN_SIZES[-1]
-    chunks = [line_ids[start:start + largest] for start in range(0, len(line_ids), largest)]
+    chunks = [line_ids[start : start + largest] for start in range(0, len(line_ids), largest)]
     if chunks:
         size = next(size for size in _IN_SIZES if size >= len(chunks[-1]))
         chunks[-1] = chunks[-1] + [chunks[-1][0]] * (size - len(chunks[-1]))
@@ -134,26 +157,50 @@ def _in_params(chunk: list[int]) -> dict[str, object]:
     return {f"l{i}": line_id for i, line_id in enumerate(chunk)}
 
 
-def _binding(row: Mapping[str, Any]) -> Binding:
+def _binding(row: Mapping[Any, Any]) -> Binding:
     return Binding(
-        contact=row["contact"], expires_at=row["expires_at"], granted=row["granted"], call_id=row["call_id"],
-        cseq=row["cseq"], transport=row["transport"], source=(row["source_ip"], row["source_port"]),
-        local=(row["local_ip"], row["local_port"]), q=row["q"],
-        path=tuple(filter(None, row["path"].split("\n"))), instance=row["instance"], reg_id=row["reg_id"],
-        user_agent=row["user_agent"], algorithm=row["algorithm"], nat=bool(row["nat"]),
+        contact=row["contact"],
+        expires_at=row["expires_at"],
+        granted=row["granted"],
+        call_id=row["call_id"],
+        cseq=row["cseq"],
+        transport=row["transport"],
+        source=(row["source_ip"], row["source_port"]),
+        local=(row["local_ip"], row["local_port"]),
+        q=row["q"],
+        path=tuple(filter(None, row["path"].split("\n"))),
+        instance=row["instance"],
+        reg_id=row["reg_id"],
+        user_agent=row["user_agent"],
+        algorithm=row["algorithm"],
+        nat=bool(row["nat"]),
         reachable=bool(row["reachable"]),
-        first_registered_at=row["first_registered_at"], last_refreshed_at=row["last_refreshed_at"],
+        first_registered_at=row["first_registered_at"],
+        last_refreshed_at=row["last_refreshed_at"],
     )
 
 
 def _binding_row(line_id: int, binding: Binding) -> dict[str, object]:
     return {
-        "line_id": line_id, "contact": binding.contact, "expires_at": binding.expires_at,
-        "granted": binding.granted, "call_id": binding.call_id, "cseq": binding.cseq,
-        "transport": binding.transport, "source_ip": binding.source[0], "source_port": binding.source[1],
-        "local_ip": binding.local[0], "local_port": binding.local[1], "q": binding.q,
-        "path": "\n".join(binding.path), "instance": binding.instance, "reg_id": binding.reg_id,
-        "user_agent": binding.user_agent, "algorithm": binding.algorithm, "nat": binding.nat,
-        "reachable": binding.reachable, "first_registered_at": binding.first_registered_at,
+        "line_id": line_id,
+        "contact": binding.contact,
+        "expires_at": binding.expires_at,
+        "granted": binding.granted,
+        "call_id": binding.call_id,
+        "cseq": binding.cseq,
+        "transport": binding.transport,
+        "source_ip": binding.source[0],
+        "source_port": binding.source[1],
+        "local_ip": binding.local[0],
+        "local_port": binding.local[1],
+        "q": binding.q,
+        "path": "\n".join(binding.path),
+        "instance": binding.instance,
+        "reg_id": binding.reg_id,
+        "user_agent": binding.user_agent,
+        "algorithm": binding.algorithm,
+        "nat": binding.nat,
+        "reachable": binding.reachable,
+        "first_registered_at": binding.first_registered_at,
         "last_refreshed_at": binding.last_refreshed_at,
     }

@@ -76,7 +76,7 @@ class SecretBox:
     def _open(self, sealed: bytes, version: bytes, associated_data: bytes | None) -> str:
         if sealed[:1] != version:
             raise KeyMaterialError("unknown ciphertext version")
-        nonce, body = sealed[1:1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES:]
+        nonce, body = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
         try:
             return self._aead.decrypt(nonce, body, associated_data).decode()
         except InvalidTag:

@@ -145,7 +145,11 @@ def check_url(text: str) -> str:
     except (sa.exc.ArgumentError, ValueError):
         raise ValueError("not a database URL (sqlite:///FILE or postgresql://…)") from None
     if url.get_backend_name() not in ("sqlite", "postgresql") or url.drivername not in (
-            "sqlite", "postgresql", "postgres", "postgresql+psycopg"):
+        "sqlite",
+        "postgresql",
+        "postgres",
+        "postgresql+psycopg",
+    ):
         raise ValueError(f"{url.drivername!r} is not sqlite or postgresql")
     if url.get_backend_name() == "sqlite" and not url.database:
         raise ValueError("a SQLite URL names a file: sqlite:///path/to/sipline.db")

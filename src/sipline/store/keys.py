@@ -53,8 +53,11 @@ class KeyFiles:
         Raises: KeyMaterialError for a malformed SIPLINE_SECRET_KEY or key file."""
         if self.from_env:
             return [(FROM_ENV, key_from_env(self.from_env))]
-        found = [(name, self._read(name)) for name in (KEY_FILE, PENDING_FILE, PREVIOUS_FILE)
-                 if (self.data_dir / name).exists()]
+        found = [
+            (name, self._read(name))
+            for name in (KEY_FILE, PENDING_FILE, PREVIOUS_FILE)
+            if (self.data_dir / name).exists()
+        ]
         if not found:
             write_private(self.data_dir / KEY_FILE, new_key())
             return [(KEY_FILE, self._read(KEY_FILE))]
@@ -76,8 +79,9 @@ class KeyFiles:
         """What to tell when no candidate opens the store."""
         pending = self.data_dir / PENDING_FILE
         if self.from_env and pending.exists():
-            return KeyMaterialError(f"{error}; if `sipline rotate-key` ran, {pending} holds the key: "
-                                    f"set {FROM_ENV} to its base64")
+            return KeyMaterialError(
+                f"{error}; if `sipline rotate-key` ran, {pending} holds the key: set {FROM_ENV} to its base64"
+            )
         return error
 
     def leftovers(self) -> list[Path]:

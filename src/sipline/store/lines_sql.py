@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import sqlalchemy as sa
 
 from sipline.store import schema as t
@@ -14,9 +16,11 @@ _LINE_QUERY = sa.select(t.line, t.registration.c.reg_id).select_from(
 )
 # the line table's sealed columns: each value opens only in its own row and column (crypto.Cell)
 SEALED_COLUMNS = ("password", "incoming_password", "incoming_ha1")
-_SEALED_VALUES = (sa.select(t.line.c.id, *(t.line.c[name] for name in SEALED_COLUMNS))
-                  .where(sa.or_(*(t.line.c[name].is_not(None) for name in SEALED_COLUMNS)))
-                  .order_by(t.line.c.id))
+_SEALED_VALUES = (
+    sa.select(t.line.c.id, *(t.line.c[name] for name in SEALED_COLUMNS))
+    .where(sa.or_(*(t.line.c[name].is_not(None) for name in SEALED_COLUMNS)))
+    .order_by(t.line.c.id)
+)
 
 
 class SqlLines(SqlPart):
@@ -88,7 +92,7 @@ class SqlLines(SqlPart):
         row = self.conn.execute(_LINE_QUERY.where(t.line.c.id == line_id)).mappings().one()
         return self._line(row)
 
-    def update_line(self, line_id: int, changes: dict[str, object]) -> None:
+    def update_line(self, line_id: int, changes: Mapping[str, object]) -> None:
         values = {
             column: self._seal(value, column, line_id) if column in SEALED_COLUMNS else value  # type: ignore[arg-type]
             for column, value in changes.items()
@@ -103,8 +107,11 @@ class SqlLines(SqlPart):
     def reseal(self, new_box: SecretBox) -> int:
         count = 0
         for row in self.conn.execute(_SEALED_VALUES).mappings():
-            values = {name: new_box.seal(self._open(row[name], name, row["id"]), sealed_cell(name, row["id"]))
-                      for name in SEALED_COLUMNS if row[name] is not None}
+            values = {
+                name: new_box.seal(self._opened(row[name], name, row["id"]), sealed_cell(name, row["id"]))
+                for name in SEALED_COLUMNS
+                if row[name] is not None
+            }
             if values:
                 self.conn.execute(sa.update(t.line).where(t.line.c.id == row["id"]).values(values))
                 count += len(values)

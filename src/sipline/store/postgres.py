@@ -84,8 +84,9 @@ class PostgresDatabase(Database):
         self.peers: Peers | None = self
         self.box = box
         self.lock: StoreLock = NoLock()
-        self.engine = sa.create_engine(driver_url(url), pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True,
-                                       pool_timeout=10)
+        self.engine = sa.create_engine(
+            driver_url(url), pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True, pool_timeout=10
+        )
         self._conninfo = libpq_url(url)
         self._threads = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="sipline-db")
         self._cache = Cache()
@@ -133,14 +134,14 @@ class PostgresDatabase(Database):
                 with self.engine.begin() as conn:
                     result = work(SqlRepository(conn, self.box))
                     if touches is None or touches:
-                        conn.execute(_NOTIFY, {"channel": CACHE_CHANNEL,
-                                               "payload": ",".join(touches) if touches else "*"})
+                        conn.execute(
+                            _NOTIFY, {"channel": CACHE_CHANNEL, "payload": ",".join(touches) if touches else "*"}
+                        )
                     return result
             except sa.exc.DBAPIError as error:
                 if _retryable(error.orig) and attempt < MAX_ATTEMPTS:
                     continue
-                if error.connection_invalidated or isinstance(error, (sa.exc.OperationalError,
-                                                                      sa.exc.InterfaceError)):
+                if error.connection_invalidated or isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
                     raise StoreUnavailable(str(error.orig).strip()) from None
                 raise
             except sa.exc.TimeoutError:
@@ -217,8 +218,10 @@ class PostgresDatabase(Database):
                         self._deliver(note.channel, note.payload)
             except (psycopg.Error, OSError, StoreUnavailable) as error:
                 if self._listening or not round_:
-                    log.warning("store notifications lost (%s); reading through until they return",
-                                str(error).strip() or type(error).__name__)
+                    log.warning(
+                        "store notifications lost (%s); reading through until they return",
+                        str(error).strip() or type(error).__name__,
+                    )
                 self._listening = False
                 self._forget(None)
                 await asyncio.sleep(RECONNECT_DELAY)
@@ -229,8 +232,10 @@ class PostgresDatabase(Database):
         try:
             await self.read(lambda repo: repo.sample_secret())
         except KeyMaterialError:
-            log.error("the store was re-keyed (sipline rotate-key) while this process was cut off from "
-                      "it: stopping, to be started again with the new key")
+            log.error(
+                "the store was re-keyed (sipline rotate-key) while this process was cut off from "
+                "it: stopping, to be started again with the new key"
+            )
             os.kill(os.getpid(), signal.SIGTERM)
 
     def _deliver(self, channel: str, payload: str) -> None:

@@ -12,7 +12,7 @@ class LineType(StrEnum):
 
 
 class StatusResult(StrEnum):
-    """STATUS_RESULT of voximplant.sip.status (voximplant-sip.md §6)."""
+    """STATUS_RESULT of voximplant.sip.status (docs/behaviour.md#sip-status)."""
 
     WAIT = "wait"
     IN_PROGRESS = "in_progress"
@@ -32,10 +32,12 @@ class Portal:
     free_minutes: int
     paid: bool
     paid_date_end: str | None
-    rate_burst: float | None = None  # rest-protocol.md §7; None: the service's setting
+    rate_burst: float | None = None  # docs/behaviour.md#rest-rate-limit; None: the service's setting
     rate_drain: float | None = None
     active: bool = True
-    digest_algorithms: str | None = None  # B3: its office lines' challenges ("SHA-256,MD5"); None: the service's
+    digest_algorithms: str | None = (
+        None  # docs/behaviour.md#office-digest: its office lines' challenges ("SHA-256,MD5"); None: the service's
+    )
     max_lines: int = 1000  # office and cloud lines together (README, settings)
 
 
@@ -77,7 +79,7 @@ class WebhookInfo:
 
 @dataclass(frozen=True)
 class App:
-    """An OAuth application installed on one portal (rest-protocol.md §2.2–2.4)."""
+    """An OAuth application installed on one portal (docs/behaviour.md#rest-oauth-token, docs/behaviour.md#oauth-server, docs/behaviour.md#rest-caller)."""
 
     id: int
     portal_id: int
@@ -126,7 +128,9 @@ class Line:
     registration_error_message: str | None
     # where the office PBX registers; set by the telephony rules from configuration
     incoming_server: str | None = None
-    digest_algorithms: str | None = None  # office lines, B3: its challenges; None: the portal's or the service's
+    digest_algorithms: str | None = (
+        None  # office lines, docs/behaviour.md#office-digest: its challenges; None: the portal's or the service's
+    )
 
     @property
     def line_id(self) -> str:
@@ -195,13 +199,13 @@ class RegistrationUpdate:
     registered_contact: str | None
     sent_contact: str | None
     expires_requested: int
-    # success and error are outcomes: the line's REGISTRATION_* fields follow them (A7)
+    # success and error are outcomes: the line's REGISTRATION_* fields follow them (docs/behaviour.md#reg-status)
     outcome: bool
 
 
 @dataclass(slots=True)  # not frozen: made for every REGISTER, and a frozen class costs twice as much to make
 class Binding:
-    """An office PBX's registration with sipline (sip-behaviour.md B9); a value, never changed once made."""
+    """An office PBX's registration with sipline (docs/behaviour.md#office-stored); a value, never changed once made."""
 
     contact: str  # the Contact URI as the PBX sent it
     expires_at: float  # wall clock
@@ -225,7 +229,7 @@ class Binding:
 
 @dataclass(frozen=True)
 class OfficeUser:
-    """What the registrar needs of an office line to authenticate its PBX (B1)."""
+    """What the registrar needs of an office line to authenticate its PBX (docs/behaviour.md#office-identity)."""
 
     line_id: int
     portal_id: int
@@ -233,7 +237,9 @@ class OfficeUser:
     password: str  # INCOMING_PASSWORD
     realm: str | None  # the realm `ha1` was computed for
     ha1: dict[str, str]  # digest algorithm → H(login:realm:password)
-    algorithms: tuple[str, ...] | None = None  # B3: the line's challenges, else its portal's; None: the service's
+    algorithms: tuple[str, ...] | None = (
+        None  # docs/behaviour.md#office-digest: the line's challenges, else its portal's; None: the service's
+    )
 
 
 @dataclass(frozen=True)

@@ -33,114 +33,112 @@ class AccountRepository(Protocol):
     def default_portal(self) -> Portal | None:
         """The first portal created, which serves every host in the embedded mode."""
 
-    def portal(self, portal_id: int) -> Portal:
-        ...
+    def portal(self, portal_id: int) -> Portal: ...
 
     def lock_portal(self, portal_id: int) -> Portal:
         """The portal, locked until commit, so that per-portal limits hold under concurrency."""
 
-    def insert_portal(self, *, domain: str, title: str, member_id: str, max_cloud_lines: int, now: float,
-                      max_lines: int | None = None) -> Portal:
+    def insert_portal(
+        self, *, domain: str, title: str, member_id: str, max_cloud_lines: int, now: float, max_lines: int | None = None
+    ) -> Portal:
         """`max_lines` None: the column's default."""
 
-    def insert_user(
-        self, *, portal_id: int, name: str, is_admin: bool, can_modify_numbers: bool
-    ) -> tuple[int, int]:
+    def insert_user(self, *, portal_id: int, name: str, is_admin: bool, can_modify_numbers: bool) -> tuple[int, int]:
         """Returns (row id, the user number shown to the portal)."""
 
-    def user_row_id(self, portal_id: int, number: int) -> int | None:
-        ...
+    def user_row_id(self, portal_id: int, number: int) -> int | None: ...
 
-    def insert_webhook(
-        self, *, portal_id: int, user_row_id: int, code_hash: str, scopes: str, now: float
-    ) -> int:
-        ...
+    def insert_webhook(self, *, portal_id: int, user_row_id: int, code_hash: str, scopes: str, now: float) -> int: ...
 
     def webhook_grant(self, code_hash: str) -> WebhookGrant | None:
         """The active webhook with this code hash and its user, or None."""
 
-    def set_default_line(self, portal_id: int, line_id: str | None) -> None:
-        ...
+    def set_default_line(self, portal_id: int, line_id: str | None) -> None: ...
 
-    def portal_by_domain(self, domain: str) -> Portal | None:
-        ...
+    def portal_by_domain(self, domain: str) -> Portal | None: ...
 
     def portal_realms(self) -> dict[str, tuple[str, ...] | None]:
         """The INCOMING_SERVER of every portal that has its own, lower-cased, with the digest algorithms
         its office lines are challenged with (None: the service's)."""
 
-    def portals(self) -> list[Portal]:
-        ...
+    def portals(self) -> list[Portal]: ...
 
     def update_portal(self, portal_id: int, changes: dict[str, object]) -> None:
         """Set columns of the portal table (title, incoming_server, rate_burst, rate_drain, active,
         digest_algorithms, max_lines)."""
 
-    def user(self, portal_id: int, number: int) -> User | None:
-        ...
+    def user(self, portal_id: int, number: int) -> User | None: ...
 
     def set_user_active(self, portal_id: int, number: int, active: bool) -> bool:
         """False: no such user."""
 
-    def webhooks(self, portal_id: int) -> list[WebhookInfo]:
-        ...
+    def webhooks(self, portal_id: int) -> list[WebhookInfo]: ...
 
     def revoke_webhook(self, portal_id: int, webhook_id: int) -> bool:
         """False: no such webhook on this portal."""
 
 
 class AppRepository(Protocol):
-    def insert_app(self, *, portal_id: int, client_id: str, secret_hash: str, name: str, scopes: str,
-                   handler_url: str, allowed_users: str | None, now: float) -> App:
-        ...
+    def insert_app(
+        self,
+        *,
+        portal_id: int,
+        client_id: str,
+        secret_hash: str,
+        name: str,
+        scopes: str,
+        handler_url: str,
+        allowed_users: str | None,
+        now: float,
+    ) -> App: ...
 
     def app_by_client_id(self, client_id: str) -> tuple[App, str] | None:
         """The app and the hash of its client secret."""
 
-    def app_by_row(self, app_id: int) -> App:
-        ...
+    def app_by_row(self, app_id: int) -> App: ...
 
-    def apps(self, portal_id: int) -> list[App]:
-        ...
+    def apps(self, portal_id: int) -> list[App]: ...
 
     def set_app_active(self, client_id: str, active: bool) -> bool:
         """False: no such app."""
 
-    def insert_code(self, *, app_id: int, user_row_id: int, code_hash: str, expires_at: float) -> None:
-        ...
+    def insert_code(self, *, app_id: int, user_row_id: int, code_hash: str, expires_at: float) -> None: ...
 
     def take_code(self, code_hash: str) -> tuple[int, int, float] | None:
         """(app row id, user row id, expires at) of a one-time code; it is gone afterwards."""
 
-    def insert_token(self, *, app_id: int, user_row_id: int, access_hash: str, refresh_hash: str,
-                     access_expires_at: float, refresh_expires_at: float, now: float) -> None:
-        ...
+    def insert_token(
+        self,
+        *,
+        app_id: int,
+        user_row_id: int,
+        access_hash: str,
+        refresh_hash: str,
+        access_expires_at: float,
+        refresh_expires_at: float,
+        now: float,
+    ) -> None: ...
 
     def take_refresh(self, refresh_hash: str) -> tuple[int, int, float] | None:
         """(app row id, user row id, refresh expiry) of a refresh token, spent by this call."""
 
-    def token_grant(self, access_hash: str) -> TokenGrant | None:
-        ...
+    def token_grant(self, access_hash: str) -> TokenGrant | None: ...
 
-    def user_number(self, user_row_id: int) -> int:
-        ...
+    def user_number(self, user_row_id: int) -> int: ...
 
 
 class LineRepository(Protocol):
     def lines(self, portal_id: int, app_id: str | None) -> list[Line]:
         """Lines of a portal in CONFIG_ID order; only those with `app_id` unless it is None."""
 
-    def line_by_config(self, portal_id: int, config_id: int) -> Line | None:
-        ...
+    def line_by_config(self, portal_id: int, config_id: int) -> Line | None: ...
 
-    def count_cloud_lines(self, portal_id: int) -> int:
-        ...
+    def count_cloud_lines(self, portal_id: int) -> int: ...
 
     def count_lines(self, portal_id: int, type_: LineType | None = None) -> int:
         """The portal's lines of every app, of one type or (None) of both."""
 
-    def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool:
-        ...
+    def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool: ...
 
     def next_config_id(self) -> int:
         """A CONFIG_ID never given before (a deleted line's is not reused), for the next `insert_line`."""
@@ -169,11 +167,10 @@ class LineRepository(Protocol):
 
 
 class RegistrationRepository(Protocol):
-    def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
-        ...
+    def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None: ...
 
     def reset_registration(self, reg_id: int, now: float) -> None:
-        """Back to `wait` with code 0 and no message (voximplant-sip.md Q15)."""
+        """Back to `wait` with code 0 and no message (docs/behaviour.md#line-update-resets-status)."""
 
     def cloud_registrations(self, line_ids: Sequence[int] | None = None) -> list[tuple[Line, Registration]]:
         """Every cloud line of every portal (or just those of `line_ids`) with its registration."""
@@ -222,14 +219,12 @@ class BindingRepository(Protocol):
         bindings gone are deleted, new ones inserted, changed ones updated; `before` is what the store
         holds (bindings expired since may already be swept)."""
 
-    def delete_bindings(self, line_id: int) -> None:
-        ...
+    def delete_bindings(self, line_id: int) -> None: ...
 
-    def delete_expired_bindings(self, now: float) -> int:
-        ...
+    def delete_expired_bindings(self, now: float) -> int: ...
 
     def nat_bindings(self, now: float) -> list[tuple[int, Binding]]:
-        """(line id, binding) of every live NAT-flagged UDP binding (B7: pinged)."""
+        """(line id, binding) of every live NAT-flagged UDP binding (docs/behaviour.md#office-nat: pinged)."""
 
     def set_reachable(self, keys: list[tuple[int, str]], reachable: bool) -> None:
         """Set the reachability of the bindings named by (line id, Contact URI)."""
@@ -238,6 +233,13 @@ class BindingRepository(Protocol):
         """Mark the TCP/TLS bindings from this peer unreachable (until the PBX registers again)."""
 
 
-class Repository(AccountRepository, AppRepository, LineRepository, RegistrationRepository, DatabaseRepository,
-                 BindingRepository, Protocol):
+class Repository(
+    AccountRepository,
+    AppRepository,
+    LineRepository,
+    RegistrationRepository,
+    DatabaseRepository,
+    BindingRepository,
+    Protocol,
+):
     pass

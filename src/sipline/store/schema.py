@@ -24,11 +24,11 @@ portal = sa.Table(
     sa.Column("paid", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("paid_date_end", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
-    # rest-protocol.md §7: the leaky bucket's X and Y; NULL = the service's setting
+    # docs/behaviour.md#rest-rate-limit: the leaky bucket's X and Y; NULL = the service's setting
     sa.Column("rate_burst", sa.Float),
     sa.Column("rate_drain", sa.Float),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # false: PORTAL_DELETED
-    # B3: digest algorithms its office lines are challenged with, e.g. "SHA-256,MD5"; NULL = the service's
+    # docs/behaviour.md#office-digest: digest algorithms its office lines are challenged with, e.g. "SHA-256,MD5"; NULL = the service's
     sa.Column("digest_algorithms", sa.String(64)),
     sa.Column("max_lines", sa.Integer, nullable=False, server_default="1000"),  # office and cloud together
     sqlite_autoincrement=True,
@@ -91,10 +91,10 @@ line = sa.Table(
     sa.Column("line_detect_header_order", sa.String(32), nullable=False, server_default="diversion;to"),
     sa.Column("incoming_login", sa.String(64)),
     sa.Column("incoming_password", sa.LargeBinary),
-    # the realm the sealed HA1 values (incoming_ha1: algorithm → hex, JSON) were computed for (B1)
+    # the realm the sealed HA1 values (incoming_ha1: algorithm → hex, JSON) were computed for (docs/behaviour.md#office-identity)
     sa.Column("incoming_realm", sa.String(255)),
     sa.Column("incoming_ha1", sa.LargeBinary),
-    # B3: this office line's digest algorithms, e.g. "SHA-256,MD5"; NULL = its portal's
+    # docs/behaviour.md#office-digest: this office line's digest algorithms, e.g. "SHA-256,MD5"; NULL = its portal's
     sa.Column("digest_algorithms", sa.String(64)),
     sa.Column("registration_status_code", sa.Integer),
     sa.Column("registration_error_message", sa.String(255)),
@@ -121,7 +121,7 @@ registration = sa.Table(
     sa.Column("status_code", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error_message", sa.String(255), nullable=False, server_default=""),
     sa.Column("last_updated", sa.Float, nullable=False),
-    # the SIP session that survives restarts (sip-behaviour.md A9)
+    # the SIP session that survives restarts (docs/behaviour.md#reg-lifecycle)
     sa.Column("call_id", sa.String(64), nullable=False, server_default=""),
     sa.Column("contact_token", sa.String(32), nullable=False, server_default=""),
     # CSeqs below this may have been used; a restarted process continues above it
@@ -171,7 +171,7 @@ binding = sa.Table(
     sqlite_autoincrement=True,
 )
 
-# OAuth applications (rest-protocol.md §2.2–2.4); secrets, codes and tokens stored as SHA-256 hashes
+# OAuth applications (docs/behaviour.md#rest-oauth-token, docs/behaviour.md#oauth-server, docs/behaviour.md#rest-caller); secrets, codes and tokens stored as SHA-256 hashes
 app = sa.Table(
     "app",
     metadata,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import itemgetter
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from sipline.store import schema as t
 from sipline.store.crypto import Cell, SecretBox
@@ -15,7 +17,7 @@ from sipline.store.records import Line, LineType
 
 _INT32 = 2**31
 # SQL text, and what turns a row of named parameters into the driver's positional ones (None: it takes names)
-_COMPILED: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple] | None]] = {}
+_COMPILED: dict[tuple[sa.ClauseElement, str], tuple[str, Callable[[dict], tuple] | None]] = {}
 
 
 class SqlPart:
@@ -25,7 +27,7 @@ class SqlPart:
         self.conn = conn
         self.box = box
 
-    def _driver(self, statement: sa.Executable, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    def _driver(self, statement: sa.ClauseElement, rows: list[dict[str, object]]) -> list[dict[str, Any]]:
         """One statement for one or many rows, compiled once per dialect and run on the driver's own
         cursor: the engine writes thousands of status rows a second, and the registrar thousands of
         bindings, where SQLAlchemy's per-row parameter and result processing would cost more than
@@ -35,7 +37,7 @@ class SqlPart:
         dialect = self.conn.dialect
         key = (statement, dialect.name)
         if key not in _COMPILED:
-            compiled = statement.compile(dialect=dialect)
+            compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
             _COMPILED[key] = (str(compiled), _positional(compiled.positiontup) if compiled.positiontup else None)
         sql, positional = _COMPILED[key]
         params = [positional(row) for row in rows] if positional else rows
@@ -48,7 +50,7 @@ class SqlPart:
             if cursor.description is None:
                 return []
             columns = [column[0] for column in cursor.description]
-            return [dict(zip(columns, row)) for row in cursor.fetchall()]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         except dialect.loaded_dbapi.Error as error:
             raise sa.exc.DBAPIError.instance(sql, params, error, dialect.loaded_dbapi.Error) from None
         finally:
@@ -66,7 +68,10 @@ class SqlPart:
         return None if value is None else self.box.seal(value, sealed_cell(column, line_id))
 
     def _open(self, value: bytes | None, column: str, line_id: int) -> str | None:
-        return None if value is None else self.box.open(value, sealed_cell(column, line_id))
+        return None if value is None else self._opened(value, column, line_id)
+
+    def _opened(self, value: bytes, column: str, line_id: int) -> str:
+        return self.box.open(value, sealed_cell(column, line_id))
 
     def _line(self, row: RowMapping) -> Line:
         return Line(
@@ -111,5 +116,5 @@ def _positional(names: list[str]) -> Callable[[dict], tuple]:
 
 
 def algorithm_list(text: str | None) -> tuple[str, ...] | None:
-    """B3: a stored algorithm list ("SHA-256,MD5", checked when written) as the registrar offers it."""
+    """docs/behaviour.md#office-digest: a stored algorithm list ("SHA-256,MD5", checked when written) as the registrar offers it."""
     return tuple(text.split(",")) if text else None

@@ -167,4 +167,3 @@ def _sqlite_engine(url: str, db: SqliteDatabase) -> sa.Engine:
         conn.exec_driver_sql(db.begin_statement())
 
     return engine
-

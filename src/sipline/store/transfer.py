@@ -34,7 +34,7 @@ def copy_store(source: Database, target: Database) -> dict[str, int]:
         for table in tables:
             rows = [dict(row) for row in reader.execute(sa.select(table)).mappings()]
             for start in range(0, len(rows), BATCH):
-                writer.execute(sa.insert(table), rows[start:start + BATCH])
+                writer.execute(sa.insert(table), rows[start : start + BATCH])
             copied[table.name] = len(rows)
         if writer.dialect.name == "postgresql":
             quote = writer.dialect.identifier_preparer.quote
@@ -43,6 +43,10 @@ def copy_store(source: Database, target: Database) -> dict[str, int]:
                     name, key = quote(table.name), quote(column.name)
                     sequence = writer.execute(sa.select(sa.func.pg_get_serial_sequence(name, column.name))).scalar()
                     if sequence is not None:
-                        writer.execute(sa.text(f"SELECT setval(:sequence, COALESCE((SELECT max({key}) FROM {name}), "
-                                               "0) + 1, false)"), {"sequence": sequence})
+                        writer.execute(
+                            sa.text(
+                                f"SELECT setval(:sequence, COALESCE((SELECT max({key}) FROM {name}), 0) + 1, false)"
+                            ),
+                            {"sequence": sequence},
+                        )
     return copied

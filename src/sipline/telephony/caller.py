@@ -11,7 +11,7 @@ from sipline.telephony.filter import TermBudget
 class Caller:
     portal_id: int
     user_number: int
-    # Ownership key of lines (voximplant-sip.md Q1): an OAuth app's client_id;
+    # Ownership key of lines (docs/behaviour.md#line-ownership): an OAuth app's client_id;
     # empty for webhooks, which all share one bucket per portal as in Bitrix24.
     app_id: str
     scopes: frozenset[str]

@@ -1,15 +1,15 @@
 """Errors of the telephony rules. Each names the rule that failed; rest/errors.py maps them to wire codes.
 
-    TelephonyError
-    ├── AccessDenied          the user lacks "Manage numbers — modify"
-    ├── CheckFieldsError      one or more field checks failed (messages in order)
-    ├── MaxCloudPbx           the portal already has its limit of cloud lines
-    ├── MaxLines              the portal already has its limit of lines, office and cloud
-    ├── TitleExists           another line of the portal has this TITLE
-    ├── LineNotFound          no line with this CONFIG_ID for this caller
-    ├── RegistrationNotFound  no cloud registration with this REG_ID for this caller
-    ├── UnknownFilterField    FILTER key or SORT names no field, or an unknown operator
-    └── InvalidArgument       a value of the wrong form (ORDER, `><` bounds) or size (FILTER)
+TelephonyError
+├── AccessDenied          the user lacks "Manage numbers — modify"
+├── CheckFieldsError      one or more field checks failed (messages in order)
+├── MaxCloudPbx           the portal already has its limit of cloud lines
+├── MaxLines              the portal already has its limit of lines, office and cloud
+├── TitleExists           another line of the portal has this TITLE
+├── LineNotFound          no line with this CONFIG_ID for this caller
+├── RegistrationNotFound  no cloud registration with this REG_ID for this caller
+├── UnknownFilterField    FILTER key or SORT names no field, or an unknown operator
+└── InvalidArgument       a value of the wrong form (ORDER, `><` bounds) or size (FILTER)
 """
 
 

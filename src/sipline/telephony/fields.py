@@ -1,4 +1,4 @@
-"""Field checks of voximplant.sip.add / update (voximplant-sip.md §1.3 and Q9).
+"""Field checks of voximplant.sip.add / update (docs/behaviour.md#line-field-checks and docs/behaviour.md#line-safe-fields).
 
 Every failed check of one call is reported, in the table's order. Beyond Bitrix24,
 sipline refuses control characters (header injection) and a SERVER that is not a
@@ -17,7 +17,7 @@ from sipline.sip.address import InvalidAddress, parse_server_address
 from sipline.store.records import LineType
 from sipline.telephony.errors import CheckFieldsError
 
-MAX_LENGTH = 100  # voximplant-sip.md §1.1: SERVER, LOGIN, PASSWORD
+MAX_LENGTH = 100  # docs/behaviour.md#line-record: SERVER, LOGIN, PASSWORD
 MAX_TITLE_LENGTH = 255  # the TITLE column of Bitrix24's configuration table is varchar(255)
 _PHP_TRIM = " \t\n\r\0\x0b"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
@@ -36,7 +36,11 @@ class LineFields:
 
 
 def check_new_line(
-    type_: str | None, title: str | None, server: str | None, login: str | None, password: str | None,
+    type_: str | None,
+    title: str | None,
+    server: str | None,
+    login: str | None,
+    password: str | None,
     digest_algorithms: str | None = None,
 ) -> LineFields:
     """TYPE defaults to cloud and is case-insensitive; SERVER and LOGIN are required.
@@ -59,8 +63,14 @@ def check_new_line(
 
 
 def check_changes(
-    type_: str | None, title: str | None, server: str | None, login: str | None, password: str | None,
-    digest_algorithms: str | None = None, *, line_type: LineType | None = None,
+    type_: str | None,
+    title: str | None,
+    server: str | None,
+    login: str | None,
+    password: str | None,
+    digest_algorithms: str | None = None,
+    *,
+    line_type: LineType | None = None,
 ) -> LineFields:
     """Only the given fields are checked; TYPE must be exactly `cloud` or `office` here. `line_type`:
     the line's type as stored.
@@ -103,8 +113,7 @@ def _server(server: str, errors: list[str]) -> str:
             parse_server_address(cleaned)
         except InvalidAddress:
             errors.append(
-                "Server address must be host[:port] or a sip:/sips: URI"
-                " (optionally with ;transport=udp|tcp|tls)."
+                "Server address must be host[:port] or a sip:/sips: URI (optionally with ;transport=udp|tcp|tls)."
             )
     return cleaned
 
@@ -141,9 +150,10 @@ def _title(title: str | None, errors: list[str]) -> str | None:
     return cleaned
 
 
-def _digest_algorithms(value: str | None, line_type: LineType | None, errors: list[str], *,
-                       clear: bool = False) -> str | None:
-    """B3: the office line's challenge algorithms, in order; with `clear`, "" returns to the portal's."""
+def _digest_algorithms(
+    value: str | None, line_type: LineType | None, errors: list[str], *, clear: bool = False
+) -> str | None:
+    """docs/behaviour.md#office-digest: the office line's challenge algorithms, in order; with `clear`, "" returns to the portal's."""
     if value is None or (clear and not value.strip()):
         return None if value is None else ""
     if line_type is not LineType.OFFICE:

@@ -1,4 +1,4 @@
-"""FILTER, SORT and ORDER of voximplant.sip.get (voximplant-sip.md §4.1–4.2).
+"""FILTER, SORT and ORDER of voximplant.sip.get (docs/behaviour.md#sip-get-filter, docs/behaviour.md#sip-get-sort).
 
 A FILTER key is `OP FIELD`: OP is the leading run of non-letters, as Bitrix24
 splits it. Every condition is a positive test, optionally negated: `!` of any
@@ -111,11 +111,12 @@ class Condition:
         return self.negated != self.test(_comparable(getter(line), is_int))
 
 
-def parse_filter(raw: object, limits: FilterLimits = FilterLimits(),
-                 budget: TermBudget | None = None) -> list[Condition]:
+def parse_filter(
+    raw: object, limits: FilterLimits = FilterLimits(), budget: TermBudget | None = None
+) -> list[Condition]:
     """Conditions of a FILTER value; anything but an array means no filter.
 
-    A plain `APP_ID` key is dropped: the caller's own APP_ID is forced (§4 step 2).
+    A plain `APP_ID` key is dropped: the caller's own APP_ID is forced (docs/behaviour.md#sip-get step 2).
 
     Raises:
         UnknownFilterField: a key names no field or an unknown operator.
@@ -193,6 +194,7 @@ def _comparable(value: Value, is_int: bool) -> Value:
 # Each builder turns the operands into one test, built once per call, so that a line costs a
 # set lookup, one comparison per kind, or one pass of C-level substring searches.
 
+
 def _eq(operands: tuple[object, ...]) -> Test:
     wanted = frozenset(operand for operand in operands if operand is not EMPTY)
     empty_wanted = any(operand is EMPTY for operand in operands)
@@ -234,13 +236,15 @@ def _like(operands: tuple[object, ...]) -> Test:
 
 
 def _search(operands: tuple[object, ...]) -> Test:
-    return _contains_any(tuple(
-        alternative
-        for operand in operands
-        if operand is not EMPTY
-        for alternative in str(operand).split("|")
-        if alternative
-    ))
+    return _contains_any(
+        tuple(
+            alternative
+            for operand in operands
+            if operand is not EMPTY
+            for alternative in str(operand).split("|")
+            if alternative
+        )
+    )
 
 
 def _contains_any(needles: tuple[str, ...]) -> Test:

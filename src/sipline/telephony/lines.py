@@ -1,4 +1,4 @@
-"""The rules of voximplant.sip.* (voximplant-sip.md §1–7): who may do what to which line.
+"""The rules of voximplant.sip.* (docs/behaviour.md#telephony-methods): who may do what to which line.
 
 Each public method checks the caller's right first, then runs its checks and
 changes in one store transaction, in the order the spec's step tables give.
@@ -32,7 +32,7 @@ from sipline.telephony.fields import LineFields, check_changes, check_new_line
 from sipline.telephony.filter import Condition, FilterLimits, parse_filter, parse_sort
 from sipline.telephony.line_names import office_login, title_key
 
-PAGE_SIZE = 50  # every paging client assumes pages of 50 (voximplant-sip.md §4)
+PAGE_SIZE = 50  # every paging client assumes pages of 50 (docs/behaviour.md#sip-get)
 # Tests of a line against a filter value (≈ 40 ns each) a filter makes before it lets the event loop
 # serve others: about 2 ms. A thread would not help: filtering is Python, and a thread holding the
 # GIL delays each of the loop's wake-ups by a switch interval (5 ms), which is worse.
@@ -71,7 +71,7 @@ class Page:
 
     @property
     def lines(self) -> list[Line]:
-        return self.matched[self.offset:self.offset + PAGE_SIZE]
+        return self.matched[self.offset : self.offset + PAGE_SIZE]
 
     @property
     def total(self) -> int:
@@ -90,7 +90,7 @@ async def _matching(lines: list[Line], conditions: list[Condition]) -> list[Line
     for start in range(0, len(lines), step):
         if start:
             await asyncio.sleep(0)
-        matched += [line for line in lines[start:start + step] if all(c.matches(line) for c in conditions)]
+        matched += [line for line in lines[start : start + step] if all(c.matches(line) for c in conditions)]
     return matched
 
 
@@ -101,9 +101,16 @@ def require_numbers_right(caller: Caller) -> None:
 
 
 class SipLines:
-    def __init__(self, db: Database, *, incoming_server: str, events: LineEvents | None = None,
-                 clock: Callable[[], float] = time.time, filter_limits: FilterLimits = FilterLimits(),
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        incoming_server: str,
+        events: LineEvents | None = None,
+        clock: Callable[[], float] = time.time,
+        filter_limits: FilterLimits = FilterLimits(),
+        rng: random.Random | None = None,
+    ) -> None:
         self.db = db
         self.incoming_server = incoming_server
         self.events = events or NoEvents()
@@ -112,8 +119,15 @@ class SipLines:
         self.filter_limits = filter_limits
 
     async def add(
-        self, caller: Caller, *, type_: str | None, title: str | None, server: str | None,
-        login: str | None, password: str | None, digest_algorithms: str | None = None,
+        self,
+        caller: Caller,
+        *,
+        type_: str | None,
+        title: str | None,
+        server: str | None,
+        login: str | None,
+        password: str | None,
+        digest_algorithms: str | None = None,
     ) -> Line:
         require_numbers_right(caller)
         fields = check_new_line(type_, title, server, login, password, digest_algorithms)
@@ -131,7 +145,9 @@ class SipLines:
             raise TitleExists()
         new = self._new_line(repo.next_config_id(), portal, caller, fields)
         line = repo.insert_line(new, self.clock())
-        if new.type is LineType.OFFICE:  # B1: the registrar's secrets, for the realm the line starts in
+        if (
+            line.incoming_login is not None and new.incoming_password is not None
+        ):  # docs/behaviour.md#office-identity: the registrar's secrets, for the realm the line starts in
             realm = self._incoming_server(portal).lower()
             repo.store_ha1(line.id, realm, digest.ha1_kept(line.incoming_login, realm, new.incoming_password))
         if portal.default_line is None:
@@ -152,17 +168,25 @@ class SipLines:
             login=fields.login,  # type: ignore[arg-type]
             password=fields.password,
             incoming_login=office_login(config_id) if office else None,
-            # 32 lower-case hex characters from a CSPRNG (voximplant-sip.md §2.1)
+            # 32 lower-case hex characters from a CSPRNG (docs/behaviour.md#line-generated-values)
             incoming_password=secrets.token_hex(16) if office else None,
-            # office lines show "0" from the first get on (voximplant-sip.md §2)
+            # office lines show "0" from the first get on (docs/behaviour.md#sip-add)
             registration_status_code=0 if office else None,
             digest_algorithms=fields.digest_algorithms,
             session=None if office else NewSession(new_call_id(self.rng), new_contact_token(self.rng)),
         )
 
     async def update(
-        self, caller: Caller, config_id: int, *, type_: str | None, title: str | None,
-        server: str | None, login: str | None, password: str | None, digest_algorithms: str | None = None,
+        self,
+        caller: Caller,
+        config_id: int,
+        *,
+        type_: str | None,
+        title: str | None,
+        server: str | None,
+        login: str | None,
+        password: str | None,
+        digest_algorithms: str | None = None,
     ) -> None:
         require_numbers_right(caller)
 
@@ -175,13 +199,19 @@ class SipLines:
                 raise TitleExists()
             changes: dict[str, object] = {
                 name: value
-                for name, value in (("title", fields.title), ("server", fields.server),
-                                    ("login", fields.login), ("password", fields.password))
+                for name, value in (
+                    ("title", fields.title),
+                    ("server", fields.server),
+                    ("login", fields.login),
+                    ("password", fields.password),
+                )
                 if value is not None
             }
             if fields.title is not None:
                 changes["title_key"] = title_key(fields.title)
-            if fields.digest_algorithms is not None:  # B3: the next challenge offers them; bindings stay
+            if (
+                fields.digest_algorithms is not None
+            ):  # docs/behaviour.md#office-digest: the next challenge offers them; bindings stay
                 changes["digest_algorithms"] = fields.digest_algorithms or None
             reregister = bool(changes.keys() - {"title", "title_key", "digest_algorithms"})
             if reregister:
@@ -190,7 +220,9 @@ class SipLines:
                 if line.reg_id is not None:
                     repo.reset_registration(line.reg_id, self.clock())
                 if line.type is LineType.OFFICE:
-                    repo.delete_bindings(line.id)  # issue 4: the PBX registers again
+                    repo.delete_bindings(
+                        line.id
+                    )  # docs/behaviour.md#office-credentials-change: the PBX registers again
             repo.update_line(line.id, changes)
             return repo.line_by_config(caller.portal_id, config_id), reregister  # type: ignore[return-value]
 
@@ -240,7 +272,7 @@ class SipLines:
         return registration
 
     async def connector(self, caller: Caller) -> Portal:
-        """The portal, whose settings are the connector's status (voximplant-sip.md Q17)."""
+        """The portal, whose settings are the connector's status (docs/behaviour.md#connector-status)."""
         require_numbers_right(caller)
         return await self.portal(caller.portal_id)
 

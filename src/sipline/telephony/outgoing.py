@@ -1,7 +1,7 @@
-"""voximplant.line.*: the portal's lines by line id, and its default outgoing line (voximplant-sip.md §8).
+"""voximplant.line.*: the portal's lines by line id, and its default outgoing line (docs/behaviour.md#line-methods).
 
 These look at every line of the portal, whichever app made it: the default
-outgoing line is a portal setting (Q6).
+outgoing line is a portal setting (docs/behaviour.md#outgoing-line).
 """
 
 from __future__ import annotations

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TypeGuard
 
+Scalar = str | int | float | bool
 INT64 = 2**63  # PHP_INT_MAX + 1 on 64-bit builds
 # PHP 8 numeric-prefix rule for (int)"…": leading whitespace, sign, digits, fraction, exponent.
 _NUMERIC_PREFIX = re.compile(r"[ \t\n\r\v\f]*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 
 
-def is_scalar(value: object) -> bool:
+def is_scalar(value: object) -> TypeGuard[Scalar]:
     return isinstance(value, (str, int, float, bool))
 
 
-def strval(value: str | int | float | bool) -> str:
+def strval(value: Scalar) -> str:
     """PHP (string) cast of a scalar: true → "1", false → "", 2.0 → "2"."""
     if isinstance(value, bool):
         return "1" if value else ""

@@ -75,8 +75,13 @@ class AcceptedFlows:
                 self.stats["flows_closed_idle"] += 1
                 flow.close()
 
-    async def serve_tls(self, sock: socket.socket, factory: Callable[[], StreamFlow],
-                        context: ssl.SSLContext | None, spawn: Callable[..., None]) -> None:
+    async def serve_tls(
+        self,
+        sock: socket.socket,
+        factory: Callable[[], StreamFlow],
+        context: ssl.SSLContext | None,
+        spawn: Callable[..., None],
+    ) -> None:
         """Accept on a TLS listening socket until cancelled; each admitted connection's handshake
         runs in a task of its own (`spawn`)."""
         loop = asyncio.get_running_loop()
@@ -95,11 +100,13 @@ class AcceptedFlows:
         finally:
             sock.close()
 
-    async def _handshake(self, connection: socket.socket, address: str, factory: Callable[[], StreamFlow],
-                         context: ssl.SSLContext | None) -> None:
+    async def _handshake(
+        self, connection: socket.socket, address: str, factory: Callable[[], StreamFlow], context: ssl.SSLContext | None
+    ) -> None:
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
-                factory, connection, ssl=context, ssl_handshake_timeout=self.limits.idle_timeout)
+                factory, connection, ssl=context, ssl_handshake_timeout=self.limits.idle_timeout
+            )
         except (OSError, ssl.SSLError, TimeoutError) as error:
             log.debug("TLS handshake with %s failed: %s", address, error)
             connection.close()
@@ -113,9 +120,16 @@ class AcceptedFlows:
         self.stats["flows_refused_" + refused] += 1
         count = self._refusals.note(self.clock())
         if count is not None:
-            log.warning("refusing SIP TCP/TLS connections: %d in the last %.0f s (the latest from %s: %s cap, "
-                        "%d per source, %d in all)", count, REFUSAL_LOG_INTERVAL, address, refused,
-                        self.limits.per_source, self.limits.total)
+            log.warning(
+                "refusing SIP TCP/TLS connections: %d in the last %.0f s (the latest from %s: %s cap, "
+                "%d per source, %d in all)",
+                count,
+                REFUSAL_LOG_INTERVAL,
+                address,
+                refused,
+                self.limits.per_source,
+                self.limits.total,
+            )
         return False
 
 

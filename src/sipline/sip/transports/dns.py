@@ -1,7 +1,7 @@
 """RFC 3263 lookups with dnspython's asyncio stub resolver; what to ask and how to order it is sip/resolve.py.
 
 Every answer, positive or negative, is cached by (name, type) on the injected clock: positive ones for their TTL,
-negative ones (NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout) for at most 30 s (sip-behaviour.md §A3). Names in
+negative ones (NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout) for at most 30 s (docs/behaviour.md#reg-targets). Names in
 the hosts file are answered from it and never asked of DNS, like the system resolver's "files" source.
 """
 
@@ -36,7 +36,7 @@ from sipline.sip.resolve import (
     srv_plan,
 )
 
-NEGATIVE_TTL_CAP = 30.0  # sip-behaviour.md §A3: "negative ones ≤ 30 s"
+NEGATIVE_TTL_CAP = 30.0  # docs/behaviour.md#reg-targets: "negative ones ≤ 30 s"
 ABSENT = ("NXDOMAIN", "NODATA")  # the name or the type does not exist: go on to the next step
 # Why a query failed, first match wins; NoNameservers carries each server's rcode instead (see _failure).
 _FAILURES: tuple[tuple[type[Exception], str], ...] = (
@@ -49,7 +49,11 @@ _RECORDS: dict[str, Callable[[Any], object]] = {
     "AAAA": lambda rdata: rdata.address,
     "SRV": lambda rdata: SrvRecord(rdata.priority, rdata.weight, rdata.port, _name(rdata.target)),
     "NAPTR": lambda rdata: NaptrRecord(
-        rdata.order, rdata.preference, _text(rdata.flags), _text(rdata.service), _text(rdata.regexp),
+        rdata.order,
+        rdata.preference,
+        _text(rdata.flags),
+        _text(rdata.service),
+        _text(rdata.regexp),
         _name(rdata.replacement),
     ),
 }
@@ -58,14 +62,14 @@ ServiceSets = list[tuple[str, list[SrvRecord]]]  # (transport, SRV records), onl
 
 
 class DnsResolver:
-    """Turns a SERVER into the targets to try, in order (sip-behaviour.md §A3, RFC 3263 §4)."""
+    """Turns a SERVER into the targets to try, in order (docs/behaviour.md#reg-targets, RFC 3263 §4)."""
 
     def __init__(
         self,
         nameservers: list[tuple[str, int]] | None = None,
         *,
-        query_timeout: float = 5.0,  # sip-behaviour.md §A3: each query ≤ 5 s
-        total_timeout: float = 10.0,  # sip-behaviour.md §A3: whole resolution ≤ 10 s
+        query_timeout: float = 5.0,  # docs/behaviour.md#reg-targets: each query ≤ 5 s
+        total_timeout: float = 10.0,  # docs/behaviour.md#reg-targets: whole resolution ≤ 10 s
         negative_ttl: float = NEGATIVE_TTL_CAP,
         hosts_file: Path | None = Path("/etc/hosts"),
         rng: random.Random | None = None,
@@ -84,7 +88,7 @@ class DnsResolver:
         """All targets for `address`, best first; the caller caps how many it tries (RFC 3263 §4.3).
 
         Raises:
-            ResolutionFailed: no usable target; `reason` names the DNS failure (sip-behaviour.md §A3 DNS_FAIL).
+            ResolutionFailed: no usable target; `reason` names the DNS failure (docs/behaviour.md#reg-targets DNS_FAIL).
         """
         if address.is_ip:
             return [literal_target(address)]  # RFC 3263 §4.2: no DNS for an IP literal

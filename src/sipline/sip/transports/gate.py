@@ -7,7 +7,7 @@ to requests we received go back to their source and are not originated (RFC 3261
     registrar, keep-alive target   -> globally reachable only (sip/reachability.py),
                                       unless --allow-private-targets
     a PBX's observed source        -> any unicast address: a registered binding's source is where
-                                      the PBX really is (sip-behaviour B7), on a LAN too; the
+                                      the PBX really is (docs/behaviour.md#office-nat), on a LAN too; the
                                       Contact it claims is never a destination
 
 Each refusal is logged and counted (`refused_target` in /metrics).

@@ -8,6 +8,7 @@ counted, never passed on. Handlers get parsed messages and a Source to answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -16,7 +17,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 from sipline.sip.errors import SipError
@@ -62,10 +63,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            try:
+            # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
-            except OSError:
-                pass  # the kernel caps it at net.core.[rw]mem_max: what it grants is still the most we get
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         self.manager.received(data, Source("udp", addr[0], addr[1], self.local))
@@ -80,11 +80,20 @@ def _ip_version(address: str) -> int:
 
 
 class SipTransport:
-    def __init__(self, listen: list[tuple[str, int]], *, public: tuple[str, int] | None = None,
-                 tls_context: ssl.SSLContext | None = None, tls_listen: list[tuple[str, int]] | None = None,
-                 server_tls: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None, time_scale: float = 1.0,
-                 allow_private_targets: bool = False, flow_limits: FlowLimits = FlowLimits()) -> None:
+    def __init__(
+        self,
+        listen: list[tuple[str, int]],
+        *,
+        public: tuple[str, int] | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        tls_listen: list[tuple[str, int]] | None = None,
+        server_tls: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        time_scale: float = 1.0,
+        allow_private_targets: bool = False,
+        flow_limits: FlowLimits = FlowLimits(),
+    ) -> None:
         self.listen = listen
         self.tls_listen = tls_listen or []  # TLS listeners, for PBXes registering over TLS (B)
         self.server_tls = server_tls
@@ -119,7 +128,7 @@ class SipTransport:
             endpoint = await self._listen_udp(host, port)
             local = endpoint.local
             try:
-                server = await asyncio.get_running_loop().create_server(lambda: self._flow(None, local), *local)
+                server = await asyncio.get_running_loop().create_server(partial(self._flow, None, local), *local)
             except OSError:
                 endpoint.transport.close()  # type: ignore[union-attr]
                 if port != 0:
@@ -132,9 +141,10 @@ class SipTransport:
 
     async def _listen_udp(self, host: str, port: int) -> UdpEndpoint:
         _, endpoint = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: UdpEndpoint(self, (host, port)), local_addr=(host, port))
+            lambda: UdpEndpoint(self, (host, port)), local_addr=(host, port)
+        )
         endpoint.local = (host, endpoint.transport.get_extra_info("sockname")[1])  # type: ignore[union-attr]
-        return endpoint  # type: ignore[return-value]
+        return endpoint
 
     def _listen_tls(self, host: str, port: int) -> tuple[str, int]:
         """Admitted before the handshake (accepted.py). Returns the address, with the port port 0 got."""
@@ -190,8 +200,7 @@ class SipTransport:
             self.accepted.heard(flow)
             self._deliver(message, Source(transport, flow.peer[0], flow.peer[1], local, flow))
 
-        flow = StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]),
-                          self.clock)
+        flow = StreamFlow(key, deliver, self._lost, lambda reason: self.stats.update(["dropped_" + reason]), self.clock)
         if key is None:
             flow.opened = self.accepted.track if incoming == "tls" else self.accepted.admit
         return flow
@@ -199,7 +208,7 @@ class SipTransport:
     def _lost(self, flow: StreamFlow) -> None:
         if flow.key is None:
             if self.accepted.release(flow):
-                self.on_peer_gone(flow.peer)  # a PBX's connection closed (B7)
+                self.on_peer_gone(flow.peer)  # a PBX's connection closed (docs/behaviour.md#office-nat)
         elif self._flows.get(flow.key) is flow:
             del self._flows[flow.key]
             self.on_flow_lost(flow.key)
@@ -207,7 +216,7 @@ class SipTransport:
     # -- sending -----------------------------------------------------------------------------------
 
     def send(self, target: Target, data: bytes, on_error: Callable[[TransportError], None]) -> None:
-        """Send a request; `on_error` hears if the transport cannot carry it (A2, A6), or if the gate
+        """Send a request; `on_error` hears if the transport cannot carry it (docs/behaviour.md#reg-transactions, docs/behaviour.md#reg-retry), or if the gate
         refuses its target (kind `forbidden_target`)."""
         if not self.gate.permits(target.address):
             on_error(TransportError("forbidden_target", refusal_text(target.address)))
@@ -220,8 +229,7 @@ class SipTransport:
             else:
                 self._sendto(endpoint.transport, data, (target.address, target.port))
             return
-        key = FlowKey(target.transport, target.address, target.port,
-                      target.host if target.transport == "tls" else "")
+        key = FlowKey(target.transport, target.address, target.port, target.host if target.transport == "tls" else "")
         flow = self._flows.get(key)
         if flow is not None and not flow.closed:
             flow.write(data)
@@ -233,7 +241,7 @@ class SipTransport:
         waiting.append((data, on_error))
 
     def send_keepalive(self, target: Target) -> None:
-        """A8: CRLFCRLF over UDP keeps a NAT binding open towards the registrar."""
+        """docs/behaviour.md#reg-keepalive: CRLFCRLF over UDP keeps a NAT binding open towards the registrar."""
         if not self.gate.permits(target.address):
             return
         endpoint = self._udp_for(target.address)
@@ -242,7 +250,7 @@ class SipTransport:
             self._sendto(endpoint.transport, UDP_KEEPALIVE, (target.address, target.port))
 
     def send_to_peer(self, source: Source, data: bytes) -> None:
-        """A request of ours to where a peer's request came from (B7: NAT pings to a PBX's source)."""
+        """A request of ours to where a peer's request came from (docs/behaviour.md#office-nat: NAT pings to a PBX's source)."""
         if self.gate.permits_peer(source.address):
             self.reply(source, data)
 

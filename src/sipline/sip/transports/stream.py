@@ -23,8 +23,8 @@ log = logging.getLogger("sipline.sip.transport")
 
 PING = b"\r\n\r\n"
 PONG = b"\r\n"
-CONNECT_TIMEOUT = 10.0  # sip-behaviour A2: TCP connect budget
-HANDSHAKE_TIMEOUT = 10.0  # sip-behaviour A2: TLS handshake budget
+CONNECT_TIMEOUT = 10.0  # docs/behaviour.md#reg-transactions: TCP connect budget
+HANDSHAKE_TIMEOUT = 10.0  # docs/behaviour.md#reg-transactions: TLS handshake budget
 PONG_TIMEOUT = 10.0  # RFC 5626 §4.4.1
 
 
@@ -37,7 +37,7 @@ class FlowKey:
 
 
 class TransportError(Exception):
-    """A request could not be carried; `kind` is transport, tls_handshake or tls_cert (A6)."""
+    """A request could not be carried; `kind` is transport, tls_handshake or tls_cert (docs/behaviour.md#reg-retry)."""
 
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(detail)
@@ -55,7 +55,7 @@ _ERRNO_TEXTS = {
 
 
 def transport_error(error: BaseException, tls: bool) -> TransportError:
-    """The A7 wording for what went wrong while connecting or writing."""
+    """The docs/behaviour.md#reg-status wording for what went wrong while connecting or writing."""
     if isinstance(error, ssl.SSLCertVerificationError):
         return TransportError("tls_cert", error.verify_message or str(error))
     if isinstance(error, ssl.SSLError):
@@ -72,9 +72,14 @@ def transport_error(error: BaseException, tls: bool) -> TransportError:
 class StreamFlow(asyncio.Protocol):
     """One TCP/TLS connection; `deliver(message, flow)` receives every complete message."""
 
-    def __init__(self, key: FlowKey | None, deliver: Callable[[Message, StreamFlow], None],
-                 lost: Callable[[StreamFlow], None], dropped: Callable[[str], None],
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        key: FlowKey | None,
+        deliver: Callable[[Message, StreamFlow], None],
+        lost: Callable[[StreamFlow], None],
+        dropped: Callable[[str], None],
+        clock: Callable[[], float],
+    ) -> None:
         self.key = key  # None for a flow a peer opened to us
         self._deliver = deliver
         self._lost = lost
@@ -132,15 +137,16 @@ class StreamFlow(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_flow(key: FlowKey, factory: Callable[[], StreamFlow],
-                    tls_context: ssl.SSLContext | None) -> StreamFlow:
-    """Connect within the A2 budgets. Raises: TransportError."""
+async def open_flow(key: FlowKey, factory: Callable[[], StreamFlow], tls_context: ssl.SSLContext | None) -> StreamFlow:
+    """Connect within the docs/behaviour.md#reg-transactions budgets. Raises: TransportError."""
     loop = asyncio.get_running_loop()
     tls = key.transport == "tls"
     try:
         _, flow = await asyncio.wait_for(
             loop.create_connection(
-                factory, key.address, key.port,
+                factory,
+                key.address,
+                key.port,
                 ssl=tls_context if tls else None,
                 server_hostname=key.server_name if tls else None,
                 ssl_handshake_timeout=HANDSHAKE_TIMEOUT if tls else None,

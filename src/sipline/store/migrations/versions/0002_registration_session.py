@@ -1,4 +1,4 @@
-"""What a cloud line's registration keeps across restarts (sip-behaviour.md A9).
+"""What a cloud line's registration keeps across restarts (docs/behaviour.md#reg-lifecycle).
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,4 @@
-"""Office PBX registrations with sipline's registrar (sip-behaviour.md B1, B9).
+"""Office PBX registrations with sipline's registrar (docs/behaviour.md#office-identity, docs/behaviour.md#office-stored).
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""Many portals with their own limits, OAuth applications, codes and tokens (rest-protocol.md §2, §7).
+"""Many portals with their own limits, OAuth applications, codes and tokens (docs/behaviour.md#rest-auth, docs/behaviour.md#rest-rate-limit).
 
 Revision ID: 0004
 Revises: 0003

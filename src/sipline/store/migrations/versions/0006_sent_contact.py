@@ -1,4 +1,4 @@
-"""The Contact of a cloud line's last REGISTER sent, stored before it leaves (sip-behaviour.md A9).
+"""The Contact of a cloud line's last REGISTER sent, stored before it leaves (docs/behaviour.md#reg-lifecycle).
 
 A worker killed or stopped between sending a REGISTER with a new Contact and storing its outcome
 leaves a binding the store did not know of; with this column the next owner retires it.

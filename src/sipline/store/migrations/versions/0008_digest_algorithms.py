@@ -1,4 +1,4 @@
-"""Digest algorithms chosen per portal and per office line (sip-behaviour.md B3).
+"""Digest algorithms chosen per portal and per office line (docs/behaviour.md#office-digest).
 
 The service's default is MD5 alone; a portal or an office line may offer SHA-256
 (first) instead or as well. NULL follows the portal, then the service.

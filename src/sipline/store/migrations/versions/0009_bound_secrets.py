@@ -39,7 +39,8 @@ def downgrade() -> None:
 def _reseal(convert: Callable[[bytes, Cell], bytes]) -> None:
     conn = op.get_bind()
     for row in conn.execute(sa.select(_LINE)).mappings().all():
-        values = {name: convert(bytes(row[name]), Cell("line", name, row["id"]))
-                  for name in _SEALED if row[name] is not None}
+        values = {
+            name: convert(bytes(row[name]), Cell("line", name, row["id"])) for name in _SEALED if row[name] is not None
+        }
         if values:
             conn.execute(sa.update(_LINE).where(_LINE.c.id == row["id"]).values(values))

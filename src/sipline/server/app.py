@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import resource
 import socket
-import logging
 import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,33 +32,33 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from sipline.config import ConfigError, Settings
-from sipline.request_deadline import DeadlineProtocol
-from sipline.rest.client_address import Networks, client_address
+from sipline.files import make_private_folder, write_private
 from sipline.registrar.abuse import AbuseLimits
 from sipline.registrar.bindings import Limits as BindingLimits
 from sipline.registrar.nat import PING_INTERVAL
 from sipline.registrar.service import RegistrarSettings
 from sipline.registration.engine import EngineSettings
+from sipline.registration.leases import LeaseKeeper, LeaseSettings
 from sipline.registration.pacing import PacingSettings
-from sipline.sip_service import SipService, SipSettings
-from sipline.sip.transports.admission import FlowLimits, fd_budget
+from sipline.rest.client_address import Networks, client_address
 from sipline.rest.endpoint import RestApi, RestLimits, json_response
 from sipline.rest.limits import Rate
 from sipline.rest.oauth_server import OAUTH_PATHS, OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
-from sipline.services import Services
-from sipline.files import make_private_folder, write_private
+from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
+from sipline.server.line_events import Follower, PublishedEvents
+from sipline.server.request_deadline import DeadlineProtocol
+from sipline.server.settings import ConfigError, Settings
+from sipline.server.sip_side import SipService, SipSettings
+from sipline.server.tls import ensure_self_signed
+from sipline.sip.transports.admission import FlowLimits, fd_budget
 from sipline.store.crypto import KeyMaterialError, SecretBox
+from sipline.store.database import Database, StoreUnavailable, open_store
 from sipline.store.keys import KeyFiles
 from sipline.store.lock import lock_store
-from sipline.line_events import Follower, PublishedEvents
-from sipline.registration.leases import LeaseKeeper, LeaseSettings
-from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
-from sipline.store.database import Database, StoreUnavailable, open_store
 from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, NoEvents
-from sipline.tls import ensure_self_signed
+from sipline.telephony.services import Services
 
 log = logging.getLogger("sipline")
 access = logging.getLogger("sipline.access")
@@ -114,14 +114,29 @@ async def preflight(request: Request) -> Response:
 
 
 async def sip_worker_answer(request: Request) -> Response:
-    return json_response({"error": "ERROR_METHOD_NOT_FOUND",
-                          "error_description": "This is a sip worker: the REST API is on the api processes"}, 404)
+    return json_response(
+        {
+            "error": "ERROR_METHOD_NOT_FOUND",
+            "error_description": "This is a sip worker: the REST API is on the api processes",
+        },
+        404,
+    )
 
 
 class SiplineApp:
-    def __init__(self, services: Services, urls: Urls, *, sip: SipService | None = None, access_log: bool = False,
-                 limits: RestLimits = RestLimits(), counters: Limits | None = None, oauth_only: bool = False,
-                 api: bool = True, trusted_proxies: Networks = ()) -> None:
+    def __init__(
+        self,
+        services: Services,
+        urls: Urls,
+        *,
+        sip: SipService | None = None,
+        access_log: bool = False,
+        limits: RestLimits = RestLimits(),
+        counters: Limits | None = None,
+        oauth_only: bool = False,
+        api: bool = True,
+        trusted_proxies: Networks = (),
+    ) -> None:
         """`oauth_only`: the OAuth server's own listener, where /rest/app.info is the OAuth-side one;
         without `api` (a `sip` worker) only /healthz and /metrics are served. `trusted_proxies` may
         name the client in X-Forwarded-For."""
@@ -163,8 +178,14 @@ class SiplineApp:
 
         await self.router(scope, receive, watch)
         client = scope.get("client") or ("-", 0)
-        access.info('%s "%s %s" %d %.1fms', client[0], scope["method"], masked(scope["path"]), status[0],
-                    (time.perf_counter() - began) * 1000)
+        access.info(
+            '%s "%s %s" %d %.1fms',
+            client[0],
+            scope["method"],
+            masked(scope["path"]),
+            status[0],
+            (time.perf_counter() - began) * 1000,
+        )
 
     def routes(self) -> list[BaseRoute]:
         """The first route that matches a request answers it; `fallback` what none takes."""
@@ -173,8 +194,11 @@ class SiplineApp:
             routes.append(Route("/metrics", Endpoint(self.metrics)))
         if not self.api:
             return routes
-        return [*routes, AnyPath(Endpoint(preflight), methods=["OPTIONS"]),
-                *(OAuthRoute(path, Endpoint(partial(self.oauth, path=path))) for path in OAUTH_PATHS)]
+        return [
+            *routes,
+            AnyPath(Endpoint(preflight), methods=["OPTIONS"]),
+            *(OAuthRoute(path, Endpoint(partial(self.oauth, path=path))) for path in OAUTH_PATHS),
+        ]
 
     def fallback(self) -> Endpoint:
         """REST, which answers its own unknown paths; the OAuth server's listener has one REST method,
@@ -239,10 +263,18 @@ def flow_limits(settings: Settings, open_files: int) -> FlowLimits:
     unlimited = open_files == resource.RLIM_INFINITY
     total = settings.sip_tcp_max_flows if unlimited else min(settings.sip_tcp_max_flows, fd_budget(open_files))
     if total < settings.sip_tcp_max_flows:
-        log.warning("SIP TCP/TLS connections from peers capped at %d, below --sip-tcp-max-flows %d: the "
-                    "open-file limit is %d", total, settings.sip_tcp_max_flows, open_files)
-    return FlowLimits(per_source=settings.sip_tcp_per_ip, total=total,
-                      idle_timeout=settings.sip_tcp_idle_timeout, lifetime=settings.sip_tcp_lifetime)
+        log.warning(
+            "SIP TCP/TLS connections from peers capped at %d, below --sip-tcp-max-flows %d: the open-file limit is %d",
+            total,
+            settings.sip_tcp_max_flows,
+            open_files,
+        )
+    return FlowLimits(
+        per_source=settings.sip_tcp_per_ip,
+        total=total,
+        idle_timeout=settings.sip_tcp_idle_timeout,
+        lifetime=settings.sip_tcp_lifetime,
+    )
 
 
 def _open_with_key(settings: Settings, keys: KeyFiles) -> Database:
@@ -279,17 +311,25 @@ def _first_key_that_opens(db: Database, candidates: list[tuple[str, bytes]]) -> 
 
 
 def _unopenable(error: Exception) -> ConfigError:
-    reason = (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) and error.strerror
-              else str(getattr(error, "orig", None) or error).strip())
+    reason = (
+        f"{error.strerror}: {error.filename}"
+        if isinstance(error, OSError) and error.strerror
+        else str(getattr(error, "orig", None) or error).strip()
+    )
     return ConfigError(f"database-url: cannot open the database ({reason})")
 
 
 def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSettings:
-    pacing = PacingSettings(rate=settings.register_rate, burst=settings.register_rate,
-                            host_rate=settings.provider_rate, host_burst=settings.provider_rate,
-                            host_in_flight=settings.provider_in_flight)
-    engine = EngineSettings(pacing=pacing, public_address=settings.sip_public is not None,
-                            startup_spread=settings.startup_spread)
+    pacing = PacingSettings(
+        rate=settings.register_rate,
+        burst=settings.register_rate,
+        host_rate=settings.provider_rate,
+        host_burst=settings.provider_rate,
+        host_in_flight=settings.provider_in_flight,
+    )
+    engine = EngineSettings(
+        pacing=pacing, public_address=settings.sip_public is not None, startup_spread=settings.startup_spread
+    )
     addresses = {host for host, _ in settings.sip_listen + settings.sip_tls_listen}
     if settings.sip_public:
         addresses.add(settings.sip_public[0])
@@ -297,11 +337,19 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
         realm=settings.registrar_name.lower(),
         addresses=frozenset(address.lower() for address in addresses),
         algorithms=settings.registrar_algorithms,
-        limits=BindingLimits(settings.registrar_min_expires, settings.registrar_max_expires,
-                      settings.registrar_default_expires, settings.registrar_max_bindings),
-        abuse=AbuseLimits(flood_requests=settings.flood_requests, auth_failures=settings.auth_failures,
-                          auth_block=settings.auth_block, user_failures=settings.user_failures,
-                          table_size=settings.abuse_table_size),
+        limits=BindingLimits(
+            settings.registrar_min_expires,
+            settings.registrar_max_expires,
+            settings.registrar_default_expires,
+            settings.registrar_max_bindings,
+        ),
+        abuse=AbuseLimits(
+            flood_requests=settings.flood_requests,
+            auth_failures=settings.auth_failures,
+            auth_block=settings.auth_block,
+            user_failures=settings.user_failures,
+            table_size=settings.abuse_table_size,
+        ),
         ping_interval=PING_INTERVAL,
     )
     return SipSettings(
@@ -344,33 +392,69 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     else:
         events = sip.engine if sip is not None else NoEvents()
     await db.start()  # after every subscription: LISTEN covers the channels known at start
-    services = Services.build(db, incoming_server=settings.registrar_name, events=events,
-                              access_lifetime=settings.access_token_lifetime,
-                              filter_limits=FilterLimits(settings.filter_max_values, settings.filter_max_terms,
-                                                         settings.filter_max_batch_terms))
-    created = await services.accounts.bootstrap(domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines,
-                                                max_lines=settings.max_lines)
+    services = Services.build(
+        db,
+        incoming_server=settings.registrar_name,
+        events=events,
+        access_lifetime=settings.access_token_lifetime,
+        filter_limits=FilterLimits(
+            settings.filter_max_values, settings.filter_max_terms, settings.filter_max_batch_terms
+        ),
+    )
+    created = await services.accounts.bootstrap(
+        domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines, max_lines=settings.max_lines
+    )
     cert, key = _tls_files(settings)
     if created is not None:  # printed before binding: the code is shown once, even if the port is taken
         print(f"webhook: {settings.base_url}{created.path}", flush=True)
     urls = urls_of(settings)
-    limits = RestLimits(rate=Rate(*settings.rate_limit) if settings.rate_limit else None,
-                        operating_limit=settings.operating_limit)
-    counters: Limits = (RedisLimits(settings.redis_url, settings.operating_limit) if settings.redis_url
-                        else LocalLimits(settings.operating_limit))
+    limits = RestLimits(
+        rate=Rate(*settings.rate_limit) if settings.rate_limit else None, operating_limit=settings.operating_limit
+    )
+    counters: Limits = (
+        RedisLimits(settings.redis_url, settings.operating_limit)
+        if settings.redis_url
+        else LocalLimits(settings.operating_limit)
+    )
     api = settings.role != "sip"
-    app = SiplineApp(services, urls, sip=sip, access_log=settings.access_log, limits=limits, counters=counters,
-                     api=api, trusted_proxies=settings.trusted_proxies)
+    app = SiplineApp(
+        services,
+        urls,
+        sip=sip,
+        access_log=settings.access_log,
+        limits=limits,
+        counters=counters,
+        api=api,
+        trusted_proxies=settings.trusted_proxies,
+    )
     server = _server(settings, app, settings.host, settings.port, cert, key)
     servers = [server]
     if settings.oauth_listen is not None and api:
-        servers.append(_server(settings, SiplineApp(services, urls, limits=limits, counters=counters,
-                                                    oauth_only=True, trusted_proxies=settings.trusted_proxies),
-                               *settings.oauth_listen, cert, key))
-    if sip is not None and settings.sip_public is None and any(host in ("0.0.0.0", "::")
-                                                               for host, _ in settings.sip_listen):
-        log.warning("SIP listens on a wildcard address without --sip-public: Via and Contact need a "
-                    "reachable address until one is learnt from the registrar (received/rport)")
+        servers.append(
+            _server(
+                settings,
+                SiplineApp(
+                    services,
+                    urls,
+                    limits=limits,
+                    counters=counters,
+                    oauth_only=True,
+                    trusted_proxies=settings.trusted_proxies,
+                ),
+                *settings.oauth_listen,
+                cert,
+                key,
+            )
+        )
+    if (
+        sip is not None
+        and settings.sip_public is None
+        and any(host in ("0.0.0.0", "::") for host, _ in settings.sip_listen)
+    ):
+        log.warning(
+            "SIP listens on a wildcard address without --sip-public: Via and Contact need a "
+            "reachable address until one is learnt from the registrar (received/rport)"
+        )
     try:
         if sip is not None:
             await sip.start(resume=keeper is None)
@@ -392,7 +476,10 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     if reuse_port:
         bound["http"] = _listening_socket(settings.host, settings.port, reuse_port=True)
     sockets = [bound.get("http"), bound.get("oauth")]
-    tasks = [asyncio.create_task(each.serve(sockets=[sock] if sock else None)) for each, sock in zip(servers, sockets)]
+    tasks = [
+        asyncio.create_task(each.serve(sockets=[sock] if sock else None))
+        for each, sock in zip(servers, sockets, strict=True)
+    ]
     if PARENT_ENV in os.environ:
         tasks.append(asyncio.create_task(_orphaned(int(os.environ[PARENT_ENV]))))
     while not all(each.started for each in servers) and not any(each.done() for each in tasks):
@@ -400,8 +487,12 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     if all(each.started for each in servers):
         write_private(settings.data_dir / BASE_URL_FILE, f"{settings.base_url}\n".encode())
         write_private(settings.data_dir / OAUTH_URL_FILE, f"{urls.oauth_base}\n".encode())
-        log.info("sipline (%s) listening on %s, SIP on %s", settings.role, settings.base_url,
-                 ", ".join(f"{host}:{port}" for host, port in settings.sip_listen) if sip else "none")
+        log.info(
+            "sipline (%s) listening on %s, SIP on %s",
+            settings.role,
+            settings.base_url,
+            ", ".join(f"{host}:{port}" for host, port in settings.sip_listen) if sip else "none",
+        )
         _print_listening(settings, urls, sip)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -464,8 +555,9 @@ async def _orphaned(parent: int) -> None:
         await asyncio.sleep(1)
 
 
-def _server(settings: Settings, app: SiplineApp, host: str, port: int, cert: str | None,
-            key: str | None) -> uvicorn.Server:
+def _server(
+    settings: Settings, app: SiplineApp, host: str, port: int, cert: str | None, key: str | None
+) -> uvicorn.Server:
     return uvicorn.Server(
         uvicorn.Config(
             app,
@@ -515,5 +607,8 @@ def urls_in(data_dir: Path, settings: Settings) -> Urls:
     """The URLs the last `serve` of this data dir listened on (for operator commands)."""
     base = urlsplit(base_url_of(data_dir, settings.base_url))
     oauth = data_dir / OAUTH_URL_FILE
-    return Urls(scheme=base.scheme, port=base.port or (443 if base.scheme == "https" else 80),
-                oauth_base=oauth.read_text().strip() if oauth.exists() else base.geturl())
+    return Urls(
+        scheme=base.scheme,
+        port=base.port or (443 if base.scheme == "https" else 80),
+        oauth_base=oauth.read_text().strip() if oauth.exists() else base.geturl(),
+    )

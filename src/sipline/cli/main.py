@@ -13,10 +13,10 @@ from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
-from sipline import config
-from sipline.accounts import AccountError
-from sipline.config import OPTIONS, ConfigError, Option, Settings, settings_from
+from sipline.accounts.portals import AccountError
 from sipline.files import PRIVATE_UMASK
+from sipline.server import settings as config
+from sipline.server.settings import OPTIONS, ConfigError, Option, Settings, settings_from
 from sipline.store.crypto import KeyMaterialError
 from sipline.store.lock import StoreBusy
 from sipline.store.transfer import TransferError
@@ -33,8 +33,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _operator_commands(commands)
     _command(commands, "rotate-key", "re-seal every stored secret with a new random key", store=True)
-    move = _command(commands, "migrate-store", "copy this installation's store to another (e.g. PostgreSQL)",
-                    store=True)
+    move = _command(
+        commands, "migrate-store", "copy this installation's store to another (e.g. PostgreSQL)", store=True
+    )
     move.add_argument("--to", required=True, metavar="URL", help="the new store: postgresql://… (empty database)")
     return parser
 
@@ -55,18 +56,29 @@ def _operator_commands(commands) -> None:
     create.add_argument("--incoming-server", help="its INCOMING_SERVER (SIP realm); default: the service's")
     create.add_argument("--max-cloud-lines", default="10")
     max_lines = OPTIONS["max_lines"]
-    create.add_argument("--max-lines", default=max_lines.text(None, os.environ), metavar="N",
-                        help=f"its limit of lines, office and cloud (default: {max_lines.default}; env {max_lines.env})")
+    create.add_argument(
+        "--max-lines",
+        default=max_lines.text(None, os.environ),
+        metavar="N",
+        help=f"its limit of lines, office and cloud (default: {max_lines.default}; env {max_lines.env})",
+    )
     create.add_argument("--rate-limit", metavar="X/Y|off", help="its request-rate limit; default: the service's")
-    create.add_argument("--digest-algorithms", metavar="LIST", help="digest challenges of its office lines, in "
-                        "order, e.g. SHA-256,MD5; default: the service's --registrar-algorithms")
+    create.add_argument(
+        "--digest-algorithms",
+        metavar="LIST",
+        help="digest challenges of its office lines, in "
+        "order, e.g. SHA-256,MD5; default: the service's --registrar-algorithms",
+    )
     command(portal, "list", "one line per portal: domain, member_id, title", portal=False)
     limit = command(portal, "limit", "set a portal's request-rate limit or line limit")
     limit.add_argument("--rate-limit", metavar="X/Y|off", help="burst X, Y a second after; off: no limit")
     limit.add_argument("--max-lines", metavar="N", help="its limit of lines, office and cloud")
     command(portal, "digest", "set the digest challenges of a portal's office lines").add_argument(
-        "--digest-algorithms", metavar="LIST|default", required=True,
-        help="e.g. SHA-256,MD5 (in order); default: the service's --registrar-algorithms")
+        "--digest-algorithms",
+        metavar="LIST|default",
+        required=True,
+        help="e.g. SHA-256,MD5 (in order); default: the service's --registrar-algorithms",
+    )
 
     user = commands.add_parser("user", help="manage portal users").add_subparsers(dest="action", required=True)
     create = command(user, "create", "print the ID of a new user")
@@ -76,8 +88,9 @@ def _operator_commands(commands) -> None:
     for action in ("deactivate", "activate"):
         command(user, action, f"{action} a user").add_argument("--user", required=True, help="user ID")
 
-    webhook = commands.add_parser("webhook", help="manage incoming webhooks").add_subparsers(dest="action",
-                                                                                           required=True)
+    webhook = commands.add_parser("webhook", help="manage incoming webhooks").add_subparsers(
+        dest="action", required=True
+    )
     create = command(webhook, "create", "print the base URL of a new webhook")
     create.add_argument("--user", default="1", help="user ID the webhook acts as (default 1)")
     create.add_argument("--scope", default="telephony", help="comma-separated scopes (default telephony)")
@@ -113,8 +126,9 @@ def _add_settings(parser: argparse.ArgumentParser, names: Iterable[str]) -> None
         assert row.flag is not None, f"{name} is a setting of the environment only"
         if row.group not in sections:
             sections[row.group] = parser.add_argument_group(row.group)
-        sections[row.group].add_argument(row.flag, dest=name, help=row.described().replace("%", "%%"),
-                                         **_flag_shape(row))
+        sections[row.group].add_argument(
+            row.flag, dest=name, help=row.described().replace("%", "%%"), **_flag_shape(row)
+        )
 
 
 def _flag_shape(row: Option) -> dict[str, Any]:
@@ -150,12 +164,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(settings: Settings, argv: list[str]) -> int:
     """Run the server; with --workers N, N-1 more copies of this command share its port."""
-    from sipline.app import PARENT_ENV, serve
+    from sipline.server.app import PARENT_ENV, serve
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    children = [subprocess.Popen([sys.executable, "-m", "sipline", *argv, "--workers", "1"],
-                                 env={**os.environ, PARENT_ENV: str(os.getpid())})
-                for _ in range(settings.workers - 1)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sipline", *argv, "--workers", "1"], env={**os.environ, PARENT_ENV: str(os.getpid())}
+        )
+        for _ in range(settings.workers - 1)
+    ]
     try:
         import uvloop
 
@@ -172,9 +189,9 @@ def _serve(settings: Settings, argv: list[str]) -> int:
 
 def _offline(args: argparse.Namespace) -> int:
     """Run an operator command against the data dir; a running server sees the change at once."""
-    from sipline.app import open_database
-    from sipline.commands import COMMANDS
-    from sipline.services import Services
+    from sipline.cli.commands import COMMANDS
+    from sipline.server.app import open_database
+    from sipline.telephony.services import Services
 
     settings = _store_settings(args)
     db = open_database(settings)
@@ -190,7 +207,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
     """Re-seal every stored secret under a new random key; refused while any other sipline process
     has the store open. A kill at any point leaves a store that the next start opens (store/keys.py).
     With SIPLINE_SECRET_KEY the operator installs the new key (printed path) on every process."""
-    from sipline.app import open_database
+    from sipline.server.app import open_database
     from sipline.store.crypto import SecretBox, new_key
     from sipline.store.keys import KEY_FILE, KeyFiles
 
@@ -200,8 +217,10 @@ def _rotate_key(args: argparse.Namespace) -> int:
     key = new_key()
     try:
         if keys.leftovers() and not db.check_key():
-            raise KeyMaterialError(f"{', '.join(map(str, keys.leftovers()))}: left by an earlier rotate-key, and "
-                                   "this store holds no secret to tell whether it needs it; move it away first")
+            raise KeyMaterialError(
+                f"{', '.join(map(str, keys.leftovers()))}: left by an earlier rotate-key, and "
+                "this store holds no secret to tell whether it needs it; move it away first"
+            )
         with keys.locked():
             pending = keys.write_pending(key)
             count = asyncio.run(db.write(lambda repo: repo.reseal(SecretBox(key))))
@@ -219,7 +238,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
 
 def _migrate_store(args: argparse.Namespace) -> int:
     """Copy the store of --data-dir/--database-url to --to; prints rows per table."""
-    from sipline.app import open_database
+    from sipline.server.app import open_database
     from sipline.store.transfer import copy_store
 
     source_settings = _store_settings(args)

@@ -109,11 +109,21 @@ class RequestDeadline:
 def timeout_response(timeout: float, extra_headers: list[tuple[bytes, bytes]]) -> bytes:
     """The 408 in the REST wire's format (a Bitrix24 error body), closing the connection."""
     body = render_json(error_body(RequestTimeout(f"The request was not complete within {timeout:g} s")))
-    headers = [*extra_headers, *((name.encode(), value.encode()) for name, value in HEADERS.items()),
-               (b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode()),
-               (b"connection", b"close")]
-    return b"".join([b"HTTP/1.1 408 Request Timeout\r\n", *(name + b": " + value + b"\r\n" for name, value in headers),
-                     b"\r\n", body])
+    headers = [
+        *extra_headers,
+        *((name.encode(), value.encode()) for name, value in HEADERS.items()),
+        (b"content-type", JSON_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return b"".join(
+        [
+            b"HTTP/1.1 408 Request Timeout\r\n",
+            *(name + b": " + value + b"\r\n" for name, value in headers),
+            b"\r\n",
+            body,
+        ]
+    )
 
 
 class DeadlineProtocol(HttpToolsProtocol):
@@ -169,8 +179,12 @@ class DeadlineProtocol(HttpToolsProtocol):
         if verdict is Verdict.WAIT:
             self._arm()
             return
-        log.debug("closing a connection from %s: no complete request within %g s (%s)",
-                  self.client[0] if self.client else "-", self.request_timeout, self.deadline.stage.value)
+        log.debug(
+            "closing a connection from %s: no complete request within %g s (%s)",
+            self.client[0] if self.client else "-",
+            self.request_timeout,
+            self.deadline.stage.value,
+        )
         if verdict is Verdict.REFUSE:
             self.transport.write(timeout_response(self.request_timeout, self.server_state.default_headers))
         self.transport.close()

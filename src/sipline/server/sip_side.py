@@ -43,10 +43,15 @@ class SipSettings:
 class SipService:
     def __init__(self, db: Database, settings: SipSettings) -> None:
         self.settings = settings
-        self.transport = SipTransport(settings.listen, public=settings.public, tls_listen=settings.tls_listen,
-                                      server_tls=settings.server_tls, time_scale=settings.engine.time_scale,
-                                      allow_private_targets=settings.allow_private_targets,
-                                      flow_limits=settings.flow_limits)
+        self.transport = SipTransport(
+            settings.listen,
+            public=settings.public,
+            tls_listen=settings.tls_listen,
+            server_tls=settings.server_tls,
+            time_scale=settings.engine.time_scale,
+            allow_private_targets=settings.allow_private_targets,
+            flow_limits=settings.flow_limits,
+        )
         self.resolver = DnsResolver(settings.dns_servers)
         self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
         self.registrar = Registrar(db, self.transport, settings.registrar, settings.master_key)
@@ -75,14 +80,19 @@ class SipService:
         lines.append("# TYPE sipline_registrations gauge")
         for result, count in sorted(self.engine.status_counts().items()):
             lines.append(f'sipline_registrations{{status="{result}"}} {count}')
-        for name, value in (("sipline_registration_engine_start_time_seconds", self.engine.started_at),
-                            ("sipline_registration_last_success_time_seconds", self.engine.last_success_at)):
+        for name, value in (
+            ("sipline_registration_engine_start_time_seconds", self.engine.started_at),
+            ("sipline_registration_last_success_time_seconds", self.engine.last_success_at),
+        ):
             if value is not None:
                 lines += [f"# TYPE {name} gauge", f"{name} {value:.6f}"]
         if self.leases is not None:
-            lines += ["# TYPE sipline_leases_held gauge",
-                      f'sipline_leases_held{{worker="{self.leases.worker}"}} {len(self.leases.held)}',
-                      "# TYPE sipline_sip_workers gauge", f"sipline_sip_workers {self.leases.workers}"]
+            lines += [
+                "# TYPE sipline_leases_held gauge",
+                f'sipline_leases_held{{worker="{self.leases.worker}"}} {len(self.leases.held)}',
+                "# TYPE sipline_sip_workers gauge",
+                f"sipline_sip_workers {self.leases.workers}",
+            ]
         return "\n".join(lines) + "\n"
 
     def dispatch(self, message: Message, source: Source) -> None:

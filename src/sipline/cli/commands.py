@@ -11,18 +11,19 @@ import argparse
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
-from sipline import config
-from sipline.app import base_url_of, urls_in
-from sipline.config import ConfigError, Settings
 from sipline.rest.oauth_server import Urls
-from sipline.services import Services
+from sipline.server import settings as config
+from sipline.server.app import base_url_of, urls_in
+from sipline.server.settings import ConfigError, Settings
 from sipline.sip.grammar import is_digits
+from sipline.telephony.services import Services
 
-Command = Callable[[argparse.Namespace, Settings, Services], Awaitable[object]]
+Command = Callable[[argparse.Namespace, Settings, Services], Coroutine[Any, Any, object]]
 HANDLER_TIMEOUT = 10.0
 
 
@@ -35,12 +36,16 @@ def _user_id(text: str) -> int:
 async def portal_create(args: argparse.Namespace, settings: Settings, services: Services) -> str:
     algorithms = _digest_algorithms(args) if args.digest_algorithms else None  # checked before anything is made
     created = await services.accounts.create_portal(
-        domain=args.domain, title=args.title, incoming_server=args.incoming_server,
+        domain=args.domain,
+        title=args.title,
+        incoming_server=args.incoming_server,
         max_cloud_lines=config.parse_positive(args.max_cloud_lines, "max-cloud-lines"),
-        max_lines=config.parse_positive(args.max_lines, "max-lines"))
+        max_lines=config.parse_positive(args.max_lines, "max-lines"),
+    )
     if args.rate_limit:
-        await services.accounts.set_rate_limit(created.portal.domain,
-                                               config.parse_rate_limit(args.rate_limit, "rate-limit"))
+        await services.accounts.set_rate_limit(
+            created.portal.domain, config.parse_rate_limit(args.rate_limit, "rate-limit")
+        )
     if algorithms:
         await services.accounts.set_digest_algorithms(created.portal.domain, algorithms)
     base = urls_in(settings.data_dir, settings).portal_base(created.portal)
@@ -66,7 +71,7 @@ async def portal_digest(args: argparse.Namespace, settings: Settings, services: 
 
 
 def _digest_algorithms(args: argparse.Namespace) -> tuple[str, ...] | None:
-    """B3: a list such as SHA-256,MD5, or `default` for the service's --registrar-algorithms."""
+    """docs/behaviour.md#office-digest: a list such as SHA-256,MD5, or `default` for the service's --registrar-algorithms."""
     if args.digest_algorithms.strip().lower() == "default":
         return None
     return config.parse_algorithms(args.digest_algorithms, "digest-algorithms")
@@ -77,8 +82,9 @@ async def portal_list(args: argparse.Namespace, settings: Settings, services: Se
 
 
 async def user_create(args: argparse.Namespace, settings: Settings, services: Services) -> int:
-    return await services.accounts.create_user(portal=args.portal, name=args.name, admin=args.admin,
-                                               numbers_modify=args.numbers_modify)
+    return await services.accounts.create_user(
+        portal=args.portal, name=args.name, admin=args.admin, numbers_modify=args.numbers_modify
+    )
 
 
 def _user_active(active: bool) -> Command:
@@ -90,8 +96,9 @@ def _user_active(active: bool) -> Command:
 
 
 async def webhook_create(args: argparse.Namespace, settings: Settings, services: Services) -> str:
-    hook = await services.accounts.create_webhook(portal=args.portal, user_number=_user_id(args.user),
-                                                  scopes=args.scope)
+    hook = await services.accounts.create_webhook(
+        portal=args.portal, user_number=_user_id(args.user), scopes=args.scope
+    )
     if args.portal is None:
         return base_url_of(settings.data_dir, settings.base_url) + hook.path
     return urls_in(settings.data_dir, settings).portal_base(hook.portal) + hook.path
@@ -101,7 +108,8 @@ async def webhook_list(args: argparse.Namespace, settings: Settings, services: S
     return "\n".join(
         f"{hook.webhook_id} user={hook.user_number} scope={hook.scopes} "
         f"{'active' if hook.active else 'revoked'} created={_iso(hook.created_at)}"
-        for hook in await services.accounts.webhooks(portal=args.portal))
+        for hook in await services.accounts.webhooks(portal=args.portal)
+    )
 
 
 async def webhook_revoke(args: argparse.Namespace, settings: Settings, services: Services) -> str:
@@ -113,8 +121,9 @@ async def webhook_revoke(args: argparse.Namespace, settings: Settings, services:
 
 async def app_create(args: argparse.Namespace, settings: Settings, services: Services) -> str:
     users = [_user_id(item.strip()) for item in args.users.split(",")] if args.users else None
-    new = await services.oauth.create_app(portal=args.portal, name=args.name, scopes=args.scope,
-                                          handler_url=args.handler, allowed_users=users)
+    new = await services.oauth.create_app(
+        portal=args.portal, name=args.name, scopes=args.scope, handler_url=args.handler, allowed_users=users
+    )
     installed = "yes (no handler)"
     if args.handler:
         tokens = await services.oauth.install_tokens(new.app.client_id)
@@ -123,13 +132,23 @@ async def app_create(args: argparse.Namespace, settings: Settings, services: Ser
 
 
 def _hand_off(handler: str, urls: Urls, tokens) -> str:
-    """rest-protocol.md §2.3: POST the ONAPPINSTALL event, form-encoded, to the app's handler."""
+    """docs/behaviour.md#oauth-server: POST the ONAPPINSTALL event, form-encoded, to the app's handler."""
     auth = urls.token_fields(tokens) | {"domain": tokens.portal.domain, "application_token": tokens.app.client_id}
-    form = {"event": "ONAPPINSTALL", "data[VERSION]": str(tokens.app.version), "data[ACTIVE]": "Y",
-            "data[INSTALLED]": "Y", "data[LANGUAGE_ID]": "en", "ts": str(int(time.time()))}
+    form = {
+        "event": "ONAPPINSTALL",
+        "data[VERSION]": str(tokens.app.version),
+        "data[ACTIVE]": "Y",
+        "data[INSTALLED]": "Y",
+        "data[LANGUAGE_ID]": "en",
+        "ts": str(int(time.time())),
+    }
     form |= {f"auth[{name}]": str(value) for name, value in auth.items()}
-    request = urllib.request.Request(handler, data=urlencode(form).encode(), method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        handler,
+        data=urlencode(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=HANDLER_TIMEOUT) as answer:
             return f"yes (handler answered {answer.status})"
@@ -143,7 +162,8 @@ async def app_list(args: argparse.Namespace, settings: Settings, services: Servi
     return "\n".join(
         f"{app.client_id} {app.name!r} scope={','.join(sorted(app.scopes))} "
         f"{'installed' if app.active else 'uninstalled'}"
-        for app in await services.oauth.apps(portal=args.portal))
+        for app in await services.oauth.apps(portal=args.portal)
+    )
 
 
 def _app_installed(installed: bool) -> Command:

@@ -21,7 +21,7 @@ from sipline.sip.grammar import is_digits
 from sipline.store.database import Database, Peers, StoreUnavailable
 from sipline.store.records import Line, LineType
 
-log = logging.getLogger("sipline.line_events")
+log = logging.getLogger("sipline.server.line_events")
 CHANNEL = "sipline_lines"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipline.accounts import Accounts
-from sipline.oauth import ACCESS_LIFETIME, OAuth
+from sipline.accounts.oauth import ACCESS_LIFETIME, OAuth
+from sipline.accounts.portals import Accounts
 from sipline.store.database import Database
 from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, SipLines
@@ -21,8 +21,20 @@ class Services:
     outgoing: OutgoingLines
 
     @classmethod
-    def build(cls, db: Database, *, incoming_server: str, events: LineEvents | None = None,
-              access_lifetime: float = ACCESS_LIFETIME, filter_limits: FilterLimits = FilterLimits()) -> Services:
+    def build(
+        cls,
+        db: Database,
+        *,
+        incoming_server: str,
+        events: LineEvents | None = None,
+        access_lifetime: float = ACCESS_LIFETIME,
+        filter_limits: FilterLimits = FilterLimits(),
+    ) -> Services:
         lines = SipLines(db, incoming_server=incoming_server, events=events, filter_limits=filter_limits)
-        return cls(db=db, accounts=Accounts(db), oauth=OAuth(db, access_lifetime=access_lifetime), lines=lines,
-                   outgoing=OutgoingLines(lines))
+        return cls(
+            db=db,
+            accounts=Accounts(db),
+            oauth=OAuth(db, access_lifetime=access_lifetime),
+            lines=lines,
+            outgoing=OutgoingLines(lines),
+        )

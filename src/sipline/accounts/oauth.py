@@ -1,10 +1,10 @@
-"""OAuth 2.0 applications (rest-protocol.md §2.2–2.4): client credentials, codes, tokens.
+"""OAuth 2.0 applications (docs/behaviour.md#rest-oauth-token, docs/behaviour.md#oauth-server, docs/behaviour.md#rest-caller): client credentials, codes, tokens.
 
 An app belongs to one portal; it gets a client_id (shown) and a client secret
 (shown once, stored hashed). Authorization codes live CODE_LIFETIME seconds and
 serve once; access tokens live `access_lifetime` (1 h), refresh tokens 180 days and
 rotate: a refresh spends the refresh token and hands out a new pair, while the
-old access token works until its own expiry (Q-R4). Codes and tokens are stored
+old access token works until its own expiry (docs/behaviour.md#oauth-rotation). Codes and tokens are stored
 as SHA-256 hashes.
 """
 
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sipline.accounts import AccountError, named_portal, parse_scopes
+from sipline.accounts.portals import AccountError, named_portal, parse_scopes
 from sipline.store.crypto import code_hash
 from sipline.store.database import Database
 from sipline.store.records import App, Portal, TokenGrant
@@ -28,7 +28,7 @@ REFRESH_LIFETIME = 180 * 86400.0
 
 
 class OAuthError(Exception):
-    """A token-endpoint error: its wire code, description and HTTP status (§2.3, Q-R3)."""
+    """A token-endpoint error: its wire code, description and HTTP status (docs/behaviour.md#oauth-server, docs/behaviour.md#oauth-token-errors)."""
 
     def __init__(self, code: str, description: str, status: int = 400) -> None:
         super().__init__(description)
@@ -60,14 +60,16 @@ class Tokens:
 
 
 class OAuth:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time, *,
-                 access_lifetime: float = ACCESS_LIFETIME) -> None:
+    def __init__(
+        self, db: Database, clock: Callable[[], float] = time.time, *, access_lifetime: float = ACCESS_LIFETIME
+    ) -> None:
         self.db = db
         self.clock = clock
         self.access_lifetime = access_lifetime
 
-    async def create_app(self, *, portal: str | None, name: str, scopes: str, handler_url: str,
-                         allowed_users: list[int] | None = None) -> NewApp:
+    async def create_app(
+        self, *, portal: str | None, name: str, scopes: str, handler_url: str, allowed_users: list[int] | None = None
+    ) -> NewApp:
         """Raises: AccountError for an unknown portal or malformed scopes."""
         scopes = parse_scopes(scopes)
         client_id = "local." + secrets.token_hex(8) + "." + secrets.token_hex(4)
@@ -75,10 +77,16 @@ class OAuth:
 
         def work(repo: Repository) -> App:
             owner = named_portal(repo, portal)
-            return repo.insert_app(portal_id=owner.id, client_id=client_id, secret_hash=code_hash(secret), name=name,
-                                   scopes=scopes, handler_url=handler_url,
-                                   allowed_users=",".join(map(str, allowed_users)) if allowed_users else None,
-                                   now=self.clock())
+            return repo.insert_app(
+                portal_id=owner.id,
+                client_id=client_id,
+                secret_hash=code_hash(secret),
+                name=name,
+                scopes=scopes,
+                handler_url=handler_url,
+                allowed_users=",".join(map(str, allowed_users)) if allowed_users else None,
+                now=self.clock(),
+            )
 
         return NewApp(await self.db.write(work), secret)
 
@@ -126,14 +134,18 @@ class OAuth:
             user_row = repo.user_row_id(portal.id, user_number)
             if user_row is None:
                 raise OAuthError("invalid_request", "Unknown user")
-            repo.insert_code(app_id=found[0].id, user_row_id=user_row, code_hash=code_hash(code),
-                             expires_at=self.clock() + CODE_LIFETIME)
+            repo.insert_code(
+                app_id=found[0].id,
+                user_row_id=user_row,
+                code_hash=code_hash(code),
+                expires_at=self.clock() + CODE_LIFETIME,
+            )
             return found[0]
 
         return code, await self.db.write(work)
 
     async def grant(self, params: dict[str, str]) -> Tokens:
-        """The token endpoint: `authorization_code` and `refresh_token` grants (§2.3).
+        """The token endpoint: `authorization_code` and `refresh_token` grants (docs/behaviour.md#oauth-server).
 
         Raises: OAuthError.
         """
@@ -155,8 +167,7 @@ class OAuth:
                 raise OAuthError("PAYMENT_REQUIRED", "Payment required")
             if wanted and not set(filter(None, wanted.split(","))) <= app.scopes:
                 raise OAuthError("invalid_scope", "The requested scope exceeds what the application has")
-            taken = (repo.take_code if grant_type == "authorization_code" else repo.take_refresh)(
-                code_hash(credential))
+            taken = (repo.take_code if grant_type == "authorization_code" else repo.take_refresh)(code_hash(credential))
             now = self.clock()
             if taken is None or taken[0] != app.id or taken[2] <= now:
                 raise invalid_grant("code" if grant_type == "authorization_code" else "refresh token")
@@ -179,9 +190,21 @@ class OAuth:
         now = self.clock()
         access, refresh = secrets.token_hex(35), secrets.token_hex(35)
         expires = int(now + self.access_lifetime)
-        repo.insert_token(app_id=app.id, user_row_id=user_row, access_hash=code_hash(access),
-                          refresh_hash=code_hash(refresh), access_expires_at=expires,
-                          refresh_expires_at=now + REFRESH_LIFETIME, now=now)
-        return Tokens(app=app, portal=repo.portal(app.portal_id), user_number=repo.user_number(user_row),
-                      access_token=access, refresh_token=refresh, expires=expires,
-                      expires_in=int(self.access_lifetime))
+        repo.insert_token(
+            app_id=app.id,
+            user_row_id=user_row,
+            access_hash=code_hash(access),
+            refresh_hash=code_hash(refresh),
+            access_expires_at=expires,
+            refresh_expires_at=now + REFRESH_LIFETIME,
+            now=now,
+        )
+        return Tokens(
+            app=app,
+            portal=repo.portal(app.portal_id),
+            user_number=repo.user_number(user_row),
+            access_token=access,
+            refresh_token=refresh,
+            expires=expires,
+            expires_in=int(self.access_lifetime),
+        )

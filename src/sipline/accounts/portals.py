@@ -89,8 +89,15 @@ class Accounts:
 
         return await self.db.write(work)
 
-    async def create_portal(self, *, domain: str, title: str, max_cloud_lines: int,
-                            incoming_server: str | None = None, max_lines: int | None = None) -> NewWebhook:
+    async def create_portal(
+        self,
+        *,
+        domain: str,
+        title: str,
+        max_cloud_lines: int,
+        incoming_server: str | None = None,
+        max_lines: int | None = None,
+    ) -> NewWebhook:
         """A portal with an admin (user 1) and a telephony webhook for it.
 
         Raises: AccountError for a malformed or taken domain, or a line limit out of range.
@@ -116,17 +123,20 @@ class Accounts:
         Raises: AccountError for an unknown portal.
         """
         burst, drain = rate if rate is not None else (0.0, 0.0)
-        await self.db.write(lambda repo: repo.update_portal(named_portal(repo, portal).id,
-                                                            {"rate_burst": burst, "rate_drain": drain}))
+        await self.db.write(
+            lambda repo: repo.update_portal(named_portal(repo, portal).id, {"rate_burst": burst, "rate_drain": drain})
+        )
 
     async def set_digest_algorithms(self, portal: str | None, algorithms: tuple[str, ...] | None) -> None:
-        """B3: the algorithms the portal's office lines are challenged with, in order; None: the service's.
+        """docs/behaviour.md#office-digest: the algorithms the portal's office lines are challenged with, in order; None: the service's.
 
         Raises: AccountError for an unknown portal.
         """
         value = ",".join(algorithms) if algorithms else None
-        await self.db.write(lambda repo: repo.update_portal(named_portal(repo, portal).id,
-                                                            {"digest_algorithms": value}))
+        await self.db.write(
+            lambda repo: repo.update_portal(named_portal(repo, portal).id, {"digest_algorithms": value})
+        )
+
     async def set_line_limit(self, portal: str | None, max_lines: int) -> None:
         """The portal's limit of lines, office and cloud; lines it has beyond a lower one stay.
 
@@ -153,7 +163,8 @@ class Accounts:
         """
         scopes = parse_scopes(scopes)
         return await self.db.write(
-            lambda repo: self._add_webhook(repo, named_portal(repo, portal), user_number, scopes))
+            lambda repo: self._add_webhook(repo, named_portal(repo, portal), user_number, scopes)
+        )
 
     async def webhooks(self, *, portal: str | None) -> list[WebhookInfo]:
         return await self.db.read(lambda repo: repo.webhooks(named_portal(repo, portal).id))
@@ -174,8 +185,9 @@ class Accounts:
         """
 
         def work(repo: Repository) -> int:
-            return repo.insert_user(portal_id=named_portal(repo, portal).id, name=name, is_admin=admin,
-                                    can_modify_numbers=numbers_modify)[1]
+            return repo.insert_user(
+                portal_id=named_portal(repo, portal).id, name=name, is_admin=admin, can_modify_numbers=numbers_modify
+            )[1]
 
         return await self.db.write(work)
 
@@ -195,10 +207,17 @@ class Accounts:
         digest = code_hash(code)
         return await self.db.cached(("webhook", digest), lambda repo: repo.webhook_grant(digest))
 
-    def _new_portal(self, repo: Repository, domain: str, title: str, max_cloud_lines: int,
-                    max_lines: int | None) -> NewWebhook:
-        portal = repo.insert_portal(domain=domain, title=title, member_id=new_member_id(),
-                                    max_cloud_lines=max_cloud_lines, now=self.clock(), max_lines=max_lines)
+    def _new_portal(
+        self, repo: Repository, domain: str, title: str, max_cloud_lines: int, max_lines: int | None
+    ) -> NewWebhook:
+        portal = repo.insert_portal(
+            domain=domain,
+            title=title,
+            member_id=new_member_id(),
+            max_cloud_lines=max_cloud_lines,
+            now=self.clock(),
+            max_lines=max_lines,
+        )
         repo.insert_user(portal_id=portal.id, name="Admin", is_admin=True, can_modify_numbers=True)
         return self._add_webhook(repo, portal, 1, "telephony")
 

@@ -1,0 +1,1 @@
+"""Portals, users, webhooks and OAuth applications: who may call the API."""

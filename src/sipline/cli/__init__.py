@@ -1,0 +1,1 @@
+"""The `sipline` command: its parser and the operator commands."""

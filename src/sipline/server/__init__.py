@@ -1,0 +1,1 @@
+"""The process: the ASGI app, `serve`, the SIP side's wiring, line events, TLS."""
