@@ -478,7 +478,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     sockets = [bound.get("http"), bound.get("oauth")]
     tasks = [
         asyncio.create_task(each.serve(sockets=[sock] if sock else None))
-        for each, sock in zip(servers, sockets, strict=True)
+        for each, sock in zip(servers, sockets, strict=False)  # no OAuth server: one server, two sockets
     ]
     if PARENT_ENV in os.environ:
         tasks.append(asyncio.create_task(_orphaned(int(os.environ[PARENT_ENV]))))
