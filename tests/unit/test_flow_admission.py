@@ -2,7 +2,7 @@
 
 import resource
 
-from sipline.server.app import flow_limits
+from sipline.server.sip_side import flow_limits
 from sipline.server.settings import Settings
 from sipline.sip.transports.admission import FlowBook, FlowLimits, FlowTimes, Throttle, fd_budget, source_of
 

@@ -190,7 +190,7 @@ def _serve(settings: Settings, argv: list[str]) -> int:
 def _offline(args: argparse.Namespace) -> int:
     """Run an operator command against the data dir; a running server sees the change at once."""
     from sipline.cli.commands import COMMANDS
-    from sipline.server.app import open_database
+    from sipline.server.store_opening import open_database
     from sipline.telephony.services import Services
 
     settings = _store_settings(args)
@@ -207,7 +207,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
     """Re-seal every stored secret under a new random key; refused while any other sipline process
     has the store open. A kill at any point leaves a store that the next start opens (store/keys.py).
     With SIPLINE_SECRET_KEY the operator installs the new key (printed path) on every process."""
-    from sipline.server.app import open_database
+    from sipline.server.store_opening import open_database
     from sipline.store.crypto import SecretBox, new_key
     from sipline.store.keys import KEY_FILE, KeyFiles
 
@@ -238,7 +238,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
 
 def _migrate_store(args: argparse.Namespace) -> int:
     """Copy the store of --data-dir/--database-url to --to; prints rows per table."""
-    from sipline.server.app import open_database
+    from sipline.server.store_opening import open_database
     from sipline.store.transfer import copy_store
 
     source_settings = _store_settings(args)

@@ -15,7 +15,6 @@ import logging
 import os
 import resource
 import socket
-import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -24,22 +23,14 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
-import sqlalchemy as sa
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from sipline.files import make_private_folder, write_private
-from sipline.registrar.abuse import AbuseLimits
-from sipline.registrar.bindings import Limits as BindingLimits
-from sipline.registrar.nat import PING_INTERVAL
-from sipline.registrar.service import RegistrarSettings
-from sipline.registration.engine import EngineSettings
+from sipline.files import write_private
 from sipline.registration.leases import LeaseKeeper, LeaseSettings
-from sipline.registration.pacing import PacingSettings
 from sipline.rest.client_address import Networks, client_address
 from sipline.rest.endpoint import RestApi, RestLimits, json_response
 from sipline.rest.limits import Rate
@@ -49,13 +40,10 @@ from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
 from sipline.server.line_events import Follower, PublishedEvents
 from sipline.server.request_deadline import DeadlineProtocol
 from sipline.server.settings import ConfigError, Settings
-from sipline.server.sip_side import SipService, SipSettings
+from sipline.server.sip_side import SipService, sip_settings
+from sipline.server.store_opening import open_database
 from sipline.server.tls import ensure_self_signed
-from sipline.sip.transports.admission import FlowLimits, fd_budget
-from sipline.store.crypto import KeyMaterialError, SecretBox
-from sipline.store.database import Database, StoreUnavailable, open_store
-from sipline.store.keys import KeyFiles
-from sipline.store.lock import lock_store
+from sipline.store.database import StoreUnavailable
 from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, NoEvents
 from sipline.telephony.services import Services
@@ -218,32 +206,6 @@ class SiplineApp:
         return json_response({"status": "ok"})
 
 
-def open_database(settings: Settings, *, exclusive: bool = False) -> Database:
-    """The store, migrated and opened with the key that opens it (store/keys.py), held under the
-    store lock (store/lock.py) until closed: shared, or with `exclusive` alone (`rotate-key`).
-
-    Raises: ConfigError, KeyMaterialError, StoreBusy (exclusive only)."""
-    make_private_folder(settings.data_dir)
-    try:
-        return _open_locked(settings, exclusive)
-    except (sa.exc.OperationalError, psycopg.OperationalError) as error:
-        raise _unopenable(error) from None
-
-
-def _open_locked(settings: Settings, exclusive: bool) -> Database:
-    try:
-        lock = lock_store(settings.store_url, exclusive)
-    except OSError as error:  # the SQLite file's folder is missing or not ours
-        raise _unopenable(error) from None
-    try:
-        db = _open_with_key(settings, KeyFiles(settings.data_dir, settings.secret_key))
-    except BaseException:
-        lock.release()
-        raise
-    db.lock = lock
-    return db
-
-
 def raise_open_files_limit() -> int:
     """Lift the soft RLIMIT_NOFILE to the hard one (systemd's soft default, 1024, is the old select()
     bound, not a budget); returns the soft limit now in force."""
@@ -256,124 +218,6 @@ def raise_open_files_limit() -> int:
             return soft
     log.info("open-file limit: %d (was %d)", hard, soft)
     return hard
-
-
-def flow_limits(settings: Settings, open_files: int) -> FlowLimits:
-    """The TCP/TLS admission limits, the total kept below the open-file limit (admission.py)."""
-    unlimited = open_files == resource.RLIM_INFINITY
-    total = settings.sip_tcp_max_flows if unlimited else min(settings.sip_tcp_max_flows, fd_budget(open_files))
-    if total < settings.sip_tcp_max_flows:
-        log.warning(
-            "SIP TCP/TLS connections from peers capped at %d, below --sip-tcp-max-flows %d: the open-file limit is %d",
-            total,
-            settings.sip_tcp_max_flows,
-            open_files,
-        )
-    return FlowLimits(
-        per_source=settings.sip_tcp_per_ip,
-        total=total,
-        idle_timeout=settings.sip_tcp_idle_timeout,
-        lifetime=settings.sip_tcp_lifetime,
-    )
-
-
-def _open_with_key(settings: Settings, keys: KeyFiles) -> Database:
-    with keys.locked():
-        candidates = keys.candidates()
-        try:
-            db = open_store(settings.store_url, SecretBox(candidates[0][1]))
-        except OSError as error:
-            raise _unopenable(error) from None
-        try:
-            name, proven = _first_key_that_opens(db, candidates)
-            if proven:  # a store with no secret tells nothing about the other key files
-                keys.settle(name)
-        except KeyMaterialError as error:
-            db.close()
-            raise keys.refusal(error) from None
-        except BaseException:
-            db.close()
-            raise
-    return db
-
-
-def _first_key_that_opens(db: Database, candidates: list[tuple[str, bytes]]) -> tuple[str, bool]:
-    """The name of the first candidate key the store opens with (migrating it), which `db` keeps,
-    and whether a stored secret proved it. Raises: KeyMaterialError when none does."""
-    for name, key in candidates:
-        db.box = SecretBox(key)
-        try:
-            db.migrate()
-            return name, db.check_key()
-        except KeyMaterialError as error:
-            refusal = error
-    raise refusal
-
-
-def _unopenable(error: Exception) -> ConfigError:
-    reason = (
-        f"{error.strerror}: {error.filename}"
-        if isinstance(error, OSError) and error.strerror
-        else str(getattr(error, "orig", None) or error).strip()
-    )
-    return ConfigError(f"database-url: cannot open the database ({reason})")
-
-
-def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSettings:
-    pacing = PacingSettings(
-        rate=settings.register_rate,
-        burst=settings.register_rate,
-        host_rate=settings.provider_rate,
-        host_burst=settings.provider_rate,
-        host_in_flight=settings.provider_in_flight,
-    )
-    engine = EngineSettings(
-        pacing=pacing, public_address=settings.sip_public is not None, startup_spread=settings.startup_spread
-    )
-    addresses = {host for host, _ in settings.sip_listen + settings.sip_tls_listen}
-    if settings.sip_public:
-        addresses.add(settings.sip_public[0])
-    registrar = RegistrarSettings(
-        realm=settings.registrar_name.lower(),
-        addresses=frozenset(address.lower() for address in addresses),
-        algorithms=settings.registrar_algorithms,
-        limits=BindingLimits(
-            settings.registrar_min_expires,
-            settings.registrar_max_expires,
-            settings.registrar_default_expires,
-            settings.registrar_max_bindings,
-        ),
-        abuse=AbuseLimits(
-            flood_requests=settings.flood_requests,
-            auth_failures=settings.auth_failures,
-            auth_block=settings.auth_block,
-            user_failures=settings.user_failures,
-            table_size=settings.abuse_table_size,
-        ),
-        ping_interval=PING_INTERVAL,
-    )
-    return SipSettings(
-        registrar=registrar,
-        master_key=box.derive(b"sipline registrar "),
-        listen=list(settings.sip_listen),
-        tls_listen=list(settings.sip_tls_listen),
-        server_tls=_sip_tls(settings) if settings.sip_tls_listen else None,
-        public=settings.sip_public,
-        dns_servers=list(settings.dns_servers) if settings.dns_servers else None,
-        allow_private_targets=settings.allow_private_targets,
-        engine=engine,
-        flow_limits=flow_limits(settings, open_files),
-    )
-
-
-def _sip_tls(settings: Settings) -> ssl.SSLContext:
-    """The SIP TLS listener's certificate: its own, else the HTTPS one, else the local CA's."""
-    cert, key = settings.sip_tls_cert or settings.tls_cert, settings.sip_tls_key or settings.tls_key
-    if cert is None or key is None:
-        _, cert, key = ensure_self_signed(settings.data_dir, settings.registrar_name)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
