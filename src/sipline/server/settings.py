@@ -224,6 +224,14 @@ class Settings:
         "spread the first REGISTERs after a start over at least this many seconds",
         group=SIP,
     )
+    time_scale: float = option(
+        None,
+        "SIPLINE_TIME_SCALE",
+        parse_rate,
+        "1",
+        "multiplies every SIP protocol delay; for tests only (its removal is open work, issue 17)",
+        group=SIP,
+    )
     sip_tls_listen: tuple[tuple[str, int], ...] = option(
         "--sip-tls-listen",
         "SIPLINE_SIP_TLS_LISTEN",

@@ -129,7 +129,10 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
         host_in_flight=settings.provider_in_flight,
     )
     engine = EngineSettings(
-        pacing=pacing, public_address=settings.sip_public is not None, startup_spread=settings.startup_spread
+        pacing=pacing,
+        public_address=settings.sip_public is not None,
+        startup_spread=settings.startup_spread,
+        time_scale=settings.time_scale,
     )
     addresses = {host for host, _ in settings.sip_listen + settings.sip_tls_listen}
     if settings.sip_public:
@@ -151,7 +154,7 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
             user_failures=settings.user_failures,
             table_size=settings.abuse_table_size,
         ),
-        ping_interval=PING_INTERVAL,
+        ping_interval=PING_INTERVAL * settings.time_scale,
     )
     return SipSettings(
         registrar=registrar,
