@@ -314,7 +314,7 @@ def test_baresip_registers_to_an_office_line_with_the_defaults(start_sipline, tm
     home = tmp_path / "baresip"
     home.mkdir()
     (home / "config").write_text(
-        f"poll_method epoll\nsip_listen 127.0.0.1:0\nsip_transports udp\n"
+        "poll_method epoll\nsip_listen 127.0.0.1:0\nsip_transports udp\n"
         "audio_player none\naudio_source none\nmodule_path /usr/lib/baresip/modules\nmodule_app account.so\n")
     (home / "accounts").write_text(
         f"<sip:{user}@127.0.0.1:{process.sip_port};transport=udp>;auth_pass={password};regint=60\n")
