@@ -102,426 +102,182 @@ SIP, SCALE, REST, REGISTRAR = "SIP", "scale-out", "REST limits and OAuth", "offi
 
 @dataclass(frozen=True)
 class Settings:
+    # a table, one row per setting, kept as one by the formatter
+    # fmt: off
+    # a table, one row per setting, kept as one by the formatter
+    # fmt: off
     data_dir: Path = option(
-        "--data-dir", "SIPLINE_DATA_DIR", parse_path, "sipline-data", "the store, keys and certificates"
-    )
+        "--data-dir", "SIPLINE_DATA_DIR", parse_path, "sipline-data", "the store, keys and certificates")
     database_url: str | None = option(
-        "--database-url",
-        "SIPLINE_DATABASE_URL",
-        parse_optional_text,
-        None,
-        "sqlite:///FILE or postgresql://…",
-        metavar="URL",
-        unset="SQLite in the data dir",
-    )
+        "--database-url", "SIPLINE_DATABASE_URL", parse_optional_text, None, "sqlite:///FILE or postgresql://…",
+        metavar="URL", unset="SQLite in the data dir")
     host: str = option("--host", "SIPLINE_HOST", parse_text, "127.0.0.1", "listen address")
     port: int = option("--port", "SIPLINE_PORT", parse_port, "8080", "listen port")
     tls_self_signed: bool = option(
-        "--tls", "SIPLINE_TLS", parse_tls, "", "serve HTTPS with a local CA", choices=("self-signed",)
-    )
+        "--tls", "SIPLINE_TLS", parse_tls, "", "serve HTTPS with a local CA", choices=("self-signed",))
     tls_cert: Path | None = option(
-        "--tls-cert", "SIPLINE_TLS_CERT", parse_optional_path, None, "certificate chain (PEM)"
-    )
+        "--tls-cert", "SIPLINE_TLS_CERT", parse_optional_path, None, "certificate chain (PEM)")
     tls_key: Path | None = option("--tls-key", "SIPLINE_TLS_KEY", parse_optional_path, None, "private key (PEM)")
     incoming_server: str | None = option(
-        "--incoming-server",
-        "SIPLINE_INCOMING_SERVER",
-        parse_optional_text,
-        None,
-        "INCOMING_SERVER of office lines",
-        unset="the HTTP host",
-    )
+        "--incoming-server", "SIPLINE_INCOMING_SERVER", parse_optional_text, None, "INCOMING_SERVER of office lines",
+        unset="the HTTP host")
     # docs/behaviour.md#sip-add step 3, for new portals
     max_cloud_lines: int = option(
-        "--max-cloud-lines", "SIPLINE_MAX_CLOUD_LINES", parse_positive, "10", "cloud line limit of new portals"
-    )
+        "--max-cloud-lines", "SIPLINE_MAX_CLOUD_LINES", parse_positive, "10", "cloud line limit of new portals")
     access_log: bool = option(
-        "--access-log", "SIPLINE_ACCESS_LOG", parse_flag, "off", "log each request, codes masked", switch=True
-    )
+        "--access-log", "SIPLINE_ACCESS_LOG", parse_flag, "off", "log each request, codes masked", switch=True)
     log_level: str = option("--log-level", "SIPLINE_LOG_LEVEL", parse_lower, "info", "debug|info|warning|error")
     # Seconds a client has for a request's line and headers (from the connection's start or the last
     # response) and again for its body (request_deadline.py). nginx allows 60 (client_header_timeout),
     # a browser-facing server's default; API clients write a request at once, so 10 is ample on a
     # slow link and frees a connection held by a slow sender six times sooner.
     http_header_timeout: float = option(
-        "--http-header-timeout",
-        "SIPLINE_HTTP_HEADER_TIMEOUT",
-        parse_rate,
-        "10",
-        "seconds for a request's line and headers, and again for its body; later: 408 and close",
-        metavar="S",
-    )
+        "--http-header-timeout", "SIPLINE_HTTP_HEADER_TIMEOUT", parse_rate, "10",
+        "seconds for a request's line and headers, and again for its body; later: 408 and close", metavar="S")
 
     sip_listen: tuple[tuple[str, int], ...] = option(
-        "--sip-listen",
-        "SIPLINE_SIP_LISTEN",
-        parse_listen,
-        "127.0.0.1:5060",
-        "SIP UDP+TCP listen address",
-        group=SIP,
-        metavar="ADDR:PORT",
-        many=True,
-    )
+        "--sip-listen", "SIPLINE_SIP_LISTEN", parse_listen, "127.0.0.1:5060", "SIP UDP+TCP listen address", group=SIP,
+        metavar="ADDR:PORT", many=True)
     sip_public: tuple[str, int] | None = option(
-        "--sip-public",
-        "SIPLINE_SIP_PUBLIC",
-        parse_sip_address,
-        None,
-        "address to put in Via and Contact instead of the listen address",
-        group=SIP,
-        metavar="HOST[:PORT]",
-    )
+        "--sip-public", "SIPLINE_SIP_PUBLIC", parse_sip_address, None,
+        "address to put in Via and Contact instead of the listen address", group=SIP, metavar="HOST[:PORT]")
     allow_private_targets: bool = option(
-        "--allow-private-targets",
-        "SIPLINE_ALLOW_PRIVATE_TARGETS",
-        parse_flag,
-        "off",
-        "let SERVER/OUTBOUND_PROXY lead to addresses that are not globally reachable (loopback, private, "
-        "CGNAT, link-local, ...)",
-        group=SIP,
-        switch=True,
-    )
+        "--allow-private-targets", "SIPLINE_ALLOW_PRIVATE_TARGETS", parse_flag, "off",
+        "let SERVER/OUTBOUND_PROXY lead to addresses that are not globally reachable (loopback, private, CGNAT, "
+        "link-local, ...)", group=SIP, switch=True)
     dns_servers: tuple[tuple[str, int], ...] = option(
-        "--dns-server",
-        "SIPLINE_DNS_SERVERS",
-        parse_dns_server,
-        None,
-        "DNS server for SRV/NAPTR/A lookups",
-        group=SIP,
-        metavar="ADDR[:PORT]",
-        many=True,
-        unset="resolv.conf",
-    )
+        "--dns-server", "SIPLINE_DNS_SERVERS", parse_dns_server, None, "DNS server for SRV/NAPTR/A lookups", group=SIP,
+        metavar="ADDR[:PORT]", many=True, unset="resolv.conf")
     register_rate: float = option(
-        "--register-rate",
-        "SIPLINE_REGISTER_RATE",
-        parse_rate,
-        "1000",
-        "REGISTER transactions per second, all providers",
-        group=SIP,
-    )
+        "--register-rate", "SIPLINE_REGISTER_RATE", parse_rate, "1000",
+        "REGISTER transactions per second, all providers", group=SIP)
     provider_rate: float = option(
-        "--provider-rate",
-        "SIPLINE_PROVIDER_RATE",
-        parse_rate,
-        "50",
-        "new registrations and retries per second per provider host",
-        group=SIP,
-    )
+        "--provider-rate", "SIPLINE_PROVIDER_RATE", parse_rate, "50",
+        "new registrations and retries per second per provider host", group=SIP)
     provider_in_flight: int = option(
-        "--provider-in-flight",
-        "SIPLINE_PROVIDER_IN_FLIGHT",
-        parse_positive,
-        "50",
-        "REGISTER transactions in flight per provider host",
-        group=SIP,
-    )
+        "--provider-in-flight", "SIPLINE_PROVIDER_IN_FLIGHT", parse_positive, "50",
+        "REGISTER transactions in flight per provider host", group=SIP)
     startup_spread: float = option(
-        "--startup-spread",
-        "SIPLINE_STARTUP_SPREAD",
-        parse_rate,
-        "5",
-        "spread the first REGISTERs after a start over at least this many seconds",
-        group=SIP,
-    )
+        "--startup-spread", "SIPLINE_STARTUP_SPREAD", parse_rate, "5",
+        "spread the first REGISTERs after a start over at least this many seconds", group=SIP)
     time_scale: float = option(
-        None,
-        "SIPLINE_TIME_SCALE",
-        parse_rate,
-        "1",
-        "multiplies every SIP protocol delay; for tests only (its removal is open work, issue 17)",
-        group=SIP,
-    )
+        None, "SIPLINE_TIME_SCALE", parse_rate, "1",
+        "multiplies every SIP protocol delay; for tests only (its removal is open work, issue 17)", group=SIP)
     sip_tls_listen: tuple[tuple[str, int], ...] = option(
-        "--sip-tls-listen",
-        "SIPLINE_SIP_TLS_LISTEN",
-        parse_listen,
-        None,
-        "SIP TLS listen address for PBXes",
-        group=SIP,
-        metavar="ADDR:PORT",
-        many=True,
-    )
+        "--sip-tls-listen", "SIPLINE_SIP_TLS_LISTEN", parse_listen, None, "SIP TLS listen address for PBXes", group=SIP,
+        metavar="ADDR:PORT", many=True)
     sip_tls_cert: Path | None = option(
-        "--sip-tls-cert",
-        "SIPLINE_SIP_TLS_CERT",
-        parse_optional_path,
-        None,
-        "its certificate chain",
-        group=SIP,
-        unset="the HTTPS one, else a local CA's for INCOMING_SERVER",
-    )
+        "--sip-tls-cert", "SIPLINE_SIP_TLS_CERT", parse_optional_path, None, "its certificate chain", group=SIP,
+        unset="the HTTPS one, else a local CA's for INCOMING_SERVER")
     sip_tls_key: Path | None = option(
-        "--sip-tls-key", "SIPLINE_SIP_TLS_KEY", parse_optional_path, None, "its private key", group=SIP
-    )
+        "--sip-tls-key", "SIPLINE_SIP_TLS_KEY", parse_optional_path, None, "its private key", group=SIP)
     # TCP/TLS flows peers open, per IP (IPv6: /64); 0 = no cap
     sip_tcp_per_ip: int = option(
-        "--sip-tcp-per-ip",
-        "SIPLINE_SIP_TCP_PER_IP",
-        parse_count,
-        f"{admission.PER_SOURCE:g}",
-        "TCP/TLS connections per source IP (IPv6: /64); 0 = no cap",
-        group=SIP,
-        metavar="N",
-    )
+        "--sip-tcp-per-ip", "SIPLINE_SIP_TCP_PER_IP", parse_count, f"{admission.PER_SOURCE:g}",
+        "TCP/TLS connections per source IP (IPv6: /64); 0 = no cap", group=SIP, metavar="N")
     # in all; lowered to what the open-file limit allows (app.flow_limits)
     sip_tcp_max_flows: int = option(
-        "--sip-tcp-max-flows",
-        "SIPLINE_SIP_TCP_MAX_FLOWS",
-        parse_positive,
-        f"{admission.MAX_FLOWS:g}",
-        "TCP/TLS connections from peers in all; at most the open-file limit less a reserve",
-        group=SIP,
-        metavar="N",
-    )
+        "--sip-tcp-max-flows", "SIPLINE_SIP_TCP_MAX_FLOWS", parse_positive, f"{admission.MAX_FLOWS:g}",
+        "TCP/TLS connections from peers in all; at most the open-file limit less a reserve", group=SIP, metavar="N")
     sip_tcp_idle_timeout: float = option(
-        "--sip-tcp-idle-timeout",
-        "SIPLINE_SIP_TCP_IDLE_TIMEOUT",
-        parse_rate,
-        f"{admission.IDLE_TIMEOUT:g}",
-        "seconds a new connection has to send a SIP message",
-        group=SIP,
-        metavar="S",
-    )
+        "--sip-tcp-idle-timeout", "SIPLINE_SIP_TCP_IDLE_TIMEOUT", parse_rate, f"{admission.IDLE_TIMEOUT:g}",
+        "seconds a new connection has to send a SIP message", group=SIP, metavar="S")
     sip_tcp_lifetime: float = option(
-        "--sip-tcp-lifetime",
-        "SIPLINE_SIP_TCP_LIFETIME",
-        parse_rate,
-        f"{admission.LIFETIME:g}",
-        "seconds a connection lives without a message; a registered one: past its binding's expiry",
-        group=SIP,
-        metavar="S",
-    )
+        "--sip-tcp-lifetime", "SIPLINE_SIP_TCP_LIFETIME", parse_rate, f"{admission.LIFETIME:g}",
+        "seconds a connection lives without a message; a registered one: past its binding's expiry", group=SIP,
+        metavar="S")
 
     role: str = option(
-        "--role",
-        "SIPLINE_ROLE",
-        parse_text,
-        "all",
-        "api: REST only; sip: registration and registrar only; all: both",
-        group=SCALE,
-        choices=("all", "api", "sip"),
-    )
+        "--role", "SIPLINE_ROLE", parse_text, "all", "api: REST only; sip: registration and registrar only; all: both",
+        group=SCALE, choices=("all", "api", "sip"))
     workers: int = option(
-        "--workers",
-        "SIPLINE_WORKERS",
-        parse_positive,
-        "1",
-        "api processes sharing the port (SO_REUSEPORT), this one included",
-        group=SCALE,
-        metavar="N",
-    )
+        "--workers", "SIPLINE_WORKERS", parse_positive, "1",
+        "api processes sharing the port (SO_REUSEPORT), this one included", group=SCALE, metavar="N")
     redis_url: str | None = option(
-        "--redis-url",
-        "SIPLINE_REDIS_URL",
-        parse_optional_text,
-        None,
-        "share the REST limits of all api processes through Redis",
-        group=SCALE,
-        metavar="URL",
-    )
+        "--redis-url", "SIPLINE_REDIS_URL", parse_optional_text, None,
+        "share the REST limits of all api processes through Redis", group=SCALE, metavar="URL")
     lease_time: float = option(
-        "--lease-time",
-        "SIPLINE_LEASE_TIME",
-        parse_rate,
-        "10",
-        "seconds a sip worker's lease on a cloud line lasts",
-        group=SCALE,
-        metavar="S",
-    )
+        "--lease-time", "SIPLINE_LEASE_TIME", parse_rate, "10", "seconds a sip worker's lease on a cloud line lasts",
+        group=SCALE, metavar="S")
     reconcile_interval: float = option(
-        "--reconcile-interval",
-        "SIPLINE_RECONCILE_INTERVAL",
-        parse_rate,
-        "30",
-        "seconds between a sip worker's comparisons with the store",
-        group=SCALE,
-        metavar="S",
-    )
+        "--reconcile-interval", "SIPLINE_RECONCILE_INTERVAL", parse_rate, "30",
+        "seconds between a sip worker's comparisons with the store", group=SCALE, metavar="S")
 
     # docs/behaviour.md#rest-rate-limit: burst X, Y a second after; None = off
     rate_limit: tuple[float, float] | None = option(
-        "--rate-limit",
-        "SIPLINE_RATE_LIMIT",
-        parse_rate_limit,
-        "50/2",
-        "requests per portal and client IP: burst X, Y a second after",
-        group=REST,
-        metavar="X/Y|off",
-    )
+        "--rate-limit", "SIPLINE_RATE_LIMIT", parse_rate_limit, "50/2",
+        "requests per portal and client IP: burst X, Y a second after", group=REST, metavar="X/Y|off")
     # docs/behaviour.md#rest-operating-limit: seconds per 10 min per (app|webhook, method); None = off
     operating_limit: float | None = option(
-        "--operating-limit",
-        "SIPLINE_OPERATING_LIMIT",
-        parse_limit,
-        "480",
-        "seconds of one method per app or webhook in 10 minutes",
-        group=REST,
-        metavar="S|off",
-    )
+        "--operating-limit", "SIPLINE_OPERATING_LIMIT", parse_limit, "480",
+        "seconds of one method per app or webhook in 10 minutes", group=REST, metavar="S|off")
     max_lines: int = option(
-        "--max-lines",
-        "SIPLINE_MAX_LINES",
-        parse_positive,
-        "1000",
-        "line limit (office and cloud) of new portals",
-        group=REST,
-        metavar="N",
-    )
+        "--max-lines", "SIPLINE_MAX_LINES", parse_positive, "1000", "line limit (office and cloud) of new portals",
+        group=REST, metavar="N")
     filter_max_values: int = option(
-        "--filter-max-values",
-        "SIPLINE_FILTER_MAX_VALUES",
-        parse_positive,
-        "500",
-        "values in one FILTER list of voximplant.sip.get",
-        group=REST,
-        metavar="N",
-    )
+        "--filter-max-values", "SIPLINE_FILTER_MAX_VALUES", parse_positive, "500",
+        "values in one FILTER list of voximplant.sip.get", group=REST, metavar="N")
     filter_max_terms: int = option(
-        "--filter-max-terms",
-        "SIPLINE_FILTER_MAX_TERMS",
-        parse_positive,
-        "1000",
-        "values in all lists of one FILTER",
-        group=REST,
-        metavar="N",
-    )
+        "--filter-max-terms", "SIPLINE_FILTER_MAX_TERMS", parse_positive, "1000", "values in all lists of one FILTER",
+        group=REST, metavar="N")
     filter_max_batch_terms: int = option(
-        "--filter-max-batch-terms",
-        "SIPLINE_FILTER_MAX_BATCH_TERMS",
-        parse_positive,
-        "5000",
-        "FILTER values in all calls of one batch",
-        group=REST,
-        metavar="N",
-    )
+        "--filter-max-batch-terms", "SIPLINE_FILTER_MAX_BATCH_TERMS", parse_positive, "5000",
+        "FILTER values in all calls of one batch", group=REST, metavar="N")
     # docs/behaviour.md#rest-client-address
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = option(
-        "--trusted-proxy",
-        "SIPLINE_TRUSTED_PROXIES",
-        parse_network,
-        None,
-        "proxy whose X-Forwarded-For is believed",
-        group=REST,
-        metavar="CIDR",
-        many=True,
-        unset="none",
-    )
+        "--trusted-proxy", "SIPLINE_TRUSTED_PROXIES", parse_network, None, "proxy whose X-Forwarded-For is believed",
+        group=REST, metavar="CIDR", many=True, unset="none")
     oauth_listen: tuple[str, int] | None = option(
-        "--oauth-listen",
-        "SIPLINE_OAUTH_LISTEN",
-        parse_optional_hostport,
-        None,
-        "also serve the OAuth server on a base URL of its own",
-        group=REST,
-        metavar="HOST:PORT",
-    )
+        "--oauth-listen", "SIPLINE_OAUTH_LISTEN", parse_optional_hostport, None,
+        "also serve the OAuth server on a base URL of its own", group=REST, metavar="HOST:PORT")
     # docs/behaviour.md#oauth-server
     access_token_lifetime: float = option(
-        "--access-token-lifetime",
-        "SIPLINE_ACCESS_TOKEN_LIFETIME",
-        parse_rate,
-        "3600",
-        "seconds an OAuth access token lives",
-        group=REST,
-        metavar="S",
-    )
+        "--access-token-lifetime", "SIPLINE_ACCESS_TOKEN_LIFETIME", parse_rate, "3600",
+        "seconds an OAuth access token lives", group=REST, metavar="S")
 
     # docs/behaviour.md#office-expiry
     registrar_min_expires: int = option(
-        "--registrar-min-expires",
-        "SIPLINE_REGISTRAR_MIN_EXPIRES",
-        parse_positive,
-        "60",
-        "shorter requests get 423 (docs/behaviour.md#office-expiry)",
-        group=REGISTRAR,
-    )
+        "--registrar-min-expires", "SIPLINE_REGISTRAR_MIN_EXPIRES", parse_positive, "60",
+        "shorter requests get 423 (docs/behaviour.md#office-expiry)", group=REGISTRAR)
     registrar_max_expires: int = option(
-        "--registrar-max-expires",
-        "SIPLINE_REGISTRAR_MAX_EXPIRES",
-        parse_positive,
-        "3600",
-        "longer requests are granted this",
-        group=REGISTRAR,
-    )
+        "--registrar-max-expires", "SIPLINE_REGISTRAR_MAX_EXPIRES", parse_positive, "3600",
+        "longer requests are granted this", group=REGISTRAR)
     registrar_default_expires: int = option(
-        "--registrar-default-expires",
-        "SIPLINE_REGISTRAR_DEFAULT_EXPIRES",
-        parse_positive,
-        "3600",
-        "granted when none is asked",
-        group=REGISTRAR,
-    )
+        "--registrar-default-expires", "SIPLINE_REGISTRAR_DEFAULT_EXPIRES", parse_positive, "3600",
+        "granted when none is asked", group=REGISTRAR)
     # docs/behaviour.md#office-bindings
     registrar_max_bindings: int = option(
-        "--registrar-max-bindings",
-        "SIPLINE_REGISTRAR_MAX_BINDINGS",
-        parse_positive,
-        "3",
-        "Contacts per office line (docs/behaviour.md#office-bindings)",
-        group=REGISTRAR,
-    )
+        "--registrar-max-bindings", "SIPLINE_REGISTRAR_MAX_BINDINGS", parse_positive, "3",
+        "Contacts per office line (docs/behaviour.md#office-bindings)", group=REGISTRAR)
     # docs/behaviour.md#office-digest: challenge order. MD5 alone, as Kamailio's and Asterisk's registrars: many PBXes answer only MD5,
     # and libre-based UAs (baresip) fail when any SHA-256 challenge is present; SHA-256 is chosen per
     # portal or line (README, "Office lines")
     registrar_algorithms: tuple[str, ...] = option(
-        "--registrar-algorithms",
-        "SIPLINE_REGISTRAR_ALGORITHMS",
-        parse_algorithms,
-        "MD5",
+        "--registrar-algorithms", "SIPLINE_REGISTRAR_ALGORITHMS", parse_algorithms, "MD5",
         "digest challenges, in order, of lines and portals without their own (docs/behaviour.md#office-digest)",
-        group=REGISTRAR,
-    )
+        group=REGISTRAR)
     # docs/behaviour.md#office-abuse: the abuse guard (registrar/abuse.py)
     flood_requests: int = option(
-        "--flood-requests",
-        "SIPLINE_FLOOD_REQUESTS",
-        parse_count,
-        "20",
-        "requests per source IP per 2 s before a 5 min block; 0 = off",
-        group=REGISTRAR,
-    )
+        "--flood-requests", "SIPLINE_FLOOD_REQUESTS", parse_count, "20",
+        "requests per source IP per 2 s before a 5 min block; 0 = off", group=REGISTRAR)
     auth_failures: int = option(
-        "--auth-failures",
-        "SIPLINE_AUTH_FAILURES",
-        parse_count,
-        "5",
-        "failed logins per source IP per 10 min before a block; 0 = off",
-        group=REGISTRAR,
-    )
+        "--auth-failures", "SIPLINE_AUTH_FAILURES", parse_count, "5",
+        "failed logins per source IP per 10 min before a block; 0 = off", group=REGISTRAR)
     auth_block: float = option(
-        "--auth-block",
-        "SIPLINE_AUTH_BLOCK",
-        parse_rate,
-        "1800",
-        "seconds of the first block, doubled for each next one in a day",
-        group=REGISTRAR,
-    )
+        "--auth-block", "SIPLINE_AUTH_BLOCK", parse_rate, "1800",
+        "seconds of the first block, doubled for each next one in a day", group=REGISTRAR)
     user_failures: int = option(
-        "--user-failures",
-        "SIPLINE_USER_FAILURES",
-        parse_positive,
-        "20",
-        "failed logins per user per 10 min before challenges slow",
-        group=REGISTRAR,
-    )
+        "--user-failures", "SIPLINE_USER_FAILURES", parse_positive, "20",
+        "failed logins per user per 10 min before challenges slow", group=REGISTRAR)
     abuse_table_size: int = option(
-        "--abuse-table-size",
-        "SIPLINE_ABUSE_TABLE_SIZE",
-        parse_positive,
-        "100000",
-        "source IPs, usernames and (user, IP) pairs the abuse guard remembers, each",
-        group=REGISTRAR,
-    )
+        "--abuse-table-size", "SIPLINE_ABUSE_TABLE_SIZE", parse_positive, "100000",
+        "source IPs, usernames and (user, IP) pairs the abuse guard remembers, each", group=REGISTRAR)
 
     secret_key: str | None = option(
-        None,
-        "SIPLINE_SECRET_KEY",
-        parse_optional_text,
-        None,
-        "base64 of the key that seals stored secrets",
-        unset="<data dir>/secret.key",
-    )
+        None, "SIPLINE_SECRET_KEY", parse_optional_text, None, "base64 of the key that seals stored secrets",
+        unset="<data dir>/secret.key")
+    # fmt: on
+    # fmt: on
 
     @property
     def store_url(self) -> str:
