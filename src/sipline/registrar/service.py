@@ -30,16 +30,15 @@ from functools import lru_cache
 
 from sipline.registrar import bindings as rules
 from sipline.registrar.abuse import AbuseLimits, Guard, SecurityEvent
-from sipline.registrar.memo import short_text_memo
+from sipline.registrar.addressing import MAX_REALM, MAX_USERNAME, loggable, same_target, to_host, to_user, uri_target
 from sipline.registrar.nat import PING_INTERVAL, NatPinger
 from sipline.registrar.nonce import Addressee, Nonces, NonceState, NonceUse, issued_at
 from sipline.sip import digest
 from sipline.sip.errors import BadExtension, BadRequest, Forbidden, NotFound, SipError, Unauthorized
-from sipline.sip.headers import NameAddr, split_list
+from sipline.sip.headers import split_list
 from sipline.sip.message import Request
 from sipline.sip.responses import encode_error, encode_response
 from sipline.sip.transports.manager import SipTransport, Source
-from sipline.sip.uri import SipUri
 from sipline.store.database import MISSING, Database
 from sipline.store.records import Binding, OfficeUser
 from sipline.store.repository import Repository
@@ -51,11 +50,6 @@ SUPPORTED_OPTIONS = frozenset({"path"})  # docs/behaviour.md#office-order step 2
 SWEEP_INTERVAL = 1.0  # docs/behaviour.md#office-status: expired bindings go within 5 s
 REALMS = ("portal-realms",)  # cache key of the portals' own INCOMING_SERVERs, with their digest algorithms
 COMMIT_DELAY = 0.002  # seconds a REGISTER waits for others to share its commit
-# docs/behaviour.md#office-abuse: what of a REGISTER may reach a table or a log line. INCOMING_LOGIN is `sip` and a number and
-# LOGIN at most 100 characters (docs/behaviour.md#line-record); a realm is a DNS name of at most 253.
-MAX_USERNAME = 128
-MAX_REALM = 255
-MAX_LOGGED = 64  # characters of a username in a security event; longer ones end in "…"
 
 
 @dataclass(frozen=True)
@@ -145,10 +139,10 @@ class Registrar:
         if unsupported:
             raise BadExtension(unsupported)
         credentials = self._credentials(request, realm)
-        to_user = _to_user(request)
-        if to_user is not None and len(to_user) > MAX_USERNAME:
+        named = to_user(request)
+        if named is not None and len(named) > MAX_USERNAME:
             raise BadRequest("To user too long")  # docs/behaviour.md#office-abuse: before any state is kept for it
-        username = credentials.username if credentials is not None else to_user
+        username = credentials.username if credentials is not None else named
         if username is None:
             raise self._challenge(source, realm, "", self._realm_algorithms(realm), stale=False)
         key = ("office-user", username)
@@ -182,7 +176,7 @@ class Registrar:
         if credentials is not None:
             self._authenticated(request, source, realm, credentials, user, algorithms)
             return
-        username = _to_user(request) or ""
+        username = to_user(request) or ""
         if self.guard.may_challenge(source.address, username, self.wall(), (username, source.address) in self._bound):
             raise self._challenge(source, realm, username, algorithms, stale=False)
         self.transport.stats["registrar_dropped"] += (
@@ -196,7 +190,7 @@ class Registrar:
     def _realm(self, request: Request, portal_realms: dict[str, tuple[str, ...] | None]) -> str | None:
         """docs/behaviour.md#office-identity, docs/behaviour.md#office-order step 1: the realm is an INCOMING_SERVER: the service's or a portal's own. The
         Request-URI names one, or one of our addresses, and then the To host says which."""
-        target = _target(request.uri)
+        target = uri_target(request.uri)
         if target is None:
             return None
         host, default = target[1], self.settings.realm
@@ -204,8 +198,8 @@ class Registrar:
             return host
         if host != default and host not in self.settings.addresses:
             return None
-        to_host = _to_host(request)
-        return to_host if to_host in portal_realms else default
+        named = to_host(request)
+        return named if named in portal_realms else default
 
     @staticmethod
     def _unsupported(request: Request) -> list[str]:
@@ -250,7 +244,7 @@ class Registrar:
         state = self.nonces.check(
             credentials.nonce, realm, now, Addressee(source.address, username, credentials.algorithm)
         )
-        if not _same_target(credentials.uri, request.uri):
+        if not same_target(credentials.uri, request.uri):
             raise BadRequest("the digest uri is not the Request-URI")  # docs/behaviour.md#office-digest
         holds_binding = (username, source.address) in self._bound
         if state is not NonceState.INVALID and not self.guard.may_verify(
@@ -289,7 +283,7 @@ class Registrar:
         if use is NonceUse.REPLAYED:
             self._failed(source, realm, username, algorithms, "replayed nonce count")
             return
-        if user is None or _to_user(request) != username:
+        if user is None or to_user(request) != username:
             self._failed(source, realm, username, algorithms, "not the To user", forbidden=True)
             return
         register = rules.read_register(
@@ -457,7 +451,7 @@ class Registrar:
 
     def _log(self, event: SecurityEvent) -> None:
         fields = asdict(event)
-        fields["username"] = _loggable(event.username)
+        fields["username"] = loggable(event.username)
         security.warning(json.dumps(fields, sort_keys=True))
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
@@ -467,44 +461,6 @@ class Registrar:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-# The same few Request-URIs and To values come again with every REGISTER of a PBX: what they
-# mean is remembered (strings in, strings out, bounded) rather than parsed each time.
-
-
-def _to_user(request: Request) -> str | None:
-    return _to_parts(request.headers.get("To") or "")[0]
-
-
-def _to_host(request: Request) -> str | None:
-    return _to_parts(request.headers.get("To") or "")[1]
-
-
-@short_text_memo(16384)
-def _to_parts(to: str) -> tuple[str | None, str | None]:
-    """(user, lower-case host) of a To header value."""
-    try:
-        uri = SipUri.parse(NameAddr.parse(to).uri)
-    except BadRequest:
-        return None, None
-    return uri.user, uri.host.lower()
-
-
-@short_text_memo(1024)
-def _target(uri: str) -> tuple[str, str, int | None] | None:
-    """(scheme, lower-case host, port) of a SIP URI, None if it is not one."""
-    try:
-        parsed = SipUri.parse(uri)
-    except BadRequest:
-        return None
-    return parsed.scheme, parsed.host.lower(), parsed.port
-
-
-def _same_target(uri: str, request_uri: str) -> bool:
-    """docs/behaviour.md#office-digest: the digest `uri` names the Request-URI (scheme, host and port; parameters aside)."""
-    mine = _target(uri) if uri != request_uri else _target(request_uri)
-    return mine is not None and mine == _target(request_uri)
 
 
 def _remaining_over(bindings: list[Binding], source: Source, now: float) -> float:
@@ -523,13 +479,6 @@ def _remaining_over(bindings: list[Binding], source: Source, now: float) -> floa
 def _http_date(second: int) -> str:
     """docs/behaviour.md#office-ok: the Date of a 200, made once per second."""
     return formatdate(second, usegmt=True)
-
-
-def _loggable(username: str | None) -> str | None:
-    """docs/behaviour.md#office-abuse: at most MAX_LOGGED characters of a username reach a log line."""
-    if username is None or len(username) <= MAX_LOGGED:
-        return username
-    return username[:MAX_LOGGED] + "…"
 
 
 def _verify(credentials: digest.Credentials, stored_ha1: str) -> bool:
