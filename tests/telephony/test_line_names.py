@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from sipline.registration.identity import new_call_id, new_contact_token
+from sipline.sip.identity import new_call_id, new_contact_token
 from sipline.telephony.line_names import office_login, title_key
 
 

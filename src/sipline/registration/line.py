@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from sipline.registration import schedule
 from sipline.registration.attempt import Session
-from sipline.registration.identity import new_call_id
 from sipline.registration.outcome import FailureClass, Outcome, OutcomeKind
 from sipline.registration.request import Account
+from sipline.sip.identity import new_call_id
 from sipline.sip.resolve import Target
 from sipline.store.records import StatusResult
 

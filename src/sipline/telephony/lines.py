@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sipline.registration.identity import new_call_id, new_contact_token
 from sipline.sip import digest
+from sipline.sip.identity import new_call_id, new_contact_token
 from sipline.store.database import Database
 from sipline.store.records import Binding, Line, LineType, NewLine, NewSession, Portal, Registration
 from sipline.store.repository import Repository

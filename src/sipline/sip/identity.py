@@ -1,7 +1,8 @@
-"""What names a cloud line's registration towards its provider: its Call-ID and Contact token.
+"""What names a user agent's registration: its Call-ID and the user part of its Contact.
 
-Both come from an injected random source; a line's first ones are drawn when it is made
-(telephony/lines.py) and kept in the store.
+Both come from an injected random source. A cloud line's first ones are drawn when the line is
+made (telephony/) and kept in the store; the registration core draws a new Call-ID when the
+line's account changes (docs/behaviour.md#reg-lifecycle).
 """
 
 from __future__ import annotations
