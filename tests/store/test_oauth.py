@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sipline.accounts.portals import Accounts
-from sipline.accounts.oauth import CODE_LIFETIME, REFRESH_LIFETIME, OAuth, OAuthError
+from sipline.accounts.oauth import CODE_LIFETIME, REFRESH_LIFETIME, OAuth, UnusableGrant
 from sipline.store.crypto import code_hash
 
 T0 = 1_800_000_000.0
@@ -41,13 +41,13 @@ def test_a_code_serves_once_and_only_for_30_seconds(setup):
     late, _ = asyncio.run(oauth.authorize(new.app.client_id, portal, 1))
     tokens = grant(oauth, new, grant_type="authorization_code", code=code)
     assert tokens.expires == int(T0 + 60) and tokens.user_number == 1
-    with pytest.raises(OAuthError) as used:
+    with pytest.raises(UnusableGrant) as used:
         grant(oauth, new, grant_type="authorization_code", code=code)
-    assert used.value.code == "invalid_grant"
+    assert str(used.value) == "Invalid code"
     clock.now += CODE_LIFETIME
-    with pytest.raises(OAuthError) as expired:
+    with pytest.raises(UnusableGrant) as expired:
         grant(oauth, new, grant_type="authorization_code", code=late)
-    assert expired.value.code == "invalid_grant"
+    assert str(expired.value) == "Invalid code"
 
 
 def test_tokens_are_stored_hashed_and_rotate(setup, db):
@@ -62,18 +62,18 @@ def test_tokens_are_stored_hashed_and_rotate(setup, db):
     clock.now += 3600  # the access token is long dead; the refresh token lives 180 days
     second = grant(oauth, new, grant_type="refresh_token", refresh_token=first.refresh_token)
     assert second.expires == int(clock.now + 60)
-    with pytest.raises(OAuthError):
+    with pytest.raises(UnusableGrant):
         grant(oauth, new, grant_type="refresh_token", refresh_token=first.refresh_token)
     clock.now += REFRESH_LIFETIME
-    with pytest.raises(OAuthError) as expired:
+    with pytest.raises(UnusableGrant) as expired:
         grant(oauth, new, grant_type="refresh_token", refresh_token=second.refresh_token)
-    assert expired.value.code == "invalid_grant"
+    assert str(expired.value) == "Invalid refresh token"
 
 
 def test_a_code_of_another_app_is_refused(setup):
     clock, oauth, portal, new = setup
     other = asyncio.run(oauth.create_app(portal=None, name="other", scopes="telephony", handler_url=""))
     code, _ = asyncio.run(oauth.authorize(other.app.client_id, portal, 1))
-    with pytest.raises(OAuthError) as refused:
+    with pytest.raises(UnusableGrant) as refused:
         grant(oauth, new, grant_type="authorization_code", code=code)
-    assert refused.value.code == "invalid_grant"
+    assert str(refused.value) == "Invalid code"

@@ -27,19 +27,41 @@ ACCESS_LIFETIME = 3600.0
 REFRESH_LIFETIME = 180 * 86400.0
 
 
-class OAuthError(Exception):
-    """A token-endpoint error: its wire code, description and HTTP status (docs/behaviour.md#oauth-server, docs/behaviour.md#oauth-token-errors)."""
+class OAuthRefusal(Exception):
+    """A grant or code the OAuth server refuses; str(error) is the description shown to the client.
+    rest/errors.py maps each kind to its wire code (docs/behaviour.md#oauth-token-errors).
 
-    def __init__(self, code: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.code, self.description, self.status = code, description, status
+    OAuthRefusal
+    ├── MalformedRequest  a parameter missing or of no known kind (grant_type), an unknown user
+    ├── UnknownClient     no such client_id, a wrong secret, or the app not installed (there)
+    ├── UnusableGrant     a code or refresh token unknown, used, expired or another app's
+    ├── ScopeTooWide      a scope asked for that the app does not have
+    └── PortalUnpaid      the app's portal is marked unpaid
+    """
 
 
-def invalid_grant(what: str) -> OAuthError:
-    return OAuthError("invalid_grant", f"Invalid {what}")
+class MalformedRequest(OAuthRefusal):
+    pass
 
 
-INVALID_CLIENT = ("invalid_client", "Invalid client credentials", 401)
+class UnknownClient(OAuthRefusal):
+    def __init__(self) -> None:
+        super().__init__("Invalid client credentials")
+
+
+class UnusableGrant(OAuthRefusal):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Invalid {what}")
+
+
+class ScopeTooWide(OAuthRefusal):
+    def __init__(self) -> None:
+        super().__init__("The requested scope exceeds what the application has")
+
+
+class PortalUnpaid(OAuthRefusal):
+    def __init__(self) -> None:
+        super().__init__("Payment required")
 
 
 @dataclass(frozen=True)
@@ -123,17 +145,17 @@ class OAuth:
     async def authorize(self, client_id: str, portal: Portal, user_number: int) -> tuple[str, App]:
         """A one-time code for the app and user at `portal`.
 
-        Raises: OAuthError (invalid_client when the app is not installed on that portal).
+        Raises: UnknownClient when the app is not installed on that portal, MalformedRequest for an unknown user.
         """
         code = secrets.token_hex(16)
 
         def work(repo: Repository) -> App:
             found = repo.app_by_client_id(client_id)
             if found is None or not found[0].active or found[0].portal_id != portal.id:
-                raise OAuthError(*INVALID_CLIENT)
+                raise UnknownClient()
             user_row = repo.user_row_id(portal.id, user_number)
             if user_row is None:
-                raise OAuthError("invalid_request", "Unknown user")
+                raise MalformedRequest("Unknown user")
             repo.insert_code(
                 app_id=found[0].id,
                 user_row_id=user_row,
@@ -147,30 +169,30 @@ class OAuth:
     async def grant(self, params: dict[str, str]) -> Tokens:
         """The token endpoint: `authorization_code` and `refresh_token` grants (docs/behaviour.md#oauth-server).
 
-        Raises: OAuthError.
+        Raises: OAuthRefusal.
         """
         grant_type = params.get("grant_type", "")
         if grant_type not in ("authorization_code", "refresh_token"):
-            raise OAuthError("invalid_request", "Unsupported grant_type" if grant_type else "grant_type is missing")
+            raise MalformedRequest("Unsupported grant_type" if grant_type else "grant_type is missing")
         client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
         credential = params.get("code" if grant_type == "authorization_code" else "refresh_token", "")
         if not client_id or not secret or not credential:
-            raise OAuthError("invalid_request", "Missing client_id, client_secret, code or refresh_token")
+            raise MalformedRequest("Missing client_id, client_secret, code or refresh_token")
         wanted = params.get("scope")
 
         def work(repo: Repository) -> Tokens:
             found = repo.app_by_client_id(client_id)
             if found is None or not hmac.compare_digest(found[1], code_hash(secret)) or not found[0].active:
-                raise OAuthError(*INVALID_CLIENT)
+                raise UnknownClient()
             app = found[0]
             if not repo.portal(app.portal_id).paid:
-                raise OAuthError("PAYMENT_REQUIRED", "Payment required")
+                raise PortalUnpaid()
             if wanted and not set(filter(None, wanted.split(","))) <= app.scopes:
-                raise OAuthError("invalid_scope", "The requested scope exceeds what the application has")
+                raise ScopeTooWide()
             taken = (repo.take_code if grant_type == "authorization_code" else repo.take_refresh)(code_hash(credential))
             now = self.clock()
             if taken is None or taken[0] != app.id or taken[2] <= now:
-                raise invalid_grant("code" if grant_type == "authorization_code" else "refresh token")
+                raise UnusableGrant("code" if grant_type == "authorization_code" else "refresh token")
             return self._issue(repo, app, taken[1])
 
         return await self.db.write(work, touches=())

@@ -5,13 +5,14 @@ then an unknown method is 404 before any authentication; then credentials and
 scope, the operating-time limit, the method's precondition and the method itself.
 `batch` runs its commands through the same steps with the outer call's
 credentials. Every outcome is JSON (or XML) with the spec's status; nothing redirects.
+`wire_error` is the one mapping of what else a request can end in (the store down, an
+OAuth refusal, a bug) to a RestError, for every HTTP answer (docs/behaviour.md#rest-errors).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import orjson
@@ -20,19 +21,11 @@ from starlette.formparsers import MultiPartException, MultiPartParser, parse_opt
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from sipline.accounts.oauth import OAuthRefusal
 from sipline.rest import params as decode
 from sipline.rest.auth import authenticate
 from sipline.rest.batch import SubFailure, SubSuccess, run_batch
-from sipline.rest.envelope import (
-    HEADERS,
-    JSON_TYPE,
-    XML_TYPE,
-    ListResult,
-    render_json,
-    render_xml,
-    success_body,
-    time_block,
-)
+from sipline.rest.envelope import ListResult, respond, success_body, time_block
 from sipline.rest.errors import (
     ArgumentError,
     DatabaseUnavailable,
@@ -43,7 +36,8 @@ from sipline.rest.errors import (
     QueryLimitExceeded,
     RequestTooLarge,
     RestError,
-    error_body,
+    error_response,
+    oauth_rest_error,
     to_rest_error,
 )
 from sipline.rest.limits import Rate
@@ -65,14 +59,19 @@ MAX_BODY = 1 << 20  # 1 MiB: far above any voximplant call, small enough to refu
 _BODY_METHODS = ("POST",)  # Bitrix24 reads a body only on POST [S]
 
 
-def json_response(body: Mapping[str, object], status: int = 200) -> Response:
-    return Response(render_json(body), status_code=status, headers=HEADERS, media_type=JSON_TYPE)
-
-
-def respond(body: Mapping[str, object], status: int, transport: str) -> Response:
-    if transport == "xml":
-        return Response(render_xml(body), status_code=status, headers=HEADERS, media_type=XML_TYPE)
-    return json_response(body, status)
+def wire_error(error: Exception, path: str) -> RestError:
+    """The RestError an HTTP answer gives for `error`, raised while answering `path`: the one place the
+    store being down becomes DatabaseUnavailable (one warning line) and a bug a 500 (logged with its
+    traceback). Paths are logged masked: a webhook's code is a credential."""
+    if isinstance(error, RestError):
+        return error
+    if isinstance(error, OAuthRefusal):
+        return oauth_rest_error(error)
+    if isinstance(error, StoreUnavailable):
+        log.warning("database unavailable for %s: %s", masked(path), error)
+        return DatabaseUnavailable()
+    log.error("unexpected error in %s", masked(path), exc_info=error)
+    return RestError()
 
 
 @dataclass(frozen=True)
@@ -108,14 +107,8 @@ class RestApi:
             await self._limit_rate(portal, request, start)
             body = await self._call(request, parse_rest_path(path), portal, start)
             return respond(body, 200, transport)
-        except RestError as error:
-            return respond(error_body(error), error.status, transport)
-        except StoreUnavailable as error:
-            log.warning("database unavailable for %s: %s", masked(path), error)
-            return respond(error_body(DatabaseUnavailable()), DatabaseUnavailable.status, transport)
-        except Exception:
-            log.exception("unexpected error in %s %s", request.method, masked(path))
-            return respond(error_body(RestError()), 500, transport)
+        except Exception as error:  # every outcome is an answer of the wire's (docs/behaviour.md#rest-errors)
+            return error_response(wire_error(error, path), transport)
 
     async def _call(self, request: Request, route: Route, portal: Portal, start: float) -> dict[str, object]:
         method = self.methods.get(route.method)

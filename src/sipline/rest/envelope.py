@@ -1,4 +1,5 @@
-"""The success envelope and its `time` block (docs/behaviour.md#rest-envelope), and the response headers."""
+"""The success envelope and its `time` block (docs/behaviour.md#rest-envelope), the response headers, and a body
+rendered as the response of its transport (docs/behaviour.md#rest-xml)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
+from starlette.responses import Response
 
 from sipline.telephony import php_values
 
@@ -59,6 +61,16 @@ def success_body(result: object, time: dict[str, object]) -> dict[str, object]:
         body["time"] = time
         return body
     return {"result": result, "time": time}
+
+
+def json_response(body: Mapping[str, object], status: int = 200) -> Response:
+    return Response(render_json(body), status_code=status, headers=HEADERS, media_type=JSON_TYPE)
+
+
+def respond(body: Mapping[str, object], status: int, transport: str) -> Response:
+    if transport == "xml":
+        return Response(render_xml(body), status_code=status, headers=HEADERS, media_type=XML_TYPE)
+    return json_response(body, status)
 
 
 def render_json(body: Mapping[str, object]) -> bytes:

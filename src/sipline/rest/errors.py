@@ -1,5 +1,8 @@
 """Errors on the Bitrix24 REST wire (docs/behaviour.md#rest-errors) and the one place that renders them.
 
+Every error answer of the HTTP side is one of these, rendered by `error_response`: the REST
+endpoint's (JSON or XML), the OAuth server's, /healthz's and a sip worker's.
+
     RestError                       500 INTERNAL_SERVER_ERROR
     ├── MethodNotFound              404 ERROR_METHOD_NOT_FOUND
     ├── NoAuthFound                 401 NO_AUTH_FOUND
@@ -13,17 +16,28 @@
     ├── PortalDeleted               403 PORTAL_DELETED
     ├── QueryLimitExceeded          503 QUERY_LIMIT_EXCEEDED
     ├── OperationTimeLimit          429 OPERATION_TIME_LIMIT
+    ├── DatabaseUnavailable         503 DATABASE_UNAVAILABLE (the store is down: endpoint.wire_error)
     ├── ArgumentError               400 ERROR_ARGUMENT
     ├── RequestTooLarge             413 ERROR_ARGUMENT
-    └── RequestTimeout              408 REQUEST_TIMEOUT (written by request_deadline.py, not by a handler)
+    ├── RequestTimeout              408 REQUEST_TIMEOUT (written by request_deadline.py, not by a handler)
+    ├── InvalidRequest              400 invalid_request      ┐
+    ├── InvalidClient               401 invalid_client       │ the OAuth server's
+    ├── InvalidGrant                400 invalid_grant        │ (docs/behaviour.md#oauth-token-errors)
+    ├── InvalidScope                400 invalid_scope        │
+    └── PaymentRequired             400 PAYMENT_REQUIRED     ┘
 
 Errors of the telephony rules carry no wire code; TELEPHONY_ERRORS maps them, and a
 method may override the mapping for itself (docs/behaviour.md#telephony-methods gives the same "not
-found" a different status in `update`, `delete` and `line.outgoing.sip.set`).
+found" a different status in `update`, `delete` and `line.outgoing.sip.set`). The OAuth
+refusals of accounts/oauth.py carry none either; OAUTH_ERRORS maps them.
 """
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
+from sipline.accounts import oauth
+from sipline.rest.envelope import respond
 from sipline.telephony import errors as tel
 
 
@@ -110,6 +124,26 @@ class RequestTimeout(RestError):
     code, status = "REQUEST_TIMEOUT", 408
 
 
+class InvalidRequest(RestError):
+    code, status, description = "invalid_request", 400, "Invalid request"
+
+
+class InvalidClient(RestError):
+    code, status, description = "invalid_client", 401, "Invalid client credentials"
+
+
+class InvalidGrant(RestError):
+    code, status, description = "invalid_grant", 400, "Invalid grant"
+
+
+class InvalidScope(RestError):
+    code, status, description = "invalid_scope", 400, "The requested scope exceeds what the application has"
+
+
+class PaymentRequired(RestError):
+    code, status, description = "PAYMENT_REQUIRED", 400, "Payment required"
+
+
 WireMapping = tuple[str, int]
 
 TELEPHONY_ERRORS: dict[type[tel.TelephonyError], WireMapping] = {
@@ -132,5 +166,24 @@ def to_rest_error(error: tel.TelephonyError, overrides: dict[type[tel.TelephonyE
     return wire
 
 
+OAUTH_ERRORS: dict[type[oauth.OAuthRefusal], type[RestError]] = {
+    oauth.MalformedRequest: InvalidRequest,
+    oauth.UnknownClient: InvalidClient,
+    oauth.UnusableGrant: InvalidGrant,
+    oauth.ScopeTooWide: InvalidScope,
+    oauth.PortalUnpaid: PaymentRequired,
+}
+
+
+def oauth_rest_error(error: oauth.OAuthRefusal) -> RestError:
+    return OAUTH_ERRORS[type(error)](str(error))
+
+
 def error_body(error: RestError) -> dict[str, str]:
+    """docs/behaviour.md#rest-errors: the one shape of every error answer."""
     return {"error": error.code, "error_description": error.description, **error.extra}
+
+
+def error_response(error: RestError, transport: str = "json") -> Response:
+    """The one rendering of an error answer on the HTTP side (`transport`: json or xml)."""
+    return respond(error_body(error), error.status, transport)

@@ -3,24 +3,24 @@
 It answers on the main listener and, with `--oauth-listen`, on a base URL of its
 own, where `/rest/app.info` is the OAuth server's (token introspection) rather than
 the portal's method. Token responses carry every field of docs/behaviour.md#oauth-server: clients require
-different subsets of them.
+different subsets of them. Every refusal is the REST error envelope (`wire_error`, `error_response`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sipline.accounts.oauth import OAuthError, Tokens
-from sipline.rest.endpoint import json_response, read_params
-from sipline.rest.envelope import local_iso, success_body, time_block
-from sipline.rest.errors import DatabaseUnavailable, InvalidToken, RestError, error_body
+from sipline.accounts.oauth import Tokens
+from sipline.rest.endpoint import read_params, wire_error
+from sipline.rest.envelope import json_response, local_iso, success_body, time_block
+from sipline.rest.errors import InvalidRequest, InvalidToken, error_response
 from sipline.sip.grammar import is_digits
-from sipline.store.database import StoreUnavailable
 from sipline.store.records import Portal
 from sipline.telephony import php_values
 from sipline.telephony.services import Services
@@ -70,16 +70,10 @@ class OAuthServer:
         self.urls = urls
 
     async def __call__(self, request: Request, path: str) -> Response:
-        try:
-            if path == "/oauth/token":
-                return await self.token(request)
-            return await self.authorize(request)
-        except OAuthError as error:
-            return json_response({"error": error.code, "error_description": error.description}, error.status)
-        except RestError as error:  # a body that cannot be read
-            return json_response(error_body(error), error.status)
-        except StoreUnavailable:
-            return json_response(error_body(DatabaseUnavailable()), DatabaseUnavailable.status)
+        return await answered(request, self.token if path == "/oauth/token" else self.authorize)
+
+    async def app_info(self, request: Request) -> Response:
+        return await answered(request, self.introspect)
 
     async def token(self, request: Request) -> Response:
         """GET query or form POST; unknown parameters are ignored."""
@@ -97,7 +91,7 @@ class OAuthServer:
         portal = await self.services.accounts.portal_for_host(request.headers.get("host"))
         user = query.get("user_id", "1")
         if not is_digits(user, 18):
-            raise OAuthError("invalid_request", "user_id must be a user ID")
+            raise InvalidRequest("user_id must be a user ID")
         code, app = await self.services.oauth.authorize(query.get("client_id", ""), portal, int(user))
         answer = {
             "code": code,
@@ -112,14 +106,14 @@ class OAuthServer:
             return RedirectResponse(app.handler_url + joiner + urlencode(answer), status_code=302)
         return json_response(answer)
 
-    async def app_info(self, request: Request) -> Response:
+    async def introspect(self, request: Request) -> Response:
         """OAuth-side `app.info` (b24pysdk's placement check): what a live access token is."""
         start = time.time()
         _, reserved = await read_params(request)
         token = reserved.get("auth") or reserved.get("access_token")
         grant = await self.services.oauth.token_grant(token) if isinstance(token, str) and token else None
         if grant is None:
-            return json_response(error_body(InvalidToken()), 401)
+            raise InvalidToken()
         app = grant.app
         portal = await self.services.accounts.portal(app.portal_id)
         base = self.urls.portal_base(portal)
@@ -142,3 +136,12 @@ class OAuthServer:
         }
         finish = time.time()
         return json_response(success_body(result, time_block(start, finish, finish - start)))
+
+
+async def answered(request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
+    """`handler`'s response, or the error envelope of what it raised (a body that cannot be read, an
+    OAuth refusal, the store down)."""
+    try:
+        return await handler(request)
+    except Exception as error:  # every outcome is an answer of the wire's (docs/behaviour.md#rest-errors)
+        return error_response(wire_error(error, request.scope["path"]))

@@ -32,7 +32,9 @@ from starlette.types import Receive, Scope, Send
 from sipline.files import write_private
 from sipline.registration.leases import LeaseKeeper, LeaseSettings
 from sipline.rest.client_address import Networks, client_address
-from sipline.rest.endpoint import RestApi, RestLimits, json_response
+from sipline.rest.endpoint import RestApi, RestLimits, wire_error
+from sipline.rest.envelope import json_response
+from sipline.rest.errors import MethodNotFound, error_response
 from sipline.rest.limits import Rate
 from sipline.rest.oauth_server import OAUTH_PATHS, OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
@@ -102,13 +104,7 @@ async def preflight(request: Request) -> Response:
 
 
 async def sip_worker_answer(request: Request) -> Response:
-    return json_response(
-        {
-            "error": "ERROR_METHOD_NOT_FOUND",
-            "error_description": "This is a sip worker: the REST API is on the api processes",
-        },
-        404,
-    )
+    return error_response(MethodNotFound("This is a sip worker: the REST API is on the api processes"))
 
 
 class SiplineApp:
@@ -201,8 +197,8 @@ class SiplineApp:
     async def healthz(self) -> Response:
         try:
             await self.services.db.ping()
-        except StoreUnavailable:
-            return json_response({"error": "DATABASE_UNAVAILABLE", "error_description": "Database unreachable"}, 503)
+        except StoreUnavailable as error:
+            return error_response(wire_error(error, "/healthz"))
         return json_response({"status": "ok"})
 
 
