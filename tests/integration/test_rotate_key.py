@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sipline.store.database import sqlite_url
-from sipline.store.lock import lock_store
+from sipline.store.engines import lock_store
+from sipline.store.urls import sqlite_url
 from tests.integration.server import SiplineProcess
 from tests.stores import database_url_for, store_env
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from sipline.store.crypto import SecretBox
-from sipline.store.database import open_store, sqlite_url
+from sipline.store.engines import open_store
+from sipline.store.urls import sqlite_url
 from tests.stores import fresh_postgres
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from sipline.accounts.portals import Accounts
 from sipline.accounts.oauth import CODE_LIFETIME, REFRESH_LIFETIME, OAuth, UnusableGrant
+from sipline.accounts.portals import Accounts
 from sipline.store.crypto import code_hash
 
 T0 = 1_800_000_000.0

@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from sipline.store.crypto import SecretBox, code_hash
-from sipline.store.database import MISSING, open_store
-from sipline.store.sqlite import CHANGE_CHECK_INTERVAL
+from sipline.store.database import MISSING
+from sipline.store.engines import open_store
 from sipline.store.records import Binding, LineType, NewLine, NewSession, RegistrationUpdate, StatusResult
+from sipline.store.sqlite import CHANGE_CHECK_INTERVAL
 from sipline.telephony.line_names import office_login, title_key
 
 

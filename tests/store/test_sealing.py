@@ -12,9 +12,10 @@ from alembic.config import Config
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sipline.store.crypto import KeyMaterialError, SecretBox
-from sipline.store.database import open_store, sqlite_url
+from sipline.store.engines import open_store
 from sipline.store.migrate import MIGRATIONS
 from sipline.store.records import LineType
+from sipline.store.urls import sqlite_url
 from tests.store.test_repository import new_line, run, setup_portal
 from tests.stores import fresh_postgres
 

@@ -7,9 +7,10 @@ import asyncio
 import pytest
 
 from sipline.store.crypto import SecretBox
-from sipline.store.database import open_store, sqlite_url
-from sipline.telephony.caller import Caller
+from sipline.store.engines import open_store
+from sipline.store.urls import sqlite_url
 from sipline.telephony import errors
+from sipline.telephony.caller import Caller
 from sipline.telephony.errors import AccessDenied, LineNotFound, MaxCloudPbx, RegistrationNotFound, TitleExists
 from sipline.telephony.lines import SipLines
 from sipline.telephony.outgoing import OutgoingLines

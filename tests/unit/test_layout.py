@@ -48,6 +48,41 @@ def imported_rooms(path: Path) -> set[str]:
     return rooms
 
 
+def imported_modules(path: Path) -> set[str]:
+    """The sipline modules `path` imports, anywhere in it (a function's import ties files as much)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sipline."):
+            found |= {f"{node.module}.{alias.name}" for alias in node.names} | {node.module}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("sipline.")}
+    return found
+
+
+def module_of(path: Path) -> str:
+    return ".".join(("sipline", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+
+
+def test_no_files_import_each_other_in_a_circle():
+    modules = {module_of(path): path for path in sources()}
+    arrows = {name: imported_modules(path) & modules.keys() - {name} for name, path in modules.items()}
+    done: set[str] = set()
+
+    def circle_from(name: str, trail: list[str]) -> list[str] | None:
+        if name in trail:
+            return trail[trail.index(name) :] + [name]
+        if name in done:
+            return None
+        for target in sorted(arrows[name]):
+            if (found := circle_from(target, trail + [name])) is not None:
+                return found
+        done.add(name)
+        return None
+
+    circles = [found for name in sorted(modules) if (found := circle_from(name, [])) is not None]
+    assert circles[:1] == []
+
+
 def test_every_room_imports_only_the_rooms_its_arrows_lead_to():
     wrong = {}
     for path in sources():

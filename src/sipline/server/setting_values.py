@@ -112,7 +112,7 @@ def parse_flag(text: str, setting: str) -> bool:
 
 def parse_database_url(text: str, setting: str) -> str:
     """`sqlite:///FILE` or `postgresql://…` (no secrets in the message)."""
-    from sipline.store.database import check_url
+    from sipline.store.urls import check_url
 
     try:
         return check_url(text)

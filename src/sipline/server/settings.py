@@ -281,13 +281,13 @@ class Settings:
 
     @property
     def store_url(self) -> str:
-        from sipline.store.database import sqlite_url
+        from sipline.store.urls import sqlite_url
 
         return self.database_url or sqlite_url(self.data_dir)
 
     @property
     def shared_store(self) -> bool:
-        from sipline.store.database import shared_by_processes
+        from sipline.store.urls import shared_by_processes
 
         return shared_by_processes(self.store_url)
 

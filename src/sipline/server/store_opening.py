@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sipline.files import make_private_folder
 from sipline.server.settings import ConfigError, Settings
 from sipline.store.crypto import KeyMaterialError, SecretBox
-from sipline.store.database import Database, open_store
+from sipline.store.database import Database
+from sipline.store.engines import lock_store, open_store
 from sipline.store.keys import KeyFiles
-from sipline.store.lock import lock_store
 
 
 def open_database(settings: Settings, *, exclusive: bool = False) -> Database:

@@ -17,7 +17,6 @@ element of a cache key) a write can change, None for all.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from pathlib import Path
 from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -28,13 +27,8 @@ from sipline.store.repository import Repository
 
 T = TypeVar("T")
 
-DB_FILE = "sipline.db"
 MAX_CACHED = 100_000  # entries; past it the cache starts over (keys can come from the network)
 MISSING = object()  # recall(): nothing cached under the key
-
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / DB_FILE}"
 
 
 class StoreUnavailable(Exception):
@@ -134,43 +128,3 @@ class Database(Protocol):
         """Begin following other processes' writes (a no-op where there are none)."""
 
     def close(self) -> None: ...
-
-
-def check_url(text: str) -> str:
-    """`sqlite:///FILE` or `postgresql://…`, as open_store takes it.
-
-    Raises: ValueError saying what is wrong (without the URL, which may hold a password)."""
-    try:
-        url = sa.engine.make_url(text)
-    except (sa.exc.ArgumentError, ValueError):
-        raise ValueError("not a database URL (sqlite:///FILE or postgresql://…)") from None
-    if url.get_backend_name() not in ("sqlite", "postgresql") or url.drivername not in (
-        "sqlite",
-        "postgresql",
-        "postgres",
-        "postgresql+psycopg",
-    ):
-        raise ValueError(f"{url.drivername!r} is not sqlite or postgresql")
-    if url.get_backend_name() == "sqlite" and not url.database:
-        raise ValueError("a SQLite URL names a file: sqlite:///path/to/sipline.db")
-    return text
-
-
-def shared_by_processes(url: str) -> bool:
-    """Whether sipline processes on many hosts can share the store `url` names (`--role`, `--workers`):
-    the `peers` its Database will have."""
-    return not url.lower().startswith("sqlite")
-
-
-def open_store(url: str, box: SecretBox) -> Database:
-    """The engine the URL names: `sqlite:///FILE` or `postgresql://…`. Raises: ValueError."""
-    scheme = url.partition(":")[0].lower()
-    if scheme == "sqlite":
-        from sipline.store.sqlite import SqliteDatabase
-
-        return SqliteDatabase(url, box)
-    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-        from sipline.store.postgres import PostgresDatabase
-
-        return PostgresDatabase(url, box)
-    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")

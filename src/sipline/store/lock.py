@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import LiteralString, Protocol
 
 import psycopg
-import sqlalchemy as sa
 
 from sipline.files import PRIVATE_FILE
 
@@ -95,16 +94,3 @@ def _flock(fd: int, exclusive: bool) -> None:
             raise StoreBusy(_IN_USE) from None
     log.warning(_WAITING)
     fcntl.flock(fd, fcntl.LOCK_SH)
-
-
-def lock_store(url: str, exclusive: bool) -> StoreLock:
-    """Shared: waits while a rotation runs. Exclusive: Raises StoreBusy at once when any process
-    holds the store."""
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            return NoLock()
-        return FileLock(Path(f"{parsed.database}{LOCK_SUFFIX}"), exclusive)
-    from sipline.store.postgres import libpq_url
-
-    return AdvisoryLock(libpq_url(url), exclusive)

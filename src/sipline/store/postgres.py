@@ -43,6 +43,7 @@ from sipline.store.lock import USERS_LOCK, NoLock, StoreLock
 from sipline.store.migrate import upgrade
 from sipline.store.repository import Repository
 from sipline.store.sql import SqlRepository
+from sipline.store.urls import libpq_url
 
 T = TypeVar("T")
 log = logging.getLogger("sipline.store")
@@ -73,10 +74,6 @@ def driver_url(url: str) -> str:
     """SQLAlchemy's URL for psycopg 3, from `postgresql://…` as operators write it."""
     parsed = sa.engine.make_url(url)
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
-def libpq_url(url: str) -> str:
-    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class PostgresDatabase(Database):
