@@ -83,7 +83,7 @@ def metrics(process: SiplineProcess) -> dict[str, float]:
     text = httpx.get(f"{process.base_url}/metrics").text
     patterns = {
         "success": r'sipline_registrations\{status="success"\} (\S+)',
-        "sent": r'sipline_sip_messages_total\{event="sent"\} (\S+)',
+        "sent": r'sipline_sip_messages_sent_total\{kind="request"\} (\S+)',
         "start": r"^sipline_registration_engine_start_time_seconds (\S+)",
         "last_success": r"^sipline_registration_last_success_time_seconds (\S+)",
     }

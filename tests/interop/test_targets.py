@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import socket
 import time
 
-import httpx
 import pytest
 
 from sipline.server.tls import ensure_self_signed
 from tests.interop.conftest import SCALE, add_line
+from tests.metrics import by_label, families, value
 from tests.peers.kamailio import Kamailio
 from tests.waiting import wait_until
 
@@ -106,8 +105,8 @@ def registered_then_restarted_without_private_targets(start_sipline, server: str
 
 def holds_a_line(process) -> bool:
     """Whether `process` works the line: on SQLite it works every line; on PostgreSQL those it holds a lease on."""
-    found = re.search(r"sipline_leases_held\{[^}]*\} (\d+)", httpx.get(f"{process.base_url}/metrics").text)
-    return found is None or int(found.group(1)) >= 1
+    held = families(process.base_url)["sipline_leases_held"].samples
+    return not held or held[0].value >= 1
 
 
 def point_srv_at(loopback_dns, name: str, port: int) -> None:
@@ -116,8 +115,7 @@ def point_srv_at(loopback_dns, name: str, port: int) -> None:
 
 
 def refused_targets(process) -> int:
-    found = re.search(r'event="refused_target"} (\d+)', httpx.get(f"{process.base_url}/metrics").text)
-    return int(found.group(1)) if found else 0
+    return int(value(process.base_url, "sipline_sip_messages_dropped_total", reason="refused_target"))
 
 
 def nothing_reaches(trap: socket.socket, process, refusals: int) -> bool:
@@ -187,5 +185,5 @@ def test_tls_with_certificate_verification(tmp_path, loopback_dns, start_sipline
 
 def test_metrics(sipline):
     add_line(sipline, "sip.nowhere.invalid", "100", "x").wait("error")
-    text = httpx.get(f"{sipline.base_url}/metrics").text
-    assert 'sipline_registrations{status="error"} 1' in text
+    assert by_label(sipline.base_url, "sipline_registrations", "status") == {
+        "wait": 0, "in_progress": 0, "success": 0, "error": 1}

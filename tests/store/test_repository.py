@@ -174,6 +174,25 @@ def test_bindings_move_from_before_to_after(db):
     assert stored() == [c]
 
 
+def test_live_bindings_are_counted_by_transport(db):
+    portal, *_ = setup_portal(db)
+    lines = [run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE), 1.0)))
+             for _ in range(2)]
+
+    def binding(contact: str, transport: str, expires_at: float) -> Binding:
+        return Binding(contact=contact, expires_at=expires_at, granted=60, call_id="c", cseq=1, transport=transport,
+                       source=("192.0.2.1", 5060), local=("127.0.0.1", 5060), first_registered_at=1.0,
+                       last_refreshed_at=1.0)
+
+    assert run(db.read(lambda repo: repo.live_bindings_by_transport(50.0))) == {}
+    run(db.write(lambda repo: repo.save_bindings({
+        lines[0].id: ([], [binding("sip:a@192.0.2.1", "udp", 100.0), binding("sip:b@192.0.2.1", "tcp", 100.0)]),
+        lines[1].id: ([], [binding("sip:c@192.0.2.1", "udp", 200.0), binding("sip:d@192.0.2.1", "tls", 40.0)]),
+    })))
+    assert run(db.read(lambda repo: repo.live_bindings_by_transport(50.0))) == {"udp": 2, "tcp": 1}
+    assert run(db.read(lambda repo: repo.live_bindings_by_transport(150.0))) == {"udp": 1}
+
+
 def test_kept_values_are_recalled_only_where_no_other_process_writes(db):
     async def scenario() -> object:
         await db.start()

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -164,26 +163,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(settings: Settings, argv: list[str]) -> int:
     """Run the server; with --workers N, N-1 more copies of this command share its port."""
-    from sipline.server.app import PARENT_ENV, serve
+    from sipline.server.workers import PARENT_ENV, metrics_directory, start_workers
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "sipline", *argv, "--workers", "1"], env={**os.environ, PARENT_ENV: str(os.getpid())}
-        )
-        for _ in range(settings.workers - 1)
-    ]
-    try:
-        import uvloop
+    with metrics_directory(settings.workers) as directory:
+        from sipline.server.app import serve  # imports prometheus_client: after the directory is set
 
-        uvloop.run(serve(settings, reuse_port=bool(children) or PARENT_ENV in os.environ))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(30)
+        children = start_workers(argv, settings.workers - 1, directory)
+        try:
+            import uvloop
+
+            reuse_port = bool(children) or PARENT_ENV in os.environ
+            uvloop.run(serve(settings, reuse_port=reuse_port, metrics_dir=directory))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.wait(30)
     return 0
 
 

@@ -20,7 +20,7 @@ sweep cost more than a few entries.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -128,6 +128,7 @@ class Guard:
         self.slots: _Table[tuple[str, str], float] = _Table(
             limits.table_size, lambda began, now: now - began > max(limits.user_interval, window)
         )
+        self.blocks: Counter[str] = Counter()  # blocks begun, by cause ("flood", "auth_failures"), for /metrics
 
     def admit(self, ip: str, now: float) -> bool:
         """False: drop the request silently (blocked, or flooding)."""
@@ -142,6 +143,7 @@ class Guard:
         source.requests += 1
         if source.requests > limits.flood_requests:
             source.blocked_until = now + limits.flood_block
+            self.blocks["flood"] += 1
             return False
         return True
 
@@ -168,6 +170,7 @@ class Guard:
         source.blocks.append(now)
         source.blocked_until = now + length
         source.failures.clear()
+        self.blocks["auth_failures"] += 1
         return True
 
     def may_challenge(self, ip: str, username: str | None, now: float, holds_binding: bool) -> bool:
@@ -194,6 +197,10 @@ class Guard:
             return False
         _trim(attempts, now - self.limits.failure_window, self.limits.user_failures)
         return len(attempts) >= self.limits.user_failures
+
+    def blocked_sources(self, now: float) -> int:
+        """How many source IPs are blocked at `now` (a walk of the IP table: for a scrape, not per request)."""
+        return sum(1 for source in self.sources.entries.values() if now < source.blocked_until)
 
     def blocked_until(self, ip: str) -> float:
         source = self.sources.get(ip)

@@ -23,6 +23,7 @@ import json
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from email.utils import formatdate
@@ -90,6 +91,9 @@ class Registrar:
         self.wall = wall
         self.nonces = Nonces(master_key)
         self.guard = Guard(settings.abuse)
+        # what became of each REGISTER, as (decision, reason) for /metrics: accepted, challenged,
+        # refused (a failed authentication or an error answer), dropped (unanswered: abuse limits)
+        self.decisions: Counter[tuple[str, str]] = Counter()
         self._pending: list[_Pending] = []
         self._committing = False
         self._bound: set[tuple[str, str]] = (
@@ -128,9 +132,7 @@ class Registrar:
             return
         now = self.wall()
         if not self.guard.admit(source.address, now):
-            self.transport.stats["registrar_dropped"] += (
-                1  # docs/behaviour.md#office-abuse: blocked or flooding: no answer
-            )
+            self.decisions["dropped", "blocked"] += 1  # docs/behaviour.md#office-abuse: blocked or flooding: no answer
             return
         realm = self._realm(request, realms)  # type: ignore[arg-type]
         if realm is None:
@@ -179,9 +181,7 @@ class Registrar:
         username = to_user(request) or ""
         if self.guard.may_challenge(source.address, username, self.wall(), (username, source.address) in self._bound):
             raise self._challenge(source, realm, username, algorithms, stale=False)
-        self.transport.stats["registrar_dropped"] += (
-            1  # docs/behaviour.md#office-abuse: this IP had its challenge for the user
-        )
+        self.decisions["dropped", "challenge_limited"] += 1  # docs/behaviour.md#office-abuse: this IP had its challenge
 
     async def _load_realms(self, request: Request, source: Source) -> None:
         await self.db.cached(REALMS, lambda repo: repo.portal_realms())
@@ -250,9 +250,7 @@ class Registrar:
         if state is not NonceState.INVALID and not self.guard.may_verify(
             source.address, username, issued_at(credentials.nonce), now, holds_binding
         ):
-            self.transport.stats["registrar_dropped"] += (
-                1  # docs/behaviour.md#office-abuse: not the nonce of this IP's current slot
-            )
+            self.decisions["dropped", "verify_limited"] += 1  # docs/behaviour.md#office-abuse: not this slot's nonce
             return
         stored = self._ha1(user, realm, credentials.algorithm) if user else self._decoy.get(credentials.algorithm, "")
         good = state is not NonceState.INVALID and _verify(credentials, stored)
@@ -329,10 +327,11 @@ class Registrar:
                 )
             )
         if forbidden:
-            raise Forbidden(reason)
+            raise Forbidden(reason)  # counted as refused by _refuse
+        self.decisions["refused", reason.replace(" ", "_")] += 1
         if self.guard.may_challenge(source.address, username, now, (username, source.address) in self._bound):
             raise self._challenge(source, realm, username, algorithms, stale=False)
-        self.transport.stats["registrar_dropped"] += 1
+        self.decisions["dropped", "challenge_limited"] += 1
 
     def _challenge(
         self, source: Source, realm: str, username: str, algorithms: tuple[str, ...], *, stale: bool
@@ -415,6 +414,7 @@ class Registrar:
         headers = [("Contact", line) for line in rules.contact_lines(outcome, now)]
         headers.append(("Date", _http_date(int(now))))
         headers += [("Path", path) for path in item.register.path]
+        self.decisions["accepted", ""] += 1
         self._send(
             request,
             source,
@@ -437,6 +437,8 @@ class Registrar:
     # -- helpers -------------------------------------------------------------------------------------
 
     def _refuse(self, request: Request, source: Source, error: SipError) -> None:
+        challenged = isinstance(error, Unauthorized)  # after a failure too: _failed counted the failure
+        self.decisions[("challenged", "") if challenged else ("refused", error.reason.lower().replace(" ", "_"))] += 1
         self._send(request, source, lambda to_tag, at: encode_error(request, error, to_tag=to_tag, source=at))
 
     def _send(self, request: Request, source: Source, encode: Callable[[str, tuple[str, int]], bytes]) -> None:

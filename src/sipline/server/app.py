@@ -40,11 +40,14 @@ from sipline.rest.oauth_server import OAUTH_PATHS, OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
 from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
 from sipline.server.line_events import Follower, PublishedEvents
+from sipline.server.metrics import CONTENT_TYPE, Metrics
 from sipline.server.request_deadline import DeadlineProtocol
 from sipline.server.settings import ConfigError, Settings
+from sipline.server.sip_metrics import SipCollector
 from sipline.server.sip_side import SipService, sip_settings
 from sipline.server.store_opening import open_database
 from sipline.server.tls import ensure_self_signed
+from sipline.server.workers import PARENT_ENV
 from sipline.store.database import StoreUnavailable
 from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, NoEvents
@@ -52,7 +55,6 @@ from sipline.telephony.services import Services
 
 log = logging.getLogger("sipline")
 access = logging.getLogger("sipline.access")
-PARENT_ENV = "SIPLINE_WORKER_PARENT"  # set in --workers children: the pid of the process that started them
 BASE_URL_FILE = "base_url"  # where `serve` leaves its URL for `sipline webhook create`
 OAUTH_URL_FILE = "oauth_url"  # and the OAuth server's, for `sipline app create`
 # A store thread that runs Python (PostgreSQL rows made into lines) holds the GIL up to this long
@@ -113,7 +115,7 @@ class SiplineApp:
         services: Services,
         urls: Urls,
         *,
-        sip: SipService | None = None,
+        metrics: Metrics | None = None,
         access_log: bool = False,
         limits: RestLimits = RestLimits(),
         counters: Limits | None = None,
@@ -123,9 +125,9 @@ class SiplineApp:
     ) -> None:
         """`oauth_only`: the OAuth server's own listener, where /rest/app.info is the OAuth-side one;
         without `api` (a `sip` worker) only /healthz and /metrics are served. `trusted_proxies` may
-        name the client in X-Forwarded-For."""
+        name the client in X-Forwarded-For. `metrics`: served at /metrics, REST requests counted in them."""
         self.services = services
-        self.sip = sip
+        self.metrics = metrics
         self.rest = RestApi(services, limits=limits, counters=counters)
         self.oauth = OAuthServer(services, urls)
         self.access_log = access_log
@@ -174,8 +176,8 @@ class SiplineApp:
     def routes(self) -> list[BaseRoute]:
         """The first route that matches a request answers it; `fallback` what none takes."""
         routes: list[BaseRoute] = [Route("/healthz", Endpoint(lambda _: self.healthz()))]
-        if not self.oauth_only:
-            routes.append(Route("/metrics", Endpoint(self.metrics)))
+        if self.metrics is not None:
+            routes.append(Route("/metrics", Endpoint(self.scrape)))
         if not self.api:
             return routes
         return [
@@ -189,10 +191,13 @@ class SiplineApp:
         its app.info; a sip worker has none."""
         if not self.api:
             return Endpoint(sip_worker_answer)
-        return Endpoint(self.oauth.app_info if self.oauth_only else self.rest)
+        if self.oauth_only:
+            return Endpoint(self.oauth.app_info)
+        return Endpoint(self.metrics.timed(self.rest) if self.metrics else self.rest)
 
-    async def metrics(self, request: Request) -> Response:
-        return Response(self.sip.metrics() if self.sip else "", media_type="text/plain; version=0.0.4")
+    async def scrape(self, request: Request) -> Response:
+        assert self.metrics is not None  # the route is there only with them
+        return Response(await self.metrics.exposition(), media_type=CONTENT_TYPE)
 
     async def healthz(self) -> Response:
         try:
@@ -216,21 +221,26 @@ def raise_open_files_limit() -> int:
     return hard
 
 
-async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
-    """`reuse_port`: one of several processes on the HTTP port (--workers)."""
+async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: str | None = None) -> None:
+    """`reuse_port`: one of several processes on the HTTP port (--workers), which count their metrics
+    in `metrics_dir` (server/workers.py)."""
     settings, bound = _bind_free_ports(settings)
     open_files = raise_open_files_limit()
+    metrics = Metrics(metrics_dir)
     db = open_database(settings)
+    db.on_unavailable = metrics.store_unavailable.inc
     sip = SipService(db, sip_settings(settings, db.box, open_files)) if settings.role != "api" else None
     keeper = None
     if db.peers is not None:  # line changes reach the other processes through the store
-        events: LineEvents = PublishedEvents(db.peers)
+        events: LineEvents = PublishedEvents(db.peers, metrics.line_event)
         if sip is not None:
             keeper = LeaseKeeper(db, sip.engine, LeaseSettings(settings.lease_time, settings.reconcile_interval))
-            Follower(db, db.peers, sip.engine, keeper)
+            Follower(db, db.peers, sip.engine, keeper, metrics.line_event)
             sip.leases = keeper
     else:
         events = sip.engine if sip is not None else NoEvents()
+    if sip is not None:
+        metrics.add(SipCollector(sip, db))
     await db.start()  # after every subscription: LISTEN covers the channels known at start
     services = Services.build(
         db,
@@ -260,7 +270,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
     app = SiplineApp(
         services,
         urls,
-        sip=sip,
+        metrics=metrics,
         access_log=settings.access_log,
         limits=limits,
         counters=counters,

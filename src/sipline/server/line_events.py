@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sipline.registration.engine import RegistrationEngine
 from sipline.registration.leases import LeaseKeeper
@@ -23,13 +24,15 @@ from sipline.store.records import Line, LineType
 
 log = logging.getLogger("sipline.server.line_events")
 CHANNEL = "sipline_lines"
+KINDS = ("added", "changed", "deleted")
+Counted = Callable[[str, str], None]  # (direction, kind): server/metrics.py counts each event
 
 
 class PublishedEvents:
     """LineEvents for a shared store: each change goes out as a notification."""
 
-    def __init__(self, peers: Peers) -> None:
-        self.peers = peers
+    def __init__(self, peers: Peers, counted: Counted) -> None:
+        self.peers, self.counted = peers, counted
         self._tasks: set[asyncio.Task[None]] = set()
 
     def line_added(self, line: Line) -> None:
@@ -50,26 +53,34 @@ class PublishedEvents:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, payload: str) -> None:
+        kind = payload.partition(" ")[0]
         try:
             await self.peers.notify(CHANNEL, payload)
         except StoreUnavailable as error:
+            self.counted("unpublished", kind)
             log.warning("line change not published (%s): the owner's reconcile will find it", error)
+        else:
+            self.counted("published", kind)
 
 
 class Follower:
     """A `sip` worker's side: notifications → its engine and lease keeper."""
 
-    def __init__(self, db: Database, peers: Peers, engine: RegistrationEngine, keeper: LeaseKeeper) -> None:
-        self.db, self.engine, self.keeper = db, engine, keeper
+    def __init__(
+        self, db: Database, peers: Peers, engine: RegistrationEngine, keeper: LeaseKeeper, counted: Counted
+    ) -> None:
+        self.db, self.engine, self.keeper, self.counted = db, engine, keeper, counted
         self._tasks: set[asyncio.Task[None]] = set()
         peers.subscribe(CHANNEL, self.on_notification)
         peers.on_reconnect(keeper.reconcile_soon)
 
     def on_notification(self, payload: str) -> None:
         kind, _, rest = payload.partition(" ")
-        if not is_digits(rest, 18):
+        if kind not in KINDS or not is_digits(rest, 18):
+            self.counted("received", "malformed")
             log.warning("ignoring a malformed line notification %r", payload[:80])
             return
+        self.counted("received", kind)
         line_id = int(rest)
         if kind == "added":
             self.keeper.poke()

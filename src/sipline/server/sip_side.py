@@ -79,30 +79,6 @@ class SipService:
         await self.engine.stop()
         await self.transport.stop()
 
-    def metrics(self) -> str:
-        """Prometheus text: what the sockets saw and where the registrations stand."""
-        lines = ["# TYPE sipline_sip_messages_total counter"]
-        for name, count in sorted(self.transport.stats.items()):
-            lines.append(f'sipline_sip_messages_total{{event="{name}"}} {count}')
-        lines += ["# TYPE sipline_sip_peer_flows gauge", f"sipline_sip_peer_flows {self.transport.accepted.open}"]
-        lines.append("# TYPE sipline_registrations gauge")
-        for result, count in sorted(self.engine.status_counts().items()):
-            lines.append(f'sipline_registrations{{status="{result}"}} {count}')
-        for name, value in (
-            ("sipline_registration_engine_start_time_seconds", self.engine.started_at),
-            ("sipline_registration_last_success_time_seconds", self.engine.last_success_at),
-        ):
-            if value is not None:
-                lines += [f"# TYPE {name} gauge", f"{name} {value:.6f}"]
-        if self.leases is not None:
-            lines += [
-                "# TYPE sipline_leases_held gauge",
-                f'sipline_leases_held{{worker="{self.leases.worker}"}} {len(self.leases.held)}',
-                "# TYPE sipline_sip_workers gauge",
-                f"sipline_sip_workers {self.leases.workers}",
-            ]
-        return "\n".join(lines) + "\n"
-
     def dispatch(self, message: Message, source: Source) -> None:
         if isinstance(message, Response):
             if not self.registrar.pinger.on_response(message):

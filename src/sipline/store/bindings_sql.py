@@ -125,6 +125,13 @@ class SqlBindings(SqlPart):
             .values(reachable=False)
         ).rowcount
 
+    def live_bindings_by_transport(self, now: float) -> dict[str, int]:
+        binding = t.binding.c
+        query = (
+            sa.select(binding.transport, sa.func.count()).where(binding.expires_at > now).group_by(binding.transport)
+        )
+        return {transport: count for transport, count in self.conn.execute(query)}
+
     def nat_bindings(self, now: float) -> list[tuple[int, Binding]]:
         query = (
             sa.select(t.binding)

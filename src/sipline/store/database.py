@@ -96,6 +96,8 @@ class Database(Protocol):
     # Other sipline processes, on any host, write to the same store and hear its notifications
     # (PostgreSQL); None: this process and the `sipline` CLI are alone with it (SQLite).
     peers: Peers | None
+    # Called once for each StoreUnavailable raised, from a store thread too (server/metrics.py counts them).
+    on_unavailable: Callable[[], None]
 
     async def read(self, work: Callable[[Repository], T]) -> T: ...
 

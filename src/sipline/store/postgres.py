@@ -92,6 +92,7 @@ class PostgresDatabase(Database):
         self._subscribers: dict[str, list[Callable[[str], None]]] = {}
         self._on_reconnect: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
+        self.on_unavailable: Callable[[], None] = lambda: None
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -139,9 +140,11 @@ class PostgresDatabase(Database):
                 if _retryable(error.orig) and attempt < MAX_ATTEMPTS:
                     continue
                 if error.connection_invalidated or isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+                    self.on_unavailable()
                     raise StoreUnavailable(str(error.orig).strip()) from None
                 raise
             except sa.exc.TimeoutError:
+                self.on_unavailable()
                 raise StoreUnavailable("no database connection free within the pool timeout") from None
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -232,6 +232,9 @@ class BindingRepository(Protocol):
     def connection_closed(self, ip: str, port: int) -> int:
         """Mark the TCP/TLS bindings from this peer unreachable (until the PBX registers again)."""
 
+    def live_bindings_by_transport(self, now: float) -> dict[str, int]:
+        """How many bindings of all office lines are live at `now`, by transport ("udp", "tcp", "tls")."""
+
 
 class Repository(
     AccountRepository,

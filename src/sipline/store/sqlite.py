@@ -57,6 +57,7 @@ class SqliteDatabase(Database):
         self._cache = Cache()
         self._data_version = self._read_data_version()
         self._checked_at = time.monotonic()
+        self.on_unavailable: Callable[[], None] = lambda: None
 
     async def read(self, work: Callable[[Repository], T]) -> T:
         return self._run(work, "BEGIN")
@@ -111,6 +112,7 @@ class SqliteDatabase(Database):
             with self._conn.begin():
                 self._conn.execute(sa.text("SELECT 1")).scalar_one()
         except sa.exc.DBAPIError as error:
+            self.on_unavailable()
             raise StoreUnavailable(str(error.orig)) from None
 
     async def start(self) -> None:

@@ -252,16 +252,21 @@ class SipTransport:
     def send_to_peer(self, source: Source, data: bytes) -> None:
         """A request of ours to where a peer's request came from (docs/behaviour.md#office-nat: NAT pings to a PBX's source)."""
         if self.gate.permits_peer(source.address):
-            self.reply(source, data)
+            self._to_source(source, data, "sent")
 
     def reply(self, source: Source, data: bytes) -> None:
         """Answer a request where it came from: the flow, or its UDP source (RFC 3581 §4). Only for
         answers: what sipline originates goes through send(), send_keepalive() or send_to_peer()."""
+        self._to_source(source, data, "replied")
+
+    def _to_source(self, source: Source, data: bytes, counted_as: str) -> None:
         if source.flow is not None:
+            self.stats[counted_as] += 1
             source.flow.write(data)
             return
         endpoint = self._udp_for(source.address, source.local)
         if endpoint is not None and endpoint.transport is not None:
+            self.stats[counted_as] += 1
             self._sendto(endpoint.transport, data, (source.address, source.port))
 
     def _sendto(self, transport: asyncio.DatagramTransport, data: bytes, address: tuple[str, int]) -> None:
