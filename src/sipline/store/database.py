@@ -162,6 +162,21 @@ def shared_by_processes(url: str) -> bool:
     return not url.lower().startswith("sqlite")
 
 
+def holds_store(url: str) -> bool:
+    """Whether `url` names a store that sipline made (its schema is there), found without creating
+    anything: operator commands act on a store and never make one.
+
+    Raises: sqlite3.OperationalError or psycopg.OperationalError when the database cannot be read."""
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        from sipline.store.sqlite import holds_sqlite_store
+
+        return holds_sqlite_store(url)
+    from sipline.store.postgres import holds_postgres_store
+
+    return holds_postgres_store(url)
+
+
 def open_store(url: str, box: SecretBox) -> Database:
     """The engine the URL names: `sqlite:///FILE` or `postgresql://…`. Raises: ValueError."""
     scheme = url.partition(":")[0].lower()
