@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 
@@ -24,6 +27,31 @@ def cli(data_dir: Path, *args: str) -> str:
 def fields(output: str) -> dict[str, str]:
     """`key: value` lines as a dict."""
     return dict(line.split(": ", 1) for line in output.splitlines() if ": " in line)
+
+
+class Handler:
+    """An app's handler URL, a real HTTP server: records what the portal POSTs to it, answers `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        received = self.received = []
+
+        class Recorder(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.headers["Content-Type"], parse_qs(body.decode())))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.http = HTTPServer(("127.0.0.1", 0), Recorder)
+        self.url = f"http://127.0.0.1:{self.http.server_port}/install"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
 
 
 class App:

@@ -3,15 +3,13 @@ docs/behaviour.md#rest-oauth-token and docs/behaviour.md#oauth-server (docs/beha
 
 from __future__ import annotations
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from tests.integration.operator import App, call, cli, error, fields
+from tests.integration.operator import App, Handler, call, cli, error, fields
 from tests.integration.server import SiplineProcess
 from tests.stores import execute
 
@@ -25,31 +23,6 @@ def server(tmp_path):
     process = SiplineProcess(tmp_path / "data", "--oauth-listen", "127.0.0.1:0").start()
     yield process
     process.stop()
-
-
-class Handler:
-    """An app's handler URL: records what the portal POSTs to it, answers 200."""
-
-    def __init__(self) -> None:
-        received = self.received = []
-
-        class Recorder(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.headers["Content-Type"], parse_qs(body.decode())))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.http = HTTPServer(("127.0.0.1", 0), Recorder)
-        self.url = f"http://127.0.0.1:{self.http.server_port}/install"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture
@@ -251,6 +224,7 @@ def test_oauth_side_app_info_on_its_own_listener(server):
 def test_app_list_and_fields_of_create(server):
     app = App(server, "--scope", "telephony,user")
     listed = cli(server.data_dir, "app", "list")
-    assert listed == f"{app.client_id} 'test app' scope=telephony,user installed"
+    assert listed.splitlines()[0].split() == ["CLIENT_ID", "NAME", "SCOPE", "STATE"]
+    assert listed.splitlines()[1].split() == [app.client_id, "test", "app", "telephony,user", "installed"]
     assert app.client_secret not in listed
     assert fields(f"client_id: {app.client_id}")["client_id"].startswith("local.")

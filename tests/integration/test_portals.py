@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -36,10 +37,13 @@ def test_portal_create_and_list(server, portal_b):
     assert portal_b["portal"] == "localhost"
     assert re.fullmatch(r"[0-9a-f]{32}", portal_b["member_id"])
     assert portal_b["webhook"].startswith(f"http://localhost:{server.port}/rest/1/")
-    listed = cli(server.data_dir, "portal", "list").splitlines()
-    assert listed[1] == f"localhost {portal_b['member_id']} B"
-    assert listed[0].startswith("127.0.0.1 ")
-    assert cli(server.data_dir, "portal", "list") == "\n".join(listed)  # member_id is stable
+    listed = [line.split() for line in cli(server.data_dir, "portal", "list").splitlines()]
+    assert listed[0] == ["DOMAIN", "MEMBER_ID", "TITLE"]
+    assert listed[2] == ["localhost", portal_b["member_id"], "B"]
+    assert listed[1][0] == "127.0.0.1" and listed[1][2] == "-"  # no title
+    assert [line.split() for line in cli(server.data_dir, "portal", "list").splitlines()] == listed  # member_id is stable
+    as_json = json.loads(cli(server.data_dir, "portal", "list", "--json"))
+    assert as_json[1] == {"DOMAIN": "localhost", "MEMBER_ID": portal_b["member_id"], "TITLE": "B"}
 
 
 def test_a_portal_is_chosen_by_host_and_its_credentials_work_only_there(server, portal_b):
@@ -82,9 +86,9 @@ def test_a_portal_sees_and_changes_only_its_own_lines_tokens_webhooks_and_bindin
     assert error(at_a) == (401, "invalid_client")  # B's app gets no code at A's address
 
     # webhooks are listed and revoked per portal
-    hooks_b = cli(server.data_dir, "webhook", "list", "--portal", "localhost").splitlines()
-    assert len(hooks_b) == 1 and "user=1 scope=telephony active" in hooks_b[0]
-    hook_a_id = cli(server.data_dir, "webhook", "list").split()[0]
+    [hook_b] = json.loads(cli(server.data_dir, "webhook", "list", "--portal", "localhost", "--json"))
+    assert (hook_b["USER"], hook_b["SCOPE"], hook_b["STATE"]) == (1, "telephony", "active")
+    hook_a_id = str(json.loads(cli(server.data_dir, "webhook", "list", "--json"))[0]["ID"])
     revoke = cli_fails(server, "webhook", "revoke", "--portal", "localhost", "--id", hook_a_id)
     assert f"no webhook {hook_a_id} on this portal" in revoke
     assert result(hook_call(hook_a, server, "voximplant.sip.get"))  # still works
@@ -93,7 +97,8 @@ def test_a_portal_sees_and_changes_only_its_own_lines_tokens_webhooks_and_bindin
 def cli_fails(server: SiplineProcess, *args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "sipline", *args, "--data-dir", str(server.data_dir)],
                           capture_output=True, text=True, timeout=60, env={**os.environ, **store_env(server.data_dir)})
-    assert done.returncode == 2, done.stdout
+    assert done.returncode == 1 and done.stdout == "", done.stdout
+    assert len(done.stderr.splitlines()) == 1 and "usage:" not in done.stderr, done.stderr
     return done.stderr
 
 
@@ -117,13 +122,14 @@ def test_users_and_rights(server, portal_b):
 def test_webhook_list_and_revoke(server):
     extra = cli(server.data_dir, "webhook", "create", "--scope", "telephony,user")
     listed = cli(server.data_dir, "webhook", "list").splitlines()
-    assert len(listed) == 2 and "scope=telephony,user active" in listed[1]
+    assert listed[0].split() == ["ID", "USER", "SCOPE", "STATE", "CREATED"]
+    assert len(listed) == 3 and listed[2].split()[1:4] == ["1", "telephony,user", "active"]
     assert extra.split("/")[-2] not in "\n".join(listed)  # the code is never shown again
     assert result(hook_call(extra, server, "scope")) == ["telephony", "user"]
-    webhook_id = listed[1].split()[0]
+    webhook_id = listed[2].split()[0]
     assert cli(server.data_dir, "webhook", "revoke", "--id", webhook_id) == f"webhook {webhook_id} revoked"
     assert error(hook_call(extra, server, "scope")) == (403, "INVALID_CREDENTIALS")
-    assert "revoked" in cli(server.data_dir, "webhook", "list").splitlines()[1]
+    assert json.loads(cli(server.data_dir, "webhook", "list", "--json"))[1]["STATE"] == "revoked"
 
 
 def test_a_deleted_portal_answers_portal_deleted(server, portal_b):

@@ -154,8 +154,8 @@ def test_webhook_create_for_unknown_user_fails_clearly(sipline):
         [sys.executable, "-m", "sipline", "webhook", "create", "--data-dir", str(sipline.data_dir), "--user", "7"],
         capture_output=True, text=True, env={**os.environ, **store_env(sipline.data_dir)},
     )
-    assert out.returncode == 2 and out.stdout == ""
-    assert "no user 7" in out.stderr
+    assert out.returncode == 1 and out.stdout == ""
+    assert "no user 7" in out.stderr and "usage:" not in out.stderr
 
 
 def test_options_preflight_and_healthz(sipline):

@@ -58,3 +58,11 @@ def test_a_key_file_of_the_wrong_size_is_refused(tmp_path):
     (tmp_path / KEY_FILE).write_bytes(b"short")
     with pytest.raises(KeyMaterialError, match="must hold exactly 32 bytes"):
         KeyFiles(tmp_path, None).candidates()
+
+
+def test_an_operator_command_finds_no_key_and_makes_none(tmp_path):
+    with pytest.raises(KeyMaterialError, match="secret.key is missing"):
+        KeyFiles(tmp_path, None, create=False).candidates()
+    assert files(tmp_path) == {}
+    (tmp_path / KEY_FILE).write_bytes(b"c" * 32)
+    assert KeyFiles(tmp_path, None, create=False).candidates() == [(KEY_FILE, b"c" * 32)]

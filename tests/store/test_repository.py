@@ -10,10 +10,13 @@ import sqlalchemy as sa
 
 from sipline.store.crypto import SecretBox, code_hash
 from sipline.store.database import MISSING
-from sipline.store.engines import open_store
+from sipline.store.engines import holds_store, open_store
+from sipline.store.sqlite import CHANGE_CHECK_INTERVAL
+from sipline.store.urls import sqlite_url
 from sipline.store.records import Binding, LineType, NewLine, NewSession, RegistrationUpdate, StatusResult
 from sipline.store.sqlite import CHANGE_CHECK_INTERVAL
 from sipline.telephony.line_names import office_login, title_key
+from tests.stores import fresh_postgres, run_sql
 
 
 def run(coroutine):
@@ -279,3 +282,80 @@ def test_a_portal_keeps_its_line_limit_and_counts_its_lines(db):
     counted = run(db.read(lambda repo: (repo.count_lines(portal.id), repo.count_lines(portal.id, LineType.OFFICE),
                                         repo.count_cloud_lines(portal.id), repo.count_lines(other.id))))
     assert counted == (2, 1, 1, 1)
+
+
+def test_line_states_join_each_line_with_its_registration_and_live_bindings(db):
+    portal, *_ = setup_portal(db)
+    other = run(db.write(lambda repo: repo.insert_portal(domain="q.example", title="Q", member_id="n" * 32,
+                                                         max_cloud_lines=10, now=1.0)))
+    cloud = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, title="A"), 5.0)))
+    office = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE), 6.0)))
+    idle = run(db.write(lambda repo: repo.insert_line(new_line(repo, portal.id, LineType.OFFICE, title="I"), 6.0)))
+    theirs = run(db.write(lambda repo: repo.insert_line(new_line(repo, other.id, title="Q"), 7.0)))
+    update = RegistrationUpdate(reg_id=cloud.reg_id, line_id=cloud.id, status_result=StatusResult.ERROR,
+                                status_code=403, error_message="Forbidden", last_updated=8.0, call_id="c",
+                                cseq_reserved=10, registered_contact=None, sent_contact=None, expires_requested=600,
+                                outcome=True)
+    run(db.write(lambda repo: repo.save_registrations([update])))
+
+    def binding(contact: str, expires_at: float, refreshed: float) -> Binding:
+        return Binding(contact=contact, expires_at=expires_at, granted=60, call_id="c", cseq=1, transport="udp",
+                       source=("192.0.2.1", 5060), local=("127.0.0.1", 5060), first_registered_at=1.0,
+                       last_refreshed_at=refreshed)
+
+    live = [binding("sip:a@192.0.2.1", 200.0, 50.0), binding("sip:b@192.0.2.1", 300.0, 70.0)]
+    gone = binding("sip:c@192.0.2.1", 90.0, 80.0)  # expired at 100, not yet swept
+    run(db.write(lambda repo: repo.save_bindings({office.id: ([], [*live, gone])})))
+
+    def states(**filters):
+        return run(db.read(lambda repo: repo.line_states(100.0, **filters)))
+
+    every = states()
+    assert [state.line.config_id for state in every] == [cloud.config_id, office.config_id, idle.config_id,
+                                                          theirs.config_id]
+    by_line = {state.line.id: state for state in every}
+    assert by_line[cloud.id].registration.status_result is StatusResult.ERROR
+    assert (by_line[cloud.id].registration.status_code, by_line[cloud.id].registration.error_message) == (
+        403, "Forbidden")
+    assert (by_line[cloud.id].bindings, by_line[cloud.id].portal_domain) == (0, "p.example")
+    assert (by_line[office.id].registration, by_line[office.id].bindings, by_line[office.id].last_registered) == (
+        None, 2, 70.0)
+    assert (by_line[idle.id].bindings, by_line[idle.id].last_registered) == (0, None)
+    assert by_line[theirs.id].portal_domain == "q.example"
+    assert by_line[office.id].line.incoming_password == "ab" * 16  # records as the repository gives them
+    assert [state.line.id for state in states(portal_id=other.id)] == [theirs.id]
+    assert [state.line.id for state in states(status=StatusResult.ERROR)] == [cloud.id]
+    assert [state.line.id for state in states(status=StatusResult.WAIT)] == [theirs.id]
+    assert [state.line.id for state in states(config_id=office.config_id)] == [office.id]
+    assert states(config_id=office.config_id, portal_id=other.id) == []
+    assert states(config_id=2**40) == []  # beyond what the column holds: no such line, not an error
+
+
+def test_an_app_deleted_takes_its_codes_and_tokens(db):
+    portal, row_id, _ = setup_portal(db)
+
+    def make(repo):
+        app = repo.insert_app(portal_id=portal.id, client_id="local.a", secret_hash="h", name="A",
+                              scopes="telephony", handler_url="", allowed_users=None, now=1.0)
+        repo.insert_code(app_id=app.id, user_row_id=row_id, code_hash=code_hash("code"), expires_at=99.0)
+        repo.insert_token(app_id=app.id, user_row_id=row_id, access_hash=code_hash("access"),
+                          refresh_hash=code_hash("refresh"), access_expires_at=99.0, refresh_expires_at=99.0, now=1.0)
+
+    run(db.write(make))
+    assert run(db.write(lambda repo: repo.delete_app("local.a"))) is True
+    assert run(db.write(lambda repo: (repo.apps(portal.id), repo.token_grant(code_hash("access")),
+                                     repo.take_code(code_hash("code"))))) == ([], None, None)
+    assert run(db.write(lambda repo: repo.delete_app("local.a"))) is False
+
+
+def test_holds_store_tells_a_store_from_nothing_and_makes_nothing(db, tmp_path):
+    assert holds_store(db.url)
+    missing = tmp_path / "nowhere" / "sipline.db"
+    assert not holds_store(sqlite_url(missing.parent)) and not missing.parent.exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert not holds_store(f"sqlite:///{empty}") and empty.stat().st_size == 0
+    if db.url.startswith("postgresql"):
+        fresh = fresh_postgres()
+        assert not holds_store(fresh)
+        assert run_sql(fresh, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]

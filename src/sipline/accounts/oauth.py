@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sipline.accounts.portals import AccountError, named_portal, parse_scopes
+from sipline.accounts.portals import AccountNotFound, named_portal, parse_scopes
 from sipline.store.crypto import code_hash
 from sipline.store.database import Database
 from sipline.store.records import App, Portal, TokenGrant
@@ -92,7 +92,7 @@ class OAuth:
     async def create_app(
         self, *, portal: str | None, name: str, scopes: str, handler_url: str, allowed_users: list[int] | None = None
     ) -> NewApp:
-        """Raises: AccountError for an unknown portal or malformed scopes."""
+        """Raises: AccountNotFound for an unknown portal, BadAccountValue for unknown scopes."""
         scopes = parse_scopes(scopes)
         client_id = "local." + secrets.token_hex(8) + "." + secrets.token_hex(4)
         secret = secrets.token_urlsafe(32)
@@ -115,12 +115,24 @@ class OAuth:
     async def set_installed(self, client_id: str, installed: bool) -> None:
         """Install again, or uninstall: an uninstalled app's tokens answer APPLICATION_NOT_FOUND.
 
-        Raises: AccountError for an unknown client_id.
+        Raises: AccountNotFound for an unknown client_id.
         """
 
         def work(repo: Repository) -> None:
             if not repo.set_app_active(client_id, installed):
-                raise AccountError(f"no app {client_id}")
+                raise AccountNotFound(f"no app {client_id}")
+
+        await self.db.write(work)
+
+    async def discard_app(self, client_id: str) -> None:
+        """The app gone, with its codes and tokens (`app create` whose handler did not take the install).
+
+        Raises: AccountNotFound for an unknown client_id.
+        """
+
+        def work(repo: Repository) -> None:
+            if not repo.delete_app(client_id):
+                raise AccountNotFound(f"no app {client_id}")
 
         await self.db.write(work)
 
@@ -133,11 +145,11 @@ class OAuth:
         def work(repo: Repository) -> Tokens:
             found = repo.app_by_client_id(client_id)
             if found is None:
-                raise AccountError(f"no app {client_id}")
+                raise AccountNotFound(f"no app {client_id}")
             app = found[0]
             user_row = repo.user_row_id(app.portal_id, 1)
             if user_row is None:
-                raise AccountError("the portal has no user 1")
+                raise AccountNotFound("the portal has no user 1")
             return self._issue(repo, app, user_row)
 
         return await self.db.write(work)
@@ -198,10 +210,10 @@ class OAuth:
         return await self.db.write(work, touches=())
 
     async def app(self, client_id: str) -> App:
-        """An app that holds a live token. Raises: AccountError when there is none."""
+        """An app that holds a live token. Raises: AccountNotFound when there is none."""
         found = await self.db.cached(("app", client_id), lambda repo: repo.app_by_client_id(client_id))
         if found is None:
-            raise AccountError(f"no app {client_id}")
+            raise AccountNotFound(f"no app {client_id}")
         return found[0]
 
     async def token_grant(self, access_token: str) -> TokenGrant | None:

@@ -19,13 +19,43 @@ from sipline.store.database import Database
 from sipline.store.records import Portal, User, WebhookGrant, WebhookInfo
 from sipline.store.repository import Repository
 
-_SCOPE = re.compile(r"[a-z][a-z0-9_]*\Z")
+# docs/behaviour.md#rest-scopes: Bitrix24's scope names [D]; sipline serves methods of `telephony` only,
+# the others are kept on a webhook or app (and shown by `scope`, `app.info`) but open nothing here
+# fmt: off
+KNOWN_SCOPES = frozenset({
+    "ai_admin", "biconnector", "bizproc", "calendar", "call", "cashbox", "catalog", "configuration.import",
+    "contact_center", "crm", "crm.documentgenerator", "delivery", "department", "disk", "documentgenerator",
+    "entity", "faceid", "forum", "iblock", "im", "imbot", "imconnector", "imopenlines", "intranet", "landing",
+    "landing_cloud", "lists", "log", "mailservice", "messageservice", "mobile", "pay_system", "placement", "pull",
+    "rating", "rpa", "sale", "salescenter", "smile", "sonet_group", "task", "tasks", "tasks_extended",
+    "tasksmobile", "telephony", "timeman", "user", "user.userfield", "user_basic", "user_brief", "userconsent",
+    "userfieldconfig",
+})
+# fmt: on
 MAX_LINE_LIMIT = 2**31 - 1  # the column is a 32-bit INTEGER on PostgreSQL
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?::\d{1,5})?\Z")
 
 
 class AccountError(ValueError):
-    """An account request that cannot be carried out (unknown portal or user, bad scope name)."""
+    """An account request that cannot be carried out; the subclasses say why.
+
+    AccountError
+    ├── BadAccountValue   a value given is malformed or unknown (a domain, a scope, a limit)
+    ├── AccountNotFound   no such portal, user, webhook or app (or no portal yet)
+    └── AccountExists     a portal with that domain exists already
+    """
+
+
+class BadAccountValue(AccountError):
+    pass
+
+
+class AccountNotFound(AccountError):
+    pass
+
+
+class AccountExists(AccountError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -43,18 +73,23 @@ class NewWebhook:
 def parse_scopes(text: str) -> str:
     """A comma-separated scope list, normalised.
 
-    Raises: AccountError for an empty list or a malformed scope name.
+    Raises: BadAccountValue for an empty list or a scope Bitrix24 does not have.
     """
     scopes = [scope.strip().lower() for scope in text.split(",") if scope.strip()]
-    if not scopes or not all(_SCOPE.match(scope) for scope in scopes):
-        raise AccountError(f"invalid scope list {text!r}: expected names like telephony,call")
+    if not scopes:
+        raise BadAccountValue(f"scope: {text!r} names no scope: expected names like telephony,user")
+    unknown = [scope for scope in scopes if scope not in KNOWN_SCOPES]
+    if unknown:
+        raise BadAccountValue(
+            f"scope: unknown {', '.join(map(repr, unknown))}; known scopes: {', '.join(sorted(KNOWN_SCOPES))}"
+        )
     return ",".join(dict.fromkeys(scopes))
 
 
 def check_line_limit(max_lines: int) -> None:
-    """Raises: AccountError unless 1 ≤ max_lines ≤ MAX_LINE_LIMIT."""
+    """Raises: BadAccountValue unless 1 ≤ max_lines ≤ MAX_LINE_LIMIT."""
     if not 1 <= max_lines <= MAX_LINE_LIMIT:
-        raise AccountError(f"max-lines: {max_lines} is not between 1 and {MAX_LINE_LIMIT}")
+        raise BadAccountValue(f"max-lines: {max_lines} is not between 1 and {MAX_LINE_LIMIT}")
 
 
 def new_member_id() -> str:
@@ -65,11 +100,11 @@ def new_member_id() -> str:
 def parse_domain(text: str) -> str:
     """A portal domain: a host name or IPv4 address, optionally with a port; lower-cased.
 
-    Raises: AccountError.
+    Raises: BadAccountValue.
     """
     domain = text.strip().lower()
     if not _DOMAIN.match(domain) or len(domain) > 255:
-        raise AccountError(f"invalid portal domain {text!r}: expected a host name like portal.example.com")
+        raise BadAccountValue(f"invalid portal domain {text!r}: expected a host name like portal.example.com")
     return domain
 
 
@@ -109,7 +144,7 @@ class Accounts:
         def work(repo: Repository) -> NewWebhook:
             repo.serialise("portals")
             if repo.portal_by_domain(domain) is not None:
-                raise AccountError(f"a portal {domain} exists already")
+                raise AccountExists(f"a portal {domain} exists already")
             created = self._new_portal(repo, domain, title, max_cloud_lines, max_lines)
             if incoming_server:
                 repo.update_portal(created.portal.id, {"incoming_server": incoming_server})
@@ -174,7 +209,7 @@ class Accounts:
 
         def work(repo: Repository) -> None:
             if not repo.revoke_webhook(named_portal(repo, portal).id, webhook_id):
-                raise AccountError(f"no webhook {webhook_id} on this portal")
+                raise AccountNotFound(f"no webhook {webhook_id} on this portal")
 
         await self.db.write(work)
 
@@ -196,7 +231,7 @@ class Accounts:
 
         def work(repo: Repository) -> None:
             if not repo.set_user_active(named_portal(repo, portal).id, user_number, active):
-                raise AccountError(f"no user {user_number} on this portal")
+                raise AccountNotFound(f"no user {user_number} on this portal")
 
         await self.db.write(work)
 
@@ -224,7 +259,7 @@ class Accounts:
     def _add_webhook(self, repo: Repository, portal: Portal, user_number: int, scopes: str) -> NewWebhook:
         user_row = repo.user_row_id(portal.id, user_number)
         if user_row is None:
-            raise AccountError(f"portal {portal.domain} has no user {user_number}")
+            raise AccountNotFound(f"portal {portal.domain} has no user {user_number}")
         code = new_code()
         repo.insert_webhook(
             portal_id=portal.id, user_row_id=user_row, code_hash=code_hash(code), scopes=scopes, now=self.clock()
@@ -247,12 +282,12 @@ def named_portal(repo: Repository, domain: str | None) -> Portal:
         return _default(repo)
     portal = repo.portal_by_domain(parse_domain(domain))
     if portal is None:
-        raise AccountError(f"no portal {domain}")
+        raise AccountNotFound(f"no portal {domain}")
     return portal
 
 
 def _default(repo: Repository) -> Portal:
     portal = repo.default_portal()
     if portal is None:
-        raise AccountError("no portal yet: start `sipline serve` once first")
+        raise AccountNotFound("no portal yet: start `sipline serve` once first")
     return portal

@@ -2,7 +2,8 @@
 
 They run in their own process against the data dir; a running `serve` sees their
 changes at once (it re-reads what the store changed). Outputs are one value per
-line, `key: value` where there is more than one; scripts depend on them.
+line, `key: value` where there is more than one; lists are tables under a header
+row, or JSON with the same keys (`--json`: what scripts should read).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from sipline.cli.lines import line_list, line_show
+from sipline.cli.output import CommandFailed, Table
 from sipline.rest.oauth_server import Urls
 from sipline.server import settings as config
 from sipline.server.app import base_url_of, urls_in
@@ -78,7 +81,8 @@ def _digest_algorithms(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 async def portal_list(args: argparse.Namespace, settings: Settings, services: Services) -> str:
-    return "\n".join(f"{p.domain} {p.member_id} {p.title}".rstrip() for p in await services.accounts.portals())
+    rows = [{"DOMAIN": p.domain, "MEMBER_ID": p.member_id, "TITLE": p.title} for p in await services.accounts.portals()]
+    return Table(("DOMAIN", "MEMBER_ID", "TITLE"), rows).render(args.json)
 
 
 async def user_create(args: argparse.Namespace, settings: Settings, services: Services) -> int:
@@ -105,11 +109,17 @@ async def webhook_create(args: argparse.Namespace, settings: Settings, services:
 
 
 async def webhook_list(args: argparse.Namespace, settings: Settings, services: Services) -> str:
-    return "\n".join(
-        f"{hook.webhook_id} user={hook.user_number} scope={hook.scopes} "
-        f"{'active' if hook.active else 'revoked'} created={_iso(hook.created_at)}"
+    rows = [
+        {
+            "ID": hook.webhook_id,
+            "USER": hook.user_number,
+            "SCOPE": hook.scopes,
+            "STATE": "active" if hook.active else "revoked",
+            "CREATED": _iso(hook.created_at),
+        }
         for hook in await services.accounts.webhooks(portal=args.portal)
-    )
+    ]
+    return Table(("ID", "USER", "SCOPE", "STATE", "CREATED"), rows).render(args.json)
 
 
 async def webhook_revoke(args: argparse.Namespace, settings: Settings, services: Services) -> str:
@@ -127,12 +137,18 @@ async def app_create(args: argparse.Namespace, settings: Settings, services: Ser
     installed = "yes (no handler)"
     if args.handler:
         tokens = await services.oauth.install_tokens(new.app.client_id)
-        installed = _hand_off(args.handler, urls_in(settings.data_dir, settings), tokens)
+        try:
+            installed = _hand_off(args.handler, urls_in(settings.data_dir, settings), tokens)
+        except CommandFailed:
+            await services.oauth.discard_app(new.app.client_id)  # docs/behaviour.md#oauth-apps: not installed
+            raise
     return f"client_id: {new.app.client_id}\nclient_secret: {new.client_secret}\ninstalled: {installed}"
 
 
 def _hand_off(handler: str, urls: Urls, tokens) -> str:
-    """docs/behaviour.md#oauth-server: POST the ONAPPINSTALL event, form-encoded, to the app's handler."""
+    """docs/behaviour.md#oauth-server: POST the ONAPPINSTALL event, form-encoded, to the app's handler.
+
+    Raises: CommandFailed when the handler cannot be reached or does not answer 2xx."""
     auth = urls.token_fields(tokens) | {"domain": tokens.portal.domain, "application_token": tokens.app.client_id}
     form = {
         "event": "ONAPPINSTALL",
@@ -153,17 +169,23 @@ def _hand_off(handler: str, urls: Urls, tokens) -> str:
         with urllib.request.urlopen(request, timeout=HANDLER_TIMEOUT) as answer:
             return f"yes (handler answered {answer.status})"
     except urllib.error.HTTPError as error:
-        return f"no (handler answered {error.code})"
+        why = f"answered {error.code}"
     except (urllib.error.URLError, OSError, ValueError) as error:
-        return f"no (handler unreachable: {getattr(error, 'reason', error)})"
+        why = f"is unreachable ({getattr(error, 'reason', error)})"
+    raise CommandFailed(f"the handler {handler} {why}: the app was not installed, nothing was kept")
 
 
 async def app_list(args: argparse.Namespace, settings: Settings, services: Services) -> str:
-    return "\n".join(
-        f"{app.client_id} {app.name!r} scope={','.join(sorted(app.scopes))} "
-        f"{'installed' if app.active else 'uninstalled'}"
+    rows = [
+        {
+            "CLIENT_ID": app.client_id,
+            "NAME": app.name,
+            "SCOPE": ",".join(sorted(app.scopes)),
+            "STATE": "installed" if app.active else "uninstalled",
+        }
         for app in await services.oauth.apps(portal=args.portal)
-    )
+    ]
+    return Table(("CLIENT_ID", "NAME", "SCOPE", "STATE"), rows).render(args.json)
 
 
 def _app_installed(installed: bool) -> Command:
@@ -179,6 +201,8 @@ def _iso(moment: float) -> str:
 
 
 COMMANDS: dict[tuple[str, str], Command] = {
+    ("line", "list"): line_list,
+    ("line", "show"): line_show,
     ("portal", "create"): portal_create,
     ("portal", "list"): portal_list,
     ("portal", "limit"): portal_limit,

@@ -12,15 +12,31 @@ from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
-from sipline.accounts.portals import AccountError
+from sipline.accounts.portals import AccountError, BadAccountValue
+from sipline.cli.output import CommandFailed
 from sipline.files import PRIVATE_UMASK
 from sipline.server import settings as config
 from sipline.server.settings import OPTIONS, ConfigError, Option, Settings, settings_from
+from sipline.server.store_opening import NoStore, StoreUnopenable
 from sipline.store.crypto import KeyMaterialError
 from sipline.store.lock import StoreBusy
 from sipline.store.transfer import TransferError
 
 STORE_SETTINGS = ("data_dir", "database_url")  # the flags of every command that opens the store
+SCOPE_HELP = "comma-separated Bitrix24 scopes (default telephony, the one whose methods sipline serves)"
+# What was asked is wrong: exit 2 with the command's usage (argparse's own errors do the same).
+USAGE_ERRORS = (ConfigError, BadAccountValue)
+# What was asked cannot be done here and now (not found, exists already, no store, the store in use):
+# exit 1 with one line on stderr. `serve` refuses these with its usage and 2, as its bad settings.
+RUNTIME_ERRORS = (
+    AccountError,
+    CommandFailed,
+    NoStore,
+    StoreUnopenable,
+    KeyMaterialError,
+    StoreBusy,
+    TransferError,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,10 +58,12 @@ def _parser() -> argparse.ArgumentParser:
 def _operator_commands(commands) -> None:
     """Commands that act on the data dir of a (running or stopped) `serve`; each prints its result."""
 
-    def command(group, name: str, help_: str, *, portal: bool = True) -> argparse.ArgumentParser:
+    def command(group, name: str, help_: str, *, portal: bool = True, listing: bool = False) -> argparse.ArgumentParser:
         parser = _command(group, name, help_, store=True)
         if portal:
             parser.add_argument("--portal", metavar="DOMAIN", help="the portal (default: the first one)")
+        if listing:
+            parser.add_argument("--json", action="store_true", help="a JSON array of objects with the table's keys")
         return parser
 
     portal = commands.add_parser("portal", help="manage portals").add_subparsers(dest="action", required=True)
@@ -68,7 +86,7 @@ def _operator_commands(commands) -> None:
         help="digest challenges of its office lines, in "
         "order, e.g. SHA-256,MD5; default: the service's --registrar-algorithms",
     )
-    command(portal, "list", "one line per portal: domain, member_id, title", portal=False)
+    command(portal, "list", "a table of portals: domain, member_id, title", portal=False, listing=True)
     limit = command(portal, "limit", "set a portal's request-rate limit or line limit")
     limit.add_argument("--rate-limit", metavar="X/Y|off", help="burst X, Y a second after; off: no limit")
     limit.add_argument("--max-lines", metavar="N", help="its limit of lines, office and cloud")
@@ -92,19 +110,38 @@ def _operator_commands(commands) -> None:
     )
     create = command(webhook, "create", "print the base URL of a new webhook")
     create.add_argument("--user", default="1", help="user ID the webhook acts as (default 1)")
-    create.add_argument("--scope", default="telephony", help="comma-separated scopes (default telephony)")
-    command(webhook, "list", "one line per webhook: ID, user, scopes, state (never the code)")
+    create.add_argument("--scope", default="telephony", help=SCOPE_HELP)
+    command(webhook, "list", "a table of webhooks: ID, user, scopes, state (never the code)", listing=True)
     command(webhook, "revoke", "revoke a webhook").add_argument("--id", required=True, help="webhook ID (from list)")
 
     app = commands.add_parser("app", help="manage OAuth applications").add_subparsers(dest="action", required=True)
     create = command(app, "create", "register an app on a portal, install it, print its credentials")
     create.add_argument("--name", required=True)
-    create.add_argument("--scope", default="telephony", help="comma-separated scopes (default telephony)")
+    create.add_argument("--scope", default="telephony", help=SCOPE_HELP)
     create.add_argument("--handler", default="", metavar="URL", help="gets the ONAPPINSTALL hand-off and codes")
     create.add_argument("--users", metavar="ID,ID", help="only these users may use it (default: everyone)")
-    command(app, "list", "one line per app: client_id, name, scopes, state")
+    command(app, "list", "a table of apps: client_id, name, scopes, state", listing=True)
     for action in ("uninstall", "install"):
         command(app, action, f"{action} an app", portal=False).add_argument("--client-id", required=True)
+
+    _line_commands(commands)
+
+
+def _line_commands(commands) -> None:
+    """`line list|show`: what the store holds of every portal's lines (cli/lines.py)."""
+    from sipline.cli.lines import STATUSES, config_id
+
+    line = commands.add_parser("line", help="show lines and their registrations").add_subparsers(
+        dest="action", required=True
+    )
+    listing = _command(line, "list", "a table of lines with their status (cloud) or bindings (office)", store=True)
+    listing.add_argument("--portal", metavar="DOMAIN", help="only this portal's lines (default: every portal's)")
+    listing.add_argument("--status", choices=STATUSES, help="only cloud lines with this STATUS_RESULT")
+    listing.add_argument("--json", action="store_true", help="a JSON array of objects with the table's keys")
+    show = _command(line, "show", "every field of one line, its registration or its bindings", store=True)
+    show.add_argument("config_id", type=config_id, metavar="CONFIG_ID")
+    show.add_argument("--portal", metavar="DOMAIN", help="the line must be this portal's")
+    show.add_argument("--json", action="store_true", help="one JSON object: LINE, REGISTRATION, BINDINGS")
 
 
 def _command(group, name: str, help_: str, *, store: bool = False) -> argparse.ArgumentParser:
@@ -156,8 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rotate-key":
             return _rotate_key(args)
         return _offline(args)
-    except (ConfigError, AccountError, KeyMaterialError, StoreBusy, TransferError) as error:
+    except USAGE_ERRORS as error:
         command_parser.error(str(error))
+    except RUNTIME_ERRORS as error:
+        if args.command == "serve":  # every refusal at start is about what it was started with
+            command_parser.error(str(error))
+        print(f"{command_parser.prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
     return 2
 
 
@@ -192,7 +234,7 @@ def _offline(args: argparse.Namespace) -> int:
     from sipline.telephony.services import Services
 
     settings = _store_settings(args)
-    db = open_database(settings)
+    db = open_database(settings, create=False)
     try:
         services = Services.build(db, incoming_server=settings.registrar_name)
         print(asyncio.run(COMMANDS[args.command, args.action](args, settings, services)))
@@ -210,7 +252,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
     from sipline.store.keys import KEY_FILE, KeyFiles
 
     settings = _store_settings(args)
-    db = open_database(settings, exclusive=True)
+    db = open_database(settings, exclusive=True, create=False)
     keys = KeyFiles(settings.data_dir, settings.secret_key)
     key = new_key()
     try:
@@ -243,7 +285,7 @@ def _migrate_store(args: argparse.Namespace) -> int:
     target_url = config.parse_database_url(args.to, "to")
     if target_url == source_settings.store_url:
         raise ConfigError("to: that is the store being copied")
-    source = open_database(source_settings)
+    source = open_database(source_settings, create=False)
     try:
         target = open_database(replace(source_settings, database_url=target_url))
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sipline.rest.envelope import local_iso
 from sipline.rest.params import Params
+from sipline.store.records import Binding
 from sipline.telephony.caller import Caller
 from sipline.telephony.services import Services
 
@@ -12,16 +13,18 @@ async def sip_bindings(params: Params, caller: Caller, services: Services) -> ob
     """The PBX registrations of an office line (docs/behaviour.md#office-status)."""
     bindings = await services.lines.bindings(caller, params.upper().intval("CONFIG_ID"))
     now = services.lines.clock()
-    return [
-        {
-            "CONTACT": binding.contact,
-            "SOURCE_ADDRESS": f"{binding.source[0]}:{binding.source[1]}",
-            "TRANSPORT": binding.transport,
-            "USER_AGENT": binding.user_agent,
-            "EXPIRES_AT": local_iso(binding.expires_at),
-            "EXPIRES_IN": max(0, int(binding.expires_at - now)),
-            "NAT": binding.nat,
-            "REACHABLE": binding.reachable,
-        }
-        for binding in bindings
-    ]
+    return [render_binding(binding, now) for binding in bindings]
+
+
+def render_binding(binding: Binding, now: float) -> dict[str, object]:
+    """A row of sipline.sip.bindings."""
+    return {
+        "CONTACT": binding.contact,
+        "SOURCE_ADDRESS": f"{binding.source[0]}:{binding.source[1]}",
+        "TRANSPORT": binding.transport,
+        "USER_AGENT": binding.user_agent,
+        "EXPIRES_AT": local_iso(binding.expires_at),
+        "EXPIRES_IN": max(0, int(binding.expires_at - now)),
+        "NAT": binding.nat,
+        "REACHABLE": binding.reachable,
+    }

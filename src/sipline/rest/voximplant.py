@@ -11,7 +11,7 @@ import orjson
 from sipline.rest.envelope import ListResult, local_datetime
 from sipline.rest.memo import IdentityMemo
 from sipline.rest.params import Params
-from sipline.store.records import Line, LineType
+from sipline.store.records import Line, LineType, Registration
 from sipline.telephony.caller import Caller
 from sipline.telephony.services import Services
 
@@ -102,7 +102,11 @@ async def sip_delete(params: Params, caller: Caller, services: Services) -> obje
 
 
 async def sip_status(params: Params, caller: Caller, services: Services) -> object:
-    registration = await services.lines.status(caller, params.upper().intval("REG_ID"))
+    return render_status(await services.lines.status(caller, params.upper().intval("REG_ID")))
+
+
+def render_status(registration: Registration) -> dict[str, object]:
+    """The result of voximplant.sip.status (docs/behaviour.md#reg-status)."""
     return {
         "REG_ID": registration.reg_id,
         "LAST_UPDATED": local_datetime(registration.last_updated),

@@ -2,36 +2,62 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import psycopg
 import sqlalchemy as sa
 
 from sipline.files import make_private_folder
-from sipline.server.settings import ConfigError, Settings
+from sipline.server.settings import Settings
 from sipline.store.crypto import KeyMaterialError, SecretBox
 from sipline.store.database import Database
-from sipline.store.engines import lock_store, open_store
+from sipline.store.engines import holds_store, lock_store, open_store
 from sipline.store.keys import KeyFiles
 
 
-def open_database(settings: Settings, *, exclusive: bool = False) -> Database:
+class NoStore(Exception):
+    """The settings point at no store (a mistyped --data-dir or --database-url), and the command
+    is not one that makes it."""
+
+
+class StoreUnopenable(Exception):
+    """The store is there but cannot be opened (no such database server, no rights)."""
+
+
+def open_database(settings: Settings, *, exclusive: bool = False, create: bool = True) -> Database:
     """The store, migrated and opened with the key that opens it (store/keys.py), held under the
     store lock (store/lock.py) until closed: shared, or with `exclusive` alone (`rotate-key`).
+    Only with `create` (`serve`, and the target of `migrate-store`) is a missing store, data dir
+    or key made; operator commands act on what a server made.
 
-    Raises: ConfigError, KeyMaterialError, StoreBusy (exclusive only)."""
-    make_private_folder(settings.data_dir)
+    Raises: StoreUnopenable, NoStore (not `create`), KeyMaterialError, StoreBusy (exclusive only)."""
     try:
-        return _open_locked(settings, exclusive)
-    except (sa.exc.OperationalError, psycopg.OperationalError) as error:
+        if not create:
+            _require_store(settings)
+        make_private_folder(settings.data_dir)
+        return _open_locked(settings, exclusive, create)
+    except (sa.exc.OperationalError, psycopg.OperationalError, sqlite3.OperationalError) as error:
         raise _unopenable(error) from None
 
 
-def _open_locked(settings: Settings, exclusive: bool) -> Database:
+def _require_store(settings: Settings) -> None:
+    """Raises: NoStore when the data dir or the store it names is not there."""
+    if not settings.data_dir.is_dir():
+        raise NoStore(f"no data dir {settings.data_dir}: is --data-dir right? (`sipline serve` makes it)")
+    if not holds_store(settings.store_url):
+        where = (
+            f"the data dir {settings.data_dir}" if not settings.database_url else "the database --database-url names"
+        )
+        raise NoStore(f"{where} holds no sipline store: is it the right one? (`sipline serve` makes the store)")
+
+
+def _open_locked(settings: Settings, exclusive: bool, create: bool) -> Database:
     try:
         lock = lock_store(settings.store_url, exclusive)
     except OSError as error:  # the SQLite file's folder is missing or not ours
         raise _unopenable(error) from None
     try:
-        db = _open_with_key(settings, KeyFiles(settings.data_dir, settings.secret_key))
+        db = _open_with_key(settings, KeyFiles(settings.data_dir, settings.secret_key, create=create))
     except BaseException:
         lock.release()
         raise
@@ -72,10 +98,10 @@ def _first_key_that_opens(db: Database, candidates: list[tuple[str, bytes]]) -> 
     raise refusal
 
 
-def _unopenable(error: Exception) -> ConfigError:
+def _unopenable(error: Exception) -> StoreUnopenable:
     reason = (
         f"{error.strerror}: {error.filename}"
         if isinstance(error, OSError) and error.strerror
         else str(getattr(error, "orig", None) or error).strip()
     )
-    return ConfigError(f"database-url: cannot open the database ({reason})")
+    return StoreUnopenable(f"database-url: cannot open the database ({reason})")

@@ -52,6 +52,16 @@ class SqlApps(SqlPart):
             self.conn.execute(sa.update(t.app).where(t.app.c.client_id == client_id).values(active=active)).rowcount
         )
 
+    def delete_app(self, client_id: str) -> bool:
+        found = self._app_where(t.app.c.client_id == client_id)
+        if found is None:
+            return False
+        app_id = found[0].id
+        for table in (t.oauth_token, t.oauth_code):
+            self.conn.execute(sa.delete(table).where(table.c.app_id == app_id))
+        self.conn.execute(sa.delete(t.app).where(t.app.c.id == app_id))
+        return True
+
     def insert_code(self, *, app_id: int, user_row_id: int, code_hash: str, expires_at: float) -> None:
         self.conn.execute(
             sa.insert(t.oauth_code).values(

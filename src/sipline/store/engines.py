@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sipline.store.crypto import SecretBox
 from sipline.store.database import Database
 from sipline.store.lock import LOCK_SUFFIX, AdvisoryLock, FileLock, NoLock, StoreLock
-from sipline.store.postgres import PostgresDatabase
-from sipline.store.sqlite import SqliteDatabase
+from sipline.store.postgres import PostgresDatabase, holds_postgres_store
+from sipline.store.sqlite import SqliteDatabase, holds_sqlite_store
 from sipline.store.urls import libpq_url
 
 
@@ -23,6 +23,16 @@ def open_store(url: str, box: SecretBox) -> Database:
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return PostgresDatabase(url, box)
     raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+
+
+def holds_store(url: str) -> bool:
+    """Whether `url` names a store that sipline made (its schema is there), found without creating
+    anything: operator commands act on a store and never make one.
+
+    Raises: sqlite3.OperationalError or psycopg.OperationalError when the database cannot be read."""
+    if url.partition(":")[0].lower() == "sqlite":
+        return holds_sqlite_store(url)
+    return holds_postgres_store(url)
 
 
 def lock_store(url: str, exclusive: bool) -> StoreLock:

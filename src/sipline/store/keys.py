@@ -35,9 +35,11 @@ FROM_ENV = "SIPLINE_SECRET_KEY"
 
 
 class KeyFiles:
-    def __init__(self, data_dir: Path, from_env: str | None) -> None:
+    def __init__(self, data_dir: Path, from_env: str | None, *, create: bool = True) -> None:
+        """`create` False: a data dir with no key file is refused, not given a new key (operator commands)."""
         self.data_dir = data_dir
         self.from_env = from_env or None
+        self.create = create
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -50,7 +52,7 @@ class KeyFiles:
 
     def candidates(self) -> list[tuple[str, bytes]]:
         """(name, key) to try on the store, in order; on a first start the key file is made.
-        Raises: KeyMaterialError for a malformed SIPLINE_SECRET_KEY or key file."""
+        Raises: KeyMaterialError for a malformed SIPLINE_SECRET_KEY or key file, or none (not `create`)."""
         if self.from_env:
             return [(FROM_ENV, key_from_env(self.from_env))]
         found = [
@@ -58,6 +60,10 @@ class KeyFiles:
             for name in (KEY_FILE, PENDING_FILE, PREVIOUS_FILE)
             if (self.data_dir / name).exists()
         ]
+        if not found and not self.create:
+            raise KeyMaterialError(
+                f"{self.data_dir / KEY_FILE} is missing: the store's key is not there (or set {FROM_ENV})"
+            )
         if not found:
             write_private(self.data_dir / KEY_FILE, new_key())
             return [(KEY_FILE, self._read(KEY_FILE))]

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from sipline.store import schema as t
 from sipline.store.crypto import SecretBox
-from sipline.store.records import Line, LineType, NewLine, StatusResult
+from sipline.store.records import Line, LineState, LineType, NewLine, StatusResult
 from sipline.store.sql_base import SqlPart, sealed_cell, storable
 
 _LINE_QUERY = sa.select(t.line, t.registration.c.reg_id).select_from(
@@ -36,6 +36,54 @@ class SqlLines(SqlPart):
         query = _LINE_QUERY.where(t.line.c.portal_id == portal_id, t.line.c.config_id == config_id)
         row = self.conn.execute(query).mappings().first()
         return self._line(row) if row else None
+
+    def line_states(
+        self,
+        now: float,
+        *,
+        portal_id: int | None = None,
+        config_id: int | None = None,
+        status: StatusResult | None = None,
+    ) -> list[LineState]:
+        if config_id is not None and not storable(config_id):
+            return []
+        binding = t.binding.c
+        live = (
+            sa.select(
+                binding.line_id,
+                sa.func.count().label("live_bindings"),
+                sa.func.max(binding.last_refreshed_at).label("last_registered"),
+            )
+            .where(binding.expires_at > now)  # docs/behaviour.md#office-status: live bindings only
+            .group_by(binding.line_id)
+            .subquery()
+        )
+        query = (
+            sa.select(t.line, t.registration, t.portal.c.domain, live.c.live_bindings, live.c.last_registered)
+            .select_from(
+                t.line.join(t.portal, t.portal.c.id == t.line.c.portal_id)
+                .outerjoin(t.registration, t.registration.c.line_id == t.line.c.id)
+                .outerjoin(live, live.c.line_id == t.line.c.id)
+            )
+            .order_by(t.line.c.config_id)
+        )
+        for column, value in (
+            (t.line.c.portal_id, portal_id),
+            (t.line.c.config_id, config_id),
+            (t.registration.c.status_result, status and status.value),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        return [
+            LineState(
+                line=self._line(row),
+                portal_domain=row["domain"],
+                registration=None if row["status_result"] is None else self._registration(row),
+                bindings=row["live_bindings"] or 0,
+                last_registered=row["last_registered"],
+            )
+            for row in self.conn.execute(query).mappings()
+        ]
 
     def count_cloud_lines(self, portal_id: int) -> int:
         return self.count_lines(portal_id, LineType.CLOUD)

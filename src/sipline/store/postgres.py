@@ -76,6 +76,13 @@ def driver_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
+def holds_postgres_store(url: str) -> bool:
+    """The database has sipline's schema (Alembic's version table)."""
+    with psycopg.connect(libpq_url(url), autocommit=True, application_name="sipline store check") as conn:
+        row = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+        return row is not None and bool(row[0])
+
+
 class PostgresDatabase(Database):
     def __init__(self, url: str, box: SecretBox) -> None:
         self.peers: Peers | None = self

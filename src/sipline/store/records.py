@@ -141,6 +141,18 @@ class Line:
 
 
 @dataclass(frozen=True)
+class LineState:
+    """A line as an operator sees it (`sipline line list|show`): a cloud line's registration, an
+    office line's live bindings (how many, and the newest REGISTER among them)."""
+
+    line: Line
+    portal_domain: str
+    registration: Registration | None  # None for office lines
+    bindings: int
+    last_registered: float | None  # the newest `last_refreshed_at` of the live bindings; None: none
+
+
+@dataclass(frozen=True)
 class NewLine:
     """The values of a line to insert, as the rules above the store decide them (CONFIG_ID from
     `next_config_id`); the row id and REG_ID come from the store."""

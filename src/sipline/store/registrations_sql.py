@@ -8,7 +8,6 @@ import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
 
 from sipline.store import schema as t
 from sipline.store.records import LeaseRound, Line, Registration, RegistrationUpdate, StatusResult
@@ -55,7 +54,7 @@ class SqlRegistrations(SqlPart):
             .where(t.registration.c.reg_id == reg_id, t.line.c.portal_id == portal_id, t.line.c.app_id == app_id)
         )
         row = self.conn.execute(query).mappings().first()
-        return None if row is None else _registration(row)
+        return None if row is None else self._registration(row)
 
     def cloud_registrations(self, line_ids: Sequence[int] | None = None) -> list[tuple[Line, Registration]]:
         query = (
@@ -65,7 +64,7 @@ class SqlRegistrations(SqlPart):
         )
         if line_ids is not None:
             query = query.where(t.line.c.id.in_(line_ids))
-        return [(self._line(row), _registration(row)) for row in self.conn.execute(query).mappings()]
+        return [(self._line(row), self._registration(row)) for row in self.conn.execute(query).mappings()]
 
     def reset_registration(self, reg_id: int, now: float) -> None:
         self.conn.execute(
@@ -165,20 +164,3 @@ class SqlRegistrations(SqlPart):
         if self.conn.dialect.name == "postgresql":
             return float(self.conn.execute(sa.select(sa.func.extract("epoch", sa.func.clock_timestamp()))).scalar_one())
         return time.time()
-
-
-def _registration(row: RowMapping) -> Registration:
-    return Registration(
-        reg_id=row["reg_id"],
-        line_id=row["line_id"],
-        status_result=StatusResult(row["status_result"]),
-        status_code=row["status_code"],
-        error_message=row["error_message"],
-        last_updated=row["last_updated"],
-        call_id=row["call_id"],
-        contact_token=row["contact_token"],
-        cseq_reserved=row["cseq_reserved"],
-        registered_contact=row["registered_contact"],
-        sent_contact=row["sent_contact"],
-        expires_requested=row["expires_requested"],
-    )

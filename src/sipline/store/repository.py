@@ -16,12 +16,14 @@ from sipline.store.records import (
     Binding,
     LeaseRound,
     Line,
+    LineState,
     LineType,
     NewLine,
     OfficeUser,
     Portal,
     Registration,
     RegistrationUpdate,
+    StatusResult,
     TokenGrant,
     User,
     WebhookGrant,
@@ -102,6 +104,9 @@ class AppRepository(Protocol):
     def set_app_active(self, client_id: str, active: bool) -> bool:
         """False: no such app."""
 
+    def delete_app(self, client_id: str) -> bool:
+        """The app gone with its codes and tokens; False: no such app."""
+
     def insert_code(self, *, app_id: int, user_row_id: int, code_hash: str, expires_at: float) -> None: ...
 
     def take_code(self, code_hash: str) -> tuple[int, int, float] | None:
@@ -132,6 +137,18 @@ class LineRepository(Protocol):
         """Lines of a portal in CONFIG_ID order; only those with `app_id` unless it is None."""
 
     def line_by_config(self, portal_id: int, config_id: int) -> Line | None: ...
+
+    def line_states(
+        self,
+        now: float,
+        *,
+        portal_id: int | None = None,
+        config_id: int | None = None,
+        status: StatusResult | None = None,
+    ) -> list[LineState]:
+        """Lines of every portal (or one), in CONFIG_ID order, each with its registration and its
+        bindings live at `now`; only the line `config_id`, only the lines whose STATUS_RESULT is
+        `status` (office lines have none), when given. For operators: every app's lines."""
 
     def count_cloud_lines(self, portal_id: int) -> int: ...
 

@@ -13,7 +13,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from sipline.store import schema as t
 from sipline.store.crypto import Cell, SecretBox
-from sipline.store.records import Line, LineType
+from sipline.store.records import Line, LineType, Registration, StatusResult
 
 _INT32 = 2**31
 # SQL text, and what turns a row of named parameters into the driver's positional ones (None: it takes names)
@@ -94,6 +94,23 @@ class SqlPart:
             registration_status_code=row["registration_status_code"],
             registration_error_message=row["registration_error_message"],
             digest_algorithms=row["digest_algorithms"],
+        )
+
+    @staticmethod
+    def _registration(row: RowMapping) -> Registration:
+        return Registration(
+            reg_id=row["reg_id"],
+            line_id=row["line_id"],
+            status_result=StatusResult(row["status_result"]),
+            status_code=row["status_code"],
+            error_message=row["error_message"],
+            last_updated=row["last_updated"],
+            call_id=row["call_id"],
+            contact_token=row["contact_token"],
+            cseq_reserved=row["cseq_reserved"],
+            registered_contact=row["registered_contact"],
+            sent_contact=row["sent_contact"],
+            expires_requested=row["expires_requested"],
         )
 
 

@@ -18,6 +18,7 @@ once per CHANGE_CHECK_INTERVAL: a commit by another process is seen within 10 ms
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -133,6 +134,24 @@ class SqliteDatabase(Database):
 
     def begin_statement(self) -> str:
         return self._begin
+
+
+def holds_sqlite_store(url: str) -> bool:
+    """The database file exists and has sipline's schema (Alembic's version table); opened `mode=rw`,
+    which never creates the file. A server may be writing it: WAL lets this read alongside."""
+    database = sa.engine.make_url(url).database
+    if database in (None, "", ":memory:") or not Path(database).is_file():
+        return False
+    conn = sqlite3.connect(f"{Path(database).absolute().as_uri()}?mode=rw", uri=True, timeout=_BUSY_TIMEOUT_MS / 1000)
+    try:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'")
+        return found.fetchone() is not None
+    except sqlite3.OperationalError:  # there, but it cannot be read (rights, I/O): the caller says why
+        raise
+    except sqlite3.DatabaseError:  # not a database at all
+        return False
+    finally:
+        conn.close()
 
 
 def _private_database_file(url: str) -> None:

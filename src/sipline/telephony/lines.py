@@ -152,7 +152,7 @@ class SipLines:
             repo.store_ha1(line.id, realm, digest.ha1_kept(line.incoming_login, realm, new.incoming_password))
         if portal.default_line is None:
             repo.set_default_line(portal.id, line.line_id)
-        return self._complete(line, portal)
+        return self.complete(line, portal)
 
     def _new_line(self, config_id: int, portal: Portal, caller: Caller, fields: LineFields) -> NewLine:
         office = fields.type is LineType.OFFICE
@@ -301,9 +301,10 @@ class SipLines:
 
     def _complete_all(self, repo: Repository, lines: list[Line], portal_id: int) -> list[Line]:
         portal = repo.portal(portal_id)
-        return [self._complete(line, portal) for line in lines]
+        return [self.complete(line, portal) for line in lines]
 
-    def _complete(self, line: Line, portal: Portal) -> Line:
+    def complete(self, line: Line, portal: Portal) -> Line:
+        """The line as sip.get shows it: an office line with its portal's INCOMING_SERVER."""
         if line.type is not LineType.OFFICE:
             return line
         return replace(line, incoming_server=self._incoming_server(portal))
