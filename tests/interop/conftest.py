@@ -9,9 +9,15 @@ from tests.integration.server import SiplineProcess
 from tests.peers.kamailio import Kamailio
 from tests.waiting import wait_until
 
-# Protocol delays in these tests run at this fraction of real time (SIPLINE_TIME_SCALE):
-# Timer F is 0.64 s instead of 32 s, the first rejection retry 6 s instead of 300 s.
-SCALE = 0.02
+# Short protocol delays, each a setting of `sipline serve` (README, "SIP"): T1 10 ms (Timer F 0.64 s
+# instead of 32 s), a new line's first REGISTER within 0.1 s, retries 0.3–0.6 s after a failure and 6 s
+# after a rejection (instead of 15–30 s and 300 s), keep-alives every 0.5 s over UDP and 1.9–2.4 s over
+# TCP, NAT OPTIONS to PBXes every 0.6 s. Binding lifetimes are the registrar's: see `kamailio_short`.
+REJECTED_RETRY_INTERVAL = 6.0
+FAST = ("--sip-t1", "0.01", "--new-line-spread", "0.1", "--startup-spread", "0.1", "--retry-interval", "0.6",
+        "--rejected-retry-interval", f"{REJECTED_RETRY_INTERVAL:g}", "--keepalive-interval", "0.5",
+        "--flow-keepalive", "2.4", "--nat-ping-interval", "0.6")
+SHORT_EXPIRES = 12  # seconds `kamailio_short` grants: a refresh every 5.4–6 s (docs/behaviour.md#reg-expiry)
 
 
 class Line:
@@ -48,13 +54,21 @@ def kamailio(tmp_path):
 
 
 @pytest.fixture
+def kamailio_short(tmp_path):
+    """A Kamailio that grants SHORT_EXPIRES, so refreshes come within seconds."""
+    defines = {"KAM_MIN_EXPIRES": "10", "KAM_MAX_EXPIRES": str(SHORT_EXPIRES)}
+    with Kamailio(tmp_path / "kamailio-short", defines=defines) as registrar:
+        yield registrar
+
+
+@pytest.fixture
 def start_sipline(tmp_path):
     started: list[SiplineProcess] = []
 
-    def start(*args: str, private: bool = True, scale: float = SCALE, data: str = "sipline", **kw) -> SiplineProcess:
-        flags = ("--allow-private-targets",) if private else ()
-        process = SiplineProcess(tmp_path / data, *flags, "--max-cloud-lines", "1000", *args,
-                                 env={"SIPLINE_TIME_SCALE": str(scale), **kw.pop("env", {})}, **kw)
+    def start(*args: str, private: bool = True, fast: bool = True, data: str = "sipline", **kw) -> SiplineProcess:
+        """`args` come after FAST, so a test's own value of one of them wins; `fast=False`: the defaults."""
+        flags = (*(("--allow-private-targets",) if private else ()), *(FAST if fast else ()))
+        process = SiplineProcess(tmp_path / data, *flags, "--max-cloud-lines", "1000", *args, **kw)
         started.append(process.start())
         return process
 

@@ -8,7 +8,7 @@ import socket
 
 from sipline.sip.parse import parse_message
 from tests.integration.server import SiplineProcess
-from tests.interop.conftest import SCALE, add_line
+from tests.interop.conftest import FAST, add_line
 from tests.stores import execute
 
 
@@ -29,8 +29,8 @@ def test_a_contact_sent_before_a_crash_is_retired_by_the_next_process(start_sipl
         assert f"@127.0.0.1:{first.sip_port};" in sent
         assert execute(tmp_path / "sipline", "SELECT sent_contact FROM registration") == [(sent.strip("<>"),)]
 
-        again = SiplineProcess(tmp_path / "sipline", "--allow-private-targets", port=first.port,
-                               env={"SIPLINE_TIME_SCALE": str(SCALE)}).start()  # another SIP port
+        again = SiplineProcess(tmp_path / "sipline", "--allow-private-targets", *FAST,
+                               port=first.port).start()  # another SIP port
         try:
             datagram, _ = provider.recvfrom(65536)
             ours, retired = contacts_of(datagram)

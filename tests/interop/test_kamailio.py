@@ -7,7 +7,7 @@ import signal
 import httpx
 
 from tests.integration.server import SiplineProcess
-from tests.interop.conftest import add_line
+from tests.interop.conftest import FAST, add_line
 from tests.peers.kamailio import Kamailio
 from tests.waiting import wait_until
 
@@ -82,8 +82,8 @@ def test_sigkill_and_restart_come_back_without_duplicate_bindings(kamailio, star
         line.wait("success")
     before = {f"user{number:04d}": kamailio.bindings(f"user{number:04d}")[0] for number in range(10, 16)}
     first.kill(signal.SIGKILL)
-    again = SiplineProcess(tmp_path / "sipline", "--allow-private-targets", port=first.port, sip_port=first.sip_port,
-                           env={"SIPLINE_TIME_SCALE": "0.02"}).start()
+    again = SiplineProcess(tmp_path / "sipline", "--allow-private-targets", *FAST, port=first.port,
+                           sip_port=first.sip_port).start()
     try:
         code_path = first.webhook.split("/rest/")[1]
         for line in lines:

@@ -343,7 +343,7 @@ def register_from(pbx: socket.socket, process: SiplineProcess, office: Office, c
 
 
 def test_a_nat_binding_is_pinged_and_marked_unreachable_after_three_misses(registrar):
-    """docs/behaviour.md#office-nat at SCALE: OPTIONS every 0.6 s instead of 30 s."""
+    """docs/behaviour.md#office-nat with --nat-ping-interval 0.6 (FAST): OPTIONS every 0.6 s instead of 30 s."""
     office = Office(registrar)
     user = office.user[0]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as pbx:
@@ -406,7 +406,7 @@ def test_nat_pings_go_to_the_observed_source_never_to_the_claimed_contact(start_
         contact = f"127.0.0.2:{claimed.getsockname()[1]}"
         register_from(pbx, process, office, contact)
         assert office.bindings()[0]["NAT"] is True
-        for _ in range(2):  # two rounds (0.6 s apart at SCALE)
+        for _ in range(2):  # two rounds (0.6 s apart)
             assert pbx.recv(65536).decode().startswith(f"OPTIONS sip:{office.user[0]}@{contact} SIP/2.0\r\n")
         with pytest.raises(BlockingIOError):
             claimed.recv(65536)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.server import SiplineProcess
-from tests.interop.conftest import SCALE
+from tests.interop.conftest import FAST, SHORT_EXPIRES
 from tests.peers import on_a_free_port
 from tests.peers.kamailio import Kamailio, password
 from tests.peers.redis import RedisServer
@@ -31,13 +31,13 @@ class Cluster:
     def __init__(self, root: Path, kamailio: Kamailio, *, redis_url: str | None = None) -> None:
         self.root, self.kamailio = root, kamailio
         self.database_url = fresh_postgres()
-        self.env = {"SIPLINE_DATABASE_URL": self.database_url, "SIPLINE_TIME_SCALE": str(SCALE),
+        self.env = {"SIPLINE_DATABASE_URL": self.database_url,
                     "SIPLINE_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
                     "SIPLINE_LOG_LEVEL": "info", "SIPLINE_TEST_LOG_LEVEL": "info"}
         extra = ("--redis-url", redis_url) if redis_url else ()
         self.apis = [SiplineProcess(root / f"api{i}", "--role", "api", "--max-cloud-lines", "1000", *extra,
                                     env=self.env) for i in range(2)]
-        self.sips = [SiplineProcess(root / f"sip{i}", "--role", "sip", "--allow-private-targets",
+        self.sips = [SiplineProcess(root / f"sip{i}", "--role", "sip", "--allow-private-targets", *FAST,
                                     "--lease-time", str(LEASE), "--reconcile-interval", "5", env=self.env)
                      for i in range(3)]
 
@@ -99,7 +99,9 @@ def seconds_until(condition, timeout: float, what: str, *, check=None) -> float:
 
 @pytest.fixture
 def kamailio(tmp_path):
-    with Kamailio(tmp_path / "kamailio") as registrar:
+    """Grants SHORT_EXPIRES: every line refreshes every 5.4–6 s, so refreshes race the faults below."""
+    defines = {"KAM_MIN_EXPIRES": "10", "KAM_MAX_EXPIRES": str(SHORT_EXPIRES)}
+    with Kamailio(tmp_path / "kamailio", defines=defines) as registrar:
         yield registrar
 
 

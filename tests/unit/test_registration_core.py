@@ -13,12 +13,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from sipline.registration.core import EngineSettings, RegistrationCore
+from sipline.registration.core import RegistrationCore
 from sipline.registration.pacing import PacingSettings
+from sipline.registration.schedule import Retries
+from sipline.registration.settings import EngineSettings
 from sipline.sip.headers import parse_cseq
 from sipline.sip.message import Request, Response
 from sipline.sip.parse import parse_message
 from sipline.sip.responses import encode_response
+from sipline.sip.transaction import Timers
 from sipline.store.records import Line, LineType, Registration, RegistrationUpdate, StatusResult
 
 SERVER = "192.0.2.10"
@@ -191,6 +194,26 @@ def test_timeout_then_retry():
     assert harness.network.sent >= 7  # retransmitted (Timer E) while it waited
     harness.run_until(5.0 + 33.0 + 60.0)  # docs/behaviour.md#reg-retry class T: retried within 15–30 s
     assert harness.status(1) is StatusResult.SUCCESS and harness.stored_status(1) is StatusResult.SUCCESS
+
+
+def test_short_settings_shorten_exactly_the_delays_they_name():
+    """As the interop tests run (FAST): a resumed line goes within the start-up spread, Timer F comes
+    after 64·T1, the retry within the retry interval, a new line within the new-line spread."""
+    settings = EngineSettings(startup_spread=0.1, new_line_spread=0.2, timers=Timers.for_t1(0.01),
+                              retries=Retries(transient=0.6, rejected=6.0))
+    registrar = Registrar(challenge=False)
+    network = Network(registrar, delay=0.001, fate=lambda index: "drop" if index < 11 else "deliver")
+    harness = Harness(line_rows(1), network, settings)
+    harness.run_until(0.1 + 0.64 + 0.001)
+    assert harness.status(1) is StatusResult.ERROR and network.sent == 11  # T1 10 ms: 11 sends in 0.64 s
+    harness.run_until(0.1 + 0.64 + 0.6 + 0.01)
+    assert harness.status(1) is StatusResult.SUCCESS and network.sent == 12
+    added_at = harness.now
+    harness.core.add_lines(line_rows(2)[1:], added_at)
+    harness.service()
+    harness.run_until(added_at + 0.2 + 0.01)
+    assert harness.status(2) is StatusResult.SUCCESS
+    assert added_at <= registrar.requests[-1][0] <= added_at + 0.2 + 0.001
 
 
 def test_a_dropped_request_is_retransmitted():

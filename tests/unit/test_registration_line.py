@@ -18,9 +18,10 @@ TARGET = Target("udp", "192.0.2.10", 5060, "sip.example.net")
 ACCOUNT = Account.from_fields("sip.example.net", None, "100", None, "secret")
 
 
-def machine(seed: int = 1) -> LineRegistration:
+def machine(seed: int = 1, retries: schedule.Retries = schedule.Retries()) -> LineRegistration:
     return LineRegistration(1, 100001, ACCOUNT, Session(call_id="c1", token="l1"),
-                            Status(StatusResult.WAIT, 0, "", 0.0), rng=random.Random(seed), first_attempt_at=0.0)
+                            Status(StatusResult.WAIT, 0, "", 0.0), rng=random.Random(seed), first_attempt_at=0.0,
+                            retries=retries)
 
 
 def ok(granted: int = 600, sent_at: float = 0.0) -> Outcome:
@@ -68,6 +69,33 @@ def test_c3_rejections_retry_after_300_900_1800_then_hourly():
     for step, expected in zip(steps, (300, 900, 1800, 3600, 3600, 3600)):
         assert expected * 0.9 <= step <= expected * 1.1
     assert status(line) == ("error", 401, "Unauthorized")
+
+
+def test_the_first_waits_are_settings_and_the_steps_keep_their_proportions():
+    """--retry-interval 0.6 and --rejected-retry-interval 6: class T waits 0.3–0.6 s, then 0.6–1.2 s;
+    class R 6 s, 18 s, 36 s, then every 72 s (docs/behaviour.md#reg-retry)."""
+    for seed in range(20):
+        line = machine(seed, schedule.Retries(transient=0.6, rejected=6.0))
+        run(line, Outcome(OutcomeKind.TIMEOUT, 408, "Request Timeout"), 0.0)
+        assert 0.3 <= line.next_attempt_at <= 0.6
+        now = line.next_attempt_at
+        run(line, Outcome(OutcomeKind.TIMEOUT, 408, "Request Timeout"), now)
+        assert 0.6 <= line.next_attempt_at - now <= 1.2
+    line, now, steps = machine(retries=schedule.Retries(transient=0.6, rejected=6.0)), 0.0, []
+    for _ in range(5):
+        run(line, Outcome(OutcomeKind.REJECTED, 403, "Forbidden"), now)
+        steps.append(line.next_attempt_at - now)
+        now = line.next_attempt_at
+    for step, expected in zip(steps, (6, 18, 36, 72, 72), strict=True):
+        assert expected * 0.9 <= step <= expected * 1.1
+
+
+def test_a_binding_lives_as_long_as_granted_and_a_retry_comes_within_half_of_what_is_left():
+    line = machine(retries=schedule.Retries(transient=0.6, rejected=6.0))
+    run(line, ok(12, sent_at=0.0), 0.0)
+    assert line.binding_deadline == 12.0 and 5.4 <= line.next_attempt_at <= 6.0  # G/2 less up to 5 %
+    run(line, Outcome(OutcomeKind.SERVER, 503, "Service Unavailable", retry_after=60), 8.0)
+    assert line.next_attempt_at == 10.0 and status(line) == ("success", 200, "")  # 4 s left: within 2 s
 
 
 def test_c4_rejection_on_refresh_is_error_at_once():

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from sipline.cli import main as cli
+from sipline.registration.schedule import Retries
 from sipline.server import settings as config
 from sipline.server.settings import OPTIONS, ConfigError, Settings, settings_from
+from sipline.sip.transaction import Timers
 
-ENV_ONLY = {"secret_key", "time_scale"}  # a secret has no flag: a command line shows in `ps`; time_scale: tests only
+ENV_ONLY = {"secret_key"}  # a secret has no flag: a command line shows in `ps`
 
 
 @pytest.fixture(autouse=True)
@@ -134,3 +136,59 @@ def test_check_still_runs_on_the_table_built_settings():
     with pytest.raises(ConfigError, match="tls: --tls-cert and --tls-key go together"):
         settings_from({"tls_cert": "/etc/hostname"}, {})
     assert config.check(Settings()) == Settings()
+
+
+# the delays an operator (or a test) sets one by one: flag -> (field, default text, the value it parses to)
+DELAYS = {
+    "--sip-t1": ("sip_t1", "0.5", 0.5),
+    "--new-line-spread": ("new_line_spread", "5", 5.0),
+    "--startup-spread": ("startup_spread", "5", 5.0),
+    "--retry-interval": ("retry_interval", "30", 30.0),
+    "--rejected-retry-interval": ("rejected_retry_interval", "300", 300.0),
+    "--keepalive-interval": ("keepalive_interval", "25", 25.0),
+    "--flow-keepalive": ("flow_keepalive", "120", 120.0),
+    "--nat-ping-interval": ("nat_ping_interval", "30", 30.0),
+}
+
+
+def test_the_delays_default_to_what_the_protocol_code_does_without_them(capsys, monkeypatch):
+    from sipline.registrar.nat import PING_INTERVAL
+    from sipline.registration.settings import EngineSettings
+    from sipline.sip.transports.manager import FLOW_KEEPALIVE
+
+    rows = {row.flag: row for row in OPTIONS.values()}
+    text = serve_help(capsys, monkeypatch)
+    for flag, (name, default, value) in DELAYS.items():
+        row = rows[flag]
+        assert (row.env, row.default, getattr(Settings(), name)) == ("SIPLINE_" + name.upper(), default, value)
+        assert f"(default: {default}; env SIPLINE_{name.upper()})" in text, flag
+    engine = EngineSettings()
+    assert (engine.timers, engine.new_line_spread, engine.startup_spread) == (Timers(), 5.0, 5.0)
+    assert (engine.retries, engine.keepalive_interval) == (Retries(30.0, 300.0), 25.0)
+    assert (FLOW_KEEPALIVE, PING_INTERVAL) == (120.0, 30.0)
+
+
+def test_the_delays_reach_the_parts_that_use_them():
+    from sipline.server.sip_side import sip_settings
+    from sipline.store.crypto import SecretBox
+
+    given = {"sip_t1": "0.05", "new_line_spread": "0.1", "startup_spread": "0.2", "retry_interval": "0.6",
+             "rejected_retry_interval": "6", "keepalive_interval": "0.5", "flow_keepalive": "2.4",
+             "nat_ping_interval": "0.6"}
+    settings = settings_from(given, {})
+    sip = sip_settings(settings, SecretBox(b"k" * 32), open_files=4096)
+    engine = sip.engine
+    assert engine.timers == Timers(0.05, 0.4, 0.5)
+    assert (engine.new_line_spread, engine.startup_spread, engine.keepalive_interval) == (0.1, 0.2, 0.5)
+    assert engine.retries == Retries(transient=0.6, rejected=6.0)
+    assert (sip.flow_keepalive, sip.registrar.ping_interval) == (2.4, 0.6)
+    default = sip_settings(Settings(), SecretBox(b"k" * 32), open_files=4096)
+    assert (default.engine.timers, default.engine.retries, default.flow_keepalive) == (Timers(), Retries(), 120.0)
+
+
+@pytest.mark.parametrize("flag", DELAYS)
+@pytest.mark.parametrize("text", ["0", "-1", "soon", "inf"])
+def test_a_delay_is_a_positive_number_of_seconds(flag, text):
+    name = DELAYS[flag][0]
+    with pytest.raises(ConfigError, match=f"{flag.removeprefix('--')}: '{text}' is not a positive number"):
+        settings_from({name: text}, {})

@@ -1,7 +1,9 @@
 """Non-INVITE client transaction timers (RFC 3261 §17.1.2), time driven by hand."""
 
+import pytest
+
 from sipline.sip.message import Headers, Response
-from sipline.sip.transaction import ClientTransaction, ResponseReceived, State, TimedOut, TransportFailed
+from sipline.sip.transaction import ClientTransaction, ResponseReceived, State, TimedOut, Timers, TransportFailed
 
 REQUEST = b"REGISTER sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n"
 
@@ -68,3 +70,18 @@ def test_transport_failure():
     assert txn.next_event() == TransportFailed("Connection refused") and txn.terminated
     txn.receive(Response(200, "OK", Headers()), 0.2)  # too late: nothing happens
     assert txn.next_event() is None
+
+
+def test_timers_for_a_t1_keep_the_rfc_proportions():
+    assert Timers.for_t1(0.5) == Timers() == Timers(0.5, 4.0, 5.0)
+    assert Timers.for_t1(2.0) == Timers(2.0, 16.0, 20.0)  # a slow link (RFC 3261 §17.1.1.1)
+
+
+def test_a_shorter_t1_gives_the_same_11_sends_sooner():
+    txn = ClientTransaction(REQUEST, reliable=False, now=0.0, timers=Timers.for_t1(0.05))
+    sends = run_until(txn, 100.0)
+    assert sends == pytest.approx([0.0, 0.05, 0.15, 0.35, 0.75, 1.15, 1.55, 1.95, 2.35, 2.75, 3.15])
+    assert isinstance(txn.next_event(), TimedOut) and txn.next_deadline() is None  # Timer F: 64·T1 = 3.2 s
+    final = ClientTransaction(REQUEST, reliable=False, now=0.0, timers=Timers.for_t1(0.05))
+    final.receive(Response(200, "OK", Headers()), 0.1)
+    assert final.next_deadline() == pytest.approx(0.6)  # Timer K = T4 = 10·T1

@@ -39,7 +39,7 @@ FUTURE_SKEW = 3.0  # docs/behaviour.md#office-digest: an issue time further ahea
 ROTATION = 3600.0  # seconds per secret; must exceed LIFETIME so the previous secret covers old nonces
 MAX_TRACKED = 100_000  # docs/behaviour.md#office-digest: nonce-count table size
 RANDOM_POOL = 4096
-_TIME_SCALE = 1_000_000  # the issue time is kept in microseconds
+_MICROSECONDS = 1_000_000  # the issue time is kept in microseconds
 _BURNT = 2**32  # above any nonce count (RFC 7616 §3.4: 8 hex digits): every later use is a replay
 
 
@@ -85,7 +85,7 @@ class Nonces:
         """A fresh nonce for `realm` and `to`; `random_bytes` (8 bytes) come from the system CSPRNG unless given."""
         if random_bytes is None:
             random_bytes = self._random8()
-        body = int(now * _TIME_SCALE).to_bytes(8, "big") + random_bytes
+        body = int(now * _MICROSECONDS).to_bytes(8, "big") + random_bytes
         return (body + self._mac(self._epoch(now), body, realm, to)).hex()
 
     def check(self, nonce: str, realm: str, now: float, by: Addressee) -> NonceState:
@@ -97,7 +97,7 @@ class Nonces:
         if len(raw) != 32 or raw.hex() != nonce:  # exactly as issued: no other spelling of the same bytes
             return NonceState.INVALID
         body, mac = raw[:16], raw[16:]
-        issued = int.from_bytes(body[:8], "big") / _TIME_SCALE
+        issued = int.from_bytes(body[:8], "big") / _MICROSECONDS
         epoch = self._epoch(now)
         if not any(hmac.compare_digest(mac, self._mac(e, body, realm, by)) for e in (epoch, epoch - 1)):
             return NonceState.INVALID
@@ -177,4 +177,4 @@ def issued_at(nonce: str) -> float:
 
 
 def _issued(nonce: str) -> float:
-    return int(nonce[:16], 16) / _TIME_SCALE
+    return int(nonce[:16], 16) / _MICROSECONDS

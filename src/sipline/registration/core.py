@@ -7,7 +7,8 @@ out what it asks: datagrams_to_send(), dns_queries(), store_writes(), next_deadl
     response / Timer F / transport error ─► attempt ─► next request or outcome
     outcome ─► line machine (status, next time) ─► batched store write
 
-Parts, one job each: timers.py (the deadlines), sending.py (pacing queue, transactions),
+Parts, one job each: intake.py (lines coming and going, the base of this class), settings.py
+(what the operator sets), timers.py (the deadlines), sending.py (pacing queue, transactions),
 nonces.py (nonces shared within a provider), keepalive.py (docs/behaviour.md#reg-keepalive), writes.py (store writes, docs/behaviour.md#reg-lifecycle),
 targets.py (docs/behaviour.md#reg-targets), stored.py (machines from rows).
 """
@@ -18,34 +19,31 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sipline.registration.attempt import RegisterAttempt, Session
-from sipline.registration.keepalive import UDP_KEEPALIVE, KeepAlive, KeepAlives
+from sipline.registration.intake import LineIntake
+from sipline.registration.keepalive import KeepAlive, KeepAlives
 from sipline.registration.line import LineRegistration
-from sipline.registration.nonces import PROBE_WAIT, Learning, NonceSharing
+from sipline.registration.nonces import Learning, NonceSharing
 from sipline.registration.outcome import DNS_FAIL_TEXT, Outcome, OutcomeKind
-from sipline.registration.pacing import Breakers, Pacer, PacingSettings
+from sipline.registration.pacing import RELEASE_SPREAD, Breakers, Pacer
 from sipline.registration.request import Account
 from sipline.registration.sending import Datagram, DnsQuery, InFlight, Job, SendQueue, Txn, Wake
-from sipline.registration.stored import first_contact, line_account, machine_from_store
+from sipline.registration.settings import EngineSettings
 from sipline.registration.targets import TargetChoice, literal_targets
 from sipline.registration.timers import TimerHeap
-from sipline.registration.writes import FLUSH_INTERVAL, PARKED_FLUSH, StoreWrites
-from sipline.sip.address import InvalidAddress
+from sipline.registration.writes import StoreWrites
 from sipline.sip.message import Response
 from sipline.sip.resolve import Target
 from sipline.sip.serialise import HeaderInjection, serialise
-from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOut, Timers
+from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOut
 from sipline.sip.transports.gate import refusal_text
 from sipline.sip.transports.stream import FlowKey, TransportError
-from sipline.store.records import Line, Registration, RegistrationUpdate, StatusResult
+from sipline.store.records import RegistrationUpdate, StatusResult
 
 log = logging.getLogger("sipline.registration")
 
-FIRST_ATTEMPT_JITTER = 5.0  # docs/behaviour.md#reg-lifecycle: a new line's first REGISTER within this many seconds
 FLOW_RECOVERY_JITTER = 2.0  # docs/behaviour.md#reg-keepalive: re-register 0-2 s after a flow failed
-RELEASE_SPREAD = 30.0  # docs/behaviour.md#reg-pacing: lines held by a breaker go again within this many seconds
 _FAILURE_KINDS = {
     "transport": OutcomeKind.TRANSPORT,
     "tls_handshake": OutcomeKind.TLS_HANDSHAKE,
@@ -54,22 +52,8 @@ _FAILURE_KINDS = {
 }
 _BREAKER_KINDS = {OutcomeKind.DNS_FAIL, OutcomeKind.TIMEOUT, OutcomeKind.TRANSPORT}
 
-Rows = list[tuple[Line, Registration]]
 
-
-@dataclass(frozen=True)
-class EngineSettings:
-    pacing: PacingSettings = PacingSettings()
-    public_address: bool = (
-        False  # --sip-public given: never learn our address from Via (docs/behaviour.md#reg-keepalive)
-    )
-    time_scale: float = 1.0  # multiplies every protocol delay; tests only
-    startup_spread: float = (
-        5.0  # docs/behaviour.md#reg-pacing: first attempts after a start spread over max(this, N / rate) seconds
-    )
-
-
-class RegistrationCore:
+class RegistrationCore(LineIntake):
     def __init__(
         self,
         settings: EngineSettings,
@@ -86,18 +70,17 @@ class RegistrationCore:
         self.settings = settings
         self.rng = rng
         self.wall, self.local, self.stats = wall, local, stats
-        scale = settings.time_scale
-        self.timers = Timers().scaled(scale)
+        self.timers = settings.timers
         self.lines: dict[int, LineRegistration] = {}
         self.heap = TimerHeap()
         self.pacer = Pacer(settings.pacing, now)
         self.queue = SendQueue(self.pacer)
-        self.nonces = NonceSharing(self.heap, PROBE_WAIT * scale)
-        self.keepalives = KeepAlives(self.heap, rng, UDP_KEEPALIVE * scale)
+        self.nonces = NonceSharing(self.heap)
+        self.keepalives = KeepAlives(self.heap, rng, settings.keepalive_interval)
         self.writes = StoreWrites()
         self.in_flight = InFlight()
         self.breakers = Breakers()
-        self.targets = TargetChoice(permits, scale)
+        self.targets = TargetChoice(permits)
         self._datagrams: list[Datagram] = []
         self._queries: list[DnsQuery] = []
         self._flush_due = False
@@ -129,136 +112,6 @@ class RegistrationCore:
         deadlines = [at for at in (self.heap.next_deadline(), self.writes.next_deadline()) if at is not None]
         return min(deadlines) if deadlines else None
 
-    # -- lines from the store ------------------------------------------------------------------------
-
-    def resume(self, rows: Rows, now: float) -> None:
-        """Lines to resume after a start (docs/behaviour.md#reg-lifecycle, docs/behaviour.md#reg-pacing): first attempts spread, CSeqs reserved; the
-        runner writes the reservations, then calls schedule_all()."""
-        window = self._spread(len(rows))
-        for line, registration in rows:
-            machine = self._machine(line, registration, now + self.rng.uniform(0, window))
-            if machine is not None:
-                self._reserve(machine, now, force=True)
-
-    def schedule_all(self) -> None:
-        for machine in self.lines.values():
-            self._schedule(machine)
-
-    def add_lines(self, rows: Rows, now: float) -> None:
-        """New lines: each registers within FIRST_ATTEMPT_JITTER (docs/behaviour.md#reg-lifecycle)."""
-        for line, registration in rows:
-            first = now + self.rng.uniform(0, FIRST_ATTEMPT_JITTER) * self.settings.time_scale
-            self._start(self._machine(line, registration, first), now)
-
-    def adopt(self, rows: Rows, now: float) -> None:
-        """Lines taken over from another worker (Call-ID and CSeq continue), first attempts spread."""
-        window = self._spread(len(rows))
-        for line, registration in rows:
-            if line.id not in self.lines:
-                self._start(self._machine(line, registration, now + self.rng.uniform(0, window)), now)
-
-    def _spread(self, count: int) -> float:
-        return max(self.settings.startup_spread, count / self.settings.pacing.rate) * self.settings.time_scale
-
-    def _start(self, machine: LineRegistration | None, now: float) -> None:
-        if machine is not None:
-            self._reserve(machine, now, force=True)
-            self.writes.mark(machine.line_id, now)
-            self._schedule(machine)
-
-    def _machine(self, line: Line, registration: Registration, first_attempt_at: float) -> LineRegistration | None:
-        machine = machine_from_store(
-            line,
-            registration,
-            first_attempt_at,
-            rng=self.rng,
-            public_address=self.settings.public_address,
-            scale=self.settings.time_scale,
-        )
-        if machine is not None:
-            self.lines[line.id] = machine
-            self.writes.reserved[line.id] = registration.cseq_reserved
-            self.writes.stored_contact[line.id] = registration.sent_contact
-            self.writes.outgoing[line.id] = first_contact(machine, registration, self.local)
-        return machine
-
-    # -- what the telephony rules tell us ----------------------------------------------------------
-
-    def line_changed(self, line: Line, reregister: bool, now: float) -> None:
-        """SERVER, LOGIN or PASSWORD were set (`reregister`), or only the TITLE."""
-        machine = self.lines.get(line.id)
-        if machine is None or not reregister:
-            return
-        try:
-            account = line_account(line)
-        except InvalidAddress:
-            return
-        old = machine.reconfigure(account, now, self.wall())
-        if old is not None:
-            self._unregister(*old, now)
-        if machine.session.cseq == 0:
-            self.writes.reserved[line.id] = 0
-        self._reserve(machine, now, force=machine.session.cseq == 0)
-        self.writes.mark(machine.line_id, now)
-        self._schedule(machine)
-        self._pump(now)
-
-    def forget(self, line_id: int, now: float, *, unregister: bool) -> None:
-        """The line is gone from this engine at once. `unregister` (a deleted line, docs/behaviour.md#reg-lifecycle): one
-        un-REGISTER of our Contact when a binding may exist; without it (a lease passed to another
-        worker) the binding is left for the new owner to refresh."""
-        machine = self.lines.pop(line_id, None)
-        self.writes.forget(line_id)
-        self._fenced.discard(line_id)
-        for held in self.breakers.forget(line_id):
-            self._release(held, now)
-        if machine is None:
-            return
-        machine.generation += 1  # an attempt in flight ends without effect
-        for record in [record for record in self.in_flight.values() if record.job.line is machine]:
-            self._end(record)  # and is no longer retransmitted: a late copy could bind a Contact again
-        if unregister and (machine.status.result is StatusResult.SUCCESS or machine.attempting):
-            self._unregister(machine.account, machine.session, machine.sticky, now)
-
-    def fence_lifted(self, now: float) -> None:
-        """The leases are good again: lines that fell due meanwhile go now, and what waited to be
-        sent or written goes."""
-        fenced, self._fenced = self._fenced, set()
-        for line_id in fenced:
-            machine = self.lines.get(line_id)
-            if machine is not None:
-                self._schedule(machine)
-        self._pump(now)
-        if self.writes.dirty:
-            self.writes.flush_within(PARKED_FLUSH if self.writes.parked else FLUSH_INTERVAL, now)
-
-    def reconcile(self, rows: Rows, held: set[int], now: float) -> None:
-        """The safety net for lost change notifications: `rows` are the store's view of the `held`
-        lines; a line missing from it was deleted, one whose account differs was changed."""
-        current = {line.id: line for line, _ in rows}
-        for line_id in [line_id for line_id in self.lines if line_id in held]:
-            line = current.get(line_id)
-            if line is None:
-                self.forget(line_id, now, unregister=True)
-                continue
-            try:
-                changed = line_account(line) != self.lines[line_id].account
-            except InvalidAddress:
-                changed = False
-            if changed:
-                self.line_changed(line, True, now)
-
-    def status_counts(self) -> dict[str, int]:
-        counts = Counter(machine.status.result for machine in self.lines.values())
-        return {result.value: count for result, count in counts.items()}
-
-    def register_now(self, line_id: int, now: float) -> None:
-        machine = self.lines.get(line_id)
-        if machine is not None:
-            machine.register_now(now, self.wall())
-            self.writes.mark(machine.line_id, now)
-            self._schedule(machine)
-
     # -- time -------------------------------------------------------------------------------------
 
     def handle_timer(self, now: float) -> None:
@@ -286,9 +139,6 @@ class RegistrationCore:
         elif isinstance(entry, Learning):
             for job in self.nonces.expired(entry):
                 self._queue(job, now)
-
-    def _schedule(self, machine: LineRegistration) -> None:
-        self.heap.push(machine.next_deadline(), machine)
 
     # -- starting attempts ---------------------------------------------------------------------------
 
@@ -491,7 +341,7 @@ class RegistrationCore:
         """docs/behaviour.md#reg-pacing: held lines go again, spread over RELEASE_SPREAD, once the provider answered."""
         machine = self.lines.get(line_id)
         if machine is not None and not machine.attempting and machine.next_attempt_at is None:
-            machine.next_attempt_at = now + self.rng.uniform(0, RELEASE_SPREAD) * self.settings.time_scale
+            machine.next_attempt_at = now + self.rng.uniform(0, RELEASE_SPREAD)
             self._schedule(machine)
 
     # -- flows (docs/behaviour.md#reg-keepalive) ---------------------------------------------------------------------------------------
@@ -509,14 +359,10 @@ class RegistrationCore:
                 and (sticky.transport, sticky.address, sticky.port) == lost
                 and not machine.attempting
             ):
-                machine.next_attempt_at = now + self.rng.uniform(0, FLOW_RECOVERY_JITTER) * self.settings.time_scale
+                machine.next_attempt_at = now + self.rng.uniform(0, FLOW_RECOVERY_JITTER)
                 self._schedule(machine)
 
     # -- the store ----------------------------------------------------------------------------------------
-
-    def _reserve(self, machine: LineRegistration, now: float, force: bool = False) -> None:
-        if self.writes.reserve(machine, force):
-            self.writes.mark(machine.line_id, now)
 
     def writes_stored(self, updates: list[RegistrationUpdate], now: float) -> None:
         """A batch from store_writes() is in the store: REGISTERs that waited for it go."""

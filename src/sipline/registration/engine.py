@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sipline.registration.core import EngineSettings, RegistrationCore
+from sipline.registration.core import RegistrationCore
 from sipline.registration.line import LineRegistration
 from sipline.registration.sending import Datagram, DnsQuery
+from sipline.registration.settings import EngineSettings
 from sipline.sip.message import Response
 from sipline.sip.resolve import ResolutionFailed
 from sipline.sip.transports.dns import DnsResolver
@@ -242,4 +243,4 @@ class RegistrationEngine:
         task.add_done_callback(self._tasks.discard)
 
 
-__all__ = ["EngineSettings", "RegistrationEngine"]
+__all__ = ["RegistrationEngine"]

@@ -1,8 +1,8 @@
 """UDP keep-alives towards registrars behind which a line learnt its NAT address (docs/behaviour.md#reg-keepalive), sans-IO.
 
 One keep-alive per target, however many lines share it: CRLFCRLF every
-UDP_KEEPALIVE seconds ±20 %, until no line registered through that target
-needs it.
+`interval` seconds ±20 % (--keepalive-interval, UDP_KEEPALIVE by default), until
+no line registered through that target needs it.
 """
 
 from __future__ import annotations

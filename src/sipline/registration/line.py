@@ -60,7 +60,7 @@ class LineRegistration:
         "public_address",
         "nat_learned",
         "changed",
-        "scale",
+        "retries",
     )
 
     def __init__(
@@ -74,7 +74,7 @@ class LineRegistration:
         rng: random.Random,
         first_attempt_at: float,
         public_address: bool = False,
-        scale: float = 1.0,
+        retries: schedule.Retries = schedule.Retries(),
     ) -> None:
         self.line_id = line_id
         self.reg_id = reg_id
@@ -95,7 +95,7 @@ class LineRegistration:
         )
         self.nat_learned = False
         self.changed = False  # status differs from what the store has
-        self.scale = scale  # every delay is multiplied by this (tests shorten time with it)
+        self.retries = retries  # the first waits after a failure (docs/behaviour.md#reg-retry)
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -153,8 +153,8 @@ class LineRegistration:
         self.sticky = outcome.target
         sent_at = outcome.sent_at if outcome.sent_at is not None else now
         granted = outcome.granted or self.session.expires
-        self.binding_deadline = sent_at + granted * self.scale
-        self.next_attempt_at = sent_at + schedule.refresh_delay(granted, self.rng) * self.scale
+        self.binding_deadline = sent_at + granted
+        self.next_attempt_at = sent_at + schedule.refresh_delay(granted, self.rng)
         self._set_status(StatusResult.SUCCESS, outcome.code, "", wall)
         observed = outcome.observed
         if observed and not self.public_address and not self.nat_learned and self._behind_nat(observed):
@@ -173,17 +173,19 @@ class LineRegistration:
         if outcome.target is not None and outcome.target == self.sticky:
             self.sticky = None  # docs/behaviour.md#reg-targets: full selection again after the sticky target failed
         registered = self.status.result is StatusResult.SUCCESS
-        binding_left = (self.binding_deadline - now) / self.scale if registered and self.binding_deadline else None
+        binding_left = self.binding_deadline - now if registered and self.binding_deadline else None
         if outcome.failure_class is FailureClass.REJECTED:
-            delay = schedule.rejected_delay(self.rejected_failures, self.rng)
+            delay = schedule.rejected_delay(self.rejected_failures, self.rng, self.retries.rejected)
             self.rejected_failures += 1
             self._set_status(StatusResult.ERROR, outcome.code, outcome.message, wall)
         else:
-            delay = schedule.transient_delay(self.transient_failures, outcome.retry_after, binding_left, self.rng)
+            delay = schedule.transient_delay(
+                self.transient_failures, outcome.retry_after, binding_left, self.rng, self.retries.transient
+            )
             self.transient_failures += 1
             if not (registered and binding_left and binding_left > 0):
                 self._set_status(StatusResult.ERROR, outcome.code, outcome.message, wall)
-        self.next_attempt_at = now + delay * self.scale
+        self.next_attempt_at = now + delay
 
     # -- changes -----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from sipline.registration.attempt import Session, session_contact
 from sipline.registration.line import LineRegistration, Status
 from sipline.registration.request import Account
+from sipline.registration.schedule import Retries
 from sipline.sip.address import InvalidAddress
 from sipline.sip.resolve import default_transport
 from sipline.store.records import Line, Registration, StatusResult
@@ -28,7 +29,7 @@ def machine_from_store(
     *,
     rng: random.Random,
     public_address: bool,
-    scale: float,
+    retries: Retries,
 ) -> LineRegistration | None:
     """The line's machine, continuing its Call-ID and CSeq; None (logged) for a SERVER it cannot use."""
     try:
@@ -57,7 +58,7 @@ def machine_from_store(
         rng=rng,
         first_attempt_at=first_attempt_at,
         public_address=public_address,
-        scale=scale,
+        retries=retries,
     )
 
 

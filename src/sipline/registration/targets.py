@@ -13,14 +13,13 @@ from sipline.sip.resolve import Target, literal_target
 
 
 class TargetChoice:
-    def __init__(self, permits: Callable[[str], bool], scale: float = 1.0) -> None:
+    def __init__(self, permits: Callable[[str], bool]) -> None:
         self.permits = permits  # the transport's target gate
-        self.scale = scale
         self._penalties: dict[Target, float] = {}  # target → end of its 503 Retry-After
 
     def penalise(self, penalties: Iterable[tuple[Target, float]], now: float) -> None:
         for target, seconds in penalties:
-            self._penalties[target] = now + seconds * self.scale
+            self._penalties[target] = now + seconds
 
     def order(self, targets: list[Target], sticky: Target | None, now: float) -> list[Target]:
         """docs/behaviour.md#reg-targets: the sticky target first; targets under a 503 Retry-After last."""

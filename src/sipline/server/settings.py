@@ -16,6 +16,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sipline.registration.keepalive import UDP_KEEPALIVE
+from sipline.registration.schedule import REJECTED_FIRST, TRANSIENT_BASE
+from sipline.registration.settings import NEW_LINE_SPREAD, STARTUP_SPREAD
 from sipline.server.setting_values import (
     ConfigError,
     parse_algorithms,
@@ -40,7 +43,9 @@ from sipline.server.setting_values import (
     parse_tls,
 )
 from sipline.sip.address import InvalidAddress, parse_server_address
+from sipline.sip.transaction import Timers
 from sipline.sip.transports import admission
+from sipline.sip.transports.manager import FLOW_KEEPALIVE
 
 Parse = Callable[[str, str], Any]  # (text, the setting's name for messages) -> value; raises ConfigError
 
@@ -97,13 +102,11 @@ def option(flag: str | None, env: str, parse: Parse, default: str | None, help: 
     return field(default=row.value(row.text(None, {})), metadata={"option": row})
 
 
-SIP, SCALE, REST, REGISTRAR = "SIP", "scale-out", "REST limits and OAuth", "office registrar"
+SIP, SCALE_OUT, REST, REGISTRAR = "SIP", "scale-out", "REST limits and OAuth", "office registrar"
 
 
 @dataclass(frozen=True)
 class Settings:
-    # a table, one row per setting, kept as one by the formatter
-    # fmt: off
     # a table, one row per setting, kept as one by the formatter
     # fmt: off
     data_dir: Path = option(
@@ -158,11 +161,33 @@ class Settings:
         "--provider-in-flight", "SIPLINE_PROVIDER_IN_FLIGHT", parse_positive, "50",
         "REGISTER transactions in flight per provider host", group=SIP)
     startup_spread: float = option(
-        "--startup-spread", "SIPLINE_STARTUP_SPREAD", parse_rate, "5",
+        "--startup-spread", "SIPLINE_STARTUP_SPREAD", parse_rate, f"{STARTUP_SPREAD:g}",
         "spread the first REGISTERs after a start over at least this many seconds", group=SIP)
-    time_scale: float = option(
-        None, "SIPLINE_TIME_SCALE", parse_rate, "1",
-        "multiplies every SIP protocol delay; for tests only (its removal is open work, issue 17)", group=SIP)
+    # the delays of registering: docs/behaviour.md#reg-lifecycle, docs/behaviour.md#reg-transactions,
+    # docs/behaviour.md#reg-retry, docs/behaviour.md#reg-keepalive
+    new_line_spread: float = option(
+        "--new-line-spread", "SIPLINE_NEW_LINE_SPREAD", parse_rate, f"{NEW_LINE_SPREAD:g}",
+        "a new cloud line's first REGISTER goes within this many seconds", group=SIP, metavar="S")
+    sip_t1: float = option(
+        "--sip-t1", "SIPLINE_SIP_T1", parse_rate, f"{Timers.t1:g}",
+        "RFC 3261 T1 in seconds, the round-trip estimate: REGISTERs over UDP are resent from T1 on, Timer F is "
+        "64×T1; T2 and T4 keep their proportions to it (8×, 10×)", group=SIP, metavar="S")
+    retry_interval: float = option(
+        "--retry-interval", "SIPLINE_RETRY_INTERVAL", parse_rate, f"{TRANSIENT_BASE:g}",
+        "seconds of the first wait after a failure that may pass (timeout, 503, ...): half to all of it, at "
+        "random, doubled for each further failure up to 30 min", group=SIP, metavar="S")
+    rejected_retry_interval: float = option(
+        "--rejected-retry-interval", "SIPLINE_REJECTED_RETRY_INTERVAL", parse_rate, f"{REJECTED_FIRST:g}",
+        "seconds of the first wait after a rejection (401, 403, 404, ...); then 3, 6 and 12 times it, that "
+        "last one repeating; each ±10 %", group=SIP, metavar="S")
+    keepalive_interval: float = option(
+        "--keepalive-interval", "SIPLINE_KEEPALIVE_INTERVAL", parse_rate, f"{UDP_KEEPALIVE:g}",
+        "seconds between CRLF keep-alives (±20 %) to the registrar of a line behind NAT over UDP", group=SIP,
+        metavar="S")
+    flow_keepalive: float = option(
+        "--flow-keepalive", "SIPLINE_FLOW_KEEPALIVE", parse_rate, f"{FLOW_KEEPALIVE:g}",
+        "at most this many seconds (at least 95/120 of it) between CRLF pings on TCP/TLS connections to "
+        "registrars; no answer within 10 s fails the connection", group=SIP, metavar="S")
     sip_tls_listen: tuple[tuple[str, int], ...] = option(
         "--sip-tls-listen", "SIPLINE_SIP_TLS_LISTEN", parse_listen, None, "SIP TLS listen address for PBXes", group=SIP,
         metavar="ADDR:PORT", many=True)
@@ -189,19 +214,19 @@ class Settings:
 
     role: str = option(
         "--role", "SIPLINE_ROLE", parse_text, "all", "api: REST only; sip: registration and registrar only; all: both",
-        group=SCALE, choices=("all", "api", "sip"))
+        group=SCALE_OUT, choices=("all", "api", "sip"))
     workers: int = option(
         "--workers", "SIPLINE_WORKERS", parse_positive, "1",
-        "api processes sharing the port (SO_REUSEPORT), this one included", group=SCALE, metavar="N")
+        "api processes sharing the port (SO_REUSEPORT), this one included", group=SCALE_OUT, metavar="N")
     redis_url: str | None = option(
         "--redis-url", "SIPLINE_REDIS_URL", parse_optional_text, None,
-        "share the REST limits of all api processes through Redis", group=SCALE, metavar="URL")
+        "share the REST limits of all api processes through Redis", group=SCALE_OUT, metavar="URL")
     lease_time: float = option(
         "--lease-time", "SIPLINE_LEASE_TIME", parse_rate, "10", "seconds a sip worker's lease on a cloud line lasts",
-        group=SCALE, metavar="S")
+        group=SCALE_OUT, metavar="S")
     reconcile_interval: float = option(
         "--reconcile-interval", "SIPLINE_RECONCILE_INTERVAL", parse_rate, "30",
-        "seconds between a sip worker's comparisons with the store", group=SCALE, metavar="S")
+        "seconds between a sip worker's comparisons with the store", group=SCALE_OUT, metavar="S")
 
     # docs/behaviour.md#rest-rate-limit: burst X, Y a second after; None = off
     rate_limit: tuple[float, float] | None = option(
@@ -256,6 +281,11 @@ class Settings:
         "--registrar-algorithms", "SIPLINE_REGISTRAR_ALGORITHMS", parse_algorithms, "MD5",
         "digest challenges, in order, of lines and portals without their own (docs/behaviour.md#office-digest)",
         group=REGISTRAR)
+    # docs/behaviour.md#office-nat (registrar/nat.py PING_INTERVAL)
+    nat_ping_interval: float = option(
+        "--nat-ping-interval", "SIPLINE_NAT_PING_INTERVAL", parse_rate, "30",
+        "seconds between OPTIONS to PBXes registered from behind NAT over UDP; three unanswered in a row mark "
+        "the binding unreachable", group=REGISTRAR, metavar="S")
     # docs/behaviour.md#office-abuse: the abuse guard (registrar/abuse.py)
     flood_requests: int = option(
         "--flood-requests", "SIPLINE_FLOOD_REQUESTS", parse_count, "20",
@@ -276,7 +306,6 @@ class Settings:
     secret_key: str | None = option(
         None, "SIPLINE_SECRET_KEY", parse_optional_text, None, "base64 of the key that seals stored secrets",
         unset="<data dir>/secret.key")
-    # fmt: on
     # fmt: on
 
     @property

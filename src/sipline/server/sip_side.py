@@ -17,17 +17,19 @@ from sipline.registrar import answering
 from sipline.registrar.abuse import AbuseLimits
 from sipline.registrar.answering import Handling
 from sipline.registrar.bindings import Limits as BindingLimits
-from sipline.registrar.nat import PING_INTERVAL
 from sipline.registrar.service import Registrar, RegistrarSettings
-from sipline.registration.engine import EngineSettings, RegistrationEngine
+from sipline.registration.engine import RegistrationEngine
 from sipline.registration.leases import LeaseKeeper
 from sipline.registration.pacing import PacingSettings
+from sipline.registration.schedule import Retries
+from sipline.registration.settings import EngineSettings
 from sipline.server.settings import Settings
 from sipline.server.tls import ensure_self_signed
 from sipline.sip.message import Message, Request, Response
+from sipline.sip.transaction import Timers
 from sipline.sip.transports.admission import FlowLimits, fd_budget
 from sipline.sip.transports.dns import DnsResolver
-from sipline.sip.transports.manager import SipTransport, Source
+from sipline.sip.transports.manager import FLOW_KEEPALIVE, SipTransport, Source
 from sipline.store.crypto import SecretBox
 from sipline.store.database import Database
 
@@ -45,6 +47,7 @@ class SipSettings:
     dns_servers: list[tuple[str, int]] | None = None  # None: the system's resolv.conf
     allow_private_targets: bool = False  # originate to addresses that are not globally reachable
     engine: EngineSettings = EngineSettings()
+    flow_keepalive: float = FLOW_KEEPALIVE  # seconds, at most, between CRLF pings on flows we opened
     flow_limits: FlowLimits = FlowLimits()  # TCP/TLS flows peers open to us
 
 
@@ -56,7 +59,7 @@ class SipService:
             public=settings.public,
             tls_listen=settings.tls_listen,
             server_tls=settings.server_tls,
-            time_scale=settings.engine.time_scale,
+            flow_keepalive=settings.flow_keepalive,
             allow_private_targets=settings.allow_private_targets,
             flow_limits=settings.flow_limits,
         )
@@ -108,7 +111,10 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
         pacing=pacing,
         public_address=settings.sip_public is not None,
         startup_spread=settings.startup_spread,
-        time_scale=settings.time_scale,
+        new_line_spread=settings.new_line_spread,
+        timers=Timers.for_t1(settings.sip_t1),
+        retries=Retries(transient=settings.retry_interval, rejected=settings.rejected_retry_interval),
+        keepalive_interval=settings.keepalive_interval,
     )
     addresses = {host for host, _ in settings.sip_listen + settings.sip_tls_listen}
     if settings.sip_public:
@@ -130,7 +136,7 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
             user_failures=settings.user_failures,
             table_size=settings.abuse_table_size,
         ),
-        ping_interval=PING_INTERVAL * settings.time_scale,
+        ping_interval=settings.nat_ping_interval,
     )
     return SipSettings(
         registrar=registrar,
@@ -142,6 +148,7 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
         dns_servers=list(settings.dns_servers) if settings.dns_servers else None,
         allow_private_targets=settings.allow_private_targets,
         engine=engine,
+        flow_keepalive=settings.flow_keepalive,
         flow_limits=flow_limits(settings, open_files),
     )
 

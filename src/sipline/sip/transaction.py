@@ -29,14 +29,18 @@ class State(Enum):
 
 @dataclass(frozen=True)
 class Timers:
-    """RFC 3261 §17.1.2.2 defaults; every value scales together in tests."""
+    """RFC 3261 Appendix A: T1 500 ms, T2 4 s, T4 5 s (§17.1.2.2 uses them)."""
 
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
 
-    def scaled(self, factor: float) -> Timers:
-        return Timers(self.t1 * factor, self.t2 * factor, self.t4 * factor)
+    @classmethod
+    def for_t1(cls, t1: float) -> Timers:
+        """The timers of a link whose round trip is estimated as `t1` (§17.1.1.1 lets T1 be set, e.g.
+        higher on a slow link): T2 and T4 keep their proportions to the default T1 (8×, 10×), so the
+        retransmission pattern (11 sends over UDP) and Timer F (64·T1) keep their shape."""
+        return cls(t1, t1 * (cls.t2 / cls.t1), t1 * (cls.t4 / cls.t1))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,9 @@ from sipline.sip.transports.stream import PONG_TIMEOUT, FlowKey, StreamFlow, Tra
 
 log = logging.getLogger("sipline.sip.transport")
 
-PING_INTERVAL = (95.0, 120.0)  # RFC 5626 §4.4.1: CRLF ping on flows we opened, random in this range
+FLOW_KEEPALIVE = 120.0  # RFC 5626 §4.4.1: the longest time between CRLF pings on flows we opened (--flow-keepalive)
+PING_EARLIEST = 95 / 120  # RFC 5626 §4.4.1: each ping 95–120 s after the last; a set interval keeps the proportion
+FLOW_TICK = 1.0  # seconds between looks at the flows: pings due, pongs overdue, idle peers
 # Socket buffers for the shared UDP sockets: thousands of lines answered at once overflow the
 # default 208 KiB and come back as retransmissions (the peers rig saw the same with SIPp and Kamailio).
 UDP_BUFFER = 4 * 1024 * 1024
@@ -90,7 +92,7 @@ class SipTransport:
         server_tls: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        time_scale: float = 1.0,
+        flow_keepalive: float = FLOW_KEEPALIVE,
         allow_private_targets: bool = False,
         flow_limits: FlowLimits = FlowLimits(),
     ) -> None:
@@ -98,7 +100,7 @@ class SipTransport:
         self.tls_listen = tls_listen or []  # TLS listeners, for PBXes registering over TLS (B)
         self.server_tls = server_tls
         self.public = public
-        self.time_scale = time_scale  # keep-alive intervals shrink with it in tests
+        self.flow_keepalive = flow_keepalive
         self.tls_context = tls_context or ssl.create_default_context()
         self.clock = clock
         self.rng = rng or random.Random()
@@ -315,21 +317,26 @@ class SipTransport:
     async def _tick_flows(self) -> None:
         """Ping flows we opened; fail those that stay silent after a ping (RFC 5626 §4.4.1)."""
         while True:
-            await asyncio.sleep(max(0.02, self.time_scale))
+            await asyncio.sleep(FLOW_TICK)
             now = self.clock()
             self.accepted.close_expired(now)
             for flow in list(self._flows.values()):
-                if flow.pong_overdue(now, PONG_TIMEOUT * self.time_scale):
-                    log.info("flow to %s:%d silent after a ping; closing", flow.peer[0], flow.peer[1])
-                    self.stats["flows_failed"] += 1
-                    flow.close()
-                elif flow.next_ping_at is not None and now >= flow.next_ping_at:
-                    flow.ping(now)
-                    self.stats["crlf_pings"] += 1
-                    flow.next_ping_at = now + self._ping_interval()
+                self._keep_alive(flow, now)
+
+    def _keep_alive(self, flow: StreamFlow, now: float) -> None:
+        """One ping out at a time: the next waits for an answer, so a ping interval shorter than
+        PONG_TIMEOUT cannot keep restarting the wait for the pong (RFC 5626 §4.4.1)."""
+        if flow.pong_overdue(now, PONG_TIMEOUT):
+            log.info("flow to %s:%d silent after a ping; closing", flow.peer[0], flow.peer[1])
+            self.stats["flows_failed"] += 1
+            flow.close()
+        elif flow.ping_sent_at is None and flow.next_ping_at is not None and now >= flow.next_ping_at:
+            flow.ping(now)
+            self.stats["crlf_pings"] += 1
+            flow.next_ping_at = now + self._ping_interval()
 
     def _ping_interval(self) -> float:
-        return self.rng.uniform(*PING_INTERVAL) * self.time_scale
+        return self.rng.uniform(PING_EARLIEST * self.flow_keepalive, self.flow_keepalive)
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)
