@@ -155,7 +155,7 @@ class RegistrationCore:
         window = self._spread(len(rows))
         for line, registration in rows:
             if line.id not in self.lines:
-                self._start(self._machine(line, registration, now + self.rng.uniform(0, window)), now)
+                self._start(self._machine(line, registration, now + self.rng.uniform(0, window), moved=True), now)
 
     def _spread(self, count: int) -> float:
         return max(self.settings.startup_spread, count / self.settings.pacing.rate) * self.settings.time_scale
@@ -166,7 +166,9 @@ class RegistrationCore:
             self.writes.mark(machine.line_id, now)
             self._schedule(machine)
 
-    def _machine(self, line: Line, registration: Registration, first_attempt_at: float) -> LineRegistration | None:
+    def _machine(
+        self, line: Line, registration: Registration, first_attempt_at: float, moved: bool = False
+    ) -> LineRegistration | None:
         machine = machine_from_store(
             line,
             registration,
@@ -174,6 +176,8 @@ class RegistrationCore:
             rng=self.rng,
             public_address=self.settings.public_address,
             scale=self.settings.time_scale,
+            wall=self.wall(),
+            moved=moved,
         )
         if machine is not None:
             self.lines[line.id] = machine
@@ -525,6 +529,4 @@ class RegistrationCore:
 
     def writes_failed(self, updates: list[RegistrationUpdate], now: float) -> None:
         """A batch was not written: its lines are written again with the next one."""
-        for update in updates:
-            if update.line_id in self.lines:
-                self.writes.mark(update.line_id, now)
+        self.writes.failed(updates, self.lines, now)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipline.rest.envelope import local_iso
+from sipline.rest.envelope import ListResult, local_iso
 from sipline.rest.params import Params
 from sipline.telephony.caller import Caller
 from sipline.telephony.services import Services
@@ -25,3 +25,27 @@ async def sip_bindings(params: Params, caller: Caller, services: Services) -> ob
         }
         for binding in bindings
     ]
+
+
+async def sip_history(params: Params, caller: Caller, services: Services) -> object:
+    """A line's status changes, newest first, in pages of 50 as voximplant.sip.get's (docs/behaviour.md#line-history)."""
+    page = await services.lines.history(caller, params.upper().intval("CONFIG_ID"), params.start)
+    if page.total == 0:
+        return []  # as voximplant.sip.get: no total for nothing
+    return ListResult(
+        [
+            {
+                "TIME": local_iso(entry.at),
+                "STATUS_RESULT": entry.result.value,
+                "STATUS_CODE": entry.code,
+                "ERROR_MESSAGE": entry.message,
+                "CAUSE": entry.cause.value,
+                "CONTACT": entry.contact,
+                "SOURCE": entry.source,
+                "TRANSPORT": entry.transport,
+            }
+            for entry in page.lines
+        ],
+        page.total,
+        page.next,
+    )
