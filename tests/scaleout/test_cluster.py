@@ -153,6 +153,9 @@ def test_sigkill_and_sigstop_of_sip_workers(cluster):
                       "the killed worker's lines re-registered by the others", check=lambda: one_contact_each(cluster))
     assert victim_id not in cluster.owners() and registered(cluster, LINES)
     print(f"SIGKILL: lines back through the others in {took:.1f} s (lease {LEASE} s)")
+    moved = "SELECT DISTINCT l.login FROM line_history h JOIN line l ON l.id = h.line_id WHERE h.cause = 'lease moved'"
+    wait_until(lambda: set(orphans) <= {login for (login,) in run_sql(cluster.database_url, moved)}, 5,
+               message="each line taken over has `lease moved` in its history (docs/behaviour.md#line-history)")
 
     # SIGSTOP a worker past its lease, then SIGCONT: it finds its leases gone and stops refreshing them
     stopped, other = survivors

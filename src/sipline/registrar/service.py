@@ -32,6 +32,7 @@ from functools import lru_cache
 from sipline.registrar import bindings as rules
 from sipline.registrar.abuse import AbuseLimits, Guard, SecurityEvent
 from sipline.registrar.addressing import MAX_REALM, MAX_USERNAME, loggable, same_target, to_host, to_user, uri_target
+from sipline.registrar.changes import Logged, commit, log_changes, sweep
 from sipline.registrar.nat import PING_INTERVAL, NatPinger
 from sipline.registrar.nonce import Addressee, Nonces, NonceState, NonceUse, issued_at
 from sipline.sip import digest
@@ -354,9 +355,10 @@ class Registrar:
         batch, self._pending = self._pending, []
         now = self.wall()
         try:
-            saved = await self.db.write(lambda repo: self._apply(repo, batch, now), touches=())
+            saved, changes = await self.db.write(lambda repo: self._apply(repo, batch, now), touches=())
             for line_id, bindings in saved.items():
                 self.db.keep((rules.CACHE_TOPIC, line_id), bindings)
+            log_changes(changes)
         except Exception:
             log.exception("registrar commit failed; %d REGISTERs answered 500", len(batch))
             for item in batch:
@@ -369,8 +371,11 @@ class Registrar:
         for item in batch:
             self._answer(item, now)
 
-    def _apply(self, repo: Repository, batch: list[_Pending], now: float) -> dict[int, list[Binding]]:
-        """The batch's bindings written; returns every line's bindings as committed."""
+    def _apply(
+        self, repo: Repository, batch: list[_Pending], now: float
+    ) -> tuple[dict[int, list[Binding]], list[Logged]]:
+        """The batch's bindings written with their history; returns every line's bindings as committed,
+        and the changes to log."""
         line_ids = {item.user.line_id for item in batch}
         current: dict[int, list[Binding]] = {}
         for line_id in line_ids:
@@ -388,14 +393,9 @@ class Registrar:
                 continue
             if item.outcome.changed:
                 current[line_id] = item.outcome.bindings
-        repo.save_bindings(
-            {
-                line_id: (before[line_id], bindings)
-                for line_id, bindings in current.items()
-                if bindings is not before[line_id]
-            }
-        )
-        return current
+        changed = {line_id: bindings for line_id, bindings in current.items() if bindings is not before[line_id]}
+        config_ids = {item.user.line_id: item.user.config_id for item in batch}
+        return current, commit(repo, before, changed, config_ids, now)
 
     def _answer(self, item: _Pending, now: float) -> None:
         request, source = item.request, item.source
@@ -430,7 +430,7 @@ class Registrar:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             try:
-                await self.db.write(lambda repo: repo.delete_expired_bindings(self.wall()), touches=())
+                log_changes(await self.db.write(lambda repo: sweep(repo, self.wall()), touches=()))
             except Exception:
                 log.exception("sweeping expired bindings failed; trying again")
 

@@ -371,6 +371,4 @@ class RegistrationCore(LineIntake):
 
     def writes_failed(self, updates: list[RegistrationUpdate], now: float) -> None:
         """A batch was not written: its lines are written again with the next one."""
-        for update in updates:
-            if update.line_id in self.lines:
-                self.writes.mark(update.line_id, now)
+        self.writes.failed(updates, self.lines, now)

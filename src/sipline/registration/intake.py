@@ -92,7 +92,7 @@ class LineIntake(ABC):
         window = self._spread(len(rows))
         for line, registration in rows:
             if line.id not in self.lines:
-                self._start(self._machine(line, registration, now + self.rng.uniform(0, window)), now)
+                self._start(self._machine(line, registration, now + self.rng.uniform(0, window), moved=True), now)
 
     def _spread(self, count: int) -> float:
         return max(self.settings.startup_spread, count / self.settings.pacing.rate)
@@ -103,7 +103,9 @@ class LineIntake(ABC):
             self.writes.mark(machine.line_id, now)
             self._schedule(machine)
 
-    def _machine(self, line: Line, registration: Registration, first_attempt_at: float) -> LineRegistration | None:
+    def _machine(
+        self, line: Line, registration: Registration, first_attempt_at: float, moved: bool = False
+    ) -> LineRegistration | None:
         machine = machine_from_store(
             line,
             registration,
@@ -111,6 +113,8 @@ class LineIntake(ABC):
             rng=self.rng,
             public_address=self.settings.public_address,
             retries=self.settings.retries,
+            wall=self.wall(),
+            moved=moved,
         )
         if machine is not None:
             self.lines[line.id] = machine

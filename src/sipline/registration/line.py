@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 from sipline.registration import schedule
 from sipline.registration.attempt import Session
+from sipline.registration.history import LineHistory, cause_of
 from sipline.registration.outcome import FailureClass, Outcome, OutcomeKind
 from sipline.registration.request import Account
 from sipline.sip.identity import new_call_id
 from sipline.sip.resolve import Target
-from sipline.store.records import StatusResult
+from sipline.store.records import Cause, StatusChange, StatusResult
 
 DEFAULT_EXPIRES = 600  # docs/behaviour.md#reg-request: requested expiry by default
 
@@ -61,6 +62,7 @@ class LineRegistration:
         "nat_learned",
         "changed",
         "retries",
+        "history",
     )
 
     def __init__(
@@ -75,6 +77,7 @@ class LineRegistration:
         first_attempt_at: float,
         public_address: bool = False,
         retries: schedule.Retries = schedule.Retries(),
+        history: LineHistory | None = None,
     ) -> None:
         self.line_id = line_id
         self.reg_id = reg_id
@@ -96,6 +99,7 @@ class LineRegistration:
         self.nat_learned = False
         self.changed = False  # status differs from what the store has
         self.retries = retries  # the first waits after a failure (docs/behaviour.md#reg-retry)
+        self.history = history or LineHistory(line_id, "")  # docs/behaviour.md#line-history
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -109,7 +113,8 @@ class LineRegistration:
     def handle_timer(self, now: float, wall: float) -> bool:
         """Returns True when an attempt is due now (the engine then paces and starts it)."""
         if self._failing_while_registered() and now >= self.binding_deadline:  # type: ignore[operator]
-            self._set_status(StatusResult.ERROR, self.last_failure.code, self.last_failure.message, wall)  # type: ignore[union-attr]
+            failure: Outcome = self.last_failure  # type: ignore[assignment]
+            self._set_status(StatusResult.ERROR, failure.code, failure.message, wall, cause_of(failure), now)
         return self.next_attempt_at is not None and now >= self.next_attempt_at and not self.attempting
 
     def _failing_while_registered(self) -> bool:
@@ -136,7 +141,7 @@ class LineRegistration:
     def sending(self, wall: float) -> None:
         """A REGISTER of the attempt leaves the admission queue: a first cycle is `in_progress` (docs/behaviour.md#reg-status)."""
         if self.status.result is StatusResult.WAIT:
-            self._set_status(StatusResult.IN_PROGRESS, 0, "", wall)
+            self._set_status(StatusResult.IN_PROGRESS, 0, "", wall, Cause.REGISTERING)
 
     def finish(self, outcome: Outcome, generation: int, now: float, wall: float) -> None:
         if generation != self.generation:
@@ -155,7 +160,8 @@ class LineRegistration:
         granted = outcome.granted or self.session.expires
         self.binding_deadline = sent_at + granted
         self.next_attempt_at = sent_at + schedule.refresh_delay(granted, self.rng)
-        self._set_status(StatusResult.SUCCESS, outcome.code, "", wall)
+        again = self.status.result is StatusResult.SUCCESS  # docs/behaviour.md#line-history: "refreshed"
+        self._set_status(StatusResult.SUCCESS, outcome.code, "", wall, Cause.REFRESHED if again else Cause.REGISTERED)
         observed = outcome.observed
         if observed and not self.public_address and not self.nat_learned and self._behind_nat(observed):
             # docs/behaviour.md#reg-keepalive: re-register once with the address the registrar saw; the old Contact is retired in it
@@ -177,14 +183,16 @@ class LineRegistration:
         if outcome.failure_class is FailureClass.REJECTED:
             delay = schedule.rejected_delay(self.rejected_failures, self.rng, self.retries.rejected)
             self.rejected_failures += 1
-            self._set_status(StatusResult.ERROR, outcome.code, outcome.message, wall)
+            self._set_status(StatusResult.ERROR, outcome.code, outcome.message, wall, cause_of(outcome), now)
         else:
             delay = schedule.transient_delay(
                 self.transient_failures, outcome.retry_after, binding_left, self.rng, self.retries.transient
             )
             self.transient_failures += 1
             if not (registered and binding_left and binding_left > 0):
-                self._set_status(StatusResult.ERROR, outcome.code, outcome.message, wall)
+                self._set_status(StatusResult.ERROR, outcome.code, outcome.message, wall, cause_of(outcome), now)
+            else:  # docs/behaviour.md#reg-log: still registered, the failure is logged all the same
+                self.history.failed(outcome, self.status.result, self.account.provider, now)
         self.next_attempt_at = now + delay
 
     # -- changes -----------------------------------------------------------------------------------
@@ -201,25 +209,31 @@ class LineRegistration:
             self.nat_learned = False
         else:
             self.session.nonces.clear()  # a PASSWORD change keeps the Call-ID and the binding
-        self._restart(now, wall)
+        self._restart(now, wall, Cause.LINE_UPDATED)
         if account.identity != old_account.identity and may_be_bound:
             return old_account, old_session, old_target
         return None
 
     def register_now(self, now: float, wall: float) -> None:
         """The operator's "re-register now": counters reset, status wait, attempt at once."""
-        self._restart(now, wall)
+        self._restart(now, wall, Cause.REGISTER_NOW)
 
-    def _restart(self, now: float, wall: float) -> None:
+    def _restart(self, now: float, wall: float, cause: Cause) -> None:
         self.generation += 1
         self.attempting = False
         self.transient_failures = self.rejected_failures = 0
         self.last_failure = None
         self.next_attempt_at = now
-        self._set_status(StatusResult.WAIT, 0, "", wall)
+        self._set_status(StatusResult.WAIT, 0, "", wall, cause)
 
-    def _set_status(self, result: StatusResult, code: int, message: str, wall: float) -> None:
+    def _set_status(
+        self, result: StatusResult, code: int, message: str, wall: float, cause: Cause, now: float | None = None
+    ) -> None:
+        """`now` with failures: the history paces their warnings by it (docs/behaviour.md#reg-log)."""
         current = self.status
         if (current.result, current.code, current.message) != (result, code, message):
             self.status = Status(result, code, message, wall)  # LAST_UPDATED moves only on change
             self.changed = True
+            self.history.changed(StatusChange(wall, result, code, message, cause), self.account.provider, now)
+        elif now is not None and self.last_failure is not None:  # the same failure again
+            self.history.failed(self.last_failure, result, self.account.provider, now)

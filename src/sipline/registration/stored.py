@@ -7,12 +7,13 @@ import random
 from collections.abc import Callable
 
 from sipline.registration.attempt import Session, session_contact
+from sipline.registration.history import LineHistory
 from sipline.registration.line import LineRegistration, Status
 from sipline.registration.request import Account
 from sipline.registration.schedule import Retries
 from sipline.sip.address import InvalidAddress
 from sipline.sip.resolve import default_transport
-from sipline.store.records import Line, Registration, StatusResult
+from sipline.store.records import Cause, Line, Registration, StatusChange, StatusResult
 
 log = logging.getLogger("sipline.registration")
 
@@ -30,8 +31,11 @@ def machine_from_store(
     rng: random.Random,
     public_address: bool,
     retries: Retries,
+    wall: float,
+    moved: bool = False,
 ) -> LineRegistration | None:
-    """The line's machine, continuing its Call-ID and CSeq; None (logged) for a SERVER it cannot use."""
+    """The line's machine, continuing its Call-ID and CSeq; None (logged) for a SERVER it cannot use.
+    `moved`: taken over through a lease (docs/behaviour.md#line-history: "lease moved", unless it is new)."""
     try:
         parsed = line_account(line)
     except InvalidAddress:
@@ -49,6 +53,11 @@ def machine_from_store(
     if result is StatusResult.IN_PROGRESS:
         result = StatusResult.WAIT  # the attempt died with the previous process
     status = Status(result, registration.status_code, registration.error_message, registration.last_updated)
+    history = LineHistory(line.config_id, line.portal_domain or str(line.portal_id))
+    moved = moved and registration.cseq_reserved > 0  # an engine had it before (a new line has reserved nothing)
+    if moved or result is not registration.status_result:
+        cause = Cause.LEASE_MOVED if moved else Cause.RESTARTED
+        history.noted(StatusChange(wall, result, registration.status_code, registration.error_message, cause))
     return LineRegistration(
         line.id,
         registration.reg_id,
@@ -59,6 +68,7 @@ def machine_from_store(
         first_attempt_at=first_attempt_at,
         public_address=public_address,
         retries=retries,
+        history=history,
     )
 
 

@@ -123,9 +123,18 @@ class StoreWrites:
                     sent_contact=self.outgoing.get(line_id),
                     expires_requested=session.expires,
                     outcome=status.result in (StatusResult.SUCCESS, StatusResult.ERROR),
+                    history=machine.history.take(),  # docs/behaviour.md#line-history: with the status
                 )
             )
         return updates
+
+    def failed(self, updates: list[RegistrationUpdate], lines: dict[int, LineRegistration], now: float) -> None:
+        """A batch was not written: its lines are written again with the next one, history included."""
+        for update in updates:
+            machine = lines.get(update.line_id)
+            if machine is not None:
+                machine.history.put_back(update.history)
+                self.mark(update.line_id, now)
 
     def stored(self, updates: list[RegistrationUpdate], lines: dict[int, LineRegistration]) -> list[Job]:
         """A batch is in the store: returns the parked jobs that may go now."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipline.rest.envelope import local_iso
+from sipline.rest.envelope import ListResult, local_iso
 from sipline.rest.params import Params
 from sipline.store.records import Binding
 from sipline.telephony.caller import Caller
@@ -28,3 +28,27 @@ def render_binding(binding: Binding, now: float) -> dict[str, object]:
         "NAT": binding.nat,
         "REACHABLE": binding.reachable,
     }
+
+
+async def sip_history(params: Params, caller: Caller, services: Services) -> object:
+    """A line's status changes, newest first, in pages of 50 as voximplant.sip.get's (docs/behaviour.md#line-history)."""
+    page = await services.lines.history(caller, params.upper().intval("CONFIG_ID"), params.start)
+    if page.total == 0:
+        return []  # as voximplant.sip.get: no total for nothing
+    return ListResult(
+        [
+            {
+                "TIME": local_iso(entry.at),
+                "STATUS_RESULT": entry.result.value,
+                "STATUS_CODE": entry.code,
+                "ERROR_MESSAGE": entry.message,
+                "CAUSE": entry.cause.value,
+                "CONTACT": entry.contact,
+                "SOURCE": entry.source,
+                "TRANSPORT": entry.transport,
+            }
+            for entry in page.lines
+        ],
+        page.total,
+        page.next,
+    )

@@ -37,6 +37,7 @@ _UPDATE_BINDING = (
 _OFFICE_USER = (
     sa.select(
         t.line.c.id,
+        t.line.c.config_id,
         t.line.c.portal_id,
         t.line.c.incoming_login,
         t.line.c.incoming_password,
@@ -67,6 +68,7 @@ class SqlBindings(SqlPart):
             realm=row["incoming_realm"],
             ha1=json.loads(self._open(sealed, "incoming_ha1", row["id"]) or "{}"),
             algorithms=algorithm_list(row["digest_algorithms"]),
+            config_id=row["config_id"],
         )
         return user, row["incoming_server"]
 
@@ -114,8 +116,24 @@ class SqlBindings(SqlPart):
     def delete_bindings(self, line_id: int) -> None:
         self.conn.execute(sa.delete(t.binding).where(t.binding.c.line_id == line_id))
 
-    def delete_expired_bindings(self, now: float) -> int:
-        return self.conn.execute(sa.delete(t.binding).where(t.binding.c.expires_at <= now)).rowcount
+    def delete_expired_bindings(self, now: float, line_ids: list[int] | None = None) -> list[tuple[int, Binding]]:
+        """(line id, binding) of each binding deleted: each goes to exactly one of several deleters."""
+        statement = sa.delete(t.binding).where(t.binding.c.expires_at <= now)
+        if line_ids is not None:
+            statement = statement.where(t.binding.c.line_id.in_(line_ids))
+        deleted = self.conn.execute(statement.returning(t.binding))
+        return [(row["line_id"], _binding(row)) for row in deleted.mappings()]
+
+    def binding_counts(self, line_ids: list[int], now: float) -> dict[int, tuple[int, int]]:
+        """(CONFIG_ID, live bindings) of each of these lines that still exists."""
+        live = sa.and_(t.binding.c.line_id == t.line.c.id, t.binding.c.expires_at > now)
+        query = (
+            sa.select(t.line.c.id, t.line.c.config_id, sa.func.count(t.binding.c.id))
+            .select_from(t.line.outerjoin(t.binding, live))
+            .where(t.line.c.id.in_(line_ids))
+            .group_by(t.line.c.id, t.line.c.config_id)
+        )
+        return {line_id: (config_id, count) for line_id, config_id, count in self.conn.execute(query)}
 
     def connection_closed(self, ip: str, port: int) -> int:
         """Bindings that came over a TCP/TLS connection from ip:port are unreachable now (docs/behaviour.md#office-nat)."""

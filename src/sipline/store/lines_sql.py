@@ -150,6 +150,7 @@ class SqlLines(SqlPart):
     def delete_line(self, line_id: int) -> None:
         self.conn.execute(sa.delete(t.registration).where(t.registration.c.line_id == line_id))
         self.conn.execute(sa.delete(t.binding).where(t.binding.c.line_id == line_id))
+        self.conn.execute(sa.delete(t.line_history).where(t.line_history.c.line_id == line_id))
         self.conn.execute(sa.delete(t.line).where(t.line.c.id == line_id))
 
     def reseal(self, new_box: SecretBox) -> int:

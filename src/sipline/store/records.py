@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,6 +19,46 @@ class StatusResult(StrEnum):
     IN_PROGRESS = "in_progress"
     SUCCESS = "success"
     ERROR = "error"
+
+
+class Cause(StrEnum):
+    """Why a line's history has an entry: what sipline did or saw (docs/behaviour.md#line-history)."""
+
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    REFRESHED = "refreshed"
+    CHALLENGE_REFUSED = "challenge refused"
+    CHALLENGE_UNSUPPORTED = "challenge unsupported"
+    TIMEOUT = "timeout"
+    DNS = "dns"
+    TRANSPORT = "transport"
+    TLS = "tls"
+    REJECTED = "rejected"
+    SERVER_ERROR = "server error"
+    ZERO_EXPIRY = "zero expiry"
+    TARGET_REFUSED = "target refused"
+    LINE_UPDATED = "line updated"
+    REGISTER_NOW = "register now"
+    RESTARTED = "restarted"
+    LEASE_MOVED = "lease moved"
+    BINDING_ADDED = "binding added"
+    BINDING_REFRESHED = "binding refreshed"
+    BINDING_EXPIRED = "binding expired"
+    BINDING_REMOVED = "binding removed"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """An entry of a line's history (docs/behaviour.md#line-history); office lines' entries name the binding."""
+
+    at: float  # wall clock
+    result: StatusResult
+    code: int
+    message: str
+    cause: Cause
+    contact: str | None = None
+    source: str | None = None  # "ip:port" the PBX registered from
+    transport: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +172,7 @@ class Line:
     digest_algorithms: str | None = (
         None  # office lines, docs/behaviour.md#office-digest: its challenges; None: the portal's or the service's
     )
+    portal_domain: str | None = None  # where a read joins the portal (the registration engine's lines, for its logs)
 
     @property
     def line_id(self) -> str:
@@ -213,6 +255,7 @@ class RegistrationUpdate:
     expires_requested: int
     # success and error are outcomes: the line's REGISTRATION_* fields follow them (docs/behaviour.md#reg-status)
     outcome: bool
+    history: Sequence[StatusChange] = ()  # the line's status changes since the last write, oldest first
 
 
 @dataclass(slots=True)  # not frozen: made for every REGISTER, and a frozen class costs twice as much to make
@@ -252,6 +295,7 @@ class OfficeUser:
     algorithms: tuple[str, ...] | None = (
         None  # docs/behaviour.md#office-digest: the line's challenges, else its portal's; None: the service's
     )
+    config_id: int = 0  # for the registrar's log lines
 
 
 @dataclass(frozen=True)

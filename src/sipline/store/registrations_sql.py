@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from sipline.store import schema as t
+from sipline.store.history_sql import SqlHistory
 from sipline.store.records import LeaseRound, Line, Registration, RegistrationUpdate, StatusResult
-from sipline.store.sql_base import SqlPart
 
 _SAVE_REGISTRATION = (
     sa.update(t.registration)
@@ -46,7 +46,7 @@ _SAVE_LINE_STATUS_LEASED = _SAVE_LINE_STATUS.where(
 )
 
 
-class SqlRegistrations(SqlPart):
+class SqlRegistrations(SqlHistory):
     def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
         query = (
             sa.select(t.registration)
@@ -58,8 +58,9 @@ class SqlRegistrations(SqlPart):
 
     def cloud_registrations(self, line_ids: Sequence[int] | None = None) -> list[tuple[Line, Registration]]:
         query = (
-            sa.select(t.line, t.registration)
+            sa.select(t.line, t.registration, t.portal.c.domain.label("portal_domain"))
             .join(t.registration, t.registration.c.line_id == t.line.c.id)
+            .join(t.portal, t.portal.c.id == t.line.c.portal_id)
             .order_by(t.line.c.id)
         )
         if line_ids is not None:
@@ -108,6 +109,8 @@ class SqlRegistrations(SqlPart):
                     for u in outcomes
                 ],
             )
+        # docs/behaviour.md#line-history: in the same transaction and under the same fence as the status
+        self.add_history([(update.line_id, entry) for update in updates for entry in update.history], owner)
 
     # -- scale-out: leases of `sip` workers (PostgreSQL) -------------------------------------------
 

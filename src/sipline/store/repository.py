@@ -23,6 +23,7 @@ from sipline.store.records import (
     Portal,
     Registration,
     RegistrationUpdate,
+    StatusChange,
     StatusResult,
     TokenGrant,
     User,
@@ -202,8 +203,18 @@ class RegistrationRepository(Protocol):
         """A worker that stops: its lines are free for the others at once."""
 
     def save_registrations(self, updates: list[RegistrationUpdate], owner: str | None = None) -> None:
-        """Write the engine's status changes and session state, many lines in one statement; with
-        `owner` (a `sip` worker), only for the lines whose lease it holds."""
+        """Write the engine's status changes and session state, many lines in one statement, with the
+        history entries the updates carry; with `owner` (a `sip` worker), only for the lines whose
+        lease it holds."""
+
+
+class HistoryRepository(Protocol):
+    def add_history(self, entries: Sequence[tuple[int, StatusChange]], owner: str | None = None) -> None:
+        """Append (line id, entry) pairs, oldest first, and keep each line's newest 100 (docs/behaviour.md#line-history);
+        entries of lines that no longer exist (or, with `owner`, whose lease it does not hold) are dropped."""
+
+    def history(self, line_id: int) -> list[StatusChange]:
+        """The line's entries, newest first."""
 
 
 class DatabaseRepository(Protocol):
@@ -233,12 +244,17 @@ class BindingRepository(Protocol):
 
     def save_bindings(self, changes: dict[int, tuple[list[Binding], list[Binding]]]) -> None:
         """Each line's bindings go from `before` to `after` (line id → (before, after)): the rows of
-        bindings gone are deleted, new ones inserted, changed ones updated; `before` is what the store
-        holds (bindings expired since may already be swept)."""
+        bindings gone are deleted, new ones inserted, changed ones updated, by Contact; `before` is
+        what the store holds of them (rows it does not name are left alone)."""
 
     def delete_bindings(self, line_id: int) -> None: ...
 
-    def delete_expired_bindings(self, now: float) -> int: ...
+    def delete_expired_bindings(self, now: float, line_ids: list[int] | None = None) -> list[tuple[int, Binding]]:
+        """Delete the bindings expired by `now` (of these lines only, unless None); returns (line id,
+        binding) of each this call deleted."""
+
+    def binding_counts(self, line_ids: list[int], now: float) -> dict[int, tuple[int, int]]:
+        """(CONFIG_ID, bindings live at `now`) of each of these lines that exists."""
 
     def nat_bindings(self, now: float) -> list[tuple[int, Binding]]:
         """(line id, binding) of every live NAT-flagged UDP binding (docs/behaviour.md#office-nat: pinged)."""
@@ -260,6 +276,7 @@ class Repository(
     RegistrationRepository,
     DatabaseRepository,
     BindingRepository,
+    HistoryRepository,
     Protocol,
 ):
     pass

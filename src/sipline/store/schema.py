@@ -171,6 +171,25 @@ binding = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# docs/behaviour.md#line-history: the last HISTORY_KEPT status changes of each line, newest by id
+line_history = sa.Table(
+    "line_history",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("line_id", sa.ForeignKey("line.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("status_result", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("error_message", sa.String(255), nullable=False, server_default=""),
+    sa.Column("cause", sa.String(32), nullable=False),
+    # office lines: the binding the entry is about
+    sa.Column("contact", sa.String(600)),
+    sa.Column("source", sa.String(80)),
+    sa.Column("transport", sa.String(8)),
+    sa.Index("ix_line_history_line", "line_id", "id"),
+    sqlite_autoincrement=True,
+)
+
 # OAuth applications (docs/behaviour.md#rest-oauth-token, docs/behaviour.md#oauth-server, docs/behaviour.md#rest-caller); secrets, codes and tokens stored as SHA-256 hashes
 app = sa.Table(
     "app",

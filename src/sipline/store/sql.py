@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from sipline.store.accounts_sql import SqlAccounts
 from sipline.store.apps_sql import SqlApps
 from sipline.store.bindings_sql import SqlBindings
+from sipline.store.history_sql import SqlHistory
 from sipline.store.lines_sql import SqlLines
 from sipline.store.registrations_sql import SqlRegistrations
 
 
-class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings):
+class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings, SqlHistory):
     """Repository (store/repository.py) on one open transaction."""
 
     # -- the database itself (DatabaseRepository) --------------------------------------------------

@@ -94,6 +94,7 @@ class SqlPart:
             registration_status_code=row["registration_status_code"],
             registration_error_message=row["registration_error_message"],
             digest_algorithms=row["digest_algorithms"],
+            portal_domain=row.get("portal_domain"),
         )
 
     @staticmethod

@@ -12,12 +12,23 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from sipline.sip import digest
 from sipline.sip.identity import new_call_id, new_contact_token
 from sipline.store.database import Database
-from sipline.store.records import Binding, Line, LineType, NewLine, NewSession, Portal, Registration
+from sipline.store.records import (
+    Binding,
+    Cause,
+    Line,
+    LineType,
+    NewLine,
+    NewSession,
+    Portal,
+    Registration,
+    StatusChange,
+    StatusResult,
+)
 from sipline.store.repository import Repository
 from sipline.telephony.caller import Caller
 from sipline.telephony.errors import (
@@ -62,15 +73,18 @@ class NoEvents:
         pass
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of the lines that match; `matched` is all of them, in order."""
+Item = TypeVar("Item")
 
-    matched: list[Line]
+
+@dataclass(frozen=True)
+class Page(Generic[Item]):
+    """One page of what matches (lines, history entries); `matched` is all of it, in order."""
+
+    matched: list[Item]
     offset: int
 
     @property
-    def lines(self) -> list[Line]:
+    def lines(self) -> list[Item]:
         return self.matched[self.offset : self.offset + PAGE_SIZE]
 
     @property
@@ -217,12 +231,15 @@ class SipLines:
             if reregister:
                 # The registration starts over, even when the values are the same [S].
                 changes["registration_status_code"] = 0
+                now = self.clock()
                 if line.reg_id is not None:
-                    repo.reset_registration(line.reg_id, self.clock())
+                    repo.reset_registration(line.reg_id, now)
                 if line.type is LineType.OFFICE:
                     repo.delete_bindings(
                         line.id
                     )  # docs/behaviour.md#office-credentials-change: the PBX registers again
+                # docs/behaviour.md#line-history: recorded here, whether or not a `sip` process runs
+                repo.add_history([(line.id, StatusChange(now, StatusResult.WAIT, 0, "", Cause.LINE_UPDATED))])
             repo.update_line(line.id, changes)
             return repo.line_by_config(caller.portal_id, config_id), reregister  # type: ignore[return-value]
 
@@ -230,7 +247,7 @@ class SipLines:
         if changed is not None:
             self.events.line_changed(*changed)
 
-    async def get(self, caller: Caller, *, filter_: object, sort: object, order: object, offset: int) -> Page:
+    async def get(self, caller: Caller, *, filter_: object, sort: object, order: object, offset: int) -> Page[Line]:
         require_numbers_right(caller)
         conditions = parse_filter(filter_, self.filter_limits, caller.filter_budget)
         sort_key = parse_sort(sort, order)
@@ -263,6 +280,15 @@ class SipLines:
             return [b for b in repo.bindings_of([line.id], lock=False)[line.id] if b.expires_at > now]
 
         return await self.db.read(work)
+
+    async def history(self, caller: Caller, config_id: int, offset: int) -> Page[StatusChange]:
+        """A page of the status history of the caller's line, newest first (sipline.sip.history)."""
+        require_numbers_right(caller)
+
+        def work(repo: Repository) -> list[StatusChange]:
+            return repo.history(self._owned_line(repo, caller, config_id).id)
+
+        return Page(await self.db.read(work), offset)
 
     async def status(self, caller: Caller, reg_id: int) -> Registration:
         require_numbers_right(caller)
