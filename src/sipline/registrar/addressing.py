@@ -5,8 +5,9 @@ and how much of a name a sender may make sipline keep or log (docs/behaviour.md#
 from __future__ import annotations
 
 from sipline.registrar.memo import short_text_memo
+from sipline.sip import digest
 from sipline.sip.errors import BadRequest
-from sipline.sip.headers import NameAddr
+from sipline.sip.headers import NameAddr, split_list
 from sipline.sip.message import Request
 from sipline.sip.uri import SipUri
 
@@ -14,6 +15,7 @@ from sipline.sip.uri import SipUri
 # LOGIN at most 100 characters (docs/behaviour.md#line-record); a realm is a DNS name of at most 253.
 MAX_USERNAME = 128
 MAX_REALM = 255
+SUPPORTED_OPTIONS = frozenset({"path"})  # docs/behaviour.md#office-order step 2: what Require may name
 MAX_LOGGED = 64  # characters of a username in a security event; longer ones end in "…"
 
 
@@ -60,3 +62,23 @@ def loggable(username: str | None) -> str | None:
     if username is None or len(username) <= MAX_LOGGED:
         return username
     return username[:MAX_LOGGED] + "…"
+
+
+def credentials_for(request: Request, realm: str) -> digest.Credentials | None:
+    """The REGISTER's credentials for `realm`, None if there are none. Raises: BadRequest."""
+    for value in request.headers.get_all("Authorization"):
+        try:
+            credentials = digest.parse_credentials(value)
+        except digest.DigestError:
+            raise BadRequest("malformed Authorization") from None
+        if len(credentials.username) > MAX_USERNAME or len(credentials.realm) > MAX_REALM:
+            raise BadRequest("username or realm too long")  # docs/behaviour.md#office-abuse: before any state is kept
+        if credentials.realm == realm:
+            return credentials
+    return None
+
+
+def unsupported_options(request: Request) -> list[str]:
+    """The option tags of Require that sipline does not support (docs/behaviour.md#office-order step 2)."""
+    tags = [tag.strip() for value in request.headers.get_all("Require") for tag in split_list(value)]
+    return [tag for tag in tags if tag.lower() not in SUPPORTED_OPTIONS]

@@ -18,6 +18,8 @@ and returns the new ones, or raises before anything is changed:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from email.utils import formatdate
+from functools import lru_cache
 
 from sipline.registrar.memo import short_text_memo
 from sipline.sip.errors import BadExtension, BadRequest, IntervalTooBrief, SipError
@@ -249,3 +251,21 @@ def contact_lines(outcome: Outcome, now: float) -> list[str]:
         seconds = outcome.granted.get(binding.contact, max(0, int(binding.expires_at - now)))
         lines.append(f"<{binding.contact}>;expires={seconds}")
     return lines
+
+
+def remaining_over(bindings: list[Binding], source: tuple[str, int], transport: str, now: float) -> float:
+    """Seconds the longest-lived binding registered from `source` over `transport` has left; 0 if none."""
+    return max(
+        (
+            binding.expires_at - now
+            for binding in bindings
+            if binding.source == source and binding.transport == transport
+        ),
+        default=0.0,
+    )
+
+
+@lru_cache(maxsize=2)
+def http_date(second: int) -> str:
+    """docs/behaviour.md#office-ok: the Date of a 200, made once per second."""
+    return formatdate(second, usegmt=True)

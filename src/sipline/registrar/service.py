@@ -26,20 +26,27 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from email.utils import formatdate
-from functools import lru_cache
 
 from sipline.registrar import bindings as rules
 from sipline.registrar.abuse import AbuseLimits, Guard, SecurityEvent
-from sipline.registrar.addressing import MAX_REALM, MAX_USERNAME, loggable, same_target, to_host, to_user, uri_target
+from sipline.registrar.addressing import (
+    MAX_USERNAME,
+    credentials_for,
+    loggable,
+    same_target,
+    to_host,
+    to_user,
+    unsupported_options,
+    uri_target,
+)
 from sipline.registrar.changes import Logged, commit, log_changes, sweep
 from sipline.registrar.nat import PING_INTERVAL, NatPinger
 from sipline.registrar.nonce import Addressee, Nonces, NonceState, NonceUse, issued_at
 from sipline.sip import digest
 from sipline.sip.errors import BadExtension, BadRequest, Forbidden, NotFound, SipError, Unauthorized
-from sipline.sip.headers import split_list
 from sipline.sip.message import Request
 from sipline.sip.responses import encode_error, encode_response
+from sipline.sip.trace import Trace
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.store.database import MISSING, Database
 from sipline.store.records import Binding, OfficeUser
@@ -48,7 +55,6 @@ from sipline.store.repository import Repository
 log = logging.getLogger("sipline.registrar")
 security = logging.getLogger("sipline.security")
 
-SUPPORTED_OPTIONS = frozenset({"path"})  # docs/behaviour.md#office-order step 2: what Require may name
 SWEEP_INTERVAL = 1.0  # docs/behaviour.md#office-status: expired bindings go within 5 s
 REALMS = ("portal-realms",)  # cache key of the portals' own INCOMING_SERVERs, with their digest algorithms
 COMMIT_DELAY = 0.002  # seconds a REGISTER waits for others to share its commit
@@ -85,8 +91,10 @@ class Registrar:
         master_key: bytes,
         *,
         wall: Callable[[], float] = time.time,
+        trace: Trace | None = None,
     ) -> None:
         self.db = db
+        self.trace = trace if trace is not None else Trace()  # docs/behaviour.md#line-trace
         self.transport = transport
         self.settings = settings
         self.wall = wall
@@ -138,10 +146,10 @@ class Registrar:
         realm = self._realm(request, realms)  # type: ignore[arg-type]
         if realm is None:
             raise NotFound("not our realm")  # docs/behaviour.md#office-order step 1: we do not proxy REGISTER
-        unsupported = self._unsupported(request)
+        unsupported = unsupported_options(request)
         if unsupported:
             raise BadExtension(unsupported)
-        credentials = self._credentials(request, realm)
+        credentials = credentials_for(request, realm)
         named = to_user(request)
         if named is not None and len(named) > MAX_USERNAME:
             raise BadRequest("To user too long")  # docs/behaviour.md#office-abuse: before any state is kept for it
@@ -175,6 +183,24 @@ class Registrar:
         """`found`: the office line the username names, with its portal's INCOMING_SERVER.
         Raises: SipError, the answer to send."""
         user = found[0] if found is not None and (found[1] or self.settings.realm).lower() == realm else None
+        if user is None:
+            self._decide(request, source, realm, credentials, None)
+            return
+        self._traced(user.line_id, request.wire, request, source, outgoing=False)
+        try:
+            self._decide(request, source, realm, credentials, user)
+        except SipError as error:
+            self._refuse(request, source, error, user.line_id)
+
+    def _decide(
+        self,
+        request: Request,
+        source: Source,
+        realm: str,
+        credentials: digest.Credentials | None,
+        user: OfficeUser | None,
+    ) -> None:
+        """Raises: SipError, the answer to send."""
         algorithms = (user.algorithms if user else None) or self._realm_algorithms(realm)
         if credentials is not None:
             self._authenticated(request, source, realm, credentials, user, algorithms)
@@ -202,31 +228,11 @@ class Registrar:
         named = to_host(request)
         return named if named in portal_realms else default
 
-    @staticmethod
-    def _unsupported(request: Request) -> list[str]:
-        tags = [tag.strip() for value in request.headers.get_all("Require") for tag in split_list(value)]
-        return [tag for tag in tags if tag.lower() not in SUPPORTED_OPTIONS]
-
     def _realm_algorithms(self, realm: str) -> tuple[str, ...]:
         """docs/behaviour.md#office-digest: what an unknown username is challenged with: the realm's portal's choice, else the service's."""
         realms = self.db.recall(REALMS)
         chosen = realms.get(realm) if isinstance(realms, dict) else None
         return chosen or self.settings.algorithms
-
-    def _credentials(self, request: Request, realm: str) -> digest.Credentials | None:
-        """The credentials for `realm`, None if there are none. Raises: BadRequest."""
-        for value in request.headers.get_all("Authorization"):
-            try:
-                credentials = digest.parse_credentials(value)
-            except digest.DigestError:
-                raise BadRequest("malformed Authorization") from None
-            if len(credentials.username) > MAX_USERNAME or len(credentials.realm) > MAX_REALM:
-                raise BadRequest(
-                    "username or realm too long"
-                )  # docs/behaviour.md#office-abuse: before any state is kept for it
-            if credentials.realm == realm:
-                return credentials
-        return None
 
     def _authenticated(
         self,
@@ -400,7 +406,7 @@ class Registrar:
     def _answer(self, item: _Pending, now: float) -> None:
         request, source = item.request, item.source
         if item.error is not None:
-            self._refuse(request, source, item.error)
+            self._refuse(request, source, item.error, item.user.line_id)
             return
         outcome = item.outcome
         assert outcome is not None
@@ -410,15 +416,19 @@ class Registrar:
         else:
             self._bound.discard(key)
         if source.flow is not None:
-            self.transport.accepted.keep(source.flow, _remaining_over(outcome.bindings, source, now))
+            self.transport.accepted.keep(
+                source.flow,
+                rules.remaining_over(outcome.bindings, (source.address, source.port), source.transport, now),
+            )
         headers = [("Contact", line) for line in rules.contact_lines(outcome, now)]
-        headers.append(("Date", _http_date(int(now))))
+        headers.append(("Date", rules.http_date(int(now))))
         headers += [("Path", path) for path in item.register.path]
         self.decisions["accepted", ""] += 1
         self._send(
             request,
             source,
             lambda to_tag, at: encode_response(request, 200, "OK", to_tag=to_tag, source=at, headers=headers),
+            item.user.line_id,
         )
 
     def peer_gone(self, peer: tuple[str, int]) -> None:
@@ -436,13 +446,19 @@ class Registrar:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _refuse(self, request: Request, source: Source, error: SipError) -> None:
+    def _refuse(self, request: Request, source: Source, error: SipError, line_id: int | None = None) -> None:
         challenged = isinstance(error, Unauthorized)  # after a failure too: _failed counted the failure
         self.decisions[("challenged", "") if challenged else ("refused", error.reason.lower().replace(" ", "_"))] += 1
-        self._send(request, source, lambda to_tag, at: encode_error(request, error, to_tag=to_tag, source=at))
+        self._send(request, source, lambda to_tag, at: encode_error(request, error, to_tag=to_tag, source=at), line_id)
 
-    def _send(self, request: Request, source: Source, encode: Callable[[str, tuple[str, int]], bytes]) -> None:
-        """`encode(to_tag, source address)` makes the response."""
+    def _send(
+        self,
+        request: Request,
+        source: Source,
+        encode: Callable[[str, tuple[str, int]], bytes],
+        line_id: int | None = None,
+    ) -> None:
+        """`encode(to_tag, source address)` makes the response; `line_id`: the office line it answers for."""
         to_tag = hashlib.sha1(f"{request.headers.get('Call-ID')}".encode()).hexdigest()[:10]
         try:
             response = encode(to_tag, (source.address, source.port))
@@ -450,6 +466,13 @@ class Registrar:
             self.transport.stats["dropped_malformed"] += 1
             return
         self.transport.reply(source, response)
+        if line_id is not None:
+            self._traced(line_id, response, request, source, outgoing=True)
+
+    def _traced(self, line_id: int, data: bytes, request: Request, source: Source, *, outgoing: bool) -> None:
+        """docs/behaviour.md#line-trace: a REGISTER of the line's PBX, or our answer; the top Via names the transaction."""
+        entry = (self.wall(), outgoing, source.transport, source.local, (source.address, source.port), data)
+        self.trace.record(line_id, request.headers.get("Via"), entry)
 
     def _log(self, event: SecurityEvent) -> None:
         fields = asdict(event)
@@ -463,24 +486,6 @@ class Registrar:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _remaining_over(bindings: list[Binding], source: Source, now: float) -> float:
-    """Seconds the longest-lived binding registered over `source`'s flow has left; 0 if none."""
-    return max(
-        (
-            binding.expires_at - now
-            for binding in bindings
-            if binding.source == (source.address, source.port) and binding.transport == source.transport
-        ),
-        default=0.0,
-    )
-
-
-@lru_cache(maxsize=2)
-def _http_date(second: int) -> str:
-    """docs/behaviour.md#office-ok: the Date of a 200, made once per second."""
-    return formatdate(second, usegmt=True)
 
 
 def _verify(credentials: digest.Credentials, stored_ha1: str) -> bool:

@@ -36,8 +36,10 @@ from sipline.registration.writes import StoreWrites
 from sipline.sip.message import Response
 from sipline.sip.resolve import Target
 from sipline.sip.serialise import HeaderInjection, serialise
+from sipline.sip.trace import Trace
 from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOut
 from sipline.sip.transports.gate import refusal_text
+from sipline.sip.transports.manager import Source
 from sipline.sip.transports.stream import FlowKey, TransportError
 from sipline.store.records import RegistrationUpdate, StatusResult
 
@@ -64,9 +66,10 @@ class RegistrationCore(LineIntake):
         local: Callable[[str], tuple[str, int]],
         permits: Callable[[str], bool],
         stats: Counter[str],
+        trace: Trace | None = None,
     ) -> None:
         """`wall` gives LAST_UPDATED times, `local` our address per transport, `permits` the
-        transport's target gate, `stats` the transport's counters."""
+        transport's target gate, `stats` the transport's counters, `trace` keeps each line's messages."""
         self.settings = settings
         self.rng = rng
         self.wall, self.local, self.stats = wall, local, stats
@@ -81,6 +84,7 @@ class RegistrationCore(LineIntake):
         self.in_flight = InFlight()
         self.breakers = Breakers()
         self.targets = TargetChoice(permits)
+        self.trace = trace if trace is not None else Trace()  # docs/behaviour.md#line-trace
         self._datagrams: list[Datagram] = []
         self._queries: list[DnsQuery] = []
         self._flush_due = False
@@ -260,8 +264,13 @@ class RegistrationCore(LineIntake):
         self.heap.push(record.next_deadline(), record)
 
     def _transmit(self, record: Txn, now: float) -> None:
+        line, target = record.job.line, record.target
         for datagram in record.txn.datagrams_to_send(now):
-            self._datagrams.append(Datagram(record.target, datagram, record.branch))
+            self._datagrams.append(Datagram(target, datagram, record.branch))
+            if line is not None:  # docs/behaviour.md#line-trace: as sent, retransmissions too
+                remote = (target.address, target.port)
+                entry = (self.wall(), True, target.transport, self.local(target.transport), remote, datagram)
+                self.trace.record(line.line_id, record.branch, entry)
 
     def transport_failed(self, branch: str, error: TransportError, now: float) -> None:
         """The transport could not send a datagram of this transaction."""
@@ -273,12 +282,24 @@ class RegistrationCore(LineIntake):
 
     # -- what comes back ------------------------------------------------------------------------------
 
-    def receive(self, response: Response, source: object, now: float) -> None:
+    def receive(self, response: Response, source: Source | None, now: float) -> None:
         """A response from the transport, to the transaction its top Via's branch names (§17.1.3)."""
         record = self.in_flight.match(response, self.stats)
         if record is not None:
+            if record.job.line is not None:
+                self._traced(record, response, source)
             record.txn.receive(response, now)
             self._drain(record, now)
+
+    def _traced(self, record: Txn, response: Response, source: Source | None) -> None:
+        """docs/behaviour.md#line-trace: the response as it came, with its request's transaction."""
+        target = record.target
+        if source is None:  # a response handed in without its transport (tests, benches)
+            local, remote = self.local(target.transport), (target.address, target.port)
+        else:
+            local, remote = source.local, (source.address, source.port)
+        entry = (self.wall(), False, target.transport, local, remote, response.wire)
+        self.trace.record(record.job.line.line_id, record.branch, entry)  # type: ignore[union-attr]
 
     def _drain(self, record: Txn, now: float) -> None:
         attempt = record.job.attempt

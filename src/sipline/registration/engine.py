@@ -30,6 +30,7 @@ from sipline.registration.sending import Datagram, DnsQuery
 from sipline.registration.settings import EngineSettings
 from sipline.sip.message import Response
 from sipline.sip.resolve import ResolutionFailed
+from sipline.sip.trace import Trace
 from sipline.sip.transports.dns import DnsResolver
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.sip.transports.stream import FlowKey, TransportError
@@ -50,6 +51,7 @@ class RegistrationEngine:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        trace: Trace | None = None,
     ) -> None:
         self.db = db
         self.transport = transport
@@ -66,6 +68,7 @@ class RegistrationEngine:
             local=transport.local_address,
             permits=transport.gate.permits,
             stats=transport.stats,
+            trace=trace,
         )
         self.owner: str | None = None  # the worker whose leases fence the store writes
         self.started_at: float | None = None  # wall clock: when the engine began registering

@@ -30,6 +30,7 @@ from sipline.registration.timers import TimerHeap
 from sipline.registration.writes import FLUSH_INTERVAL, PARKED_FLUSH, StoreWrites
 from sipline.sip.address import InvalidAddress
 from sipline.sip.resolve import Target
+from sipline.sip.trace import Trace
 from sipline.store.records import Line, Registration, StatusResult
 
 Rows = list[tuple[Line, Registration]]
@@ -46,6 +47,7 @@ class LineIntake(ABC):
     writes: StoreWrites
     breakers: Breakers
     in_flight: InFlight
+    trace: Trace
     _fenced: set[int]  # lines that fell due while the leases said no (core.py, may_act)
 
     # -- the core's steps ------------------------------------------------------------------------
@@ -157,6 +159,7 @@ class LineIntake(ABC):
         worker) the binding is left for the new owner to refresh."""
         machine = self.lines.pop(line_id, None)
         self.writes.forget(line_id)
+        self.trace.forget(line_id)  # docs/behaviour.md#line-trace: kept by the process that holds the line
         self._fenced.discard(line_id)
         for held in self.breakers.forget(line_id):
             self._release(held, now)

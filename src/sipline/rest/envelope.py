@@ -115,6 +115,11 @@ def local_iso(moment: float) -> str:
     return _iso_memo[1]
 
 
+def local_iso_ms(moment: float) -> str:
+    """`2026-03-16T12:42:08.250+02:00`: local_iso with milliseconds (a SIP ladder's retransmissions are 0.5 s apart)."""
+    return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="milliseconds")
+
+
 def local_datetime(moment: float) -> str:
     """`2026-03-12 09:10:51`: LAST_UPDATED's form (server time zone, no zone marker)."""
     return datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S")

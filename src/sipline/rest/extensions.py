@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipline.rest.envelope import ListResult, local_iso
+from sipline.rest.envelope import ListResult, local_iso, local_iso_ms
 from sipline.rest.params import Params
 from sipline.store.records import Binding
 from sipline.telephony.caller import Caller
@@ -52,3 +52,19 @@ async def sip_history(params: Params, caller: Caller, services: Services) -> obj
         page.total,
         page.next,
     )
+
+
+async def sip_trace(params: Params, caller: Caller, services: Services) -> object:
+    """A line's last SIP messages, oldest first as a ladder reads (docs/behaviour.md#line-trace)."""
+    messages = await services.lines.trace(caller, params.upper().intval("CONFIG_ID"))
+    return [
+        {
+            "TIME": local_iso_ms(message.at),
+            "DIRECTION": "out" if message.outgoing else "in",
+            "TRANSPORT": message.transport,
+            "LOCAL": message.local,
+            "REMOTE": message.remote,
+            "MESSAGE": message.text,
+        }
+        for message in messages
+    ]

@@ -40,6 +40,7 @@ from sipline.rest.oauth_server import OAUTH_PATHS, OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
 from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
 from sipline.server.line_events import Follower, PublishedEvents
+from sipline.server.line_traces import LocalTraces, SharedTraces, TraceAnswers
 from sipline.server.metrics import CONTENT_TYPE, Metrics
 from sipline.server.request_deadline import DeadlineProtocol
 from sipline.server.settings import ConfigError, Settings
@@ -50,7 +51,7 @@ from sipline.server.tls import ensure_self_signed
 from sipline.server.workers import PARENT_ENV
 from sipline.store.database import StoreUnavailable
 from sipline.telephony.filter import FilterLimits
-from sipline.telephony.lines import LineEvents, NoEvents
+from sipline.telephony.lines import LineEvents, LineTraces, NoEvents
 from sipline.telephony.services import Services
 
 log = logging.getLogger("sipline")
@@ -231,14 +232,18 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
     db.on_unavailable = metrics.store_unavailable.inc
     sip = SipService(db, sip_settings(settings, db.box, open_files)) if settings.role != "api" else None
     keeper = None
-    if db.peers is not None:  # line changes reach the other processes through the store
+    traces: LineTraces | None = None
+    if db.peers is not None:  # line changes and traces reach the other processes through the store
         events: LineEvents = PublishedEvents(db.peers, metrics.line_event)
+        traces = SharedTraces(db, db.peers)
         if sip is not None:
             keeper = LeaseKeeper(db, sip.engine, LeaseSettings(settings.lease_time, settings.reconcile_interval))
             Follower(db, db.peers, sip.engine, keeper, metrics.line_event)
+            TraceAnswers(db, db.peers, sip.trace)
             sip.leases = keeper
     else:
         events = sip.engine if sip is not None else NoEvents()
+        traces = LocalTraces(sip.trace) if sip is not None else None
     if sip is not None:
         metrics.add(SipCollector(sip, db))
     await db.start()  # after every subscription: LISTEN covers the channels known at start
@@ -246,6 +251,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
         db,
         incoming_server=settings.registrar_name,
         events=events,
+        traces=traces,
         access_lifetime=settings.access_token_lifetime,
         filter_limits=FilterLimits(
             settings.filter_max_values, settings.filter_max_terms, settings.filter_max_batch_terms

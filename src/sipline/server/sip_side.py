@@ -26,6 +26,7 @@ from sipline.registration.settings import EngineSettings
 from sipline.server.settings import Settings
 from sipline.server.tls import ensure_self_signed
 from sipline.sip.message import Message, Request, Response
+from sipline.sip.trace import Trace
 from sipline.sip.transaction import Timers
 from sipline.sip.transports.admission import FlowLimits, fd_budget
 from sipline.sip.transports.dns import DnsResolver
@@ -64,8 +65,9 @@ class SipService:
             flow_limits=settings.flow_limits,
         )
         self.resolver = DnsResolver(settings.dns_servers)
-        self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine)
-        self.registrar = Registrar(db, self.transport, settings.registrar, settings.master_key)
+        self.trace = Trace()  # docs/behaviour.md#line-trace: the messages of every line this process works for
+        self.engine = RegistrationEngine(db, self.transport, self.resolver, settings.engine, trace=self.trace)
+        self.registrar = Registrar(db, self.transport, settings.registrar, settings.master_key, trace=self.trace)
         self.leases: LeaseKeeper | None = None  # scale-out: set when lines come from leases
         self.transport.on_message = self.dispatch
         self.transport.on_peer_gone = self.registrar.peer_gone

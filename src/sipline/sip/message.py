@@ -204,6 +204,7 @@ class Request:
     uri: str
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    wire: bytes = field(default=b"", compare=False, repr=False)  # as received (parse.py); b"" if made here
 
 
 @dataclass(slots=True)
@@ -212,6 +213,7 @@ class Response:
     reason: str
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    wire: bytes = field(default=b"", compare=False, repr=False)  # as received (parse.py); b"" if made here
 
 
 Message = Request | Response

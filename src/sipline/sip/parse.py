@@ -63,6 +63,7 @@ def parse_message(data: bytes) -> Message:
         raise ParseError("body shorter than Content-Length")
     else:
         message.body = rest[:length]
+    message.wire = data  # docs/behaviour.md#line-trace: the bytes as they came (a reference, no copy)
     return message
 
 
@@ -198,6 +199,7 @@ class StreamParser:
         if len(buffer) < total:
             return None
         message.body = buffer[end + 4 : total]
+        message.wire = buffer[:total]  # docs/behaviour.md#line-trace (no copy when the buffer is one message)
         self._buffer = buffer[total:]
         self._scanned = 0
         return message

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class LineType(StrEnum):
@@ -59,6 +60,17 @@ class StatusChange:
     contact: str | None = None
     source: str | None = None  # "ip:port" the PBX registered from
     transport: str | None = None
+
+
+class TracedRow(NamedTuple):
+    """A SIP message of a line's trace as a `sip` worker hands it over (docs/behaviour.md#line-trace), redacted."""
+
+    at: float  # wall clock
+    outgoing: bool
+    transport: str
+    local: str  # host:port
+    remote: str
+    message: str
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from sipline.store.records import (
     StatusChange,
     StatusResult,
     TokenGrant,
+    TracedRow,
     User,
     WebhookGrant,
     WebhookInfo,
@@ -217,6 +218,18 @@ class HistoryRepository(Protocol):
         """The line's entries, newest first."""
 
 
+class TraceRepository(Protocol):
+    def add_trace(self, token: str, line_id: int, rows: Sequence[TracedRow], now: float) -> None:
+        """A `sip` worker's messages of a line, oldest first, for the API process that asked with `token`
+        (docs/behaviour.md#line-trace)."""
+
+    def take_trace(self, token: str) -> list[TracedRow]:
+        """The rows written under `token`, in the order written, deleted as they are read."""
+
+    def prune_traces(self, before: float) -> None:
+        """Delete rows written before `before` (a worker that answered after the asker had read)."""
+
+
 class DatabaseRepository(Protocol):
     """What a rule may ask of the database itself rather than of a table."""
 
@@ -277,6 +290,7 @@ class Repository(
     DatabaseRepository,
     BindingRepository,
     HistoryRepository,
+    TraceRepository,
     Protocol,
 ):
     pass

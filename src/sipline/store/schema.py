@@ -190,6 +190,25 @@ line_history = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# docs/behaviour.md#line-trace: a `sip` worker's answer to an API process asking for a line's messages, by the
+# asker's token; read and deleted within a second (rows a late worker left are pruned after a minute)
+line_trace = sa.Table(
+    "line_trace",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("token", sa.String(32), nullable=False),
+    sa.Column("line_id", sa.Integer, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("outgoing", sa.Boolean, nullable=False),
+    sa.Column("transport", sa.String(8), nullable=False),
+    sa.Column("local", sa.String(80), nullable=False),
+    sa.Column("remote", sa.String(80), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),  # already redacted
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_line_trace_token", "token"),
+    sqlite_autoincrement=True,
+)
+
 # OAuth applications (docs/behaviour.md#rest-oauth-token, docs/behaviour.md#oauth-server, docs/behaviour.md#rest-caller); secrets, codes and tokens stored as SHA-256 hashes
 app = sa.Table(
     "app",

@@ -14,9 +14,10 @@ from sipline.store.bindings_sql import SqlBindings
 from sipline.store.history_sql import SqlHistory
 from sipline.store.lines_sql import SqlLines
 from sipline.store.registrations_sql import SqlRegistrations
+from sipline.store.trace_sql import SqlTrace
 
 
-class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings, SqlHistory):
+class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings, SqlHistory, SqlTrace):
     """Repository (store/repository.py) on one open transaction."""
 
     # -- the database itself (DatabaseRepository) --------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Generic, Protocol, TypeVar
 
 from sipline.sip import digest
 from sipline.sip.identity import new_call_id, new_contact_token
+from sipline.sip.trace import TracedMessage
 from sipline.store.database import Database
 from sipline.store.records import (
     Binding,
@@ -73,6 +74,22 @@ class NoEvents:
         pass
 
 
+class LineTraces(Protocol):
+    """Where the SIP messages of a line are kept (docs/behaviour.md#line-trace): this process's SIP side, or
+    the `sip` workers'."""
+
+    async def messages(self, line_id: int) -> list[TracedMessage]:
+        """Oldest first, secrets already replaced. Raises: StoreUnavailable (asked through the store)."""
+        ...
+
+
+class NoTraces:
+    """For processes that neither do SIP work nor reach those that do (the CLI)."""
+
+    async def messages(self, line_id: int) -> list[TracedMessage]:
+        return []
+
+
 Item = TypeVar("Item")
 
 
@@ -121,6 +138,7 @@ class SipLines:
         *,
         incoming_server: str,
         events: LineEvents | None = None,
+        traces: LineTraces | None = None,
         clock: Callable[[], float] = time.time,
         filter_limits: FilterLimits = FilterLimits(),
         rng: random.Random | None = None,
@@ -128,6 +146,7 @@ class SipLines:
         self.db = db
         self.incoming_server = incoming_server
         self.events = events or NoEvents()
+        self.traces = traces or NoTraces()
         self.clock = clock
         self.rng = rng or random.SystemRandom()  # a new line's Call-ID and Contact token
         self.filter_limits = filter_limits
@@ -289,6 +308,12 @@ class SipLines:
             return repo.history(self._owned_line(repo, caller, config_id).id)
 
         return Page(await self.db.read(work), offset)
+
+    async def trace(self, caller: Caller, config_id: int) -> list[TracedMessage]:
+        """The last SIP messages of the caller's line, oldest first (sipline.sip.trace, docs/behaviour.md#line-trace)."""
+        require_numbers_right(caller)
+        line = await self.db.read(lambda repo: self._owned_line(repo, caller, config_id))
+        return await self.traces.messages(line.id)
 
     async def status(self, caller: Caller, reg_id: int) -> Registration:
         require_numbers_right(caller)

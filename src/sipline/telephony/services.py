@@ -8,7 +8,7 @@ from sipline.accounts.oauth import ACCESS_LIFETIME, OAuth
 from sipline.accounts.portals import Accounts
 from sipline.store.database import Database
 from sipline.telephony.filter import FilterLimits
-from sipline.telephony.lines import LineEvents, SipLines
+from sipline.telephony.lines import LineEvents, LineTraces, SipLines
 from sipline.telephony.outgoing import OutgoingLines
 
 
@@ -27,10 +27,11 @@ class Services:
         *,
         incoming_server: str,
         events: LineEvents | None = None,
+        traces: LineTraces | None = None,
         access_lifetime: float = ACCESS_LIFETIME,
         filter_limits: FilterLimits = FilterLimits(),
     ) -> Services:
-        lines = SipLines(db, incoming_server=incoming_server, events=events, filter_limits=filter_limits)
+        lines = SipLines(db, incoming_server=incoming_server, events=events, traces=traces, filter_limits=filter_limits)
         return cls(
             db=db,
             accounts=Accounts(db),
