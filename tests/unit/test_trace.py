@@ -50,6 +50,7 @@ def test_the_last_three_transactions_are_kept_with_their_retransmissions_and_res
     kept = trace.entries(1)
     assert len(kept) == 9
     assert [recorded[0] for recorded in kept] == [20.0, 20.5, 20.6, 30.0, 30.5, 30.6, 40.0, 40.5, 40.6]
+    assert trace.total == sum(len(recorded[5]) for recorded in kept)
     assert [recorded[1] for recorded in kept[:3]] == [True, True, False]
     assert texts(trace)[0] == register("b2", 2)
 
@@ -75,7 +76,24 @@ def test_at_most_64_kb_a_line_oldest_first_and_the_newest_message_stays():
     trace.record(1, "b2", entry(3.0, huge))
     assert texts(trace) == [huge]  # over the bound alone, but the newest message is never dropped
     trace.record(1, "b3", entry(4.0, register("b3")))
-    assert texts(trace) == [register("b3")]
+    assert texts(trace) == [register("b3")] and trace.total == len(register("b3"))
+
+
+def test_past_the_total_the_line_whose_last_transaction_began_longest_ago_goes():
+    trace = Trace(max_total=3000)
+    message = b"m" * 500
+    for key in (1, 2, 3):
+        trace.record(key, "a", entry(float(key), message))
+        trace.record(key, "a", entry(float(key), message))  # 1000 bytes a line: 3000 in all
+    trace.record(1, "b", entry(4.0, message))  # line 1 begins a transaction: 3500 > 3000, line 2's is the oldest
+    assert 2 not in trace and 1 in trace and 3 in trace and trace.total == 2500
+    trace.record(3, "a", entry(5.0, message * 2))  # 3500 again: line 3's began longest ago, but it is being recorded
+    assert 3 in trace and 1 not in trace and trace.total == 2000
+    trace.forget(3)
+    assert trace.total == 0
+    huge = Trace(max_total=100)
+    huge.record(1, "a", entry(1.0, message))
+    assert 1 in huge  # the newest line stays, whatever its size
 
 
 def test_lines_are_apart_and_a_forgotten_line_holds_nothing():
@@ -83,7 +101,9 @@ def test_lines_are_apart_and_a_forgotten_line_holds_nothing():
     trace.record(1, "b1", entry(1.0, register("b1")))
     trace.record(2, "b1", entry(2.0, register("b1")))
     trace.forget(1)
+    trace.forget(9)  # never held anything
     assert 1 not in trace and trace.entries(1) == [] and trace.messages(1) == []
+    assert trace.total == len(register("b1"))
     assert texts(trace, 2) == [register("b1")]
 
 
@@ -102,6 +122,9 @@ def test_redaction_of_other_spellings_and_other_secrets():
     info = 'Authentication-Info: qop=auth, rspauth="6629fae4", cnonce="0a4f113b", nc=00000001\r\n'
     assert redact(info) == f'Authentication-Info: qop=auth, rspauth="{HIDDEN}", cnonce="{HIDDEN}", nc=00000001\r\n'
     assert redact("Authorization: Basic YWxpY2U6c2VjcmV0\r\n") == f"Authorization: Basic {HIDDEN}\r\n"
+    folded = 'Authorization: Digest username="bob",\r\n  response="abc123",\r\n\tcnonce="x"\r\nTo: <sip:response=1@a>\r\n'
+    assert redact(folded) == (f'Authorization: Digest username="bob",\r\n  response="{HIDDEN}",\r\n\tcnonce="{HIDDEN}"\r\n'
+                              "To: <sip:response=1@a>\r\n")  # RFC 3261 §7.3.1 continuation lines, and no further
     assert redact("Contact: <sip:alice:secret@192.0.2.1:5060>\r\n") == f"Contact: <sip:alice:{HIDDEN}@192.0.2.1:5060>\r\n"
     # what only looks like one is left alone: a header that is not an authorization, a port, a nonce
     untouched = (

@@ -15,6 +15,9 @@ from typing import NamedTuple
 
 TRANSACTIONS = 3  # docs/behaviour.md#line-trace: at least the last 3 transactions of a line
 MAX_BYTES = 65536  # docs/behaviour.md#line-trace: at most 64 KB of messages per line
+# docs/behaviour.md#line-trace: at most this much of all lines' messages (≈ 5 KB a registered line: 25,000 lines);
+# past it the lines whose last transaction began longest ago lose their trace (a PBX can fill 64 KB of a line)
+MAX_TOTAL = 128 * 1024 * 1024
 HIDDEN = "…"
 
 # (wall-clock time, outgoing, transport, local (host, port), remote (host, port), bytes as on the wire)
@@ -22,7 +25,10 @@ Entry = tuple[float, bool, str, tuple[str, int], tuple[str, int], bytes]
 
 # RFC 3261 §22.4/§25.1 (digest-response, cnonce), RFC 2617 §3.2.3 (rspauth): what proves the
 # password, in Authorization, Proxy-Authorization and Authentication-Info; RFC 7617 Basic credentials.
-_AUTH_LINE = re.compile(r"^((?:proxy-)?authorization|authentication-info)[ \t]*:.*$", re.IGNORECASE | re.MULTILINE)
+# A header field with its continuation lines (RFC 3261 §7.3.1 folding): `.` stops at LF, CR is kept.
+_AUTH_LINE = re.compile(
+    r"^((?:proxy-)?authorization|authentication-info)[ \t]*:.*(?:\n[ \t].*)*", re.IGNORECASE | re.MULTILINE
+)
 _SECRET_PARAM = re.compile(r'\b(response|cnonce|rspauth)([ \t]*=[ \t]*)("[^"]*"|[^\s,]+)', re.IGNORECASE)
 _BASIC = re.compile(r"(:[ \t]*Basic[ \t]+)\S+", re.IGNORECASE)
 # RFC 3261 §19.1.1: a password in a SIP URI's userinfo (`sip:user:password@host`), deprecated but legal
@@ -52,10 +58,14 @@ class Trace:
     """Per key (a line's id): the entries of its last `transactions` transactions, at most
     `max_bytes` of message bytes, oldest dropped first."""
 
-    def __init__(self, transactions: int = TRANSACTIONS, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self, transactions: int = TRANSACTIONS, max_bytes: int = MAX_BYTES, max_total: int = MAX_TOTAL
+    ) -> None:
         self.transactions = transactions
         self.max_bytes = max_bytes
-        self._kept: dict[int, _Kept] = {}
+        self.max_total = max_total
+        self.total = 0  # bytes of every line's messages
+        self._kept: dict[int, _Kept] = {}  # the line whose last transaction began longest ago first
 
     def record(self, key: int, transaction: object, entry: Entry) -> None:
         """`transaction` names the transaction the message belongs to (a branch, a top Via): a
@@ -67,34 +77,51 @@ class Trace:
         if transactions and transactions[-1][0] == transaction:  # the common case: the line's current one
             transactions[-1][1].append(entry)
         else:
-            self._join(transactions, transaction, entry, kept)
-        kept.size += len(entry[5])
+            self._join(key, kept, transaction, entry)
+        size = len(entry[5])
+        kept.size += size
+        self.total += size
         if kept.size > self.max_bytes:
             self._shrink(kept)
+        if self.total > self.max_total:
+            self._evict(key)
 
-    def _join(
-        self, transactions: list[tuple[object, list[Entry]]], transaction: object, entry: Entry, kept: _Kept
-    ) -> None:
+    def _join(self, key: int, kept: _Kept, transaction: object, entry: Entry) -> None:
         """An older transaction's message (a late response), or a new transaction's first."""
+        transactions = kept.transactions
         for held, entries in transactions:
             if held == transaction:
                 entries.append(entry)
                 return
         transactions.append((transaction, [entry]))
+        self._kept[key] = self._kept.pop(key)  # now the line whose last transaction began last
         if len(transactions) > self.transactions:
-            kept.size -= sum(len(old[5]) for old in transactions.pop(0)[1])
+            dropped = sum(len(old[5]) for old in transactions.pop(0)[1])
+            kept.size -= dropped
+            self.total -= dropped
 
     def _shrink(self, kept: _Kept) -> None:
         """Oldest messages go first; the newest one stays, whatever its size."""
         transactions = kept.transactions
         while kept.size > self.max_bytes and (len(transactions) > 1 or len(transactions[0][1]) > 1):
             entries = transactions[0][1]
-            kept.size -= len(entries.pop(0)[5])
+            dropped = len(entries.pop(0)[5])
+            kept.size -= dropped
+            self.total -= dropped
             if not entries:
                 transactions.pop(0)
 
+    def _evict(self, keep: int) -> None:
+        """Whole lines go, the one whose last transaction began longest ago first, but not `keep` (being recorded)."""
+        while self.total > self.max_total and len(self._kept) > 1:
+            oldest = iter(self._kept)
+            victim = next(oldest)
+            self.forget(next(oldest) if victim == keep else victim)
+
     def forget(self, key: int) -> None:
-        self._kept.pop(key, None)
+        kept = self._kept.pop(key, None)
+        if kept is not None:
+            self.total -= kept.size
 
     def __contains__(self, key: int) -> bool:
         return key in self._kept
