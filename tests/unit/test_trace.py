@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import timeit
 
-from sipline.sip.parse import parse_message
+from sipline.sip.parse import StreamParser, parse_message
+from sipline.sip.serialise import serialise
 from sipline.sip.trace import HIDDEN, MAX_BYTES, Entry, Trace, host_port, redact
 from tests.unit.test_registration_core import WALL, Harness, Network, Registrar, line_rows
 
@@ -189,3 +190,15 @@ def test_recording_costs_about_a_microsecond():
     seconds = min(timeit.repeat(work, number=1, repeat=3)) / number
     print(f"Trace.record: {seconds * 1e9:.0f} ns per message")
     assert seconds < 20e-6
+
+
+def test_a_parsed_message_keeps_the_bytes_it_came_in():
+    datagram = register("b1", extra="x-odd-spelling:  kept as sent\r\n")
+    parsed = parse_message(datagram)
+    assert parsed.wire is datagram and serialise(parsed) != datagram  # the trace shows the wire, not a re-rendering
+    second = register("b2", 2)
+    stream = StreamParser()
+    first_half, rest = (datagram + second)[:100], (datagram + second)[100:]
+    assert stream.feed(first_half) == []
+    one, two = stream.feed(rest)
+    assert (one.wire, two.wire) == (datagram, second)
