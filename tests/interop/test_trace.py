@@ -4,7 +4,10 @@ not found."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import httpx
 
@@ -12,6 +15,7 @@ from tests.integration.operator import cli, error, fields, hook_call
 from tests.interop.conftest import Line, add_line
 from tests.interop.test_office_registrar import MD5_FIRST, NO_ABUSE_LIMITS, Office, register_from_a_free_port
 from tests.peers.sipp import SippRegistrar
+from tests.stores import store_env
 from tests.waiting import wait_until
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d\Z")
@@ -125,3 +129,18 @@ def test_unknown_and_other_portals_lines_are_not_found(sipline):
     as_other = hook_call(other["webhook"], sipline, "sipline.sip.trace", host="localhost",
                          json={"CONFIG_ID": mine.config_id})
     assert error(as_other) == (404, "ERROR_NOT_FOUND")
+
+
+def test_the_cli_shows_the_trace_where_the_store_can_carry_the_question(kamailio, sipline):
+    line = add_line(sipline, f"127.0.0.1:{kamailio.port}", "user0001")
+    line.wait("success")
+    done = subprocess.run([sys.executable, "-m", "sipline", "line", "show", str(line.config_id), "--trace",
+                           "--data-dir", str(sipline.data_dir)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **store_env(sipline.data_dir)})
+    if store_env(sipline.data_dir):  # PostgreSQL: the server is asked through the store
+        assert done.returncode == 0, done.stderr
+        assert "trace (sipline.sip.trace): " in done.stdout and "\nSIP/2.0 200 OK\n" in done.stdout
+    else:  # SQLite: the trace is in the server's memory only
+        assert done.returncode == 1 and done.stdout == ""
+        assert "the SIP trace is kept in the server's memory: on SQLite, call sipline.sip.trace" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1

@@ -4,8 +4,11 @@ process asks the workers through the store, and shows what the worker that did t
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 
 import httpx
@@ -37,7 +40,7 @@ def processes(tmp_path):
     try:
         for process in (api, *sips):
             started.append(process.start())
-        yield database_url, api, sips
+        yield env, api, sips
     finally:
         for process in started:
             process.stop()
@@ -58,7 +61,8 @@ def trace(api: SiplineProcess, config_id: int) -> list[dict]:
 
 
 def test_the_api_process_shows_what_the_workers_kept(processes, kamailio, tmp_path):
-    database_url, api, sips = processes
+    env, api, sips = processes
+    database_url = env["SIPLINE_DATABASE_URL"]
     added = call(api, "voximplant.sip.add", TYPE="cloud", TITLE="t", SERVER=f"127.0.0.1:{kamailio.port}",
                  LOGIN="user0001", PASSWORD="not-the-password")
     cloud = int(added.json()["result"]["CONFIG_ID"])
@@ -70,6 +74,17 @@ def test_the_api_process_shows_what_the_workers_kept(processes, kamailio, tmp_pa
     sip_ports = {process.sip_port for process in sips}
     assert {int(entry["LOCAL"].rsplit(":", 1)[1]) for entry in entries} <= sip_ports
     assert run_sql(database_url, "SELECT count(*) FROM line_trace") == [(0,)]  # taken rows are deleted
+    # the operator's `line show --trace` asks the workers as the api process does
+    shown = subprocess.run([sys.executable, "-m", "sipline", "line", "show", str(cloud), "--trace", "--json",
+                            "--data-dir", str(api.data_dir)], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, **env})
+    assert shown.returncode == 0, shown.stderr
+    shown_trace = json.loads(shown.stdout)["TRACE"]
+    assert ladder(shown_trace)[:3] == ladder(entries)[:3] and "not-the-password" not in shown.stdout
+    text = subprocess.run([sys.executable, "-m", "sipline", "line", "show", str(cloud), "--trace",
+                           "--data-dir", str(api.data_dir)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env}).stdout
+    assert "trace (sipline.sip.trace): " in text and f"-> 127.0.0.1:{kamailio.port}\n{uri}\nVia: " in text
 
     office = call(api, "voximplant.sip.add", TYPE="office", TITLE="o", SERVER="pbx.example.invalid", LOGIN="trunk",
                   PASSWORD="x").json()["result"]

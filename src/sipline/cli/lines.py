@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sipline.accounts.portals import named_portal
 from sipline.cli.output import CommandFailed, Table, cell, to_json
 from sipline.rest.envelope import local_iso
-from sipline.rest.extensions import render_binding
+from sipline.rest.extensions import render_binding, render_traced
 from sipline.rest.voximplant import render_line, render_status
+from sipline.server.line_traces import SharedTraces
 from sipline.server.settings import Settings
 from sipline.sip.grammar import is_digits
 from sipline.store.records import LineState, LineType, StatusResult
@@ -88,9 +89,11 @@ class LineView:
     line: dict[str, object]
     registration: dict[str, object] | None
     bindings: list[dict[str, object]] | None
+    trace: list[dict[str, object]] | None = None  # with --trace
 
     def as_json(self) -> str:
-        return to_json({"LINE": self.line, "REGISTRATION": self.registration, "BINDINGS": self.bindings})
+        view = {"LINE": self.line, "REGISTRATION": self.registration, "BINDINGS": self.bindings}
+        return to_json(view if self.trace is None else {**view, "TRACE": self.trace})
 
     def as_text(self) -> str:
         parts = [_fields(self.line)]
@@ -98,13 +101,15 @@ class LineView:
             parts.append("registration (voximplant.sip.status):\n" + _fields(self.registration))
         if self.bindings is not None:
             parts.append(f"bindings (sipline.sip.bindings): {len(self.bindings)}" + _bindings_table(self.bindings))
+        if self.trace is not None:
+            parts.append(f"trace (sipline.sip.trace): {len(self.trace)}" + "".join(map(_traced, self.trace)))
         return "\n\n".join(parts)
 
 
 async def line_show(args: argparse.Namespace, settings: Settings, services: Services) -> str:
     now = time.time()
 
-    def work(repo: Repository) -> LineView:
+    def work(repo: Repository) -> tuple[int, LineView]:
         found = repo.line_states(now, portal_id=_portal_id(repo, args.portal), config_id=args.config_id)
         if not found:
             raise CommandFailed(f"no line {args.config_id}" + (f" on portal {args.portal}" if args.portal else ""))
@@ -113,12 +118,30 @@ async def line_show(args: argparse.Namespace, settings: Settings, services: Serv
         fields = {**render_line(line), "PORTAL": state.portal_domain, "APP_ID": line.app_id}
         fields.update({name: HIDDEN for name in SECRET_FIELDS if fields.get(name) is not None})
         if line.type is not LineType.OFFICE:
-            return LineView(fields, render_status(state.registration) if state.registration else None, None)
+            return line.id, LineView(fields, render_status(state.registration) if state.registration else None, None)
         live = [binding for binding in repo.bindings_of([line.id], lock=False)[line.id] if binding.expires_at > now]
-        return LineView(fields, None, [render_binding(binding, now) for binding in live])
+        return line.id, LineView(fields, None, [render_binding(binding, now) for binding in live])
 
-    view = await services.db.read(work)
+    line_id, view = await services.db.read(work)
+    if args.trace:
+        view = replace(view, trace=await _trace(services, line_id))
     return view.as_json() if args.json else view.as_text()
+
+
+async def _trace(services: Services, line_id: int) -> list[dict[str, object]]:
+    """docs/behaviour.md#line-trace: asked of the sip processes through the store, as an api process asks.
+    Raises: CommandFailed on SQLite, where the trace is in the one server process's memory."""
+    peers = services.db.peers
+    if peers is None:
+        raise CommandFailed("the SIP trace is kept in the server's memory: on SQLite, call sipline.sip.trace")
+    return [render_traced(message) for message in await SharedTraces(services.db, peers).messages(line_id)]
+
+
+def _traced(message: dict[str, object]) -> str:
+    """A message as SIP loggers print one: a line saying when, which way and where, then its text."""
+    arrow = "->" if message["DIRECTION"] == "out" else "<-"
+    head = f"{message['TIME']} {message['TRANSPORT']} {message['LOCAL']} {arrow} {message['REMOTE']}"
+    return f"\n\n{head}\n" + str(message["MESSAGE"]).replace("\r\n", "\n").rstrip("\n")
 
 
 def _portal_id(repo: Repository, domain: str | None) -> int | None:

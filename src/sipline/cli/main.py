@@ -141,7 +141,12 @@ def _line_commands(commands) -> None:
     show = _command(line, "show", "every field of one line, its registration or its bindings", store=True)
     show.add_argument("config_id", type=config_id, metavar="CONFIG_ID")
     show.add_argument("--portal", metavar="DOMAIN", help="the line must be this portal's")
-    show.add_argument("--json", action="store_true", help="one JSON object: LINE, REGISTRATION, BINDINGS")
+    show.add_argument("--json", action="store_true", help="one JSON object: LINE, REGISTRATION, BINDINGS (, TRACE)")
+    show.add_argument(
+        "--trace",
+        action="store_true",
+        help="also the line's last SIP messages (sipline.sip.trace), asked of the running sip processes (PostgreSQL)",
+    )
 
 
 def _command(group, name: str, help_: str, *, store: bool = False) -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sipline.rest.envelope import ListResult, local_iso, local_iso_ms
 from sipline.rest.params import Params
+from sipline.sip.trace import TracedMessage
 from sipline.store.records import Binding
 from sipline.telephony.caller import Caller
 from sipline.telephony.services import Services
@@ -57,14 +58,16 @@ async def sip_history(params: Params, caller: Caller, services: Services) -> obj
 async def sip_trace(params: Params, caller: Caller, services: Services) -> object:
     """A line's last SIP messages, oldest first as a ladder reads (docs/behaviour.md#line-trace)."""
     messages = await services.lines.trace(caller, params.upper().intval("CONFIG_ID"))
-    return [
-        {
-            "TIME": local_iso_ms(message.at),
-            "DIRECTION": "out" if message.outgoing else "in",
-            "TRANSPORT": message.transport,
-            "LOCAL": message.local,
-            "REMOTE": message.remote,
-            "MESSAGE": message.text,
-        }
-        for message in messages
-    ]
+    return [render_traced(message) for message in messages]
+
+
+def render_traced(message: TracedMessage) -> dict[str, object]:
+    """A message of sipline.sip.trace."""
+    return {
+        "TIME": local_iso_ms(message.at),
+        "DIRECTION": "out" if message.outgoing else "in",
+        "TRANSPORT": message.transport,
+        "LOCAL": message.local,
+        "REMOTE": message.remote,
+        "MESSAGE": message.text,
+    }
