@@ -13,7 +13,14 @@ import httpx
 
 from tests.integration.operator import cli, error, fields, hook_call
 from tests.interop.conftest import Line, add_line
-from tests.interop.test_office_registrar import MD5_FIRST, NO_ABUSE_LIMITS, Office, register_from_a_free_port
+from tests.interop.test_office_registrar import (
+    MD5_FIRST,
+    NO_ABUSE_LIMITS,
+    Office,
+    exchange,
+    raw_register,
+    register_from_a_free_port,
+)
 from tests.peers.sipp import SippRegistrar
 from tests.stores import store_env
 from tests.waiting import wait_until
@@ -144,3 +151,20 @@ def test_the_cli_shows_the_trace_where_the_store_can_carry_the_question(kamailio
         assert done.returncode == 1 and done.stdout == ""
         assert "the SIP trace is kept in the server's memory: on SQLite, call sipline.sip.trace" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_office_line_keeps_its_last_three_transactions_a_retransmission_joining_its_own(start_sipline):
+    registrar = start_sipline(*MD5_FIRST, *NO_ABUSE_LIMITS)
+    office = Office(registrar)
+    user = office.user[0]
+    for number in range(5):  # five REGISTERs without credentials: each is challenged
+        assert exchange(registrar, raw_register(registrar, user, call_id=f"t{number}")).startswith("SIP/2.0 401 ")
+    again = raw_register(registrar, user, call_id="t4")
+    assert exchange(registrar, again).startswith("SIP/2.0 401 ")  # the PBX missed the answer and sends again
+    entries = trace(office)
+    assert [(entry["DIRECTION"], branch(entry)) for entry in entries] == [
+        ("in", "z9hG4bKt2"), ("out", "z9hG4bKt2"), ("in", "z9hG4bKt3"), ("out", "z9hG4bKt3"),
+        ("in", "z9hG4bKt4"), ("out", "z9hG4bKt4"), ("in", "z9hG4bKt4"), ("out", "z9hG4bKt4")]
+    assert entries[4]["MESSAGE"] == again  # as it came, byte for byte
+    other = Office(registrar, title="other")  # another line's REGISTERs are its own
+    assert trace(other) == []
