@@ -99,9 +99,10 @@ def test_no_answer_shows_only_retransmissions_and_keeps_the_last_three_transacti
     assert {direction for direction, _ in ladder(entries)} == {"out"}
     branches = [branch(entry) for entry in entries]
     assert len(set(branches)) == 3  # the last three transactions, older ones gone
-    for kept in set(branches):  # each with its retransmissions: the same bytes again (Timer E)
+    for kept in dict.fromkeys(branches):  # each with its retransmissions: the same bytes again (Timer E)
         copies = [entry["MESSAGE"] for entry in entries if branch(entry) == kept]
-        assert len(copies) >= 2 and len(set(copies)) == 1
+        assert len(set(copies)) == 1
+        assert len(copies) >= 2 or kept == branches[-1]  # the newest may have only begun
     assert sum(len(entry["MESSAGE"].encode()) for entry in entries) <= 65536
 
 
