@@ -49,9 +49,9 @@ class TracedMessage(NamedTuple):
 class _Kept:
     __slots__ = ("transactions", "size")
 
-    def __init__(self) -> None:
-        self.transactions: list[tuple[object, list[Entry]]] = []  # oldest first
-        self.size = 0
+    def __init__(self, transaction: object, entry: Entry, size: int) -> None:
+        self.transactions: list[tuple[object, list[Entry]]] = [(transaction, [entry])]  # oldest first, never empty
+        self.size = size
 
 
 class Trace:
@@ -70,19 +70,20 @@ class Trace:
     def record(self, key: int, transaction: object, entry: Entry) -> None:
         """`transaction` names the transaction the message belongs to (a branch, a top Via): a
         retransmission or a response joins its request's."""
+        size = len(entry[5])
         kept = self._kept.get(key)
         if kept is None:
-            kept = self._kept[key] = _Kept()
-        transactions = kept.transactions
-        if transactions and transactions[-1][0] == transaction:  # the common case: the line's current one
-            transactions[-1][1].append(entry)
+            self._kept[key] = _Kept(transaction, entry, size)
         else:
-            self._join(key, kept, transaction, entry)
-        size = len(entry[5])
-        kept.size += size
+            last = kept.transactions[-1]
+            if last[0] == transaction:  # the common case: the line's current transaction
+                last[1].append(entry)
+            else:
+                self._join(key, kept, transaction, entry)
+            kept.size += size
+            if kept.size > self.max_bytes:
+                self._shrink(kept)
         self.total += size
-        if kept.size > self.max_bytes:
-            self._shrink(kept)
         if self.total > self.max_total:
             self._evict(key)
 
