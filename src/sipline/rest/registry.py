@@ -50,6 +50,7 @@ METHODS: dict[str, Method] = {
     "voximplant.line.outgoing.sip.set": _telephony(vox.line_outgoing_sip_set, LineNotFound=("ERROR_ARGUMENT", 400)),
     "sipline.sip.bindings": _telephony(extensions.sip_bindings),  # LineNotFound: 404, as update
     "sipline.sip.history": _telephony(extensions.sip_history),  # LineNotFound: 404, as update
+    "sipline.sip.providers": _telephony(extensions.sip_providers),
 }
 
 

@@ -13,10 +13,11 @@ from sipline.store.apps_sql import SqlApps
 from sipline.store.bindings_sql import SqlBindings
 from sipline.store.history_sql import SqlHistory
 from sipline.store.lines_sql import SqlLines
+from sipline.store.providers_sql import SqlProviders
 from sipline.store.registrations_sql import SqlRegistrations
 
 
-class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings, SqlHistory):
+class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings, SqlHistory, SqlProviders):
     """Repository (store/repository.py) on one open transaction."""
 
     # -- the database itself (DatabaseRepository) --------------------------------------------------
