@@ -1,6 +1,6 @@
-"""Load control (docs/behaviour.md#reg-pacing): buckets, per-host caps, the breaker."""
+"""Load control (docs/behaviour.md#reg-pacing): buckets and per-host caps (the breaker: test_breaker.py)."""
 
-from sipline.registration.pacing import Breaker, Pacer, PacingSettings, TokenBucket
+from sipline.registration.pacing import Pacer, PacingSettings, TokenBucket
 
 
 def test_token_bucket():
@@ -29,31 +29,6 @@ def test_in_flight_cap_frees_when_transactions_end():
     assert not pacer.admit("a", False, 0.0)
     pacer.done("a")
     assert pacer.admit("a", False, 0.0)
-
-
-def test_breaker_holds_lines_after_five_fail_and_releases_on_success():
-    breaker = Breaker()
-    for line_id in range(4):
-        breaker.failed(line_id, 10.0)
-    assert not breaker.is_open(10.0) and not breaker.hold(9, 10.0)
-    breaker.failed(4, 11.0)
-    assert breaker.is_open(11.0)
-    assert not breaker.hold(7, 12.0)  # the first to come is the probe
-    assert breaker.hold(8, 12.0) and breaker.hold(9, 12.0)
-    assert not breaker.hold(7, 40.0)  # the probe goes again, per its backoff
-    assert breaker.succeeded() == {8, 9} and not breaker.is_open(50.0)
-
-
-def test_breaker_forgets_old_failures_and_a_deleted_probe():
-    breaker = Breaker()
-    for line_id in range(5):
-        breaker.failed(line_id, 0.0)
-    assert not breaker.is_open(61.0)
-    for line_id in range(5):
-        breaker.failed(line_id, 100.0)
-    breaker.hold(1, 100.0)
-    breaker.hold(2, 100.0)
-    assert breaker.forget(1) == {2}
 
 
 def test_global_in_flight_cap():

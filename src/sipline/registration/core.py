@@ -21,18 +21,19 @@ from collections import Counter
 from collections.abc import Callable
 
 from sipline.registration.attempt import RegisterAttempt, Session
+from sipline.registration.breaker import Breaker, Breakers
 from sipline.registration.intake import LineIntake
 from sipline.registration.keepalive import KeepAlive, KeepAlives
 from sipline.registration.line import LineRegistration
 from sipline.registration.nonces import Learning, NonceSharing
 from sipline.registration.outcome import DNS_FAIL_TEXT, Outcome, OutcomeKind
-from sipline.registration.pacing import RELEASE_SPREAD, Breakers, Pacer
+from sipline.registration.pacing import Pacer
 from sipline.registration.request import Account
 from sipline.registration.sending import Datagram, DnsQuery, InFlight, Job, SendQueue, Txn, Wake
 from sipline.registration.settings import EngineSettings
 from sipline.registration.targets import TargetChoice, literal_targets
 from sipline.registration.timers import TimerHeap
-from sipline.registration.writes import StoreWrites
+from sipline.registration.writes import FLUSH_INTERVAL, StoreWrites
 from sipline.sip.message import Response
 from sipline.sip.resolve import Target
 from sipline.sip.serialise import HeaderInjection, serialise
@@ -41,7 +42,7 @@ from sipline.sip.transaction import ClientTransaction, ResponseReceived, TimedOu
 from sipline.sip.transports.gate import refusal_text
 from sipline.sip.transports.manager import Source
 from sipline.sip.transports.stream import FlowKey, TransportError
-from sipline.store.records import RegistrationUpdate, StatusResult
+from sipline.store.records import BreakerState, Cause, ProviderState, RegistrationUpdate, StatusResult
 
 log = logging.getLogger("sipline.registration")
 
@@ -52,7 +53,10 @@ _FAILURE_KINDS = {
     "tls_cert": OutcomeKind.TLS_CERT,
     "forbidden_target": OutcomeKind.FORBIDDEN_TARGET,
 }
-_BREAKER_KINDS = {OutcomeKind.DNS_FAIL, OutcomeKind.TIMEOUT, OutcomeKind.TRANSPORT}
+# docs/behaviour.md#reg-pacing: outcomes that say the provider is down (and a 503 answer); a refused
+# target says nothing of it; every other outcome is its answer
+_DOWN_KINDS = {OutcomeKind.DNS_FAIL, OutcomeKind.TIMEOUT, OutcomeKind.TRANSPORT, OutcomeKind.TLS_HANDSHAKE}
+_NEUTRAL_KINDS = {OutcomeKind.FORBIDDEN_TARGET}
 
 
 class RegistrationCore(LineIntake):
@@ -82,12 +86,13 @@ class RegistrationCore(LineIntake):
         self.keepalives = KeepAlives(self.heap, rng, settings.keepalive_interval)
         self.writes = StoreWrites()
         self.in_flight = InFlight()
-        self.breakers = Breakers()
+        self.breakers = Breakers(settings.breaker_release_spread)
         self.targets = TargetChoice(permits)
         self.trace = trace if trace is not None else Trace()  # docs/behaviour.md#line-trace
         self._datagrams: list[Datagram] = []
         self._queries: list[DnsQuery] = []
         self._flush_due = False
+        self._provider_batch: list[ProviderState] = []
         self.last_success_at: float | None = None  # wall clock: the latest line to reach `success`
         # Lease fencing (scale-out, registration/leases.py): while this says no, nothing is sent or
         # written for any line; lines that fall due wait in _fenced until fence_lifted().
@@ -110,7 +115,23 @@ class RegistrationCore(LineIntake):
         if not (everything or self._flush_due):
             return []
         self._flush_due = False
-        return self.writes.batch(self.lines) if self.may_act() else []
+        if not self.may_act():
+            return []
+        self._provider_batch += self.breakers.take()
+        return self.writes.batch(self.lines)
+
+    def provider_writes(self) -> list[ProviderState]:
+        """The breakers' changes taken with the last store_writes() batch (docs/behaviour.md#providers);
+        provider_writes_failed() them when they are not written."""
+        states, self._provider_batch = self._provider_batch, []
+        return states
+
+    def provider_writes_failed(self, states: list[ProviderState], now: float) -> None:
+        self.breakers.put_back(states)
+        self.writes.flush_within(FLUSH_INTERVAL, now)
+
+    def breaker_states(self) -> dict[str, BreakerState]:
+        return self.breakers.states()
 
     def next_deadline(self) -> float | None:
         deadlines = [at for at in (self.heap.next_deadline(), self.writes.next_deadline()) if at is not None]
@@ -143,6 +164,8 @@ class RegistrationCore(LineIntake):
         elif isinstance(entry, Learning):
             for job in self.nonces.expired(entry):
                 self._queue(job, now)
+        elif isinstance(entry, Breaker) and entry.handle_timer(now, self.wall()):
+            self._breaker_changed(entry, now)
 
     # -- starting attempts ---------------------------------------------------------------------------
 
@@ -156,8 +179,10 @@ class RegistrationCore(LineIntake):
         if not due:
             self._schedule(machine)
             return
-        if not machine.is_refresh and self.breakers.for_host(machine.account.next_hop.host).hold(machine.line_id, now):
+        if not machine.is_refresh and self._breaker(machine).hold(machine.line_id):
             machine.next_attempt_at = None  # held until the provider answers again (docs/behaviour.md#reg-pacing)
+            machine.breaker_note = Cause.PROVIDER_DOWN
+            self._schedule(machine)  # a live binding still ends on time (docs/behaviour.md#reg-status)
             return
         generation = machine.begin()
         targets = literal_targets(machine.account.next_hop)
@@ -346,23 +371,45 @@ class RegistrationCore(LineIntake):
             return
         was_registered = machine.status.result is StatusResult.SUCCESS
         machine.finish(outcome, generation, now, self.wall())
-        breaker = self.breakers.for_host(machine.account.next_hop.host)
         if outcome.kind is OutcomeKind.OK:
             if not was_registered and machine.status.result is StatusResult.SUCCESS:
                 self.last_success_at = machine.status.updated_at
-            for line_id in breaker.succeeded():
-                self._release(line_id, now)
             self.keepalives.registered(machine, now)
-        elif outcome.kind in _BREAKER_KINDS or outcome.code == 503:
-            breaker.failed(machine.line_id, now)
+        self._tell_breaker(machine, outcome, now)
         self.writes.mark(machine.line_id, now)
         self._schedule(machine)
 
+    # -- the providers' breakers (docs/behaviour.md#reg-pacing) -------------------------------------------
+
+    def _breaker(self, machine: LineRegistration) -> Breaker:
+        return self.breakers.for_provider(machine.account.hop_name, self.wall())
+
+    def _tell_breaker(self, machine: LineRegistration, outcome: Outcome, now: float) -> None:
+        if outcome.kind in _NEUTRAL_KINDS:
+            return
+        breaker = self._breaker(machine)
+        before = breaker.state
+        if outcome.kind in _DOWN_KINDS or (outcome.kind is OutcomeKind.SERVER and outcome.code == 503):
+            breaker.failed(machine.line_id, now, self.wall())
+        else:
+            for line_id in breaker.answered(machine.line_id, now, self.wall()):
+                self._release(line_id, now)
+        if breaker.state is not before:
+            self._breaker_changed(breaker, now)
+
+    def _breaker_changed(self, breaker: Breaker, now: float) -> None:
+        """Logged, stored with the next batch (docs/behaviour.md#providers), and woken to close after a release."""
+        log.info("provider %s: breaker %s", breaker.provider, breaker.state.value, extra={"provider": breaker.provider})
+        self.breakers.changed(breaker)
+        self.writes.flush_within(FLUSH_INTERVAL, now)
+        self.heap.push(breaker.next_deadline(), breaker)
+
     def _release(self, line_id: int, now: float) -> None:
-        """docs/behaviour.md#reg-pacing: held lines go again, spread over RELEASE_SPREAD, once the provider answered."""
+        """docs/behaviour.md#reg-pacing: held lines go again, spread over the release spread, once the provider answered."""
         machine = self.lines.get(line_id)
         if machine is not None and not machine.attempting and machine.next_attempt_at is None:
-            machine.next_attempt_at = now + self.rng.uniform(0, RELEASE_SPREAD)
+            machine.next_attempt_at = now + self.rng.uniform(0, self.breakers.release_spread)
+            machine.breaker_note = Cause.PROVIDER_RECOVERED  # docs/behaviour.md#line-history
             self._schedule(machine)
 
     # -- flows (docs/behaviour.md#reg-keepalive) ---------------------------------------------------------------------------------------

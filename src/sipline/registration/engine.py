@@ -35,7 +35,8 @@ from sipline.sip.transports.dns import DnsResolver
 from sipline.sip.transports.manager import SipTransport, Source
 from sipline.sip.transports.stream import FlowKey, TransportError
 from sipline.store.database import Database
-from sipline.store.records import Line, LineType, Registration, RegistrationUpdate
+from sipline.store.records import BreakerState, Line, LineType, ProviderState, Registration, RegistrationUpdate
+from sipline.store.repository import Repository
 
 log = logging.getLogger("sipline.registration")
 
@@ -103,6 +104,9 @@ class RegistrationEngine:
         `resume` the engine starts empty and lines come through adopt() (leases)."""
         self._loop = asyncio.get_running_loop()
         rows = await self.db.read(lambda repo: repo.cloud_registrations()) if resume else []
+        # docs/behaviour.md#providers: breakers start closed; what an earlier run of this process reported is gone
+        worker = self.owner or ""
+        await self.db.write(lambda repo: repo.clear_provider_states(worker), touches=())
         self.core.resume(rows, self.clock())
         # CSeqs above what the store knew are used from now on: the new reservations land first
         await self._write(self.core.store_writes(everything=True))
@@ -115,7 +119,7 @@ class RegistrationEngine:
         self._stopped = True
         if self._armed is not None:
             self._armed.cancel()
-        await self._write(self.core.store_writes(everything=True))
+        await self._write(self.core.store_writes(everything=True), self.core.provider_writes())
         for task in list(self._tasks):
             task.cancel()
 
@@ -160,6 +164,9 @@ class RegistrationEngine:
     def status_counts(self) -> dict[str, int]:
         return self.core.status_counts()
 
+    def breaker_states(self) -> dict[str, BreakerState]:
+        return self.core.breaker_states()
+
     def register_now(self, line_id: int) -> None:
         self.core.register_now(line_id, self.clock())
         self._service()
@@ -189,8 +196,9 @@ class RegistrationEngine:
         for query in self.core.dns_queries():
             self._spawn(self._resolve(query))
         updates = self.core.store_writes()
-        if updates:
-            self._spawn(self._write(updates))
+        states = self.core.provider_writes()
+        if updates or states:
+            self._spawn(self._write(updates, states))
         self._arm(self.core.next_deadline())
 
     def _send(self, datagram: Datagram) -> None:
@@ -223,14 +231,22 @@ class RegistrationEngine:
             self.core.resolved(query, targets, self.clock())
         self._service()
 
-    async def _write(self, updates: list[RegistrationUpdate]) -> None:
-        if not updates:
+    async def _write(self, updates: list[RegistrationUpdate], states: list[ProviderState] | None = None) -> None:
+        if not (updates or states):
             return
+
+        def work(repo: Repository) -> None:
+            repo.save_registrations(updates, self.owner)
+            if states:  # docs/behaviour.md#providers
+                repo.save_provider_states(states, self.owner or "")
+
         try:
-            await self.db.write(lambda repo: repo.save_registrations(updates, self.owner), touches=("lines",))
+            await self.db.write(work, touches=("lines",))
         except Exception as error:  # the store is down, or lost a race it did not retry: try again
             log.warning("registration status not saved, retrying: %s", str(error).splitlines()[0])
             self.core.writes_failed(updates, self.clock())
+            if states:
+                self.core.provider_writes_failed(states, self.clock())
         else:
             self.core.writes_stored(updates, self.clock())
         self._service()

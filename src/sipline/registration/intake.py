@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from sipline.registration.attempt import Session
+from sipline.registration.breaker import Breakers
 from sipline.registration.line import LineRegistration
-from sipline.registration.pacing import Breakers
 from sipline.registration.request import Account
 from sipline.registration.sending import InFlight, Txn
 from sipline.registration.settings import EngineSettings

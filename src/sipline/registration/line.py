@@ -63,6 +63,7 @@ class LineRegistration:
         "changed",
         "retries",
         "history",
+        "breaker_note",
     )
 
     def __init__(
@@ -100,6 +101,9 @@ class LineRegistration:
         self.changed = False  # status differs from what the store has
         self.retries = retries  # the first waits after a failure (docs/behaviour.md#reg-retry)
         self.history = history or LineHistory(line_id, "")  # docs/behaviour.md#line-history
+        # docs/behaviour.md#line-history: PROVIDER_DOWN while a breaker holds the line, PROVIDER_RECOVERED
+        # once it released it, until the line's next outcome
+        self.breaker_note: Cause | None = None
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -114,7 +118,9 @@ class LineRegistration:
         """Returns True when an attempt is due now (the engine then paces and starts it)."""
         if self._failing_while_registered() and now >= self.binding_deadline:  # type: ignore[operator]
             failure: Outcome = self.last_failure  # type: ignore[assignment]
-            self._set_status(StatusResult.ERROR, failure.code, failure.message, wall, cause_of(failure), now)
+            held = self.breaker_note is Cause.PROVIDER_DOWN  # no refresh went: the breaker held it
+            cause = Cause.PROVIDER_DOWN if held else cause_of(failure)
+            self._set_status(StatusResult.ERROR, failure.code, failure.message, wall, cause, now)
         return self.next_attempt_at is not None and now >= self.next_attempt_at and not self.attempting
 
     def _failing_while_registered(self) -> bool:
@@ -151,6 +157,7 @@ class LineRegistration:
             self._succeeded(outcome, now, wall)
         else:
             self._failed(outcome, now, wall)
+        self.breaker_note = None
 
     def _succeeded(self, outcome: Outcome, now: float, wall: float) -> None:
         self.transient_failures = self.rejected_failures = 0
@@ -161,7 +168,10 @@ class LineRegistration:
         self.binding_deadline = sent_at + granted
         self.next_attempt_at = sent_at + schedule.refresh_delay(granted, self.rng)
         again = self.status.result is StatusResult.SUCCESS  # docs/behaviour.md#line-history: "refreshed"
-        self._set_status(StatusResult.SUCCESS, outcome.code, "", wall, Cause.REFRESHED if again else Cause.REGISTERED)
+        cause = Cause.REFRESHED if again else Cause.REGISTERED
+        if not again and self.breaker_note is Cause.PROVIDER_RECOVERED:
+            cause = Cause.PROVIDER_RECOVERED  # docs/behaviour.md#line-history: a line the breaker released
+        self._set_status(StatusResult.SUCCESS, outcome.code, "", wall, cause)
         observed = outcome.observed
         if observed and not self.public_address and not self.nat_learned and self._behind_nat(observed):
             # docs/behaviour.md#reg-keepalive: re-register once with the address the registrar saw; the old Contact is retired in it
@@ -223,6 +233,7 @@ class LineRegistration:
         self.attempting = False
         self.transient_failures = self.rejected_failures = 0
         self.last_failure = None
+        self.breaker_note = None
         self.next_attempt_at = now
         self._set_status(StatusResult.WAIT, 0, "", wall, cause)
 

@@ -1,4 +1,4 @@
-"""Load control for REGISTER traffic (docs/behaviour.md#reg-pacing), pure: buckets, caps and a breaker.
+"""Load control for REGISTER traffic (docs/behaviour.md#reg-pacing), pure: buckets and caps (the breaker: breaker.py).
 
 Every REGISTER transaction (new, refresh, retry, failover) takes a token from a
 global bucket. Per provider host (the SERVER or proxy host) new attempts,
@@ -91,70 +91,3 @@ class Pacer:
         """The earliest time a refused admission for `host` could succeed (a slot may free sooner)."""
         bucket = self.host_buckets.get(host)
         return max(self.bucket.ready_at(now), bucket.ready_at(now) if bucket else now)
-
-
-BREAKER_WINDOW = 60.0  # docs/behaviour.md#reg-pacing: failures counted over this many seconds
-BREAKER_LINES = 5  # docs/behaviour.md#reg-pacing: distinct failing lines that open the breaker
-RELEASE_SPREAD = 30.0  # docs/behaviour.md#reg-pacing: held lines are released over this many seconds
-BREAKER_KINDS = frozenset({"dns_fail", "timeout", "transport", "server_503"})
-
-
-class Breaker:
-    """docs/behaviour.md#reg-pacing: when a provider fails for many lines at once, probe with one and hold the others."""
-
-    def __init__(self) -> None:
-        self.failures: dict[int, float] = {}  # line id → time of its last counted failure
-        self.held: set[int] = set()
-        self.probe: int | None = None
-
-    def is_open(self, now: float) -> bool:
-        for line_id, when in list(self.failures.items()):
-            if now - when > BREAKER_WINDOW:
-                del self.failures[line_id]
-        return len(self.failures) >= BREAKER_LINES
-
-    def failed(self, line_id: int, now: float) -> None:
-        self.failures[line_id] = now
-
-    def hold(self, line_id: int, now: float) -> bool:
-        """True when the line must wait; False lets it go (it is the probe, or the breaker is closed)."""
-        if not self.is_open(now) or self.probe in (None, line_id):
-            if self.is_open(now):
-                self.probe = line_id
-            return False
-        self.held.add(line_id)
-        return True
-
-    def forget(self, line_id: int) -> set[int]:
-        """A line is gone; if it was the probe, the held lines go again (one of them will probe)."""
-        self.failures.pop(line_id, None)
-        self.held.discard(line_id)
-        if self.probe != line_id:
-            return set()
-        self.probe = None
-        released, self.held = self.held, set()
-        return released
-
-    def succeeded(self) -> set[int]:
-        """The provider answered: close, and return the lines to release."""
-        released, self.held = self.held, set()
-        self.failures.clear()
-        self.probe = None
-        return released
-
-
-class Breakers:
-    """One breaker per provider host."""
-
-    def __init__(self) -> None:
-        self._by_host: dict[str, Breaker] = {}
-
-    def for_host(self, host: str) -> Breaker:
-        breaker = self._by_host.get(host)
-        if breaker is None:
-            breaker = self._by_host[host] = Breaker()
-        return breaker
-
-    def forget(self, line_id: int) -> list[int]:
-        """A line is gone: the lines its breakers release."""
-        return [held for breaker in self._by_host.values() for held in breaker.forget(line_id)]

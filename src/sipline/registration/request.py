@@ -38,6 +38,7 @@ class Account:
     request_uri: str = field(init=False, compare=False, repr=False)
     provider: str = field(init=False, compare=False, repr=False)  # whom the REGISTERs go to (below)
     aor: str = field(init=False, compare=False, repr=False)
+    hop_name: str = field(init=False, compare=False, repr=False)  # docs/behaviour.md#providers: its breaker's name
 
     def __post_init__(self) -> None:  # object.__setattr__: the dataclass idiom for a frozen class
         request_uri = uri_of(self.server)
@@ -47,6 +48,7 @@ class Account:
         scheme = "sips" if self.server.secure else "sip"
         user = self.login if _PLAIN_USER.match(self.login) else quote(self.login, safe=_USER_SAFE)
         object.__setattr__(self, "aor", f"{scheme}:{user}@{_host(self.server.host)}")
+        object.__setattr__(self, "hop_name", (self.proxy or self.server).hostport)
 
     @classmethod
     def from_fields(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sipline.registration.breaker import RELEASE_SPREAD
 from sipline.registration.keepalive import UDP_KEEPALIVE
 from sipline.registration.pacing import PacingSettings
 from sipline.registration.schedule import Retries
@@ -27,4 +28,5 @@ class EngineSettings:
     new_line_spread: float = NEW_LINE_SPREAD
     timers: Timers = Timers()  # docs/behaviour.md#reg-transactions: T1 as set, T2 and T4 with it
     retries: Retries = Retries()  # docs/behaviour.md#reg-retry
+    breaker_release_spread: float = RELEASE_SPREAD  # docs/behaviour.md#reg-pacing
     keepalive_interval: float = UDP_KEEPALIVE  # docs/behaviour.md#reg-keepalive: UDP CRLF keep-alives, ±20 %

@@ -7,6 +7,7 @@ from sipline.rest.params import Params
 from sipline.sip.trace import TracedMessage
 from sipline.store.records import Binding
 from sipline.telephony.caller import Caller
+from sipline.telephony.providers import Provider
 from sipline.telephony.services import Services
 
 
@@ -70,4 +71,28 @@ def render_traced(message: TracedMessage) -> dict[str, object]:
         "LOCAL": message.local,
         "REMOTE": message.remote,
         "MESSAGE": message.text,
+    }
+
+
+async def sip_providers(params: Params, caller: Caller, services: Services) -> object:
+    """The providers of the caller's cloud lines, in pages of 50 as voximplant.sip.get's (docs/behaviour.md#providers)."""
+    page = await services.lines.providers(caller, params.start)
+    if page.total == 0:
+        return []  # as voximplant.sip.get: no total for nothing
+    return ListResult([render_provider(provider) for provider in page.lines], page.total, page.next)
+
+
+def render_provider(provider: Provider) -> dict[str, object]:
+    """A row of sipline.sip.providers."""
+    error = provider.last_error
+    return {
+        "PROVIDER": provider.name,
+        "LINES": provider.lines,
+        "BY_STATUS": {status.value: count for status, count in provider.by_status.items()},
+        "LAST_ERROR": None
+        if error is None
+        else {"CODE": error.code, "MESSAGE": error.message, "CAUSE": error.cause.value},
+        "LAST_ERROR_TIME": None if error is None else local_iso(error.at),
+        "BREAKER": provider.breaker.value,
+        "BREAKER_SINCE": None if provider.breaker_since is None else local_iso(provider.breaker_since),
     }

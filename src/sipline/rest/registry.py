@@ -51,6 +51,7 @@ METHODS: dict[str, Method] = {
     "sipline.sip.bindings": _telephony(extensions.sip_bindings),  # LineNotFound: 404, as update
     "sipline.sip.history": _telephony(extensions.sip_history),  # LineNotFound: 404, as update
     "sipline.sip.trace": _telephony(extensions.sip_trace),  # LineNotFound: 404, as update
+    "sipline.sip.providers": _telephony(extensions.sip_providers),
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sipline.registration.breaker import RELEASE_SPREAD
 from sipline.registration.keepalive import UDP_KEEPALIVE
 from sipline.registration.schedule import REJECTED_FIRST, TRANSIENT_BASE
 from sipline.registration.settings import NEW_LINE_SPREAD, STARTUP_SPREAD
@@ -180,6 +181,10 @@ class Settings:
         "--rejected-retry-interval", "SIPLINE_REJECTED_RETRY_INTERVAL", parse_rate, f"{REJECTED_FIRST:g}",
         "seconds of the first wait after a rejection (401, 403, 404, ...); then 3, 6 and 12 times it, that "
         "last one repeating; each ±10 %", group=SIP, metavar="S")
+    breaker_release_spread: float = option(
+        "--breaker-release-spread", "SIPLINE_BREAKER_RELEASE_SPREAD", parse_rate, f"{RELEASE_SPREAD:g}",
+        "seconds over which the lines a provider's breaker held go again once the provider answers",
+        group=SIP, metavar="S")
     keepalive_interval: float = option(
         "--keepalive-interval", "SIPLINE_KEEPALIVE_INTERVAL", parse_rate, f"{UDP_KEEPALIVE:g}",
         "seconds between CRLF keep-alives (±20 %) to the registrar of a line behind NAT over UDP", group=SIP,

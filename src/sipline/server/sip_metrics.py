@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from sipline.server.sip_side import SipService
 from sipline.store.database import Database, StoreUnavailable
-from sipline.store.records import StatusResult
+from sipline.store.records import BreakerState, StatusResult
 
 Values = dict[tuple[str, ...], float]
 
@@ -29,6 +29,9 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "gauge", "When the registration engine began registering (Unix time)", ()),
     "sipline_registration_last_success_time_seconds": (
         "gauge", "When the latest cloud line reached `success` (Unix time; absent until one has)", ()),
+    "sipline_provider_breaker_open": (
+        "gauge", "1 while the provider's breaker holds its lines (open), else 0 (closed, recovering); one series "
+        "per provider this process has registered with", ("provider",)),
     "sipline_leases_held": (
         "gauge", "Cloud lines this sip worker holds the lease of (PostgreSQL only)", ("worker",)),
     "sipline_sip_workers": ("gauge", "Live sip workers sharing the cloud lines (PostgreSQL only)", ()),
@@ -143,6 +146,8 @@ class SipCollector:
         engine = sip.engine
         for status, count in engine.status_counts().items():
             found["sipline_registrations"][(status,)] = count
+        for provider, state in engine.breaker_states().items():
+            found["sipline_provider_breaker_open"][(provider,)] = float(state is BreakerState.OPEN)
         for name, stamp in (
             ("sipline_registration_engine_start_time_seconds", engine.started_at),
             ("sipline_registration_last_success_time_seconds", engine.last_success_at),

@@ -117,6 +117,7 @@ def sip_settings(settings: Settings, box: SecretBox, open_files: int) -> SipSett
         timers=Timers.for_t1(settings.sip_t1),
         retries=Retries(transient=settings.retry_interval, rejected=settings.rejected_retry_interval),
         keepalive_interval=settings.keepalive_interval,
+        breaker_release_spread=settings.breaker_release_spread,
     )
     addresses = {host for host, _ in settings.sip_listen + settings.sip_tls_listen}
     if settings.sip_public:

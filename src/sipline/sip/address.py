@@ -38,6 +38,23 @@ class ServerAddress:
             return False
         return True
 
+    @property
+    def hostport(self) -> str:
+        """`host[:port]` as written, host in lower case, IPv6 in brackets: the name of a provider
+        (docs/behaviour.md#providers)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host.lower()
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+def provider_name(server: str, outbound_proxy: str | None) -> str:
+    """The provider a line's REGISTERs go to: its outbound proxy if it has one, else its SERVER
+    (docs/behaviour.md#providers); the text as it is when it does not parse."""
+    text = outbound_proxy or server
+    try:
+        return parse_server_address(text).hostport
+    except InvalidAddress:
+        return text
+
 
 def parse_server_address(text: str) -> ServerAddress:
     """Raises: InvalidAddress when `text` is not one of the accepted forms."""

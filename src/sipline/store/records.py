@@ -46,6 +46,25 @@ class Cause(StrEnum):
     BINDING_REFRESHED = "binding refreshed"
     BINDING_EXPIRED = "binding expired"
     BINDING_REMOVED = "binding removed"
+    PROVIDER_DOWN = "provider down"
+    PROVIDER_RECOVERED = "provider recovered"
+
+
+class BreakerState(StrEnum):
+    """A provider's breaker (docs/behaviour.md#reg-pacing)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    RECOVERING = "recovering"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderState:
+    """A breaker's state as the store keeps it (docs/behaviour.md#providers)."""
+
+    provider: str  # the next hop, host[:port]
+    state: BreakerState
+    since: float  # wall clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,9 @@ class SqlRegistrations(SqlHistory):
             self.conn.execute(sa.delete(workers_table).where(workers_table.c.id == worker))
             self.conn.execute(sa.insert(workers_table).values(id=worker, heartbeat_at=now))
         self.conn.execute(sa.delete(workers_table).where(workers_table.c.heartbeat_at < now - 2 * lease_time))
+        # docs/behaviour.md#providers: what workers gone for good reported of their breakers
+        gone = sa.and_(t.provider_state.c.worker != "", t.provider_state.c.worker.not_in(sa.select(workers_table.c.id)))
+        self.conn.execute(sa.delete(t.provider_state).where(gone))
         held = sorted(self.conn.execute(sa.select(reg.c.line_id).where(reg.c.lease_owner == worker)).scalars())
         workers = self.conn.execute(
             sa.select(sa.func.count())

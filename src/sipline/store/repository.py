@@ -21,6 +21,7 @@ from sipline.store.records import (
     NewLine,
     OfficeUser,
     Portal,
+    ProviderState,
     Registration,
     RegistrationUpdate,
     StatusChange,
@@ -230,6 +231,25 @@ class TraceRepository(Protocol):
         """Delete rows written before `before` (a worker that answered after the asker had read)."""
 
 
+class ProviderRepository(Protocol):
+    """Providers as docs/behaviour.md#providers shows them: the caller's cloud lines and the breakers' states."""
+
+    def save_provider_states(self, states: Sequence[ProviderState], worker: str = "") -> None:
+        """Store the breakers' latest states as `worker` ("" for a single process) reports them."""
+
+    def clear_provider_states(self, worker: str = "") -> None:
+        """Forget what `worker` reported (its breakers start closed again)."""
+
+    def provider_states(self) -> list[ProviderState]:
+        """Every stored state, one per provider and worker."""
+
+    def caller_registrations(self, portal_id: int, app_id: str) -> list[tuple[Line, Registration]]:
+        """The portal's cloud lines of application `app_id` with their registrations, CONFIG_ID order."""
+
+    def last_errors(self, line_ids: Sequence[int]) -> dict[int, StatusChange]:
+        """Each line's newest history entry that is an `error` (lines with none are left out)."""
+
+
 class DatabaseRepository(Protocol):
     """What a rule may ask of the database itself rather than of a table."""
 
@@ -291,6 +311,7 @@ class Repository(
     BindingRepository,
     HistoryRepository,
     TraceRepository,
+    ProviderRepository,
     Protocol,
 ):
     pass

@@ -209,6 +209,18 @@ line_trace = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# each provider's breaker as the `sip` process(es) last reported it (docs/behaviour.md#providers); one row per
+# provider and worker ("" for a single process): a scaled-out worker runs its own breakers
+provider_state = sa.Table(
+    "provider_state",
+    metadata,
+    sa.Column("provider", sa.String(300), primary_key=True),
+    sa.Column("worker", sa.String(64), primary_key=True, server_default=""),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+
 # OAuth applications (docs/behaviour.md#rest-oauth-token, docs/behaviour.md#oauth-server, docs/behaviour.md#rest-caller); secrets, codes and tokens stored as SHA-256 hashes
 app = sa.Table(
     "app",

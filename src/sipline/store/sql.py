@@ -13,11 +13,12 @@ from sipline.store.apps_sql import SqlApps
 from sipline.store.bindings_sql import SqlBindings
 from sipline.store.history_sql import SqlHistory
 from sipline.store.lines_sql import SqlLines
+from sipline.store.providers_sql import SqlProviders
 from sipline.store.registrations_sql import SqlRegistrations
 from sipline.store.trace_sql import SqlTrace
 
 
-class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings, SqlHistory, SqlTrace):
+class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings, SqlHistory, SqlTrace, SqlProviders):
     """Repository (store/repository.py) on one open transaction."""
 
     # -- the database itself (DatabaseRepository) --------------------------------------------------

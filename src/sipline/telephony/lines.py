@@ -43,6 +43,7 @@ from sipline.telephony.errors import (
 from sipline.telephony.fields import LineFields, check_changes, check_new_line
 from sipline.telephony.filter import Condition, FilterLimits, parse_filter, parse_sort
 from sipline.telephony.line_names import office_login, title_key
+from sipline.telephony.providers import Provider, providers_of
 
 PAGE_SIZE = 50  # every paging client assumes pages of 50 (docs/behaviour.md#sip-get)
 # Tests of a line against a filter value (≈ 40 ns each) a filter makes before it lets the event loop
@@ -314,6 +315,17 @@ class SipLines:
         require_numbers_right(caller)
         line = await self.db.read(lambda repo: self._owned_line(repo, caller, config_id))
         return await self.traces.messages(line.id)
+
+    async def providers(self, caller: Caller, offset: int) -> Page[Provider]:
+        """A page of the providers of the caller's cloud lines, by name (sipline.sip.providers)."""
+        require_numbers_right(caller)
+
+        def work(repo: Repository) -> list[Provider]:
+            rows = repo.caller_registrations(caller.portal_id, caller.app_id)
+            errors = repo.last_errors([line.id for line, _ in rows])
+            return providers_of(rows, errors, repo.provider_states())
+
+        return Page(await self.db.read(work), offset)
 
     async def status(self, caller: Caller, reg_id: int) -> Registration:
         require_numbers_right(caller)
