@@ -256,6 +256,20 @@ def check_table_and_show(data, ids: dict[str, int], office: dict) -> None:
     text = succeeds(data, "line", "show", str(ids["office"]))
     assert "bindings (sipline.sip.bindings): 1" in text and binding["CONTACT"] in text
     assert office["INCOMING_PASSWORD"] not in text
+    check_history(data, ids, binding["CONTACT"])
+
+
+def check_history(data, ids: dict[str, int], contact: str) -> None:
+    """--history: the line's status changes as sipline.sip.history gives them, newest first."""
+    cloud = json.loads(succeeds(data, "line", "show", str(ids["bad"]), "--history", "--json"))["HISTORY"]
+    assert [(entry["STATUS_RESULT"], entry["STATUS_CODE"], entry["CAUSE"]) for entry in cloud] == [
+        ("error", 502, "dns")]  # no REGISTER was sent: it never was in_progress
+    assert datetime.fromisoformat(cloud[0]["TIME"]).tzinfo is not None
+    office = json.loads(succeeds(data, "line", "show", str(ids["office"]), "--history", "--json"))["HISTORY"]
+    assert [(entry["CAUSE"], entry["CONTACT"]) for entry in office] == [("binding added", contact)]
+    text = succeeds(data, "line", "show", str(ids["bad"]), "--history")
+    assert "history (sipline.sip.history): " in text and "Unable to resolve hostname" in text
+    assert "HISTORY" not in json.loads(succeeds(data, "line", "show", str(ids["bad"]), "--json"))
 
 
 # -- exit status: 2 and the usage for what was asked wrong, 1 and one line for what cannot be done ------------------

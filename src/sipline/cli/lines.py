@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from sipline.accounts.portals import named_portal
 from sipline.cli.output import CommandFailed, Table, cell, to_json
 from sipline.rest.envelope import local_iso
-from sipline.rest.extensions import render_binding, render_traced
+from sipline.rest.extensions import render_binding, render_change, render_traced
 from sipline.rest.voximplant import render_line, render_status
 from sipline.server.line_traces import SharedTraces
 from sipline.server.settings import Settings
@@ -89,18 +89,25 @@ class LineView:
     line: dict[str, object]
     registration: dict[str, object] | None
     bindings: list[dict[str, object]] | None
+    history: list[dict[str, object]] | None = None  # with --history
     trace: list[dict[str, object]] | None = None  # with --trace
 
     def as_json(self) -> str:
-        view = {"LINE": self.line, "REGISTRATION": self.registration, "BINDINGS": self.bindings}
-        return to_json(view if self.trace is None else {**view, "TRACE": self.trace})
+        view: dict[str, object] = {"LINE": self.line, "REGISTRATION": self.registration, "BINDINGS": self.bindings}
+        if self.history is not None:
+            view["HISTORY"] = self.history
+        if self.trace is not None:
+            view["TRACE"] = self.trace
+        return to_json(view)
 
     def as_text(self) -> str:
         parts = [_fields(self.line)]
         if self.registration is not None:
             parts.append("registration (voximplant.sip.status):\n" + _fields(self.registration))
         if self.bindings is not None:
-            parts.append(f"bindings (sipline.sip.bindings): {len(self.bindings)}" + _bindings_table(self.bindings))
+            parts.append(f"bindings (sipline.sip.bindings): {len(self.bindings)}" + _table(self.bindings))
+        if self.history is not None:
+            parts.append(f"history (sipline.sip.history): {len(self.history)}" + _table(self.history))
         if self.trace is not None:
             parts.append(f"trace (sipline.sip.trace): {len(self.trace)}" + "".join(map(_traced, self.trace)))
         return "\n\n".join(parts)
@@ -118,9 +125,13 @@ async def line_show(args: argparse.Namespace, settings: Settings, services: Serv
         fields = {**render_line(line), "PORTAL": state.portal_domain, "APP_ID": line.app_id}
         fields.update({name: HIDDEN for name in SECRET_FIELDS if fields.get(name) is not None})
         if line.type is not LineType.OFFICE:
-            return line.id, LineView(fields, render_status(state.registration) if state.registration else None, None)
-        live = [binding for binding in repo.bindings_of([line.id], lock=False)[line.id] if binding.expires_at > now]
-        return line.id, LineView(fields, None, [render_binding(binding, now) for binding in live])
+            view = LineView(fields, render_status(state.registration) if state.registration else None, None)
+        else:
+            live = [binding for binding in repo.bindings_of([line.id], lock=False)[line.id] if binding.expires_at > now]
+            view = LineView(fields, None, [render_binding(binding, now) for binding in live])
+        if args.history:  # docs/behaviour.md#line-history: newest first, all that is kept
+            view = replace(view, history=[render_change(entry) for entry in repo.history(line.id)])
+        return line.id, view
 
     line_id, view = await services.db.read(work)
     if args.trace:
@@ -153,5 +164,5 @@ def _fields(values: dict[str, object]) -> str:
     return "\n".join(f"{name}: {cell(value)}" for name, value in values.items())
 
 
-def _bindings_table(bindings: list[dict[str, object]]) -> str:
-    return "\n" + Table(tuple(bindings[0]), bindings).render(as_json=False) if bindings else ""
+def _table(rows: list[dict[str, object]]) -> str:
+    return "\n" + Table(tuple(rows[0]), rows).render(as_json=False) if rows else ""

@@ -141,7 +141,12 @@ def _line_commands(commands) -> None:
     show = _command(line, "show", "every field of one line, its registration or its bindings", store=True)
     show.add_argument("config_id", type=config_id, metavar="CONFIG_ID")
     show.add_argument("--portal", metavar="DOMAIN", help="the line must be this portal's")
-    show.add_argument("--json", action="store_true", help="one JSON object: LINE, REGISTRATION, BINDINGS (, TRACE)")
+    show.add_argument(
+        "--json", action="store_true", help="one JSON object: LINE, REGISTRATION, BINDINGS (, HISTORY, TRACE)"
+    )
+    show.add_argument(
+        "--history", action="store_true", help="also the line's status changes, newest first (sipline.sip.history)"
+    )
     show.add_argument(
         "--trace",
         action="store_true",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sipline.rest.envelope import ListResult, local_iso, local_iso_ms
 from sipline.rest.params import Params
 from sipline.sip.trace import TracedMessage
-from sipline.store.records import Binding
+from sipline.store.records import Binding, StatusChange
 from sipline.telephony.caller import Caller
 from sipline.telephony.providers import Provider
 from sipline.telephony.services import Services
@@ -37,23 +37,21 @@ async def sip_history(params: Params, caller: Caller, services: Services) -> obj
     page = await services.lines.history(caller, params.upper().intval("CONFIG_ID"), params.start)
     if page.total == 0:
         return []  # as voximplant.sip.get: no total for nothing
-    return ListResult(
-        [
-            {
-                "TIME": local_iso(entry.at),
-                "STATUS_RESULT": entry.result.value,
-                "STATUS_CODE": entry.code,
-                "ERROR_MESSAGE": entry.message,
-                "CAUSE": entry.cause.value,
-                "CONTACT": entry.contact,
-                "SOURCE": entry.source,
-                "TRANSPORT": entry.transport,
-            }
-            for entry in page.lines
-        ],
-        page.total,
-        page.next,
-    )
+    return ListResult([render_change(entry) for entry in page.lines], page.total, page.next)
+
+
+def render_change(entry: StatusChange) -> dict[str, object]:
+    """An entry of sipline.sip.history."""
+    return {
+        "TIME": local_iso(entry.at),
+        "STATUS_RESULT": entry.result.value,
+        "STATUS_CODE": entry.code,
+        "ERROR_MESSAGE": entry.message,
+        "CAUSE": entry.cause.value,
+        "CONTACT": entry.contact,
+        "SOURCE": entry.source,
+        "TRANSPORT": entry.transport,
+    }
 
 
 async def sip_trace(params: Params, caller: Caller, services: Services) -> object:
