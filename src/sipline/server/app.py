@@ -10,14 +10,16 @@ that later hosts the SIP side too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import resource
+import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -332,12 +334,19 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
     if reuse_port:
         bound["http"] = _listening_socket(settings.host, settings.port, reuse_port=True)
     sockets = [bound.get("http"), bound.get("oauth")]
-    tasks = [
+    tasks: list[asyncio.Task[object]] = [
         asyncio.create_task(each.serve(sockets=[sock] if sock else None))
         for each, sock in zip(servers, sockets, strict=False)  # no OAuth server: one server, two sockets
     ]
+    # what ends a serve besides a server stopping: SIGTERM (systemd, docker stop) or SIGINT, which run
+    # the shutdown below and exit 0; in a --workers child, the parent gone
+    stop = asyncio.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(number, stop.set)
+    watchers: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
     if PARENT_ENV in os.environ:
-        tasks.append(asyncio.create_task(_orphaned(int(os.environ[PARENT_ENV]))))
+        watchers.append(asyncio.create_task(_orphaned(int(os.environ[PARENT_ENV]))))
+    tasks += watchers
     while not all(each.started for each in servers) and not any(each.done() for each in tasks):
         await asyncio.sleep(0.01)
     if all(each.started for each in servers):
@@ -355,6 +364,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
     finally:
         for each in servers:
             each.should_exit = True
+        for watcher in watchers:
+            watcher.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if keeper is not None:
             await keeper.stop()
@@ -411,10 +422,20 @@ async def _orphaned(parent: int) -> None:
         await asyncio.sleep(1)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handling: uvicorn ends a SIGTERMed serve by raising the
+    signal again under the handler it found, which ends the process before serve's own shutdown
+    (a sip worker's leases handed back, the store closed). serve() takes SIGTERM and SIGINT itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _server(
     settings: Settings, app: SiplineApp, host: str, port: int, cert: str | None, key: str | None
 ) -> uvicorn.Server:
-    return uvicorn.Server(
+    return _Server(
         uvicorn.Config(
             app,
             host=host,

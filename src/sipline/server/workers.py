@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
 
 PARENT_ENV = "SIPLINE_WORKER_PARENT"  # set in --workers children: the pid of the process that started them
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name for the directory
@@ -38,32 +36,10 @@ def metrics_directory(workers: int) -> Iterator[str | None]:
         return
     directory = tempfile.mkdtemp(prefix="sipline-metrics-")  # mode 0700: the counts are the owner's
     os.environ[MULTIPROC_ENV] = directory
-    # uvicorn ends a SIGTERMed serve by raising the signal again under the handler it found, which
-    # by default ends the process where it stands: this one removes the directory first
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _removing(directory, previous))
     try:
-        yield directory
+        yield directory  # a SIGTERMed serve returns too (server/app.py serve): the directory goes
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
         shutil.rmtree(directory, ignore_errors=True)
-
-
-Handler = Callable[[int, FrameType | None], object]
-
-
-def _removing(directory: str, previous: Handler | int | None) -> Handler:
-    """A signal handler that removes `directory`, then does what `previous` did."""
-
-    def handler(number: int, frame: FrameType | None) -> None:
-        shutil.rmtree(directory, ignore_errors=True)
-        if callable(previous):
-            previous(number, frame)
-            return
-        signal.signal(number, previous if previous is not None else signal.SIG_DFL)
-        signal.raise_signal(number)
-
-    return handler
 
 
 def start_workers(argv: list[str], count: int, directory: str | None) -> list[subprocess.Popen[bytes]]:
