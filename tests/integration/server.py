@@ -34,7 +34,8 @@ class SiplineProcess:
         self.args = args
         self.port = port or 0  # 0 until the process says which port it got
         self.sip_port = sip_port or 0
-        self.env = {**os.environ, **store_env(data_dir), **(env or {})}
+        self.given_env = env or {}
+        self.env = {**os.environ, **store_env(data_dir), **self.given_env}
         self.preexec_fn = preexec_fn  # run in the child before sipline starts (e.g. resource limits)
         self.printed: dict[str, str] = {}
         self._pending = b""
@@ -74,6 +75,9 @@ class SiplineProcess:
                  *([] if "--sip-listen" in self.args else ["--sip-listen", f"127.0.0.1:{self.sip_port}"]),
                  # the REST rate limit (50 at once, 2/s) is tested on its own; other tests go faster
                  *([] if "--rate-limit" in self.args else ["--rate-limit", "off"]),
+                 # tests read the log as text; a test of the format gives --log-format or SIPLINE_LOG_FORMAT
+                 *([] if "--log-format" in self.args or "SIPLINE_LOG_FORMAT" in self.given_env
+                   else ["--log-format", "text"]),
                  *self.args],
                 stdout=subprocess.PIPE,
                 stderr=stderr,

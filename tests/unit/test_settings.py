@@ -101,6 +101,7 @@ def test_only_the_settings_a_command_has_come_from_the_environment():
     ({"sip_listen": ["example.com:5060"]}, {}, "sip-listen: 'example.com' is not an IP address"),
     ({"tls_self_signed": None}, {"SIPLINE_TLS": "mine"}, "tls: 'mine' is not self-signed"),
     ({"role": None}, {"SIPLINE_ROLE": "both"}, "role: 'both' is not all, api or sip"),
+    ({"log_format": None}, {"SIPLINE_LOG_FORMAT": "xml"}, "log-format: 'xml' is not text or json"),
 ])
 def test_a_bad_value_names_its_setting(given, environ, message):
     with pytest.raises(ConfigError, match=message):

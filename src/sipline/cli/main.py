@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -215,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(settings: Settings, argv: list[str]) -> int:
     """Run the server; with --workers N, N-1 more copies of this command share its port."""
+    from sipline.server.logs import configure
     from sipline.server.workers import PARENT_ENV, metrics_directory, start_workers
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(settings.log_level, settings.log_format)
     with metrics_directory(settings.workers) as directory:
         from sipline.server.app import serve  # imports prometheus_client: after the directory is set
 

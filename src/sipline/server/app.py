@@ -449,6 +449,7 @@ def _server(
             # the client address is SiplineApp's to work out, from --trusted-proxy only
             proxy_headers=False,
             log_level=settings.log_level,
+            log_config=None,  # uvicorn's records go to the root's one handler (server/logs.py)
             server_header=False,
             # a client that never closes its connection must not hold up a stop (systemd, tests)
             timeout_graceful_shutdown=5,

@@ -120,6 +120,14 @@ def parse_database_url(text: str, setting: str) -> str:
         raise ConfigError(f"{setting}: {error}") from None
 
 
+def parse_log_format(text: str, setting: str) -> str | None:
+    """`text` or `json`; empty is unset (chosen by where stderr goes, server/logs.py)."""
+    value = text.strip().lower()
+    if value not in ("", "text", "json"):
+        raise ConfigError(f"{setting}: {text!r} is not text or json")
+    return value or None
+
+
 def parse_text(text: str, setting: str) -> str:
     return text
 

@@ -29,6 +29,7 @@ from sipline.server.setting_values import (
     parse_flag,
     parse_limit,
     parse_listen,
+    parse_log_format,
     parse_lower,
     parse_network,
     parse_optional_hostport,
@@ -131,6 +132,10 @@ class Settings:
     access_log: bool = option(
         "--access-log", "SIPLINE_ACCESS_LOG", parse_flag, "off", "log each request, codes masked", switch=True)
     log_level: str = option("--log-level", "SIPLINE_LOG_LEVEL", parse_lower, "info", "debug|info|warning|error")
+    # docs/behaviour.md#logs
+    log_format: str | None = option(
+        "--log-format", "SIPLINE_LOG_FORMAT", parse_log_format, None, "log records as text or as JSON lines",
+        choices=("text", "json"), unset="text on a terminal, else json")
     # Seconds a client has for a request's line and headers (from the connection's start or the last
     # response) and again for its body (request_deadline.py). nginx allows 60 (client_header_timeout),
     # a browser-facing server's default; API clients write a request at once, so 10 is ample on a
