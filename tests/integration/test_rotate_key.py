@@ -7,7 +7,6 @@ import base64
 import os
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from sipline.store.engines import lock_store
 from sipline.store.urls import sqlite_url
 from tests.integration.server import SiplineProcess
 from tests.stores import database_url_for, store_env
+from tests.waiting import wait_until
 
 LINES = [{"TYPE": "cloud", "TITLE": f"Line {n}", "SERVER": "sip.example.invalid", "LOGIN": str(n),
           "PASSWORD": f"secret-{n}"} for n in range(3)] + [{"TYPE": "office", "TITLE": "Office", "SERVER": "pbx.lan",
@@ -159,9 +159,10 @@ def test_a_server_started_during_a_rotation_waits_for_it(tmp_path):
             rotation = lock_store(database_url_for(data) or sqlite_url(data), exclusive=True)  # as rotate-key
             try:
                 started = pool.submit(process.start, 60)
-                time.sleep(3)
+                waiting = process.data_dir / "stderr.log"
+                wait_until(lambda: waiting.exists() and "waiting for it to finish" in process.stderr(), 30,
+                           message=lambda: f"the server never said it waits: {process.stderr()}")
                 assert not started.done() and process.proc.poll() is None
-                assert "waiting for it to finish" in process.stderr()
             finally:
                 rotation.release()
             started.result(30)  # the lock released: the server starts
