@@ -18,9 +18,10 @@ ALLOWED = {
     "registrar": {"sip", "store"},
     "registration": {"sip", "store"},
     "telephony": {"accounts", "sip", "store"},
-    "rest": {"accounts", "telephony", "sip", "store"},
-    "server": {"accounts", "telephony", "registration", "registrar", "rest", "sip", "store", "files"},
-    "cli": {"accounts", "telephony", "registration", "registrar", "rest", "server", "sip", "store", "files"},
+    "events": {"accounts", "sip", "store"},
+    "rest": {"accounts", "events", "telephony", "sip", "store"},
+    "server": {"accounts", "events", "telephony", "registration", "registrar", "rest", "sip", "store", "files"},
+    "cli": {"accounts", "events", "telephony", "registration", "registrar", "rest", "server", "sip", "store", "files"},
     "files": set(),
 }
 LOOSE = {"__init__", "__main__", "files"}

@@ -31,6 +31,8 @@ portal = sa.Table(
     # docs/behaviour.md#office-digest: digest algorithms its office lines are challenged with, e.g. "SHA-256,MD5"; NULL = the service's
     sa.Column("digest_algorithms", sa.String(64)),
     sa.Column("max_lines", sa.Integer, nullable=False, server_default="1000"),  # office and cloud together
+    # docs/behaviour.md#event-signature: the key that signs deliveries to webhooks' handlers, sealed; made when first needed
+    sa.Column("signing_secret", sa.LargeBinary),
     sqlite_autoincrement=True,
 )
 
@@ -229,6 +231,8 @@ app = sa.Table(
     sa.Column("portal_id", sa.Integer, sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
     sa.Column("client_id", sa.String(64), nullable=False, unique=True),
     sa.Column("secret_hash", sa.String(64), nullable=False),
+    # docs/behaviour.md#event-signature: the client secret, sealed, to sign deliveries; NULL for apps made before 0013
+    sa.Column("secret", sa.LargeBinary),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("scopes", sa.String(1024), nullable=False),
     sa.Column("handler_url", sa.String(2048), nullable=False, server_default=""),
@@ -262,5 +266,75 @@ oauth_token = sa.Table(
     sa.Column("access_expires_at", sa.Float, nullable=False),
     sa.Column("refresh_expires_at", sa.Float, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# docs/behaviour.md#event-bind: handlers bound with event.bind. `owner` is whose lines the handler hears,
+# as line.app_id holds it: the binding app's client_id, "" for a portal's webhooks (which share their
+# lines). `handler` is "" for an offline binding. The deliverer marks a handler failing (since when, why).
+event_handler = sa.Table(
+    "event_handler",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("portal_id", sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False, server_default=""),
+    sa.Column("app_id", sa.ForeignKey("app.id", ondelete="CASCADE")),  # NULL: bound by a webhook
+    sa.Column("event", sa.String(64), nullable=False),  # upper case
+    sa.Column("handler", sa.String(2048), nullable=False, server_default=""),
+    sa.Column("auth_type", sa.Integer, nullable=False, server_default="0"),  # AUTH_TYPE as bound
+    sa.Column("user_number", sa.Integer, nullable=False),  # who bound it: whose tokens go with AUTH_TYPE 0
+    sa.Column("options", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("failing_since", sa.Float),
+    sa.Column("last_error", sa.String(255)),
+    sa.Column("last_error_at", sa.Float),
+    sa.Column("delivered_at", sa.Float),
+    sa.UniqueConstraint("portal_id", "owner", "event", "handler", "auth_type"),
+    sqlite_autoincrement=True,
+)
+
+# docs/behaviour.md#event-delivery: one row per (event, online handler) until delivered or given up. A row
+# holds what it needs once `body` is frozen at the first attempt (ONAPPUNINSTALL's outlives its handler);
+# `line_id` orders one line's events to one handler (0: not a line's). Claimed by `lease_owner` until
+# `lease_until` (several `sip` workers on PostgreSQL: SKIP LOCKED).
+event_delivery = sa.Table(
+    "event_delivery",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("handler_id", sa.Integer, nullable=False),  # no foreign key: see above
+    sa.Column("portal_id", sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("app_id", sa.Integer),  # the app whose client secret signs it; NULL: the portal's signing secret
+    sa.Column("line_id", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # JSON of data[...]
+    sa.Column("created_at", sa.Float, nullable=False),  # the change's time: `ts`
+    sa.Column("url", sa.String(2048)),
+    sa.Column("body", sa.Text),  # the form as first sent; every retry sends it again
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.String(255)),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", sa.Float),
+    sa.Index("ix_event_delivery_due", "next_at"),
+    sa.Index("ix_event_delivery_order", "handler_id", "line_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# docs/behaviour.md#event-offline: events for offline bindings, read with event.offline.get; per portal and
+# owner, oldest dropped first past the portal's bound
+event_offline = sa.Table(
+    "event_offline",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("portal_id", sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False, server_default=""),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # JSON: EVENT_DATA
+    sa.Column("additional", sa.Text, nullable=False, server_default="{}"),  # JSON: EVENT_ADDITIONAL
+    sa.Column("message_id", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),  # TIMESTAMP_X
+    sa.Column("process_id", sa.String(32), nullable=False, server_default=""),
+    sa.Column("error", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_event_offline_owner", "portal_id", "owner", "id"),
     sqlite_autoincrement=True,
 )
