@@ -50,6 +50,14 @@ class Cause(StrEnum):
     PROVIDER_RECOVERED = "provider recovered"
 
 
+class EventName(StrEnum):
+    """The events a handler may bind (docs/behaviour.md#event-names), upper case as Bitrix24 stores and sends them."""
+
+    REGISTRATION_CHANGE = "ONSIPLINEREGISTRATIONCHANGE"  # a cloud line's STATUS_RESULT or STATUS_CODE changed
+    BINDING_CHANGE = "ONSIPLINEBINDINGCHANGE"  # an office line's PBX registered, moved, or a binding went
+    APP_UNINSTALL = "ONAPPUNINSTALL"  # an application was uninstalled (applications only)
+
+
 class BreakerState(StrEnum):
     """A provider's breaker (docs/behaviour.md#reg-pacing)."""
 
