@@ -17,7 +17,7 @@ ALLOWED = {
     "accounts": {"store"},
     "registrar": {"sip", "store"},
     "registration": {"sip", "store"},
-    "telephony": {"accounts", "sip", "store"},
+    "telephony": {"accounts", "events", "sip", "store"},  # services.py holds the events services too
     "events": {"accounts", "sip", "store"},
     "rest": {"accounts", "events", "telephony", "sip", "store"},
     "server": {"accounts", "events", "telephony", "registration", "registrar", "rest", "sip", "store", "files"},

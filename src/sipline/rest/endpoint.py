@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from sipline.accounts.oauth import OAuthRefusal
+from sipline.events.errors import EventError
 from sipline.rest import params as decode
 from sipline.rest.auth import authenticate
 from sipline.rest.batch import SubFailure, SubSuccess, run_batch
@@ -37,6 +38,7 @@ from sipline.rest.errors import (
     RequestTooLarge,
     RestError,
     error_response,
+    event_rest_error,
     oauth_rest_error,
     to_rest_error,
 )
@@ -143,6 +145,8 @@ class RestApi:
             result = await method.handler(params, caller, self.services)
         except TelephonyError as error:
             raise to_rest_error(error, method.errors) from None
+        except EventError as error:
+            raise event_rest_error(error) from None
         finally:
             processing = time.perf_counter() - began
             used = await self.counters.record(key, processing, start)

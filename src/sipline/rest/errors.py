@@ -29,7 +29,8 @@ endpoint's (JSON or XML), the OAuth server's, /healthz's and a sip worker's.
 Errors of the telephony rules carry no wire code; TELEPHONY_ERRORS maps them, and a
 method may override the mapping for itself (docs/behaviour.md#telephony-methods gives the same "not
 found" a different status in `update`, `delete` and `line.outgoing.sip.set`). The OAuth
-refusals of accounts/oauth.py carry none either; OAUTH_ERRORS maps them.
+refusals of accounts/oauth.py carry none either; OAUTH_ERRORS maps them, and EVENT_ERRORS the errors
+of the events rules (docs/behaviour.md#event-bind, docs/behaviour.md#event-offline).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from sipline.accounts import oauth
+from sipline.events import errors as ev
 from sipline.rest.envelope import respond
 from sipline.telephony import errors as tel
 
@@ -177,6 +179,25 @@ OAUTH_ERRORS: dict[type[oauth.OAuthRefusal], type[RestError]] = {
 
 def oauth_rest_error(error: oauth.OAuthRefusal) -> RestError:
     return OAUTH_ERRORS[type(error)](str(error))
+
+
+EVENT_ERRORS: dict[type[ev.EventError], WireMapping] = {
+    ev.AccessDenied: ("ACCESS_DENIED", 403),
+    ev.EventNotFound: ("ERROR_EVENT_NOT_FOUND", 400),
+    ev.ArgumentNull: ("ERROR_ARGUMENT", 400),
+    ev.InvalidArgument: ("ERROR_ARGUMENT", 400),
+    ev.WrongHandlerUrl: ("ERROR_WRONG_HANDLER_URL", 400),
+    ev.UnsupportedScheme: ("ERROR_UNSUPPORTED_PROTOCOL", 400),
+    ev.HandlerExists: ("ERROR_CORE", 400),
+}
+
+
+def event_rest_error(error: ev.EventError) -> RestError:
+    """An argument error names its argument, as ArgumentError does."""
+    argument = getattr(error, "argument", None)
+    wire = RestError(str(error), **({"argument": argument} if argument else {}))
+    wire.code, wire.status = EVENT_ERRORS[type(error)]
+    return wire
 
 
 def error_body(error: RestError) -> dict[str, str]:

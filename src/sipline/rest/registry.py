@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from sipline.rest import events as ev
 from sipline.rest import extensions, helpers
 from sipline.rest import voximplant as vox
 from sipline.rest.errors import WireMapping
@@ -70,5 +71,14 @@ METHODS.update(
         "app.info": Method(helpers.app_info, scope=None),
         "profile": Method(helpers.profile, scope=None),
         "feature.get": Method(helpers.feature_get, scope=None),
+        # global, as in Bitrix24: which events a caller may bind depends on its scopes (docs/behaviour.md#event-names)
+        "events": Method(ev.events, scope=None),
+        "event.bind": Method(ev.event_bind, scope=None),
+        "event.unbind": Method(ev.event_unbind, scope=None),
+        "event.get": Method(ev.event_get, scope=None),
+        "event.offline.get": Method(ev.offline_get, scope=None),
+        "event.offline.clear": Method(ev.offline_clear, scope=None),
+        "event.offline.error": Method(ev.offline_error, scope=None),
+        "event.offline.list": Method(ev.offline_list, scope=None),
     }
 )

@@ -255,6 +255,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
         events=events,
         traces=traces,
         access_lifetime=settings.access_token_lifetime,
+        allow_private_targets=settings.allow_private_targets,  # handler URLs: docs/behaviour.md#event-bind
         filter_limits=FilterLimits(
             settings.filter_max_values, settings.filter_max_terms, settings.filter_max_batch_terms
         ),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from sipline.store.crypto import SecretBox
+from sipline.store.event_records import EventHandler, HandlerMatch, NewEventHandler, OfflineEvent, OfflineQuery
 from sipline.store.records import (
     App,
     Binding,
@@ -302,6 +303,62 @@ class BindingRepository(Protocol):
         """How many bindings of all office lines are live at `now`, by transport ("udp", "tcp", "tls")."""
 
 
+class EventHandlerRepository(Protocol):
+    """Handlers bound with event.bind (docs/behaviour.md#event-bind)."""
+
+    def insert_event_handler(self, new: NewEventHandler) -> EventHandler | None:
+        """The new handler; None when the owner has one with the same event, handler and auth_type already.
+        Two binds of one portal must not run at once (`serialise`) for that answer to hold."""
+
+    def event_handler(self, handler_id: int) -> EventHandler | None: ...
+
+    def event_handlers(self, portal_id: int, owner: str, auth_type: int | None = None) -> list[EventHandler]:
+        """The owner's handlers, oldest first; only those of `auth_type` when it is given."""
+
+    def delete_event_handlers(self, match: HandlerMatch) -> int:
+        """Remove the handlers `match` names and their queued deliveries; how many handlers went."""
+
+
+class EventOfflineRepository(Protocol):
+    """The offline event queue (docs/behaviour.md#event-offline)."""
+
+    def insert_offline_event(
+        self,
+        *,
+        portal_id: int,
+        owner: str,
+        event: str,
+        data: str,
+        additional: str,
+        message_id: str,
+        created_at: float,
+    ) -> int:
+        """A new unmarked record; its id."""
+
+    def mark_offline_events(self, query: OfflineQuery, *, error: bool, limit: int, process_id: str) -> int:
+        """Mark up to `limit` unmarked records matching `query` with `error` as given, first in its order,
+        with `process_id`; how many. Concurrent callers mark disjoint sets."""
+
+    def offline_events(self, query: OfflineQuery, *, limit: int | None = None, offset: int = 0) -> list[OfflineEvent]:
+        """The records matching `query`, in its order (id breaks ties)."""
+
+    def count_offline_events(self, query: OfflineQuery) -> int: ...
+
+    def delete_offline_events(
+        self,
+        portal_id: int,
+        owner: str,
+        process_id: str,
+        *,
+        ids: Sequence[int] | None = None,
+        message_ids: Sequence[str] | None = None,
+    ) -> int:
+        """Remove the records marked with `process_id` (only those with these ids or message ids, when given)."""
+
+    def fail_offline_events(self, portal_id: int, owner: str, process_id: str, message_ids: Sequence[str]) -> int:
+        """Set ERROR on these records of `process_id` and unmark them; how many."""
+
+
 class Repository(
     AccountRepository,
     AppRepository,
@@ -312,6 +369,8 @@ class Repository(
     HistoryRepository,
     TraceRepository,
     ProviderRepository,
+    EventHandlerRepository,
+    EventOfflineRepository,
     Protocol,
 ):
     pass

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sipline.store.accounts_sql import SqlAccounts
 from sipline.store.apps_sql import SqlApps
 from sipline.store.bindings_sql import SqlBindings
+from sipline.store.event_handlers_sql import SqlEventHandlers
+from sipline.store.event_offline_sql import SqlEventOffline
 from sipline.store.history_sql import SqlHistory
 from sipline.store.lines_sql import SqlLines
 from sipline.store.providers_sql import SqlProviders
@@ -18,7 +20,18 @@ from sipline.store.registrations_sql import SqlRegistrations
 from sipline.store.trace_sql import SqlTrace
 
 
-class SqlRepository(SqlAccounts, SqlApps, SqlLines, SqlRegistrations, SqlBindings, SqlHistory, SqlTrace, SqlProviders):
+class SqlRepository(
+    SqlAccounts,
+    SqlApps,
+    SqlLines,
+    SqlRegistrations,
+    SqlBindings,
+    SqlHistory,
+    SqlTrace,
+    SqlProviders,
+    SqlEventHandlers,
+    SqlEventOffline,
+):
     """Repository (store/repository.py) on one open transaction."""
 
     # -- the database itself (DatabaseRepository) --------------------------------------------------

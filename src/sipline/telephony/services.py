@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sipline.accounts.oauth import ACCESS_LIFETIME, OAuth
 from sipline.accounts.portals import Accounts
+from sipline.events.service import Events
 from sipline.store.database import Database
 from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, LineTraces, SipLines
@@ -19,6 +20,7 @@ class Services:
     oauth: OAuth
     lines: SipLines
     outgoing: OutgoingLines
+    events: Events
 
     @classmethod
     def build(
@@ -30,6 +32,7 @@ class Services:
         traces: LineTraces | None = None,
         access_lifetime: float = ACCESS_LIFETIME,
         filter_limits: FilterLimits = FilterLimits(),
+        allow_private_targets: bool = False,
     ) -> Services:
         lines = SipLines(db, incoming_server=incoming_server, events=events, traces=traces, filter_limits=filter_limits)
         return cls(
@@ -38,4 +41,5 @@ class Services:
             oauth=OAuth(db, access_lifetime=access_lifetime),
             lines=lines,
             outgoing=OutgoingLines(lines),
+            events=Events.build(db, allow_private_targets=allow_private_targets),
         )
