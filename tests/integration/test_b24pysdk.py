@@ -120,3 +120,32 @@ def test_oauth_token_and_the_sdks_own_refresh(tmp_path, monkeypatch):
         gc.collect()
     finally:
         process.stop()
+
+
+def test_event_bind_get_and_unbind(client):
+    """docs/behaviour.md#event-bind through the SDK's own event methods; the handler is never posted to (no line
+    changes here), and 1.1.1.1 is globally reachable, as a handler must be without --allow-private-targets."""
+    event = client.event
+    assert event.bind("OnSiplineRegistrationChange", "https://1.1.1.1/b24", auth_type=1).result is True
+    assert event.bind("onsiplinebindingchange", "https://1.1.1.1/b24", event_type="online").result is True
+    assert event.bind("OnSiplineBindingChange", event_type="offline").result is True
+    with pytest.raises(BitrixAPIError) as caught:
+        event.bind("OnSiplineRegistrationChange", "https://1.1.1.1/b24", auth_type=1).result
+    assert (caught.value.error, caught.value.status_code) == ("ERROR_CORE", 400)
+
+    rows = event.get().result
+    assert [(row["event"], row.get("handler"), row.get("auth_type"), row["offline"]) for row in rows] == [
+        ("ONSIPLINEREGISTRATIONCHANGE", "https://1.1.1.1/b24", "1", 0),
+        ("ONSIPLINEBINDINGCHANGE", "https://1.1.1.1/b24", "0", 0),
+        ("ONSIPLINEBINDINGCHANGE", None, None, 1),
+    ]
+    handlers = event.get().values  # the SDK's own objects, built from the rows
+    assert [(handler.event, handler.offline) for handler in handlers][-1] == ("ONSIPLINEBINDINGCHANGE", True)
+
+    assert event.unbind("OnSiplineRegistrationChange", "https://1.1.1.1/b24").value == 1
+    assert event.unbind("OnSiplineBindingChange", "https://1.1.1.1/b24", auth_type=5).value == 0
+    assert event.unbind("OnSiplineBindingChange", event_type="offline").value == 1
+    assert len(event.get().result) == 1
+    assert client.events().result == ["OnSiplineRegistrationChange", "OnSiplineBindingChange"]
+    batch = event.offline.get(clear=False).result  # clear=0: a process id, even for no records
+    assert batch["events"] == [] and len(batch["process_id"]) == 32
