@@ -53,6 +53,8 @@ def test_handler_url_targets():
         check("http://nowhere.example/", allow_private=True)
     with pytest.raises(WrongHandlerUrl, match="leads to 64:ff9b::a00:1"):  # NAT64 of 10.0.0.1
         check("http://[64:ff9b::a00:1]/")
+    with pytest.raises(WrongHandlerUrl, match=r"leads to 224\.0\.0\.1"):  # never multicast, allowed private or not
+        check("http://224.0.0.1/", allow_private=True)
 
 
 @pytest.mark.parametrize("url", ["http://", "http://exa_mple.com/", "http://-a.example/", "http://1.1.1.1:0/",

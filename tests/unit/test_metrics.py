@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from sipline.registrar.abuse import AbuseLimits, Guard
+from sipline.server.event_stats import EventCollector, EventStats
 from sipline.server.metrics import UNKNOWN_METHOD, Metrics, method_label
 from sipline.server.sip_metrics import FAMILIES, STATS, ZEROS
 from tests.metrics import DASHBOARD, SUFFIXES, dashboard_metrics
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def families() -> dict[str, tuple[str, str]]:
     """Every family sipline can expose: name → (type, HELP)."""
     found = {name: (kind, help_text) for name, (kind, help_text, _) in FAMILIES.items()}
-    for family in Metrics().registry.collect():
+    for family in [*Metrics().registry.collect(), *EventCollector(EventStats(), db=None).collect()]:  # type: ignore[arg-type]
         found[family.name] = (family.type, family.documentation)
     return found
 
@@ -43,6 +44,8 @@ def test_every_metric_the_dashboard_queries_is_one_sipline_exposes():
         "sipline_sip_messages_sent_total",
         "sipline_sip_messages_dropped_total",
         "sipline_store_unavailable_total",
+        "sipline_events_delivered_total",
+        "sipline_events_queued",
     } <= used
 
 

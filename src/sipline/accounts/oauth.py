@@ -108,19 +108,24 @@ class OAuth:
                 handler_url=handler_url,
                 allowed_users=",".join(map(str, allowed_users)) if allowed_users else None,
                 now=self.clock(),
+                secret=secret,
             )
 
         return NewApp(await self.db.write(work), secret)
 
     async def set_installed(self, client_id: str, installed: bool) -> None:
-        """Install again, or uninstall: an uninstalled app's tokens answer APPLICATION_NOT_FOUND.
+        """Install again, or uninstall: an uninstalled app's tokens answer APPLICATION_NOT_FOUND, and
+        its event handlers get ONAPPUNINSTALL and go (docs/behaviour.md#event-delivery).
 
         Raises: AccountNotFound for an unknown client_id.
         """
 
         def work(repo: Repository) -> None:
-            if not repo.set_app_active(client_id, installed):
+            found = repo.app_by_client_id(client_id)
+            if found is None or not repo.set_app_active(client_id, installed):
                 raise AccountNotFound(f"no app {client_id}")
+            if not installed and found[0].active:
+                repo.uninstall_app_events(found[0].id, self.clock())
 
         await self.db.write(work)
 
@@ -153,6 +158,20 @@ class OAuth:
             return self._issue(repo, app, user_row)
 
         return await self.db.write(work)
+
+    async def event_tokens(self, app_id: int, user_number: int) -> Tokens:
+        """Tokens of the app for the user an event handler runs as (docs/behaviour.md#event-payload).
+
+        Raises: AccountNotFound when the user is gone."""
+
+        def work(repo: Repository) -> Tokens:
+            app = repo.app_by_row(app_id)
+            user_row = repo.user_row_id(app.portal_id, user_number)
+            if user_row is None:
+                raise AccountNotFound(f"no user {user_number}")
+            return self._issue(repo, app, user_row)
+
+        return await self.db.write(work, touches=())
 
     async def authorize(self, client_id: str, portal: Portal, user_number: int) -> tuple[str, App]:
         """A one-time code for the app and user at `portal`.

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from sipline.cli.events import event_list, event_retry, event_signing_secret
 from sipline.cli.lines import line_list, line_show
 from sipline.cli.output import CommandFailed, Table
 from sipline.rest.oauth_server import Urls
@@ -203,6 +204,9 @@ def _iso(moment: float) -> str:
 COMMANDS: dict[tuple[str, str], Command] = {
     ("line", "list"): line_list,
     ("line", "show"): line_show,
+    ("event", "list"): event_list,
+    ("event", "retry"): event_retry,
+    ("event", "signing-secret"): event_signing_secret,
     ("portal", "create"): portal_create,
     ("portal", "list"): portal_list,
     ("portal", "limit"): portal_limit,

@@ -125,6 +125,20 @@ def _operator_commands(commands) -> None:
 
     _line_commands(commands)
 
+    event = commands.add_parser("event", help="event handlers and their deliveries").add_subparsers(
+        dest="action", required=True
+    )
+    listing = _command(event, "list", "a table of bound handlers: queue, failures, last delivery", store=True)
+    listing.add_argument("--portal", metavar="DOMAIN", help="only this portal's handlers (default: every portal's)")
+    listing.add_argument("--json", action="store_true", help="a JSON array of objects with the table's keys")
+    retry = _command(
+        event, "retry", "make the queued deliveries of failing handlers due now; prints how many", store=True
+    )
+    retry.add_argument("--portal", metavar="DOMAIN", help="only this portal's handlers (default: every portal's)")
+    retry.add_argument("--handler", metavar="ID", help="this handler's (failing or not)")
+    retry.add_argument("--all", action="store_true", help="every failing handler's")
+    command(event, "signing-secret", "print the key that signs deliveries to the portal's webhook-bound handlers")
+
 
 def _line_commands(commands) -> None:
     """`line list|show`: what the store holds of every portal's lines (cli/lines.py)."""

@@ -18,7 +18,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from sipline.events.errors import UnsupportedScheme, WrongHandlerUrl
 from sipline.sip.grammar import HOSTNAME
-from sipline.sip.reachability import is_global
+from sipline.sip.reachability import is_global, is_unicast
 
 MAX_URL = 2048  # event_handler.handler's width; Bitrix24 keeps EVENT_HANDLER in a VARCHAR(2048) too
 RESOLVE_TIMEOUT = 2.0  # seconds a bind waits for DNS: a handler's name is a common one, answered at once
@@ -54,7 +54,7 @@ async def check_handler_url(url: str, allow_private: bool, resolve: Resolver | N
         addresses = [host]
     else:
         addresses = await (resolve or resolve_host)(host, port)
-    refused = [address for address in addresses if not (allow_private or is_global(address))]
+    refused = [address for address in addresses if not (is_unicast(address) and (allow_private or is_global(address)))]
     if refused:
         raise WrongHandlerUrl(f"HANDLER leads to {refused[0]}, which is not globally reachable")
     return HandlerTarget(url, parts.scheme.lower(), host, port, tuple(addresses))

@@ -10,7 +10,8 @@ import orjson
 
 from sipline.events.caller import EventCaller
 from sipline.events.offline import DEFAULT_LIMIT
-from sipline.rest.envelope import ListResult, local_iso
+from sipline.events.payload import wire_data
+from sipline.rest.envelope import ListResult, local_datetime, local_iso
 from sipline.rest.params import Params
 from sipline.store.event_records import EventHandler, OfflineEvent
 from sipline.telephony import php_values
@@ -132,7 +133,9 @@ def render_offline(event: OfflineEvent) -> dict[str, object]:
         "ID": str(event.id),
         "TIMESTAMP_X": local_iso(event.created_at),
         "EVENT_NAME": event.event,
-        "EVENT_DATA": orjson.loads(event.data),
+        "EVENT_DATA": wire_data(
+            orjson.loads(event.data), local_datetime
+        ),  # as a delivery's data[...] (docs/behaviour.md#event-payload)
         "EVENT_ADDITIONAL": orjson.loads(event.additional),
         "MESSAGE_ID": event.message_id,
     }

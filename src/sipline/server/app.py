@@ -41,6 +41,7 @@ from sipline.rest.limits import Rate
 from sipline.rest.oauth_server import OAUTH_PATHS, OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
 from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
+from sipline.server.event_delivery import EventDeliverer
 from sipline.server.line_events import Follower, PublishedEvents
 from sipline.server.line_traces import LocalTraces, SharedTraces, TraceAnswers
 from sipline.server.metrics import CONTENT_TYPE, Metrics
@@ -267,6 +268,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
     if created is not None:  # printed before binding: the code is shown once, even if the port is taken
         print(f"webhook: {settings.base_url}{created.path}", flush=True)
     urls = urls_of(settings)
+    # docs/behaviour.md#event-delivery: every process with a SIP side delivers
+    deliverer = EventDeliverer.built(db, services.oauth, urls, settings, metrics) if sip is not None else None
     limits = RestLimits(
         rate=Rate(*settings.rate_limit) if settings.rate_limit else None, operating_limit=settings.operating_limit
     )
@@ -319,6 +322,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
             await sip.start(resume=keeper is None)
         if keeper is not None:
             await keeper.start()
+        if deliverer is not None:
+            await deliverer.start()
     except OSError as error:
         db.close()
         raise ConfigError(f"sip-listen: cannot listen ({error.strerror or error})") from None
@@ -368,6 +373,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if deliverer is not None:
+            await deliverer.stop()
         if keeper is not None:
             await keeper.stop()
         if sip is not None:

@@ -105,6 +105,7 @@ def option(flag: str | None, env: str, parse: Parse, default: str | None, help: 
 
 
 SIP, SCALE_OUT, REST, REGISTRAR = "SIP", "scale-out", "REST limits and OAuth", "office registrar"
+EVENTS = "events"
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,31 @@ class Settings:
     abuse_table_size: int = option(
         "--abuse-table-size", "SIPLINE_ABUSE_TABLE_SIZE", parse_positive, "100000",
         "source IPs, usernames and (user, IP) pairs the abuse guard remembers, each", group=REGISTRAR)
+
+    # docs/behaviour.md#event-delivery, docs/behaviour.md#event-bounds
+    event_timeout: float = option(
+        "--event-timeout", "SIPLINE_EVENT_TIMEOUT", parse_rate, "5",
+        "seconds a handler has to answer a delivery; later: a failed attempt", group=EVENTS, metavar="S")
+    event_retry_after: float = option(
+        "--event-retry-after", "SIPLINE_EVENT_RETRY_AFTER", parse_rate, "5",
+        "seconds before the first retry of a failed delivery; doubled for each next one, ±20 %", group=EVENTS,
+        metavar="S")
+    event_retry_max_interval: float = option(
+        "--event-retry-max-interval", "SIPLINE_EVENT_RETRY_MAX_INTERVAL", parse_rate, "3600",
+        "seconds between retries at most", group=EVENTS, metavar="S")
+    event_retry_for: float = option(
+        "--event-retry-for", "SIPLINE_EVENT_RETRY_FOR", parse_rate, "86400",
+        "seconds after its change a delivery is still tried; then it is given up", group=EVENTS, metavar="S")
+    event_in_flight: int = option(
+        "--event-in-flight", "SIPLINE_EVENT_IN_FLIGHT", parse_positive, "64",
+        "deliveries in flight at once in this process", group=EVENTS, metavar="N")
+    event_in_flight_per_handler: int = option(
+        "--event-in-flight-per-handler", "SIPLINE_EVENT_IN_FLIGHT_PER_HANDLER", parse_positive, "4",
+        "deliveries in flight at once to one handler", group=EVENTS, metavar="N")
+    event_queue_max: int = option(
+        "--event-queue-max", "SIPLINE_EVENT_QUEUE_MAX", parse_positive, "10000",
+        "events queued per portal, online and offline; past it the oldest go, offline ones first", group=EVENTS,
+        metavar="N")
 
     secret_key: str | None = option(
         None, "SIPLINE_SECRET_KEY", parse_optional_text, None, "base64 of the key that seals stored secrets",

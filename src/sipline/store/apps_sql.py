@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
 from sipline.store import schema as t
+from sipline.store.crypto import Cell
 from sipline.store.records import App, TokenGrant
 from sipline.store.sql_base import SqlPart
 
@@ -22,6 +23,7 @@ class SqlApps(SqlPart):
         handler_url: str,
         allowed_users: str | None,
         now: float,
+        secret: str | None = None,
     ) -> App:
         app_id = self.conn.execute(
             sa.insert(t.app)
@@ -37,6 +39,9 @@ class SqlApps(SqlPart):
             )
             .returning(t.app.c.id)
         ).scalar_one()
+        if secret is not None:  # docs/behaviour.md#event-signature: it signs the app's deliveries
+            sealed = self.box.seal(secret, Cell(t.app.name, "secret", app_id))
+            self.conn.execute(sa.update(t.app).where(t.app.c.id == app_id).values(secret=sealed))
         return self._app_where(t.app.c.id == app_id)[0]  # type: ignore[index]
 
     def app_by_client_id(self, client_id: str) -> tuple[App, str] | None:

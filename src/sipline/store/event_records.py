@@ -1,4 +1,6 @@
-"""What the store keeps of event handlers and offline events (docs/behaviour.md#events)."""
+"""What the store keeps of events (docs/behaviour.md#events): handlers bound with event.bind, offline
+events, and what it hands out of deliveries (docs/behaviour.md#event-delivery): a claimed delivery with
+what its form needs, the outcome of an attempt, a handler as `sipline event list` shows it."""
 
 from __future__ import annotations
 
@@ -105,3 +107,62 @@ class OfflineEvent:
     created_at: float
     process_id: str  # "": not marked
     error: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """An event_delivery row leased to this process, with its handler, app and portal as they are now.
+
+    `handler_url` None: the handler was unbound (or went with its app) after the event was queued;
+    a row without its own `url` (frozen at the first attempt) is then dropped."""
+
+    id: int
+    handler_id: int
+    portal_id: int
+    app_id: int | None
+    line_id: int
+    event: str
+    data: dict[str, object]  # as stored (docs/behaviour.md#event-payload), before events.payload.wire_data
+    created_at: float
+    url: str | None
+    body: str | None
+    attempts: int
+    handler_url: str | None = None
+    auth_type: int = 0
+    user_number: int = 0
+    client_id: str | None = None  # the app's, None for a webhook-bound handler
+    app_status: str = ""
+    app_scopes: str = ""
+    portal_domain: str = ""
+    member_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What one attempt came to. `delivered` False: `next_at` None gives the row up (its time ran out),
+    else it waits until then. `url`/`body` are what was sent, kept for every retry."""
+
+    delivery_id: int
+    handler_id: int
+    delivered: bool
+    at: float
+    url: str | None = None
+    body: str | None = None
+    error: str = ""
+    next_at: float | None = None
+
+
+@dataclass(frozen=True)
+class HandlerState:
+    """A bound handler and its queue (`sipline event list`)."""
+
+    id: int
+    portal_domain: str
+    owner: str  # the app's client_id, "" for a webhook-bound handler
+    event: str
+    handler: str  # "" for an offline binding
+    auth_type: int
+    queued: int  # deliveries waiting (online), or the owner's offline events of this name
+    failing_since: float | None
+    last_error: str | None
+    delivered_at: float | None

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from sipline.store import schema as t
+from sipline.store.event_queue_sql import SqlEventQueue
 from sipline.store.records import Cause, StatusChange, StatusResult
-from sipline.store.sql_base import SqlPart
 
 HISTORY_KEPT = 100  # entries per line (docs/behaviour.md#line-history)
 
@@ -48,10 +48,13 @@ _NTH_NEWEST = (
 _PRUNE = sa.delete(_h).where(_h.c.line_id == sa.bindparam("b_line_id"), _h.c.id < _NTH_NEWEST)
 
 
-class SqlHistory(SqlPart):
+class SqlHistory(SqlEventQueue):
     def add_history(self, entries: Sequence[tuple[int, StatusChange]], owner: str | None = None) -> None:
         if not entries:
             return
+        # docs/behaviour.md#event-delivery: the events they report, in their transaction (before them: the
+        # lines' previous statuses are the newest entries now)
+        self._queue_events(entries, owner)
         fence = {} if owner is None else {"b_owner": owner}
         self._driver(
             _INSERT if owner is None else _INSERT_LEASED,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 
@@ -24,6 +24,8 @@ _SEALED_VALUES = (
 
 
 class SqlLines(SqlPart):
+    _reseal_event_secrets: Callable[[SecretBox], int]  # SqlDeliveries', in the repository
+
     def lines(self, portal_id: int, app_id: str | None) -> list[Line]:
         query = _LINE_QUERY.where(t.line.c.portal_id == portal_id)
         if app_id is not None:
@@ -164,7 +166,7 @@ class SqlLines(SqlPart):
             if values:
                 self.conn.execute(sa.update(t.line).where(t.line.c.id == row["id"]).values(values))
                 count += len(values)
-        return count
+        return count + self._reseal_event_secrets(new_box)  # docs/behaviour.md#event-signature: SqlDeliveries'
 
     def sample_secret(self) -> str | None:
         row = self.conn.execute(_SEALED_VALUES.limit(1)).mappings().first()

@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from sipline.store.crypto import SecretBox
-from sipline.store.event_records import EventHandler, HandlerMatch, NewEventHandler, OfflineEvent, OfflineQuery
+from sipline.store.event_records import (
+    ClaimedDelivery,
+    DeliveryOutcome,
+    EventHandler,
+    HandlerMatch,
+    HandlerState,
+    NewEventHandler,
+    OfflineEvent,
+    OfflineQuery,
+)
 from sipline.store.records import (
     App,
     Binding,
@@ -96,6 +105,7 @@ class AppRepository(Protocol):
         handler_url: str,
         allowed_users: str | None,
         now: float,
+        secret: str | None = None,
     ) -> App: ...
 
     def app_by_client_id(self, client_id: str) -> tuple[App, str] | None:
@@ -359,6 +369,49 @@ class EventOfflineRepository(Protocol):
         """Set ERROR on these records of `process_id` and unmark them; how many."""
 
 
+class DeliveryRepository(Protocol):
+    """Deliveries of online events, the keys that sign them, the queues' bounds (docs/behaviour.md#event-delivery)."""
+
+    def delivery_due(self, now: float) -> bool:
+        """Whether any delivery is due and not leased."""
+
+    def delivery_round(
+        self,
+        worker: str,
+        now: float,
+        outcomes: Sequence[DeliveryOutcome],
+        *,
+        slots: int,
+        handler_slots: dict[int, int],
+        per_handler: int,
+        lease_until: float,
+    ) -> list[ClaimedDelivery]:
+        """Record the outcomes of `worker`'s attempts, then lease it the next due deliveries (in id
+        order, one line's to one handler one at a time), up to `slots`, at most `per_handler` in flight
+        per handler counting `handler_slots` (in flight now, by handler id)."""
+
+    def signing_key(self, portal_id: int, app_id: int | None) -> str:
+        """The app's client secret, else the portal's signing secret (made when first asked for)."""
+
+    def portal_signing_secret(self, portal_id: int) -> str:
+        """The portal's signing secret, made when first asked for."""
+
+    def trim_event_queues(self, max_queued: int) -> list[tuple[int, str, int]]:
+        """Drop each portal's oldest queued events past `max_queued` (offline first); (portal id, event, dropped)."""
+
+    def queued_events(self) -> dict[str, int]:
+        """Events waiting (online and offline) by name, every name present."""
+
+    def handler_states(self, portal_id: int | None) -> list[HandlerState]:
+        """Every bound handler (of one portal, unless None) with its queue and failure state."""
+
+    def retry_event_handlers(self, now: float, portal_id: int | None, handler_id: int | None) -> int:
+        """Make the queued deliveries of failing handlers (or of one handler) due now; returns how many."""
+
+    def uninstall_app_events(self, app_id: int, now: float) -> int:
+        """Queue ONAPPUNINSTALL to the app's handlers of it; remove its handlers and other events."""
+
+
 class Repository(
     AccountRepository,
     AppRepository,
@@ -371,6 +424,7 @@ class Repository(
     ProviderRepository,
     EventHandlerRepository,
     EventOfflineRepository,
+    DeliveryRepository,
     Protocol,
 ):
     pass
