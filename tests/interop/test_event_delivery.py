@@ -79,7 +79,7 @@ def test_a_private_handler_is_refused_at_connection_without_allow_private_target
             return row["FAILING_SINCE"] and row
 
         row = wait_until(failing, 10)
-        assert "127.0.0.1" in row["LAST_ERROR"] and "not allowed" in row["LAST_ERROR"] and row["QUEUED"] == 1
+        assert "127.0.0.1" in row["LAST_ERROR"] and "not globally reachable" in row["LAST_ERROR"] and row["QUEUED"] == 1
         assert receiver.received == []
 
 
