@@ -25,6 +25,11 @@ def wire_data(data: Mapping[str, object], format_time: Callable[[float], str]) -
     }
 
 
+def text_data(data: Mapping[str, object], format_time: Callable[[float], str]) -> dict[str, str]:
+    """An event's data as the offline queue's EVENT_DATA shows it: the form's data[...] values, as text."""
+    return {key: _text(value) for key, value in wire_data(data, format_time).items()}
+
+
 def form_body(event: str, handler_id: int, data: Mapping[str, object], ts: int, auth: Mapping[str, object]) -> str:
     """The urlencoded body, keys in Bitrix24's order: event, event_handler_id, data[...], ts, auth[...]."""
     fields: list[tuple[str, str]] = [("event", event), ("event_handler_id", str(handler_id))]

@@ -10,7 +10,7 @@ import orjson
 
 from sipline.events.caller import EventCaller
 from sipline.events.offline import DEFAULT_LIMIT
-from sipline.events.payload import wire_data
+from sipline.events.payload import text_data
 from sipline.rest.envelope import ListResult, local_datetime, local_iso
 from sipline.rest.params import Params
 from sipline.store.event_records import EventHandler, OfflineEvent
@@ -133,9 +133,7 @@ def render_offline(event: OfflineEvent) -> dict[str, object]:
         "ID": str(event.id),
         "TIMESTAMP_X": local_iso(event.created_at),
         "EVENT_NAME": event.event,
-        "EVENT_DATA": wire_data(
-            orjson.loads(event.data), local_datetime
-        ),  # as a delivery's data[...] (docs/behaviour.md#event-payload)
+        "EVENT_DATA": text_data(orjson.loads(event.data), local_datetime),  # docs/behaviour.md#event-payload
         "EVENT_ADDITIONAL": orjson.loads(event.additional),
         "MESSAGE_ID": event.message_id,
     }
