@@ -9,7 +9,6 @@ every address it stands for must be allowed; a name that does not resolve is ref
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from sipline.events.errors import UnsupportedScheme, WrongHandlerUrl
 from sipline.sip.grammar import HOSTNAME
-from sipline.sip.reachability import is_global, is_unicast
+from sipline.sip.reachability import is_global, is_ip_literal, is_unicast
 
 MAX_URL = 2048  # event_handler.handler's width; Bitrix24 keeps EVENT_HANDLER in a VARCHAR(2048) too
 RESOLVE_TIMEOUT = 2.0  # seconds a bind waits for DNS: a handler's name is a common one, answered at once
@@ -50,7 +49,7 @@ async def check_handler_url(url: str, allow_private: bool, resolve: Resolver | N
     """
     parts = parse_handler_url(url)
     host, port = parts.hostname or "", parts.port or _SCHEMES[parts.scheme.lower()]
-    if _ip_literal(host):
+    if is_ip_literal(host):
         addresses = [host]
     else:
         addresses = await (resolve or resolve_host)(host, port)
@@ -79,7 +78,7 @@ def parse_handler_url(url: str) -> SplitResult:
     if "@" in parts.netloc:
         raise WrongHandlerUrl("HANDLER carries user info")
     host = parts.hostname or ""
-    if not host or not (_ip_literal(host) or re.fullmatch(HOSTNAME, host)) or port == 0:
+    if not host or not (is_ip_literal(host) or re.fullmatch(HOSTNAME, host)) or port == 0:
         raise WrongHandlerUrl("HANDLER has no valid host")
     return parts
 
@@ -98,11 +97,3 @@ async def resolve_host(host: str, port: int) -> list[str]:
     if not addresses:
         raise WrongHandlerUrl(f"HANDLER's host {host} does not resolve")
     return addresses
-
-
-def _ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

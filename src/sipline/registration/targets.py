@@ -4,11 +4,10 @@ gate permits."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 
 from sipline.sip.address import ServerAddress
+from sipline.sip.reachability import is_ip_literal
 from sipline.sip.resolve import Target, literal_target
 
 
@@ -35,18 +34,9 @@ class TargetChoice:
 
 def literal_targets(address: ServerAddress) -> list[Target] | None:
     """The one target of an IP literal; None when the host needs DNS."""
-    if not _is_ip(address.host):
+    if not is_ip_literal(address.host):
         return None
     try:
         return [literal_target(address)]
     except ValueError:
         return None
-
-
-@lru_cache(maxsize=4096)
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sipline.sip.address import InvalidAddress, parse_server_address
 from sipline.sip.grammar import is_digits
+from sipline.sip.reachability import is_ip_literal
 
 
 class ConfigError(ValueError):
@@ -37,14 +38,6 @@ def parse_hostport(text: str, setting: str, default_port: int | None = None) -> 
     if port is None:
         raise ConfigError(f"{setting}: {text!r} needs a port")
     return address.host, port
-
-
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def parse_rate(text: str, setting: str) -> float:
@@ -159,7 +152,7 @@ def parse_tls(text: str, setting: str) -> bool:
 def parse_listen(text: str, setting: str) -> tuple[str, int]:
     """An IP address and port to bind."""
     host, port = parse_hostport(text, setting)
-    if not is_ip(host):
+    if not is_ip_literal(host):
         raise ConfigError(f"{setting}: {host!r} is not an IP address")
     return host, port
 

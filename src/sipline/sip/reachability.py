@@ -88,3 +88,13 @@ def _reached(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     if isinstance(ip, ipaddress.IPv6Address) and ip in NAT64_PREFIX:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # RFC 6052 §2.2: the last 32 bits for a /96
     return ip
+
+
+@lru_cache(maxsize=4096)
+def is_ip_literal(text: str) -> bool:
+    """Whether `text` is an IPv4 or IPv6 address (no brackets), not a name."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
