@@ -74,7 +74,9 @@ class SqlEventQueue(SqlPart):
             if line["type"] == LineType.CLOUD.value:
                 before = previous.get(line_id, NEW_LINE_STATUS)
                 previous[line_id] = (entry.result.value, entry.code)
-                if before == previous[line_id]:  # the issue: a change of STATUS_RESULT or STATUS_CODE only
+                if (
+                    before == previous[line_id]
+                ):  # docs/behaviour.md#event-payload: a change of STATUS_RESULT or STATUS_CODE only
                     continue
                 event = EventName.REGISTRATION_CHANGE.value
                 data = registration_data(line["config_id"], line["reg_id"], entry, before[0])
