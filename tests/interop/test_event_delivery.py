@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -148,3 +149,32 @@ def sipp_unregister(sipline, tmp_path, users) -> bool:
 
     return sipp.register_office(tmp_path / "wild", sipline.sip_port, None, users, wildcard=True, expires=0) == [
         "result 200 none"] * len(users)
+
+
+def test_a_handler_that_never_answers_does_not_delay_another(start_sipline, tmp_path):
+    sipline = start_sipline()  # --event-timeout 5: each attempt at the silent handler holds its slot 5 s
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # connections complete in the kernel's backlog; nothing ever answers
+    try:
+        with Receiver() as receiver:
+            bind_in(sipline.data_dir, BIND, f"http://127.0.0.1:{silent.getsockname()[1]}/hook")
+            bind_in(sipline.data_dir, BIND, receiver.url())
+            offices = [Office(sipline, f"office {n}") for n in range(6)]
+            registered = time.time()
+            register(sipline, tmp_path, [office.user for office in offices])
+            wait_until(lambda: len(receiver.received) >= 6, 5)
+            assert receiver.received[-1][0] - registered < 4  # not behind the silent handler's 5 s attempts
+            assert sorted(form["data[CONFIG_ID]"] for form in receiver.forms()) == sorted(
+                str(office.config_id) for office in offices
+            )
+
+            def silent_failing():
+                rows = json.loads(cli(sipline.data_dir, "event", "list", "--json"))
+                row = next(row for row in rows if row["HANDLER"].endswith(f":{silent.getsockname()[1]}/hook"))
+                return row["FAILING_SINCE"] and row
+
+            row = wait_until(silent_failing, 10)
+            assert "no answer within 5 s" in row["LAST_ERROR"] and row["QUEUED"] == 6
+    finally:
+        silent.close()
