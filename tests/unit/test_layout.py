@@ -20,7 +20,10 @@ ALLOWED = {
     "telephony": {"accounts", "events", "sip", "store"},  # services.py holds the events services too
     "events": {"accounts", "sip", "store"},
     "rest": {"accounts", "events", "telephony", "sip", "store"},
-    "server": {"accounts", "events", "telephony", "registration", "registrar", "rest", "sip", "store", "files"},
+    "web": {"accounts", "events", "telephony", "rest", "sip", "store"},
+    "server": {
+        "accounts", "events", "telephony", "registration", "registrar", "rest", "web", "sip", "store", "files"
+    },
     "cli": {"accounts", "events", "telephony", "registration", "registrar", "rest", "server", "sip", "store", "files"},
     "files": set(),
 }

@@ -63,6 +63,7 @@ class NewWebhook:
     portal: Portal
     user_number: int
     code: str
+    webhook_id: int = 0
 
     @property
     def path(self) -> str:
@@ -114,13 +115,18 @@ class Accounts:
         self.clock = clock
 
     async def bootstrap(self, *, domain: str, max_cloud_lines: int, max_lines: int | None = None) -> NewWebhook | None:
-        """On first start: the default portal, an admin, and a telephony webhook (returned once)."""
+        """On first start: the default portal, an admin, and a telephony webhook, whose code is kept
+        sealed; on every start that webhook while it is live, to be printed (docs/behaviour.md#dashboard)."""
 
         def work(repo: Repository) -> NewWebhook | None:
             repo.serialise("portals")  # several processes may start at once on one PostgreSQL
-            if repo.default_portal() is not None:
-                return None
-            return self._new_portal(repo, domain, "", max_cloud_lines, max_lines)
+            portal = repo.default_portal()
+            if portal is None:
+                created = self._new_portal(repo, domain, "", max_cloud_lines, max_lines)
+                repo.keep_webhook_code(created.webhook_id, created.code)
+                return created
+            kept = repo.kept_webhook(portal.id)
+            return NewWebhook(portal, *kept) if kept is not None else None
 
         return await self.db.write(work)
 
@@ -261,10 +267,10 @@ class Accounts:
         if user_row is None:
             raise AccountNotFound(f"portal {portal.domain} has no user {user_number}")
         code = new_code()
-        repo.insert_webhook(
+        webhook_id = repo.insert_webhook(
             portal_id=portal.id, user_row_id=user_row, code_hash=code_hash(code), scopes=scopes, now=self.clock()
         )
-        return NewWebhook(portal, user_number, code)
+        return NewWebhook(portal, user_number, code, webhook_id)
 
 
 def _portal_for_host(repo: Repository, host: str) -> Portal:

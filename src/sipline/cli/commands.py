@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from sipline.cli.dashboard import dashboard_link
 from sipline.cli.events import event_list, event_retry, event_signing_secret
 from sipline.cli.lines import line_list, line_show
 from sipline.cli.output import CommandFailed, Table
 from sipline.rest.oauth_server import Urls
 from sipline.server import settings as config
-from sipline.server.app import base_url_of, urls_in
+from sipline.server.addresses import base_url_of, urls_in
 from sipline.server.settings import ConfigError, Settings
 from sipline.sip.grammar import is_digits
 from sipline.telephony.services import Services
@@ -202,6 +203,7 @@ def _iso(moment: float) -> str:
 
 
 COMMANDS: dict[tuple[str, str], Command] = {
+    ("dashboard-link", ""): dashboard_link,
     ("line", "list"): line_list,
     ("line", "show"): line_show,
     ("event", "list"): event_list,

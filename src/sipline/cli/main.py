@@ -125,6 +125,11 @@ def _operator_commands(commands) -> None:
 
     _line_commands(commands)
 
+    link = command(commands, "dashboard-link", "print a one-time sign-in link to the web dashboard (10 minutes)")
+    link.set_defaults(action="")
+    link.add_argument("--user", default="1", help="user ID the link signs in (default 1, the portal's admin)")
+    link.add_argument("--revoke-all", action="store_true", help="end every session and unused link of the portal")
+
     event = commands.add_parser("event", help="event handlers and their deliveries").add_subparsers(
         dest="action", required=True
     )

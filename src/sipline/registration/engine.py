@@ -167,7 +167,11 @@ class RegistrationEngine:
     def breaker_states(self) -> dict[str, BreakerState]:
         return self.core.breaker_states()
 
-    def register_now(self, line_id: int) -> None:
+    def register_now(self, line: Line) -> None:
+        self.register_line_now(line.id)
+
+    def register_line_now(self, line_id: int) -> None:
+        """The operator's "register now" (docs/behaviour.md#dashboard), for a line this engine holds."""
         self.core.register_now(line_id, self.clock())
         self._service()
 

@@ -22,8 +22,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.requests import Request
@@ -41,6 +39,14 @@ from sipline.rest.limits import Rate
 from sipline.rest.oauth_server import OAUTH_PATHS, OAuthServer, Urls, oauth_path
 from sipline.rest.routes import masked
 from sipline.rest.shared_limits import Limits, LocalLimits, RedisLimits
+from sipline.server.addresses import (
+    BASE_URL_FILE,
+    OAUTH_URL_FILE,
+    print_dashboard_link,
+    print_listening,
+    tls_files,
+    urls_of,
+)
 from sipline.server.event_delivery import EventDeliverer
 from sipline.server.line_events import Follower, PublishedEvents
 from sipline.server.line_traces import LocalTraces, SharedTraces, TraceAnswers
@@ -50,17 +56,15 @@ from sipline.server.settings import ConfigError, Settings
 from sipline.server.sip_metrics import SipCollector
 from sipline.server.sip_side import SipService, sip_settings
 from sipline.server.store_opening import open_database
-from sipline.server.tls import ensure_self_signed
 from sipline.server.workers import PARENT_ENV
 from sipline.store.database import StoreUnavailable
 from sipline.telephony.filter import FilterLimits
 from sipline.telephony.lines import LineEvents, LineTraces, NoEvents
 from sipline.telephony.services import Services
+from sipline.web.app import dashboard_routes
 
 log = logging.getLogger("sipline")
 access = logging.getLogger("sipline.access")
-BASE_URL_FILE = "base_url"  # where `serve` leaves its URL for `sipline webhook create`
-OAUTH_URL_FILE = "oauth_url"  # and the OAuth server's, for `sipline app create`
 # A store thread that runs Python (PostgreSQL rows made into lines) holds the GIL up to this long
 # before the event loop or another store thread gets it back: 1 ms instead of 5, so that /healthz
 # and SIP answers do not wait long behind a tenant's heavy read.
@@ -126,6 +130,7 @@ class SiplineApp:
         oauth_only: bool = False,
         api: bool = True,
         trusted_proxies: Networks = (),
+        secure: bool = False,
     ) -> None:
         """`oauth_only`: the OAuth server's own listener, where /rest/app.info is the OAuth-side one;
         without `api` (a `sip` worker) only /healthz and /metrics are served. `trusted_proxies` may
@@ -138,6 +143,7 @@ class SiplineApp:
         self.oauth_only = oauth_only
         self.api = api
         self.trusted_proxies = trusted_proxies
+        self.secure = secure  # served over HTTPS: the dashboard's cookie is Secure
         self.router = Router(self.routes(), default=self.fallback(), redirect_slashes=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -188,6 +194,7 @@ class SiplineApp:
             *routes,
             AnyPath(Endpoint(preflight), methods=["OPTIONS"]),
             *(OAuthRoute(path, Endpoint(partial(self.oauth, path=path))) for path in OAUTH_PATHS),
+            *([] if self.oauth_only else dashboard_routes(self.services, secure_cookie=self.secure)),
         ]
 
     def fallback(self) -> Endpoint:
@@ -257,16 +264,21 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
         traces=traces,
         access_lifetime=settings.access_token_lifetime,
         allow_private_targets=settings.allow_private_targets,  # handler URLs: docs/behaviour.md#event-bind
+        dashboard_idle=settings.dashboard_idle,
         filter_limits=FilterLimits(
             settings.filter_max_values, settings.filter_max_terms, settings.filter_max_batch_terms
         ),
     )
+    api = settings.role != "sip"
     created = await services.accounts.bootstrap(
         domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines, max_lines=settings.max_lines
     )
-    cert, key = _tls_files(settings)
-    if created is not None:  # printed before binding: the code is shown once, even if the port is taken
+    cert, key = tls_files(settings)
+    # docs/behaviour.md#dashboard: at every start, before binding (shown even if the port is taken)
+    if created is not None:
         print(f"webhook: {settings.base_url}{created.path}", flush=True)
+    if api:
+        await print_dashboard_link(services, settings)
     urls = urls_of(settings)
     # docs/behaviour.md#event-delivery: every process with a SIP side delivers
     deliverer = EventDeliverer.built(db, services.oauth, urls, settings, metrics) if sip is not None else None
@@ -278,7 +290,6 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
         if settings.redis_url
         else LocalLimits(settings.operating_limit)
     )
-    api = settings.role != "sip"
     app = SiplineApp(
         services,
         urls,
@@ -288,6 +299,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
         counters=counters,
         api=api,
         trusted_proxies=settings.trusted_proxies,
+        secure=settings.tls,
     )
     server = _server(settings, app, settings.host, settings.port, cert, key)
     servers = [server]
@@ -364,7 +376,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
             settings.base_url,
             ", ".join(f"{host}:{port}" for host, port in settings.sip_listen) if sip else "none",
         )
-        _print_listening(settings, urls, sip)
+        print_listening(settings, urls, sip)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -394,17 +406,6 @@ def _bind_free_ports(settings: Settings) -> tuple[Settings, dict[str, socket.soc
         bound["oauth"] = _listening_socket(settings.oauth_listen[0], 0, setting="oauth-listen")
         settings = replace(settings, oauth_listen=(settings.oauth_listen[0], bound["oauth"].getsockname()[1]))
     return settings, bound
-
-
-def _print_listening(settings: Settings, urls: Urls, sip: SipService | None) -> None:
-    """What this process listens on, with the ports it got (`--port 0`, `--sip-listen 127.0.0.1:0`)."""
-    lines = [f"listening: {settings.base_url}"]
-    if settings.oauth_listen is not None and settings.role != "sip":
-        lines.append(f"oauth: {urls.oauth_base}")
-    if sip is not None:
-        lines += [f"sip: {host}:{port}" for host, port in sip.transport.listen]
-        lines += [f"sip-tls: {host}:{port}" for host, port in sip.transport.tls_listen]
-    print("\n".join(lines), flush=True)
 
 
 def _listening_socket(host: str, port: int, *, reuse_port: bool = False, setting: str = "port") -> socket.socket:
@@ -462,39 +463,4 @@ def _server(
             # a client that never closes its connection must not hold up a stop (systemd, tests)
             timeout_graceful_shutdown=5,
         )
-    )
-
-
-def urls_of(settings: Settings) -> Urls:
-    scheme = "https" if settings.tls else "http"
-    oauth_base = settings.base_url
-    if settings.oauth_listen is not None:
-        host, port = settings.oauth_listen
-        oauth_base = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-    return Urls(scheme=scheme, port=settings.port, oauth_base=oauth_base)
-
-
-def _tls_files(settings: Settings) -> tuple[str | None, str | None]:
-    if settings.tls_self_signed:
-        ca, cert, key = ensure_self_signed(settings.data_dir, settings.host)
-        print(f"ca: {ca.resolve()}", flush=True)
-        return str(cert), str(key)
-    if settings.tls_cert is not None:
-        return str(settings.tls_cert), str(settings.tls_key)
-    return None, None
-
-
-def base_url_of(data_dir: Path, fallback: str) -> str:
-    path = data_dir / BASE_URL_FILE
-    return path.read_text().strip() if path.exists() else fallback
-
-
-def urls_in(data_dir: Path, settings: Settings) -> Urls:
-    """The URLs the last `serve` of this data dir listened on (for operator commands)."""
-    base = urlsplit(base_url_of(data_dir, settings.base_url))
-    oauth = data_dir / OAUTH_URL_FILE
-    return Urls(
-        scheme=base.scheme,
-        port=base.port or (443 if base.scheme == "https" else 80),
-        oauth_base=oauth.read_text().strip() if oauth.exists() else base.geturl(),
     )

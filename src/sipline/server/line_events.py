@@ -4,7 +4,7 @@ Within one process the telephony rules tell the registration engine directly
 (telephony/lines.py LineEvents). With a shared store, a line added, changed or
 deleted through any `api` process must reach the `sip` worker that holds its
 lease: each committed change is published as a PostgreSQL NOTIFY on
-`sipline_lines` ("added 12", "changed 12 1", "deleted 12"), and every `sip`
+`sipline_lines` ("added 12", "changed 12 1", "deleted 12", "registernow 12"), and every `sip`
 worker acts on those of lines it holds (an added line: a lease round at once).
 A notification lost to a broken connection is caught by the lease keeper's
 reconcile.
@@ -24,7 +24,7 @@ from sipline.store.records import Line, LineType
 
 log = logging.getLogger("sipline.server.line_events")
 CHANNEL = "sipline_lines"
-KINDS = ("added", "changed", "deleted")
+KINDS = ("added", "changed", "deleted", "registernow")
 Counted = Callable[[str, str], None]  # (direction, kind): server/metrics.py counts each event
 
 
@@ -46,6 +46,10 @@ class PublishedEvents:
     def line_deleted(self, line: Line) -> None:
         if line.type is LineType.CLOUD:
             self._publish(f"deleted {line.id}")
+
+    def register_now(self, line: Line) -> None:
+        if line.type is LineType.CLOUD:
+            self._publish(f"registernow {line.id}")
 
     def _publish(self, payload: str) -> None:
         task = asyncio.get_running_loop().create_task(self._send(payload))
@@ -86,6 +90,8 @@ class Follower:
             self.keeper.poke()
         elif kind == "deleted":
             self.engine.forget(line_id, unregister=True)
+        elif kind == "registernow" and line_id in self.engine.lines:
+            self.engine.register_line_now(line_id)
         elif kind == "changed" and line_id in self.engine.lines:
             task = asyncio.get_running_loop().create_task(self._changed(line_id))
             self._tasks.add(task)

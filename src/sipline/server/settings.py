@@ -339,6 +339,11 @@ class Settings:
         "events queued per portal, online and offline; past it the oldest go, offline ones first", group=EVENTS,
         metavar="N")
 
+    # docs/behaviour.md#dashboard
+    dashboard_idle: float = option(
+        "--dashboard-idle", "SIPLINE_DASHBOARD_IDLE", parse_rate, "28800",
+        "seconds a dashboard session may go unused before it ends", metavar="S")
+
     secret_key: str | None = option(
         None, "SIPLINE_SECRET_KEY", parse_optional_text, None, "base64 of the key that seals stored secrets",
         unset="<data dir>/secret.key")

@@ -25,6 +25,7 @@ _SEALED_VALUES = (
 
 class SqlLines(SqlPart):
     _reseal_event_secrets: Callable[[SecretBox], int]  # SqlDeliveries', in the repository
+    _reseal_kept_webhooks: Callable[[SecretBox], int]  # SqlDashboard's
 
     def lines(self, portal_id: int, app_id: str | None) -> list[Line]:
         query = _LINE_QUERY.where(t.line.c.portal_id == portal_id)
@@ -166,7 +167,8 @@ class SqlLines(SqlPart):
             if values:
                 self.conn.execute(sa.update(t.line).where(t.line.c.id == row["id"]).values(values))
                 count += len(values)
-        return count + self._reseal_event_secrets(new_box)  # docs/behaviour.md#event-signature: SqlDeliveries'
+        # docs/behaviour.md#event-signature: SqlDeliveries'; docs/behaviour.md#dashboard: SqlDashboard's
+        return count + self._reseal_event_secrets(new_box) + self._reseal_kept_webhooks(new_box)
 
     def sample_secret(self) -> str | None:
         row = self.conn.execute(_SEALED_VALUES.limit(1)).mappings().first()

@@ -36,13 +36,15 @@ class SqlProviders(SqlPart):
             for row in self.conn.execute(query).mappings()
         ]
 
-    def caller_registrations(self, portal_id: int, app_id: str) -> list[tuple[Line, Registration]]:
+    def caller_registrations(self, portal_id: int, app_id: str | None) -> list[tuple[Line, Registration]]:
         query = (
             sa.select(t.line, t.registration)
             .join(t.registration, t.registration.c.line_id == t.line.c.id)
-            .where(t.line.c.portal_id == portal_id, t.line.c.app_id == app_id)
+            .where(t.line.c.portal_id == portal_id)
             .order_by(t.line.c.config_id)
         )
+        if app_id is not None:
+            query = query.where(t.line.c.app_id == app_id)
         return [(self._line(row), self._registration(row)) for row in self.conn.execute(query).mappings()]
 
     def last_errors(self, line_ids: Sequence[int]) -> dict[int, StatusChange]:

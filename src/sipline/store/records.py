@@ -345,3 +345,17 @@ class LeaseRound:
     acquired: list[int]  # lines it took over (free, or their owner's lease ran out)
     released: list[int]  # lines it gave up so that every worker holds its share
     workers: int  # live workers, this one included
+
+
+@dataclass(frozen=True)
+class DashboardVisit:
+    """A dashboard session and the user it signs in (docs/behaviour.md#dashboard)."""
+
+    session_id: int
+    portal_id: int
+    seen_at: float
+    user_number: int
+    user_name: str
+    is_admin: bool
+    can_modify_numbers: bool
+    user_active: bool

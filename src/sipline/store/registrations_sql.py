@@ -47,12 +47,14 @@ _SAVE_LINE_STATUS_LEASED = _SAVE_LINE_STATUS.where(
 
 
 class SqlRegistrations(SqlHistory):
-    def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None:
+    def registration(self, portal_id: int, app_id: str | None, reg_id: int) -> Registration | None:
         query = (
             sa.select(t.registration)
             .join(t.line, t.line.c.id == t.registration.c.line_id)
-            .where(t.registration.c.reg_id == reg_id, t.line.c.portal_id == portal_id, t.line.c.app_id == app_id)
+            .where(t.registration.c.reg_id == reg_id, t.line.c.portal_id == portal_id)
         )
+        if app_id is not None:
+            query = query.where(t.line.c.app_id == app_id)
         row = self.conn.execute(query).mappings().first()
         return None if row is None else self._registration(row)
 

@@ -24,6 +24,7 @@ from sipline.store.event_records import (
 from sipline.store.records import (
     App,
     Binding,
+    DashboardVisit,
     LeaseRound,
     Line,
     LineState,
@@ -198,7 +199,7 @@ class LineRepository(Protocol):
 
 
 class RegistrationRepository(Protocol):
-    def registration(self, portal_id: int, app_id: str, reg_id: int) -> Registration | None: ...
+    def registration(self, portal_id: int, app_id: str | None, reg_id: int) -> Registration | None: ...
 
     def reset_registration(self, reg_id: int, now: float) -> None:
         """Back to `wait` with code 0 and no message (docs/behaviour.md#line-update-resets-status)."""
@@ -254,8 +255,9 @@ class ProviderRepository(Protocol):
     def provider_states(self) -> list[ProviderState]:
         """Every stored state, one per provider and worker."""
 
-    def caller_registrations(self, portal_id: int, app_id: str) -> list[tuple[Line, Registration]]:
-        """The portal's cloud lines of application `app_id` with their registrations, CONFIG_ID order."""
+    def caller_registrations(self, portal_id: int, app_id: str | None) -> list[tuple[Line, Registration]]:
+        """The portal's cloud lines of application `app_id` (None: of every app) with their registrations,
+        CONFIG_ID order."""
 
     def last_errors(self, line_ids: Sequence[int]) -> dict[int, StatusChange]:
         """Each line's newest history entry that is an `error` (lines with none are left out)."""
@@ -412,6 +414,34 @@ class DeliveryRepository(Protocol):
         """Queue ONAPPUNINSTALL to the app's handlers of it; remove its handlers and other events."""
 
 
+class DashboardRepository(Protocol):
+    """The web dashboard's links and sessions (docs/behaviour.md#dashboard), by the hashes of their tokens."""
+
+    def insert_dashboard_link(
+        self, *, portal_id: int, user_row_id: int, token_hash: str, expires_at: float
+    ) -> None: ...
+
+    def take_dashboard_link(self, token_hash: str, portal_id: int, now: float) -> int | None:
+        """Marks the link used, once: the user row it signs in, or None."""
+
+    def insert_dashboard_session(self, *, portal_id: int, user_row_id: int, token_hash: str, now: float) -> None: ...
+
+    def dashboard_visit(self, token_hash: str) -> DashboardVisit | None: ...
+
+    def touch_dashboard_session(self, session_id: int, now: float) -> None: ...
+
+    def end_dashboard_sessions(self, *, session_id: int | None = None, portal_id: int | None = None) -> int:
+        """One session, or every session and unused link of a portal (None: every portal); how many ended."""
+
+    def forget_dashboard_tokens(self, now: float, idle: float) -> None: ...
+
+    def keep_webhook_code(self, webhook_id: int, code: str) -> None:
+        """Seals the code of the first portal's webhook, to print it at every start."""
+
+    def kept_webhook(self, portal_id: int) -> tuple[int, str] | None:
+        """The portal's kept webhook while it is live: (user number, code)."""
+
+
 class Repository(
     AccountRepository,
     AppRepository,
@@ -425,6 +455,7 @@ class Repository(
     EventHandlerRepository,
     EventOfflineRepository,
     DeliveryRepository,
+    DashboardRepository,
     Protocol,
 ):
     pass

@@ -63,6 +63,33 @@ webhook = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    # the first portal's webhook made by `serve`, sealed, so that every start prints it (docs/behaviour.md#dashboard)
+    sa.Column("sealed_code", sa.LargeBinary),
+    sqlite_autoincrement=True,
+)
+
+# docs/behaviour.md#dashboard: one-time sign-in links and the sessions they start, kept as token hashes
+dashboard_link = sa.Table(
+    "dashboard_link",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("portal_id", sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.ForeignKey("user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float),
+    sqlite_autoincrement=True,
+)
+
+dashboard_session = sa.Table(
+    "dashboard_session",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("portal_id", sa.ForeignKey("portal.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.ForeignKey("user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("seen_at", sa.Float, nullable=False),
     sqlite_autoincrement=True,
 )
 

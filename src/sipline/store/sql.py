@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sipline.store.accounts_sql import SqlAccounts
 from sipline.store.apps_sql import SqlApps
 from sipline.store.bindings_sql import SqlBindings
+from sipline.store.dashboard_sql import SqlDashboard
 from sipline.store.deliveries_sql import SqlDeliveries
 from sipline.store.event_handlers_sql import SqlEventHandlers
 from sipline.store.event_offline_sql import SqlEventOffline
@@ -33,6 +34,7 @@ class SqlRepository(
     SqlEventHandlers,
     SqlEventOffline,
     SqlDeliveries,
+    SqlDashboard,
 ):
     """Repository (store/repository.py) on one open transaction."""
 

@@ -20,3 +20,11 @@ class Caller:
     webhook_id: int | None = None  # the webhook that called, when it was one
     # what the calls of one batch may still spend together (a batch is bounded in all, not only per call)
     filter_budget: TermBudget | None = None
+    # the web dashboard (docs/behaviour.md#dashboard): the portal's lines of every app, as Bitrix24's
+    # telephony settings show them; a line it adds is the webhooks' (app_id "")
+    every_app: bool = False
+
+    @property
+    def owner(self) -> str | None:
+        """The APP_ID whose lines this caller reaches; None: every app's."""
+        return None if self.every_app else self.app_id

@@ -22,6 +22,7 @@ from sipline.store.records import (
     Binding,
     Cause,
     Line,
+    LineState,
     LineType,
     NewLine,
     NewSession,
@@ -61,6 +62,9 @@ class LineEvents(Protocol):
 
     def line_deleted(self, line: Line) -> None: ...
 
+    def register_now(self, line: Line) -> None:
+        """The operator asked for a REGISTER at once (docs/behaviour.md#dashboard)."""
+
 
 class NoEvents:
     """For processes without a SIP side (the CLI)."""
@@ -72,6 +76,9 @@ class NoEvents:
         pass
 
     def line_deleted(self, line: Line) -> None:
+        pass
+
+    def register_now(self, line: Line) -> None:
         pass
 
 
@@ -290,6 +297,30 @@ class SipLines:
 
         self.events.line_deleted(await self.db.write(work))
 
+    async def states(self, caller: Caller, config_id: int | None = None) -> list[LineState]:
+        """The caller's lines (or one) with their registration and live bindings, as an operator sees
+        them (docs/behaviour.md#dashboard), CONFIG_ID order. Raises: AccessDenied."""
+        require_numbers_right(caller)
+        now = self.clock()
+
+        def work(repo: Repository) -> list[LineState]:
+            portal = repo.portal(caller.portal_id)
+            return [
+                replace(state, line=self.complete(state.line, portal))
+                for state in repo.line_states(now, portal_id=caller.portal_id, config_id=config_id)
+                if caller.every_app or state.line.app_id == caller.app_id
+            ]
+
+        return await self.db.read(work)
+
+    async def register_now(self, caller: Caller, config_id: int) -> None:
+        """A cloud line's REGISTER at once, its counters reset (docs/behaviour.md#dashboard); an office
+        line has nothing to send. Raises: AccessDenied, LineNotFound."""
+        require_numbers_right(caller)
+        line = await self.db.read(lambda repo: self._owned_line(repo, caller, config_id))
+        if line.type is LineType.CLOUD:
+            self.events.register_now(line)
+
     async def bindings(self, caller: Caller, config_id: int) -> list[Binding]:
         """The live registrations of the caller's office line (sipline.sip.bindings)."""
         require_numbers_right(caller)
@@ -321,7 +352,7 @@ class SipLines:
         require_numbers_right(caller)
 
         def work(repo: Repository) -> list[Provider]:
-            rows = repo.caller_registrations(caller.portal_id, caller.app_id)
+            rows = repo.caller_registrations(caller.portal_id, caller.owner)
             errors = repo.last_errors([line.id for line, _ in rows])
             return providers_of(rows, errors, repo.provider_states())
 
@@ -329,7 +360,7 @@ class SipLines:
 
     async def status(self, caller: Caller, reg_id: int) -> Registration:
         require_numbers_right(caller)
-        registration = await self.db.read(lambda repo: repo.registration(caller.portal_id, caller.app_id, reg_id))
+        registration = await self.db.read(lambda repo: repo.registration(caller.portal_id, caller.owner, reg_id))
         if registration is None:
             raise RegistrationNotFound()
         return registration
@@ -343,10 +374,10 @@ class SipLines:
         return await self.db.cached(("portal", portal_id), lambda repo: repo.portal(portal_id))
 
     async def owned_lines(self, caller: Caller) -> list[Line]:
-        """The caller's lines (its APP_ID only), CONFIG_ID order. Shared: do not mutate."""
+        """The caller's lines (its APP_ID only, unless every_app), CONFIG_ID order. Shared: do not mutate."""
         return await self.db.cached(
-            ("lines", caller.portal_id, caller.app_id),
-            lambda repo: self._complete_all(repo, repo.lines(caller.portal_id, caller.app_id), caller.portal_id),
+            ("lines", caller.portal_id, caller.owner),
+            lambda repo: self._complete_all(repo, repo.lines(caller.portal_id, caller.owner), caller.portal_id),
         )
 
     async def portal_lines(self, portal_id: int) -> list[Line]:
@@ -358,7 +389,7 @@ class SipLines:
 
     def _owned_line(self, repo: Repository, caller: Caller, config_id: int) -> Line:
         line = repo.line_by_config(caller.portal_id, config_id) if config_id > 0 else None
-        if line is None or line.app_id != caller.app_id:
+        if line is None or (line.app_id != caller.app_id and not caller.every_app):
             raise LineNotFound()
         return line
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sipline.accounts.dashboard import SESSION_IDLE, Dashboard
 from sipline.accounts.oauth import ACCESS_LIFETIME, OAuth
 from sipline.accounts.portals import Accounts
 from sipline.events.service import Events
@@ -21,6 +22,7 @@ class Services:
     lines: SipLines
     outgoing: OutgoingLines
     events: Events
+    dashboard: Dashboard
 
     @classmethod
     def build(
@@ -33,6 +35,7 @@ class Services:
         access_lifetime: float = ACCESS_LIFETIME,
         filter_limits: FilterLimits = FilterLimits(),
         allow_private_targets: bool = False,
+        dashboard_idle: float = SESSION_IDLE,
     ) -> Services:
         lines = SipLines(db, incoming_server=incoming_server, events=events, traces=traces, filter_limits=filter_limits)
         return cls(
@@ -42,4 +45,5 @@ class Services:
             lines=lines,
             outgoing=OutgoingLines(lines),
             events=Events.build(db, allow_private_targets=allow_private_targets),
+            dashboard=Dashboard(db, idle=dashboard_idle),
         )
