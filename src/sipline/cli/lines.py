@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from sipline.accounts.portals import named_portal
 from sipline.cli.output import CommandFailed, Table, cell, to_json
 from sipline.rest.envelope import local_iso
-from sipline.rest.extensions import render_binding, render_change, render_traced
+from sipline.rest.extensions import render_binding, render_change, render_traced, traced_text
 from sipline.rest.voximplant import render_line, render_status
 from sipline.server.line_traces import SharedTraces
 from sipline.server.settings import Settings
@@ -109,7 +109,10 @@ class LineView:
         if self.history is not None:
             parts.append(f"history (sipline.sip.history): {len(self.history)}" + _table(self.history))
         if self.trace is not None:
-            parts.append(f"trace (sipline.sip.trace): {len(self.trace)}" + "".join(map(_traced, self.trace)))
+            parts.append(
+                f"trace (sipline.sip.trace): {len(self.trace)}"
+                + "".join("\n\n" + traced_text(message) for message in self.trace)
+            )
         return "\n\n".join(parts)
 
 
@@ -146,13 +149,6 @@ async def _trace(services: Services, line_id: int) -> list[dict[str, object]]:
     if peers is None:
         raise CommandFailed("the SIP trace is kept in the server's memory: on SQLite, call sipline.sip.trace")
     return [render_traced(message) for message in await SharedTraces(services.db, peers).messages(line_id)]
-
-
-def _traced(message: dict[str, object]) -> str:
-    """A message as SIP loggers print one: a line saying when, which way and where, then its text."""
-    arrow = "->" if message["DIRECTION"] == "out" else "<-"
-    head = f"{message['TIME']} {message['TRANSPORT']} {message['LOCAL']} {arrow} {message['REMOTE']}"
-    return f"\n\n{head}\n" + str(message["MESSAGE"]).replace("\r\n", "\n").rstrip("\n")
 
 
 def _portal_id(repo: Repository, domain: str | None) -> int | None:

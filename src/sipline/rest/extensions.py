@@ -72,6 +72,14 @@ def render_traced(message: TracedMessage) -> dict[str, object]:
     }
 
 
+def traced_text(message: dict[str, object]) -> str:
+    """A message of sipline.sip.trace as SIP loggers print one: a line saying when, which way and where,
+    then its text (`sipline line show --trace` and the dashboard's line page print these)."""
+    arrow = "->" if message["DIRECTION"] == "out" else "<-"
+    head = f"{message['TIME']} {message['TRANSPORT']} {message['LOCAL']} {arrow} {message['REMOTE']}"
+    return f"{head}\n" + str(message["MESSAGE"]).replace("\r\n", "\n").rstrip("\n")
+
+
 async def sip_providers(params: Params, caller: Caller, services: Services) -> object:
     """The providers of the caller's cloud lines, in pages of 50 as voximplant.sip.get's (docs/behaviour.md#providers)."""
     page = await services.lines.providers(caller, params.start)
