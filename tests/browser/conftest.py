@@ -7,6 +7,7 @@ import pytest
 
 from tests.browser.harness import save_page, start_chromium
 from tests.integration.server import SiplineProcess
+from tests.interop.conftest import FAST
 
 BROWSER = pytest.StashKey[tuple]()  # (the driver, where a failure saves its page)
 
@@ -15,6 +16,14 @@ BROWSER = pytest.StashKey[tuple]()  # (the driver, where a failure saves its pag
 def sipline(tmp_path):
     """On SQLite in the data dir, or a fresh PostgreSQL database with SIPLINE_TEST_STORE=postgresql (tests/stores.py)."""
     process = SiplineProcess(tmp_path / "data").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def registering(tmp_path):
+    """A `sipline serve` that may register to loopback providers (SIPp), with short protocol delays."""
+    process = SiplineProcess(tmp_path / "data", "--allow-private-targets", *FAST).start()
     yield process
     process.stop()
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -121,3 +122,11 @@ def save_page(browser: webdriver.Chrome, into: Path) -> str:
 def console(browser: webdriver.Chrome) -> str:
     """What the page wrote to its console since the last call (the `goog:loggingPrefs` start_chromium sets)."""
     return "".join(f"{entry['level']} {entry['message']}\n" for entry in browser.get_log("browser"))
+
+
+def add_line(process: SiplineProcess, **fields) -> dict:
+    """A line added through the process's webhook (`voximplant.sip.add`); its `result`."""
+    body = {"SERVER": "sip.example.invalid", "LOGIN": "100", "PASSWORD": "secret", **fields}
+    answer = httpx.post(process.webhook + "voximplant.sip.add", json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["result"]

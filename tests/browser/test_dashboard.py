@@ -5,30 +5,13 @@ user without the right, all refused."""
 from __future__ import annotations
 
 import httpx
-import pytest
 from selenium.webdriver.common.by import By
 
+from tests.browser.harness import add_line as add
 from tests.browser.harness import dashboard_link, wait_for
 from tests.integration.operator import cli
-from tests.integration.server import SiplineProcess
-from tests.interop.conftest import FAST
 from tests.peers.sipp import SippRegistrar
 from tests.stores import execute
-
-
-@pytest.fixture
-def registering(tmp_path):
-    """A `sipline serve` that may register to loopback providers (SIPp), with short protocol delays."""
-    process = SiplineProcess(tmp_path / "data", "--allow-private-targets", *FAST).start()
-    yield process
-    process.stop()
-
-
-def add(process: SiplineProcess, **fields) -> dict:
-    body = {"SERVER": "sip.example.invalid", "LOGIN": "100", "PASSWORD": "secret", **fields}
-    answer = httpx.post(process.webhook + "voximplant.sip.add", json=body, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["result"]
 
 
 def status_of(browser, config_id: int) -> str:
