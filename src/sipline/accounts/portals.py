@@ -194,6 +194,15 @@ class Accounts:
     async def portals(self) -> list[Portal]:
         return await self.db.read(lambda repo: repo.portals())
 
+    async def portals_with_lines(self) -> list[tuple[Portal, int, int]]:
+        """Every portal with its cloud lines and all its lines, of every app (the operator's view of
+        the limits, docs/behaviour.md#dashboard-pages); one count pair per portal, read together."""
+
+        def work(repo: Repository) -> list[tuple[Portal, int, int]]:
+            return [(p, repo.count_cloud_lines(p.id), repo.count_lines(p.id)) for p in repo.portals()]
+
+        return await self.db.read(work)
+
     async def portal(self, portal_id: int) -> Portal:
         return await self.db.cached(("portal", portal_id), lambda repo: repo.portal(portal_id))
 

@@ -8,15 +8,14 @@ They work on the store directly, with the server stopped or running, as `sipline
 from __future__ import annotations
 
 import argparse
-import time
 
 from sipline.accounts.portals import named_portal
 from sipline.cli.output import Table
+from sipline.events.queues import handler_shown, owner_shown
 from sipline.rest.envelope import local_iso
 from sipline.server.settings import ConfigError, Settings
 from sipline.sip.grammar import is_digits
 from sipline.store.event_records import HandlerState
-from sipline.store.repository import Repository
 from sipline.telephony.services import Services
 
 LIST_COLUMNS = (
@@ -31,23 +30,20 @@ LIST_COLUMNS = (
     "LAST_ERROR",
     "LAST_DELIVERED",
 )
-WEBHOOK_OWNER = "webhook"  # OWNER of a handler bound by a portal's webhook
 
 
 async def event_list(args: argparse.Namespace, settings: Settings, services: Services) -> str:
-    def work(repo: Repository) -> list[HandlerState]:
-        return repo.handler_states(None if args.portal is None else named_portal(repo, args.portal).id)
-
-    return Table(LIST_COLUMNS, [_row(handler) for handler in await services.db.read(work)]).render(args.json)
+    handlers = await services.events.queues.states(portal=args.portal)
+    return Table(LIST_COLUMNS, [_row(handler) for handler in handlers]).render(args.json)
 
 
 def _row(handler: HandlerState) -> dict[str, object]:
     return {
         "ID": handler.id,
         "PORTAL": handler.portal_domain,
-        "OWNER": handler.owner or WEBHOOK_OWNER,
+        "OWNER": owner_shown(handler),
         "EVENT": handler.event,
-        "HANDLER": handler.handler or "offline",
+        "HANDLER": handler_shown(handler),
         "AUTH_TYPE": handler.auth_type,
         "QUEUED": handler.queued,
         "FAILING_SINCE": None if handler.failing_since is None else local_iso(handler.failing_since),
@@ -62,13 +58,7 @@ async def event_retry(args: argparse.Namespace, settings: Settings, services: Se
     if args.handler is not None and not is_digits(args.handler, 9):
         raise ConfigError(f"handler: {args.handler!r} is not a handler ID")
     handler = None if args.handler is None else int(args.handler)
-    now = time.time()
-
-    def work(repo: Repository) -> int:
-        portal = None if args.portal is None else named_portal(repo, args.portal).id
-        return repo.retry_event_handlers(now, portal, handler)
-
-    return f"{await services.db.write(work)} deliveries due now"
+    return f"{await services.events.queues.retry(portal=args.portal, handler_id=handler)} deliveries due now"
 
 
 async def event_signing_secret(args: argparse.Namespace, settings: Settings, services: Services) -> str:

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from sipline.store.database import StoreUnavailable
 from sipline.telephony.errors import LineNotFound
 from sipline.telephony.services import Services
-from sipline.web import line_pages, lines_pages
+from sipline.web import accounts_pages, events_pages, line_pages, lines_pages, portals_page, providers_page
 from sipline.web.site import COOKIE, HERE, Need, Refused, Site
 
 Handler = Callable[[Site, Request], Awaitable[Response]]
@@ -35,6 +35,10 @@ def dashboard_routes(services: Services, *, secure_cookie: bool) -> list[BaseRou
         route("/ui/logout", sign_out, ("POST",)),
         *(route(path, handler, methods) for path, handler, methods in lines_pages.ROUTES),
         *(route(path, handler, methods) for path, handler, methods in line_pages.ROUTES),
+        *(route(path, handler, methods) for path, handler, methods in providers_page.ROUTES),
+        *(route(path, handler, methods) for path, handler, methods in events_pages.ROUTES),
+        *(route(path, handler, methods) for path, handler, methods in accounts_pages.ROUTES),
+        *(route(path, handler, methods) for path, handler, methods in portals_page.ROUTES),
     ]
 
 
