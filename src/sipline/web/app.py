@@ -17,6 +17,7 @@ from sipline.web import accounts_pages, events_pages, line_pages, lines_pages, p
 from sipline.web.site import COOKIE, HERE, Need, Refused, Site
 
 Handler = Callable[[Site, Request], Awaitable[Response]]
+PAGES = (lines_pages, line_pages, providers_page, events_pages, accounts_pages, portals_page)  # each has ROUTES
 
 
 def dashboard_routes(services: Services, *, secure_cookie: bool) -> list[BaseRoute]:
@@ -33,12 +34,7 @@ def dashboard_routes(services: Services, *, secure_cookie: bool) -> list[BaseRou
         Mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         route("/ui/login", sign_in),
         route("/ui/logout", sign_out, ("POST",)),
-        *(route(path, handler, methods) for path, handler, methods in lines_pages.ROUTES),
-        *(route(path, handler, methods) for path, handler, methods in line_pages.ROUTES),
-        *(route(path, handler, methods) for path, handler, methods in providers_page.ROUTES),
-        *(route(path, handler, methods) for path, handler, methods in events_pages.ROUTES),
-        *(route(path, handler, methods) for path, handler, methods in accounts_pages.ROUTES),
-        *(route(path, handler, methods) for path, handler, methods in portals_page.ROUTES),
+        *(route(path, handler, methods) for module in PAGES for path, handler, methods in module.ROUTES),
     ]
 
 
