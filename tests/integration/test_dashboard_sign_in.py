@@ -137,3 +137,17 @@ def test_the_lines_page_filters_by_type_status_and_title_and_ignores_what_it_doe
         assert "Beta office" in waiting
         odd = client.get("/ui/", params={"type": "<script>", "status": "x" * 5000, "q": "\x00" * 10})
         assert odd.status_code == 200 and "<script>" not in odd.text
+
+
+def test_what_the_dashboard_does_not_have_is_an_html_404_and_no_form_body_is_a_refusal(sipline):
+    with signed_in(sipline) as client:
+        for path in ("/ui/nothing", "/ui/lines/abc", "/ui/lines/99999999999999999999999", "/ui/lines/0"):
+            page = client.get(path)
+            assert page.status_code == 404 and "text/html" in page.headers["content-type"], path
+        for body in (b"\xff\xfe" * 1000, b"csrf=" + b"a" * 100_000, b"=&=&&"):
+            answer = client.post("/ui/logout", content=body,
+                                 headers={"content-type": "application/x-www-form-urlencoded"})
+            assert answer.status_code == 403 and "CSRF" in answer.text
+        assert client.post("/ui/logout", content=b"--x\r\n", headers={
+            "content-type": "multipart/form-data; boundary=x"}).status_code == 403
+        assert client.get("/ui/").status_code == 200  # still signed in

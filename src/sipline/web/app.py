@@ -35,6 +35,7 @@ def dashboard_routes(services: Services, *, secure_cookie: bool) -> list[BaseRou
         route("/ui/login", sign_in),
         route("/ui/logout", sign_out, ("POST",)),
         *(route(path, handler, methods) for module in PAGES for path, handler, methods in module.ROUTES),
+        route("/ui/{anything:path}", not_found, ("GET", "HEAD", "POST")),  # HTML, not REST's JSON 404
     ]
 
 
@@ -48,6 +49,10 @@ async def answered(site: Site, request: Request, handler: Handler) -> Response:
         return site.message(request, None, "Not found", "There is no such line.", 404)
     except StoreUnavailable:
         return site.message(request, None, "Unavailable", "The store is not answering; try again in a moment.", 503)
+
+
+async def not_found(site: Site, request: Request) -> Response:
+    return site.message(request, None, "Not found", "The dashboard has no such page.", 404)
 
 
 async def sign_in(site: Site, request: Request) -> Response:
