@@ -16,12 +16,23 @@ from tests.integration.server import SiplineProcess
 from tests.stores import store_env
 
 
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sipline", *args, "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **store_env(data_dir)})
+
+
 def cli(data_dir: Path, *args: str) -> str:
     """Run an operator command; its standard output (it must succeed)."""
-    done = subprocess.run([sys.executable, "-m", "sipline", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, **store_env(data_dir)})
+    done = run_cli(data_dir, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def cli_refused(data_dir: Path, *args: str) -> str:
+    """Run an operator command that must fail (exit 1, nothing on stdout); its standard error."""
+    done = run_cli(data_dir, *args)
+    assert done.returncode == 1 and done.stdout == "", (done.returncode, done.stdout, done.stderr)
+    return done.stderr.strip()
 
 
 def fields(output: str) -> dict[str, str]:
@@ -65,11 +76,11 @@ class App:
                                                                created["installed"])
 
     def code(self, user: int = 1) -> str:
-        response = httpx.get(f"{self.base}/oauth/authorize/", verify=False,
-                             params={"client_id": self.client_id, "state": "s", "user_id": str(user)},
-                             headers={"Host": f"{self.host}:{self.server.port}"})
-        assert response.status_code == 200, response.text
-        return response.json()["code"]
+        """A code for `user`, consented to by the operator: `sipline app authorize` (docs/behaviour.md#oauth-consent)."""
+        portal = [] if self.host == "127.0.0.1" else ["--portal", self.host]
+        printed = fields(cli(self.server.data_dir, "app", "authorize", "--client-id", self.client_id,
+                             "--user", str(user), *portal))
+        return printed["code"]
 
     def token(self, **params: str) -> httpx.Response:
         return httpx.get(f"{self.base}/oauth/token/", verify=False,

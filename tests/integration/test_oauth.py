@@ -4,12 +4,11 @@ docs/behaviour.md#rest-oauth-token and docs/behaviour.md#oauth-server (docs/beha
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from tests.integration.operator import App, Handler, call, cli, error, fields
+from tests.integration.operator import App, Handler, call, cli, cli_refused, error, fields
 from tests.integration.server import SiplineProcess
 from tests.stores import execute
 
@@ -48,19 +47,54 @@ def test_install_hand_off_reaches_the_handler_with_working_tokens(server, handle
     assert response.status_code == 200, response.text
 
 
-def test_authorize_redirects_to_the_handler_with_a_one_time_code(server, handler):
+def test_authorize_sends_the_browser_to_the_consent_page_with_the_same_query(server, handler):
+    """docs/behaviour.md#oauth-consent: every tolerated spelling of the path, on the main listener (a
+    path of the same address) and on --oauth-listen's (the portal's address)."""
     app = App(server, "--handler", handler.url)
-    response = httpx.get(f"http://127.0.0.1:{server.port}/oauth/authorize/",
-                         params={"client_id": app.client_id, "state": "xyz"})
-    assert response.status_code == 302
-    location = urlsplit(response.headers["location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == handler.url
-    query = {key: value[0] for key, value in parse_qs(location.query).items()}
-    assert query["state"] == "xyz" and query["domain"] == "127.0.0.1" and query["scope"] == "telephony"
-    assert query["server_domain"] == f"127.0.0.1:{server.oauth_port}" and len(query["member_id"]) == 32
-    first = app.token(grant_type="authorization_code", code=query["code"])
-    assert first.status_code == 200
-    assert error(app.token(grant_type="authorization_code", code=query["code"])) == (400, "invalid_grant")
+    query = f"client_id={app.client_id}&state=x%20y&user_id=7"
+    for path in ("/oauth/authorize/", "/oauth/authorize", "//oauth/authorize/"):
+        response = httpx.get(f"http://127.0.0.1:{server.port}{path}?{query}")
+        assert (response.status_code, response.headers["location"]) == (303, f"/ui/oauth/authorize?{query}")
+    response = httpx.get(f"http://127.0.0.1:{server.oauth_port}/oauth/authorize/?{query}")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"http://127.0.0.1:{server.port}/ui/oauth/authorize?{query}"
+    assert httpx.get(f"http://127.0.0.1:{server.port}/oauth/authorize/").headers["location"] == "/ui/oauth/authorize"
+    assert not handler.received[1:]  # nothing but the install hand-off reached the handler
+
+
+def test_app_authorize_prints_a_one_time_code_and_the_handler_query(server, handler):
+    """docs/behaviour.md#oauth-consent: `sipline app authorize` gives the code to the operator, not to the handler."""
+    app = App(server, "--handler", handler.url)
+    clerk = cli(server.data_dir, "user", "create", "--name", "Clerk")
+    printed = fields(cli(server.data_dir, "app", "authorize", "--client-id", app.client_id, "--user", clerk))
+    assert list(printed) == ["code", "domain", "member_id", "scope", "server_domain"]
+    assert printed["domain"] == "127.0.0.1" and printed["scope"] == "telephony" and len(printed["member_id"]) == 32
+    assert printed["server_domain"] == f"127.0.0.1:{server.oauth_port}"
+    assert len(handler.received) == 1  # the install hand-off only
+    first = app.token(grant_type="authorization_code", code=printed["code"])
+    assert first.status_code == 200 and first.json()["user_id"] == int(clerk)
+    assert error(app.token(grant_type="authorization_code", code=printed["code"])) == (400, "invalid_grant")
+
+
+def test_app_authorize_refuses_whom_the_app_does_not_allow(server):
+    """docs/behaviour.md#oauth-consent: one rule for the consent page and the command."""
+    clerk = cli(server.data_dir, "user", "create", "--name", "Clerk")
+    gone = cli(server.data_dir, "user", "create", "--name", "Gone")
+    cli(server.data_dir, "user", "deactivate", "--user", gone)
+    restricted = App(server, "--users", clerk)
+
+    def refused(*args: str) -> str:
+        return cli_refused(server.data_dir, "app", "authorize", "--client-id", restricted.client_id, *args)
+
+    assert "user 1 cannot authorize" in refused() and "does not have access" in refused("--user", "1")
+    assert "no user 99 on this portal" in refused("--user", "99").lower()
+    assert restricted.code(user=int(clerk))
+    open_app = App(server)
+    assert "deactivated" in cli_refused(server.data_dir, "app", "authorize", "--client-id", open_app.client_id,
+                                        "--user", gone)
+    cli(server.data_dir, "app", "uninstall", "--client-id", open_app.client_id)
+    assert "no app" in cli_refused(server.data_dir, "app", "authorize", "--client-id", open_app.client_id)
+    assert "no app" in cli_refused(server.data_dir, "app", "authorize", "--client-id", "local.nope")
 
 
 @pytest.mark.parametrize("path", ["/oauth/token/", "/oauth/token", "//oauth/token/"])
@@ -136,13 +170,15 @@ def test_token_endpoint_errors(server):
     assert error(app.token(grant_type="authorization_code", code="x")) == (401, "invalid_client")
 
 
-def test_method_call_auth_errors_in_order(server):
+def test_method_call_auth_errors_in_order(server, handler):
     app = App(server)
     scoped = App(server, "--scope", "user")
     clerk = cli(server.data_dir, "user", "create", "--name", "Clerk", "--numbers-modify")
-    restricted = App(server, "--users", clerk)
-    tokens = {name: each.tokens()["access_token"] for name, each in
-              (("app", app), ("scoped", scoped), ("restricted", restricted))}
+    # user 1 gets no code for an app of other users (docs/behaviour.md#oauth-consent), but the install
+    # hand-off gives the portal's admin tokens, which its calls refuse
+    restricted = App(server, "--users", clerk, "--handler", handler.url)
+    tokens = {name: each.tokens()["access_token"] for name, each in (("app", app), ("scoped", scoped))}
+    tokens["restricted"] = handler.received[0][1]["auth[access_token]"][0]
     clerk_token = restricted.tokens(user=int(clerk))["access_token"]
     cases = [
         ({}, 401, "NO_AUTH_FOUND"),

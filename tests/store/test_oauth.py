@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sipline.accounts.oauth import CODE_LIFETIME, REFRESH_LIFETIME, OAuth, UnusableGrant
+from sipline.accounts.oauth import CODE_LIFETIME, REFRESH_LIFETIME, OAuth, UnknownClient, UnusableGrant, UserRefused
 from sipline.accounts.portals import Accounts
 from sipline.store.crypto import code_hash
 
@@ -77,3 +77,26 @@ def test_a_code_of_another_app_is_refused(setup):
     with pytest.raises(UnusableGrant) as refused:
         grant(oauth, new, grant_type="authorization_code", code=code)
     assert str(refused.value) == "Invalid code"
+
+
+def test_a_code_only_for_an_active_user_the_app_allows(setup):
+    """docs/behaviour.md#oauth-consent: consent and authorize hold the same rule."""
+    clock, oauth, portal, new = setup
+    accounts = Accounts(oauth.db, clock)
+    clerk = asyncio.run(accounts.create_user(portal=None, name="Clerk", admin=False, numbers_modify=False))
+    gone = asyncio.run(accounts.create_user(portal=None, name="Gone", admin=False, numbers_modify=False))
+    asyncio.run(accounts.set_user_active(portal=None, user_number=gone, active=False))
+    only_clerk = asyncio.run(oauth.create_app(portal=None, name="c", scopes="telephony", handler_url="",
+                                              allowed_users=[clerk]))
+    for client_id, user, refusal in [(new.app.client_id, 99, UserRefused), (new.app.client_id, gone, UserRefused),
+                                     (only_clerk.app.client_id, 1, UserRefused), ("local.nope", 1, UnknownClient),
+                                     ("", 1, UnknownClient)]:
+        for ask in (oauth.consent, oauth.authorize):
+            with pytest.raises(refusal):
+                asyncio.run(ask(client_id, portal, user))
+    assert asyncio.run(oauth.consent(only_clerk.app.client_id, portal, clerk)).name == "c"
+    code, _ = asyncio.run(oauth.authorize(only_clerk.app.client_id, portal, clerk))
+    assert grant(oauth, only_clerk, grant_type="authorization_code", code=code).user_number == clerk
+    asyncio.run(oauth.set_installed(only_clerk.app.client_id, False))
+    with pytest.raises(UnknownClient):
+        asyncio.run(oauth.consent(only_clerk.app.client_id, portal, clerk))

@@ -140,4 +140,7 @@ def csrf_token(session: str) -> str:
 
 
 def csrf_matches(visitor: Visitor, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(visitor.csrf_token, given or "")
+    """Compared as bytes: compare_digest refuses a str with a character outside ASCII (a TypeError, a 500)."""
+    if not given:
+        return False
+    return hmac.compare_digest(visitor.csrf_token.encode(), given.encode("utf-8", "replace"))

@@ -1,5 +1,8 @@
 """OAuth 2.0 applications (docs/behaviour.md#rest-oauth-token, docs/behaviour.md#oauth-server, docs/behaviour.md#rest-caller): client credentials, codes, tokens.
 
+A code is issued only to a user who consents (docs/behaviour.md#oauth-consent): an active user of the
+app's own portal whom the app allows; `consent` and `authorize` check the same rule (`_consenting`).
+
 An app belongs to one portal; it gets a client_id (shown) and a client secret
 (shown once, stored hashed). Authorization codes live CODE_LIFETIME seconds and
 serve once; access tokens live `access_lifetime` (1 h), refresh tokens 180 days and
@@ -32,8 +35,9 @@ class OAuthRefusal(Exception):
     rest/errors.py maps each kind to its wire code (docs/behaviour.md#oauth-token-errors).
 
     OAuthRefusal
-    ├── MalformedRequest  a parameter missing or of no known kind (grant_type), an unknown user
+    ├── MalformedRequest  a parameter missing or of no known kind (grant_type)
     ├── UnknownClient     no such client_id, a wrong secret, or the app not installed (there)
+    ├── UserRefused       a user who may not authorize the app: unknown, deactivated, or not among its users
     ├── UnusableGrant     a code or refresh token unknown, used, expired or another app's
     ├── ScopeTooWide      a scope asked for that the app does not have
     └── PortalUnpaid      the app's portal is marked unpaid
@@ -47,6 +51,10 @@ class MalformedRequest(OAuthRefusal):
 class UnknownClient(OAuthRefusal):
     def __init__(self) -> None:
         super().__init__("Invalid client credentials")
+
+
+class UserRefused(OAuthRefusal):
+    pass
 
 
 class UnusableGrant(OAuthRefusal):
@@ -173,27 +181,29 @@ class OAuth:
 
         return await self.db.write(work, touches=())
 
-    async def authorize(self, client_id: str, portal: Portal, user_number: int) -> tuple[str, App]:
-        """A one-time code for the app and user at `portal`.
+    async def consent(self, client_id: str, portal: Portal, user_number: int) -> App:
+        """The app a user of `portal` is asked to authorize (the consent page shows it).
 
-        Raises: UnknownClient when the app is not installed on that portal, MalformedRequest for an unknown user.
+        Raises: UnknownClient, UserRefused (docs/behaviour.md#oauth-consent).
+        """
+        return await self.db.read(lambda repo: _consenting(repo, client_id, portal, user_number)[0])
+
+    async def authorize(self, client_id: str, portal: Portal, user_number: int) -> tuple[str, App]:
+        """A one-time code for the app and the user who consented, at `portal`.
+
+        Raises: UnknownClient, UserRefused (docs/behaviour.md#oauth-consent).
         """
         code = secrets.token_hex(16)
 
         def work(repo: Repository) -> App:
-            found = repo.app_by_client_id(client_id)
-            if found is None or not found[0].active or found[0].portal_id != portal.id:
-                raise UnknownClient()
-            user_row = repo.user_row_id(portal.id, user_number)
-            if user_row is None:
-                raise MalformedRequest("Unknown user")
+            app, user_row = _consenting(repo, client_id, portal, user_number)
             repo.insert_code(
-                app_id=found[0].id,
+                app_id=app.id,
                 user_row_id=user_row,
                 code_hash=code_hash(code),
                 expires_at=self.clock() + CODE_LIFETIME,
             )
-            return found[0]
+            return app
 
         return code, await self.db.write(work)
 
@@ -261,3 +271,25 @@ class OAuth:
             expires=expires,
             expires_in=int(self.access_lifetime),
         )
+
+
+def _consenting(repo: Repository, client_id: str, portal: Portal, user_number: int) -> tuple[App, int]:
+    """docs/behaviour.md#oauth-consent: an app installed on `portal`, and the row of a user who may
+    authorize it: an active user of that portal, among the app's users when it names them (the rule
+    a token's calls are held to, docs/behaviour.md#rest-oauth-token, checked before a code exists).
+
+    Raises: UnknownClient, UserRefused.
+    """
+    found = repo.app_by_client_id(client_id) if client_id else None
+    if found is None or not found[0].active or found[0].portal_id != portal.id:
+        raise UnknownClient()
+    app = found[0]
+    user = repo.user(portal.id, user_number)
+    user_row = repo.user_row_id(portal.id, user_number)
+    if user is None or user_row is None:
+        raise UserRefused(f"No user {user_number} on this portal")
+    if not user.active:
+        raise UserRefused(f"User {user_number} is deactivated")
+    if app.allowed_users is not None and user_number not in app.allowed_users:
+        raise UserRefused("The user does not have access to the application.")
+    return app, user_row

@@ -191,6 +191,10 @@ class Accounts:
         host = (host or "").strip().lower()
         return await self.db.cached(("portal-host", host), lambda repo: _portal_for_host(repo, host))
 
+    async def named_portal(self, domain: str | None) -> Portal:
+        """The portal with this domain, or the default one for None. Raises: AccountError."""
+        return await self.db.read(lambda repo: named_portal(repo, domain))
+
     async def portals(self) -> list[Portal]:
         return await self.db.read(lambda repo: repo.portals())
 

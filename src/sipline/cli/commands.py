@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from sipline.accounts.oauth import UnknownClient, UserRefused
 from sipline.cli.dashboard import dashboard_link
 from sipline.cli.events import event_list, event_retry, event_signing_secret
 from sipline.cli.lines import line_list, line_show
@@ -190,6 +191,21 @@ async def app_list(args: argparse.Namespace, settings: Settings, services: Servi
     return Table(("CLIENT_ID", "NAME", "SCOPE", "STATE"), rows).render(args.json)
 
 
+async def app_authorize(args: argparse.Namespace, settings: Settings, services: Services) -> str:
+    """docs/behaviour.md#oauth-consent without a browser: the operator consents for a user. The
+    code's fields are printed (those of the handler's query but `state`); nothing is sent to the handler."""
+    user = _user_id(args.user)
+    portal = await services.accounts.named_portal(args.portal)
+    try:
+        code, app = await services.oauth.authorize(args.client_id, portal, user)
+    except UnknownClient:
+        raise CommandFailed(f"no app {args.client_id} is installed on portal {portal.domain}") from None
+    except UserRefused as refused:
+        raise CommandFailed(f"user {user} cannot authorize {args.client_id}: {refused}") from None
+    fields = urls_in(settings.data_dir, settings).code_fields(code, app, portal, state="")
+    return "\n".join(f"{name}: {value}" for name, value in fields.items() if name != "state")
+
+
 def _app_installed(installed: bool) -> Command:
     async def run(args: argparse.Namespace, settings: Settings, services: Services) -> str:
         await services.oauth.set_installed(args.client_id, installed)
@@ -221,6 +237,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("webhook", "revoke"): webhook_revoke,
     ("app", "create"): app_create,
     ("app", "list"): app_list,
+    ("app", "authorize"): app_authorize,
     ("app", "uninstall"): _app_installed(False),
     ("app", "install"): _app_installed(True),
 }

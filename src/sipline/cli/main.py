@@ -120,6 +120,11 @@ def _operator_commands(commands) -> None:
     create.add_argument("--handler", default="", metavar="URL", help="gets the ONAPPINSTALL hand-off and codes")
     create.add_argument("--users", metavar="ID,ID", help="only these users may use it (default: everyone)")
     command(app, "list", "a table of apps: client_id, name, scopes, state", listing=True)
+    authorize = command(
+        app, "authorize", "consent for a user without a browser: print a one-time code (30 s) and its fields"
+    )
+    authorize.add_argument("--client-id", required=True)
+    authorize.add_argument("--user", default="1", help="user ID the code is for (default 1)")
     for action in ("uninstall", "install"):
         command(app, action, f"{action} an app", portal=False).add_argument("--client-id", required=True)
 

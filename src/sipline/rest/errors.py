@@ -171,6 +171,7 @@ def to_rest_error(error: tel.TelephonyError, overrides: dict[type[tel.TelephonyE
 OAUTH_ERRORS: dict[type[oauth.OAuthRefusal], type[RestError]] = {
     oauth.MalformedRequest: InvalidRequest,
     oauth.UnknownClient: InvalidClient,
+    oauth.UserRefused: UserAccessError,
     oauth.UnusableGrant: InvalidGrant,
     oauth.ScopeTooWide: InvalidScope,
     oauth.PortalUnpaid: PaymentRequired,

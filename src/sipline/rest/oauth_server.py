@@ -1,5 +1,8 @@
 """The OAuth server (docs/behaviour.md#oauth-server): `/oauth/token/`, `/oauth/authorize/`, and OAuth-side `app.info`.
 
+`/oauth/authorize/` sends the browser to the dashboard's consent page (web/consent.py), where a
+signed-in user allows or denies; what an allowed code is answered with (`code_answer`) is shaped here.
+
 It answers on the main listener and, with `--oauth-listen`, on a base URL of its
 own, where `/rest/app.info` is the OAuth server's (token introspection) rather than
 the portal's method. Token responses carry every field of docs/behaviour.md#oauth-server: clients require
@@ -19,13 +22,13 @@ from starlette.responses import RedirectResponse, Response
 from sipline.accounts.oauth import Tokens
 from sipline.rest.endpoint import read_params, wire_error
 from sipline.rest.envelope import json_response, local_iso, success_body, time_block
-from sipline.rest.errors import InvalidRequest, InvalidToken, error_response
-from sipline.sip.grammar import is_digits
-from sipline.store.records import Portal
+from sipline.rest.errors import InvalidToken, error_response
+from sipline.store.records import App, Portal
 from sipline.telephony import php_values
 from sipline.telephony.services import Services
 
 OAUTH_PATHS = ("/oauth/token", "/oauth/authorize")
+CONSENT_PATH = "/ui/oauth/authorize"  # under /ui, the path of the dashboard's session cookie
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,29 @@ class Urls:
             "user_id": tokens.user_number,
         }
 
+    def code_fields(self, code: str, app: App, portal: Portal, state: str) -> dict[str, str]:
+        """What an issued code is answered with (docs/behaviour.md#oauth-server): the handler's query,
+        or the JSON body when the app has no handler."""
+        return {
+            "code": code,
+            "state": state,
+            "domain": portal.domain,
+            "member_id": portal.member_id,
+            "scope": ",".join(sorted(app.scopes)),
+            "server_domain": urlsplit(self.oauth_base).netloc,
+        }
+
+
+def to_handler(app: App, fields: dict[str, str]) -> Response:
+    """A redirect to the app's handler with `fields` added to its query."""
+    joiner = "&" if urlsplit(app.handler_url).query else "?"
+    return RedirectResponse(app.handler_url + joiner + urlencode(fields), status_code=302)
+
+
+def code_answer(app: App, fields: dict[str, str]) -> Response:
+    """docs/behaviour.md#oauth-server: the code to the app's handler, else as JSON."""
+    return to_handler(app, fields) if app.handler_url else json_response(fields)
+
 
 def oauth_path(path: str) -> str | None:
     """`/oauth/token/`, with or without the trailing slash or a doubled leading one, as its canonical form."""
@@ -65,9 +91,11 @@ def oauth_path(path: str) -> str | None:
 
 
 class OAuthServer:
-    def __init__(self, services: Services, urls: Urls) -> None:
+    def __init__(self, services: Services, urls: Urls, *, dashboard_here: bool = True) -> None:
+        """`dashboard_here`: this listener serves the dashboard too (not `--oauth-listen`'s own)."""
         self.services = services
         self.urls = urls
+        self.dashboard_here = dashboard_here
 
     async def __call__(self, request: Request, path: str) -> Response:
         return await answered(request, self.token if path == "/oauth/token" else self.authorize)
@@ -84,27 +112,14 @@ class OAuthServer:
         return json_response(self.urls.token_fields(tokens))
 
     async def authorize(self, request: Request) -> Response:
-        """A one-time code (30 s) for the app at the portal the Host names, for its user 1 or `user_id`;
-        redirected to the app's handler when it has one, with `code, state, domain, member_id, scope,
-        server_domain` (docs/behaviour.md#oauth-server), else given as JSON."""
-        query = request.query_params
-        portal = await self.services.accounts.portal_for_host(request.headers.get("host"))
-        user = query.get("user_id", "1")
-        if not is_digits(user, 18):
-            raise InvalidRequest("user_id must be a user ID")
-        code, app = await self.services.oauth.authorize(query.get("client_id", ""), portal, int(user))
-        answer = {
-            "code": code,
-            "state": query.get("state", ""),
-            "domain": portal.domain,
-            "member_id": portal.member_id,
-            "scope": ",".join(sorted(app.scopes)),
-            "server_domain": urlsplit(self.urls.oauth_base).netloc,
-        }
-        if app.handler_url:
-            joiner = "&" if urlsplit(app.handler_url).query else "?"
-            return RedirectResponse(app.handler_url + joiner + urlencode(answer), status_code=302)
-        return json_response(answer)
+        """docs/behaviour.md#oauth-consent: 303 to the consent page with the same query. On the OAuth
+        server's own listener, to the page at the address of the portal the Host names."""
+        target = CONSENT_PATH
+        if not self.dashboard_here:
+            portal = await self.services.accounts.portal_for_host(request.headers.get("host"))
+            target = self.urls.portal_base(portal) + CONSENT_PATH
+        query = request.url.query
+        return RedirectResponse(target + ("?" + query if query else ""), status_code=303)
 
     async def introspect(self, request: Request) -> Response:
         """OAuth-side `app.info` (b24pysdk's placement check): what a live access token is."""

@@ -137,8 +137,9 @@ class SiplineApp:
         name the client in X-Forwarded-For. `metrics`: served at /metrics, REST requests counted in them."""
         self.services = services
         self.metrics = metrics
+        self.urls = urls
         self.rest = RestApi(services, limits=limits, counters=counters)
-        self.oauth = OAuthServer(services, urls)
+        self.oauth = OAuthServer(services, urls, dashboard_here=not oauth_only)
         self.access_log = access_log
         self.oauth_only = oauth_only
         self.api = api
@@ -194,7 +195,7 @@ class SiplineApp:
             *routes,
             AnyPath(Endpoint(preflight), methods=["OPTIONS"]),
             *(OAuthRoute(path, Endpoint(partial(self.oauth, path=path))) for path in OAUTH_PATHS),
-            *([] if self.oauth_only else dashboard_routes(self.services, secure_cookie=self.secure)),
+            *([] if self.oauth_only else dashboard_routes(self.services, self.urls, secure_cookie=self.secure)),
         ]
 
     def fallback(self) -> Endpoint:

@@ -10,17 +10,20 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from sipline.rest.oauth_server import Urls
 from sipline.store.database import StoreUnavailable
 from sipline.telephony.errors import LineNotFound
 from sipline.telephony.services import Services
 from sipline.web import accounts_pages, events_pages, line_pages, lines_pages, portals_page, providers_page
+from sipline.web.consent import Consent
 from sipline.web.site import COOKIE, HERE, Need, Refused, Site
 
 Handler = Callable[[Site, Request], Awaitable[Response]]
 PAGES = (lines_pages, line_pages, providers_page, events_pages, accounts_pages, portals_page)  # each has ROUTES
 
 
-def dashboard_routes(services: Services, *, secure_cookie: bool) -> list[BaseRoute]:
+def dashboard_routes(services: Services, urls: Urls, *, secure_cookie: bool) -> list[BaseRoute]:
+    """`urls`: where this process is reached, for the OAuth consent page's answers."""
     site = Site(services, secure_cookie=secure_cookie)
 
     def route(path: str, handler: Handler, methods: tuple[str, ...] = ("GET",)) -> Route:
@@ -35,6 +38,7 @@ def dashboard_routes(services: Services, *, secure_cookie: bool) -> list[BaseRou
         route("/ui/login", sign_in),
         route("/ui/logout", sign_out, ("POST",)),
         *(route(path, handler, methods) for module in PAGES for path, handler, methods in module.ROUTES),
+        *(route(path, handler, methods) for path, handler, methods in Consent(urls).routes),
         route("/ui/{anything:path}", not_found, ("GET", "HEAD", "POST")),  # HTML, not REST's JSON 404
     ]
 
