@@ -75,6 +75,14 @@ def test_line_methods(client):
     assert client.voximplant.line.get().result == {f"sip{line['CONFIG_ID']}": f"Office PBX ({line['CONFIG_ID']})"}
 
 
+def test_the_telephony_pages(client):
+    """docs/behaviour.md#url-get through the SDK's own voximplant.url.get: the dashboard's pages, over HTTPS."""
+    urls = client.voximplant.url.get().result
+    assert list(urls) == ["detail_statistics", "buy_connector", "edit_config", "lines"]
+    assert urls["lines"].startswith("https://127.0.0.1:") and urls["lines"].endswith("/ui/")
+    assert urls["edit_config"] == urls["lines"] + "lines/#CONFIG_ID#"
+
+
 def test_call_batch_and_as_list_across_120_lines(client):
     """120 office lines made by call_batch (three batches of up to 50), read back by as_list()."""
     sip = client.voximplant.sip

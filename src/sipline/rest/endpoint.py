@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import orjson
@@ -88,12 +89,16 @@ class RestApi:
     def __init__(
         self,
         services: Services,
+        *,
+        portal_base: Callable[[Portal], str],
         methods: dict[str, Method] = METHODS,
         limits: RestLimits = RestLimits(),
         counters: Limits | None = None,
     ) -> None:
-        """`counters` keep the buckets and baskets: this process's own, or Redis's (shared_limits.py)."""
+        """`counters` keep the buckets and baskets: this process's own, or Redis's (shared_limits.py);
+        `portal_base`: where a portal is reached (Urls.portal_base), for methods that link to it."""
         self.services = services
+        self.portal_base = portal_base
         self.methods = methods
         self.limits = limits
         self.counters = counters or LocalLimits(limits.operating_limit)
@@ -123,11 +128,14 @@ class RestApi:
         if route.method == "batch":  # docs/behaviour.md#rest-batch: the outer call is not counted for operating time
             began = time.perf_counter()
             values = params.upper().values
-            caller = replace(caller, filter_budget=TermBudget(self.services.lines.filter_limits.batch_terms))
+            budget = TermBudget(self.services.lines.filter_limits.batch_terms)
+            caller = replace(caller, filter_budget=budget, portal_base=self.portal_base(portal))
             sections = await run_batch(
                 values.get("CMD"), values.get("HALT"), lambda name, sub: self._sub_call(name, sub, caller)
             )
             return success_body(sections, time_block(start, time.time(), time.perf_counter() - began))
+        if method.links:
+            caller = replace(caller, portal_base=self.portal_base(portal))
         result, block = await self._invoke(route.method, method, params, caller, start)
         return success_body(result, block)
 

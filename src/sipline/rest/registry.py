@@ -27,6 +27,8 @@ class Method:
     precondition: Callable[[Caller], None] | None = None
     # this method's own wire code/status for a telephony error (docs/behaviour.md#sip-update, docs/behaviour.md#sip-delete, docs/behaviour.md#line-methods)
     errors: dict[type[tel.TelephonyError], WireMapping] = field(default_factory=dict)
+    # the handler answers with the portal's addresses: its caller carries `portal_base`
+    links: bool = False
 
 
 def _telephony(handler: Handler, **errors: WireMapping) -> Method:
@@ -49,6 +51,8 @@ METHODS: dict[str, Method] = {
     "voximplant.line.outgoing.get": _telephony(vox.line_outgoing_get),
     "voximplant.line.outgoing.set": _telephony(vox.line_outgoing_set),
     "voximplant.line.outgoing.sip.set": _telephony(vox.line_outgoing_sip_set, LineNotFound=("ERROR_ARGUMENT", 400)),
+    # docs/behaviour.md#url-get: for everyone with the scope, no right needed [D]
+    "voximplant.url.get": Method(vox.url_get, scope="telephony", links=True),
     "sipline.sip.bindings": _telephony(extensions.sip_bindings),  # LineNotFound: 404, as update
     "sipline.sip.history": _telephony(extensions.sip_history),  # LineNotFound: 404, as update
     "sipline.sip.trace": _telephony(extensions.sip_trace),  # LineNotFound: 404, as update

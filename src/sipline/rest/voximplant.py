@@ -140,3 +140,17 @@ async def line_outgoing_set(params: Params, caller: Caller, services: Services) 
 async def line_outgoing_sip_set(params: Params, caller: Caller, services: Services) -> object:
     await services.outgoing.set_sip(caller, params.upper().intval("CONFIG_ID"))
     return 1
+
+
+# docs/behaviour.md#url-get: Bitrix24's telephony pages, answered with the dashboard's pages of the
+# portal (web/); `#CONFIG_ID#` is Bitrix24's placeholder, which the application replaces [D]
+TELEPHONY_PAGES = {
+    "detail_statistics": "/ui/providers",
+    "buy_connector": "/ui/",
+    "edit_config": "/ui/lines/#CONFIG_ID#",
+    "lines": "/ui/",
+}
+
+
+async def url_get(params: Params, caller: Caller, services: Services) -> object:
+    return {name: caller.portal_base + path for name, path in TELEPHONY_PAGES.items()}

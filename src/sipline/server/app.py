@@ -138,7 +138,7 @@ class SiplineApp:
         self.services = services
         self.metrics = metrics
         self.urls = urls
-        self.rest = RestApi(services, limits=limits, counters=counters)
+        self.rest = RestApi(services, portal_base=urls.portal_base, limits=limits, counters=counters)
         self.oauth = OAuthServer(services, urls, dashboard_here=not oauth_only)
         self.access_log = access_log
         self.oauth_only = oauth_only

@@ -23,6 +23,9 @@ class Caller:
     # the web dashboard (docs/behaviour.md#dashboard): the portal's lines of every app, as Bitrix24's
     # telephony settings show them; a line it adds is the webhooks' (app_id "")
     every_app: bool = False
+    # where the portal is reached (scheme://host[:port]), for an answer that links to its pages
+    # (docs/behaviour.md#url-get); the REST endpoint sets it for the methods that do
+    portal_base: str = ""
 
     @property
     def owner(self) -> str | None:
