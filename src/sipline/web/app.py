@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from sipline.rest.oauth_server import Urls
@@ -32,15 +32,22 @@ def dashboard_routes(services: Services, urls: Urls, *, secure_cookie: bool) -> 
 
         return Route(path, endpoint, methods=list(methods))
 
-    return [
+    pages: list[BaseRoute] = [
         Route("/ui", lambda _: RedirectResponse("/ui/", status_code=308)),
         Mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         route("/ui/login", sign_in),
         route("/ui/logout", sign_out, ("POST",)),
         *(route(path, handler, methods) for module in PAGES for path, handler, methods in module.ROUTES),
         *(route(path, handler, methods) for path, handler, methods in Consent(urls).routes),
-        route("/ui/{anything:path}", not_found, ("GET", "HEAD", "POST")),  # HTML, not REST's JSON 404
     ]
+
+    async def leftover(site: Site, request: Request) -> Response:
+        """HTML, not REST's JSON 404; a page asked with a method it does not take: 405."""
+        if any(page.matches(request.scope)[0] is not Match.NONE for page in pages):
+            return site.message(request, None, "Not allowed", "This page does not take that method.", 405)
+        return site.message(request, None, "Not found", "The dashboard has no such page.", 404)
+
+    return [*pages, route("/ui/{anything:path}", leftover, ("GET", "HEAD", "POST"))]
 
 
 async def answered(site: Site, request: Request, handler: Handler) -> Response:
@@ -53,10 +60,6 @@ async def answered(site: Site, request: Request, handler: Handler) -> Response:
         return site.message(request, None, "Not found", "There is no such line.", 404)
     except StoreUnavailable:
         return site.message(request, None, "Unavailable", "The store is not answering; try again in a moment.", 503)
-
-
-async def not_found(site: Site, request: Request) -> Response:
-    return site.message(request, None, "Not found", "The dashboard has no such page.", 404)
 
 
 async def sign_in(site: Site, request: Request) -> Response:
