@@ -40,6 +40,7 @@ class SqlAccounts(SqlPart):
             )
             .returning(t.portal.c.id)
         ).scalar_one()
+        self.conn.execute(sa.insert(t.lines_version).values(portal_id=portal_id))
         return self.portal(portal_id)
 
     def insert_user(self, *, portal_id: int, name: str, is_admin: bool, can_modify_numbers: bool) -> tuple[int, int]:
@@ -120,6 +121,8 @@ class SqlAccounts(SqlPart):
 
     def update_portal(self, portal_id: int, changes: dict[str, object]) -> None:
         self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(changes))
+        if "incoming_server" in changes:  # its office lines' INCOMING_SERVER, as sip.get shows them
+            self._portal_lines_changed(portal_id)
 
     def set_default_line(self, portal_id: int, line_id: str | None) -> None:
         self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(default_line=line_id))

@@ -128,7 +128,8 @@ class SqlLines(SqlPart):
         # sealed once the row has its id, which the sealed values are bound to
         sealed = {"password": new.password, "incoming_password": new.incoming_password}
         if any(value is not None for value in sealed.values()):
-            self.update_line(line_id, sealed)
+            self._set_columns(line_id, sealed)
+        self._portal_lines_changed(new.portal_id)
         if new.session is not None:
             self.conn.execute(
                 sa.insert(t.registration).values(
@@ -144,6 +145,10 @@ class SqlLines(SqlPart):
         return self._line(row)
 
     def update_line(self, line_id: int, changes: Mapping[str, object]) -> None:
+        self._set_columns(line_id, changes)
+        self._lines_changed([line_id])
+
+    def _set_columns(self, line_id: int, changes: Mapping[str, object]) -> None:
         values = {
             column: self._seal(value, column, line_id) if column in SEALED_COLUMNS else value  # type: ignore[arg-type]
             for column, value in changes.items()
@@ -154,7 +159,9 @@ class SqlLines(SqlPart):
         self.conn.execute(sa.delete(t.registration).where(t.registration.c.line_id == line_id))
         self.conn.execute(sa.delete(t.binding).where(t.binding.c.line_id == line_id))
         self.conn.execute(sa.delete(t.line_history).where(t.line_history.c.line_id == line_id))
-        self.conn.execute(sa.delete(t.line).where(t.line.c.id == line_id))
+        deleted = self.conn.execute(sa.delete(t.line).where(t.line.c.id == line_id).returning(t.line.c.portal_id))
+        for (portal_id,) in deleted:  # last: the portal's row stays locked until commit
+            self._portal_lines_changed(portal_id)
 
     def reseal(self, new_box: SecretBox) -> int:
         count = 0

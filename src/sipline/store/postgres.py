@@ -10,13 +10,24 @@ the transaction).
 
 Other processes' writes: a write that touches cached topics sends
 `NOTIFY sipline_cache, '<topics>'` in its transaction, so the notification leaves
-exactly when the data is committed (a portal's lines are never cached, see
-READ_THROUGH). One LISTEN connection per process receives
+exactly when the data is committed (a portal's lines are not kept that way, see
+below). One LISTEN connection per process receives
 them and forgets those cache entries. While that connection is down nothing is
 served from the cache (every read goes to the database), and on reconnect the
 whole cache is dropped, since notifications may have been missed. The same
 connection carries other channels (line changes for the SIP workers), and holds the
 store lock again after a cut (store/lock.py).
+
+A portal's lines (VERSIONED: voximplant.sip.get's list, secrets opened) must be seen by the next call
+to any process once a change is acknowledged, which a notification, arriving some time after the
+commit, cannot promise. They are kept by version instead: every change sip.get shows of a portal's
+lines (add, update, delete, a batch of registration outcomes, the portal's INCOMING_SERVER) bumps the
+portal's row in `lines_version` in its own transaction (store/sql_base.py), once per statement, not per
+line. A call reads the version first (lines_versions.py: one round trip, on a connection of its own,
+shared by the calls waiting at that moment) and serves the kept list when it was read at that version;
+otherwise it reads the lines (and opens their secrets) once for every call at that version. Reading the
+version before the lines keeps an entry never older than its version. Measured (docs/benchmarks.md,
+issue 21): sip.get of 50 lines with 2 api processes went from 0.09 to 0.76 of the embedded process.
 
 A lost connection (PostgreSQL restarting, a network cut) fails only the
 transactions that were using it (StoreUnavailable); the pool checks connections
@@ -39,6 +50,7 @@ import sqlalchemy as sa
 
 from sipline.store.crypto import KeyMaterialError, SecretBox
 from sipline.store.database import MISSING, Cache, Database, Peers, StoreUnavailable
+from sipline.store.lines_versions import LinesVersions
 from sipline.store.lock import USERS_LOCK, NoLock, StoreLock
 from sipline.store.migrate import upgrade
 from sipline.store.repository import Repository
@@ -55,9 +67,10 @@ _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 RECONNECT_DELAY = 0.5  # seconds between LISTEN reconnection attempts
 _MIGRATION_LOCK = 0x5_1911E  # advisory lock key: one process migrates at a time
 _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
-# Never cached here: a client that adds a line through one api process and lists through another
-# right after must see it, without waiting for a notification (auth lookups may lag by milliseconds).
-READ_THROUGH = frozenset({"lines"})
+# Kept by version, not by notification: a client that adds a line through one api process and lists
+# through another right after must see it, without waiting for a notification (auth lookups may lag by
+# milliseconds). Keys are (topic, portal id, ...); see the module docstring.
+VERSIONED = frozenset({"lines"})
 
 
 def _retryable(error: BaseException | None) -> bool:
@@ -68,6 +81,11 @@ def _retryable(error: BaseException | None) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+def _notified(touches: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The topics a write tells other processes of: versioned ones keep themselves."""
+    return touches if touches is None else tuple(topic for topic in touches if topic not in VERSIONED)
 
 
 def driver_url(url: str) -> str:
@@ -94,6 +112,8 @@ class PostgresDatabase(Database):
         self._conninfo = libpq_url(url)
         self._threads = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="sipline-db")
         self._cache = Cache()
+        self._versions = LinesVersions(self._conninfo)
+        self._loading: dict[Hashable, tuple[int, asyncio.Future[object]]] = {}  # versioned reads under way
         self._generation = 0  # bumped at every invalidation: a read that began before is not cached
         self._listening = False
         self._subscribers: dict[str, list[Callable[[str], None]]] = {}
@@ -114,8 +134,8 @@ class PostgresDatabase(Database):
             self._forget(touches)
 
     async def cached(self, key: Hashable, work: Callable[[Repository], T]) -> T:
-        if isinstance(key, tuple) and key[0] in READ_THROUGH:
-            return await self.read(work)
+        if isinstance(key, tuple) and key[0] in VERSIONED:
+            return await self._versioned(key, work)  # type: ignore[return-value]
         value = self.recall(key)
         if value is MISSING:
             generation = self._generation
@@ -125,7 +145,40 @@ class PostgresDatabase(Database):
         return value  # type: ignore[return-value]
 
     def recall(self, key: Hashable) -> object:
-        return self._cache.get(key) if self._listening else MISSING
+        if not self._listening or (isinstance(key, tuple) and key[0] in VERSIONED):
+            return MISSING
+        return self._cache.get(key)
+
+    async def _versioned(self, key: tuple, work: Callable[[Repository], object]) -> object:
+        """What `work` read at the portal's current lines_version: kept with the version it was read at,
+        and read again once the version moved. The version is read before the lines, so what is kept
+        is never older than its version says; reads of a key at one version share one load."""
+        version = await self._versions.version(key[1])
+        if version is None:
+            return await self.read(work)
+        kept = self._cache.get(key)
+        if kept is not MISSING and kept[0] == version:  # type: ignore[index]
+            return kept[1]  # type: ignore[index]
+        loading = self._loading.get(key)
+        if loading is not None and loading[0] == version:
+            await asyncio.wait((loading[1],))
+            # a failed load is cancelled: each of its waiters then reads (and fails) on its own
+            return loading[1].result() if not loading[1].cancelled() else await self.read(work)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._loading[key] = (version, future)
+        try:
+            value = await self.read(work)
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            if self._loading.get(key) == (version, future):
+                del self._loading[key]
+        future.set_result(value)
+        kept = self._cache.get(key)
+        if kept is MISSING or kept[0] < version:  # type: ignore[index]
+            self._cache.put(key, (version, value))
+        return value
 
     def keep(self, key: Hashable, value: object) -> None:
         """Other workers write the same rows (a PBX's REGISTERs may reach any of them): nothing is kept."""
@@ -138,9 +191,10 @@ class PostgresDatabase(Database):
             try:
                 with self.engine.begin() as conn:
                     result = work(SqlRepository(conn, self.box))
-                    if touches is None or touches:
+                    notified = _notified(touches)
+                    if notified is None or notified:
                         conn.execute(
-                            _NOTIFY, {"channel": CACHE_CHANNEL, "payload": ",".join(touches) if touches else "*"}
+                            _NOTIFY, {"channel": CACHE_CHANNEL, "payload": ",".join(notified) if notified else "*"}
                         )
                     return result
             except sa.exc.DBAPIError as error:
@@ -156,6 +210,7 @@ class PostgresDatabase(Database):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _forget(self, touches: tuple[str, ...] | None) -> None:
+        touches = _notified(touches)
         if touches is None or touches:
             self._generation += 1
             self._cache.forget(touches)
@@ -180,6 +235,7 @@ class PostgresDatabase(Database):
     def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        self._versions.stop()
         self._threads.shutdown(wait=True)
         self.engine.dispose()
         self.lock.release()
@@ -198,6 +254,7 @@ class PostgresDatabase(Database):
         await self.read(lambda repo: repo.notify(channel, payload))
 
     async def start(self) -> None:
+        await self._versions.start()
         ready = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._listen(ready))
         await asyncio.wait_for(asyncio.shield(ready), timeout=10)

@@ -111,6 +111,7 @@ class SqlRegistrations(SqlHistory):
                     for u in outcomes
                 ],
             )
+            self._lines_changed([update.line_id for update in outcomes])  # one bump per portal per batch
         # docs/behaviour.md#line-history: in the same transaction and under the same fence as the status
         self.add_history([(update.line_id, entry) for update in updates for entry in update.history], owner)
 

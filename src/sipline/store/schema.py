@@ -36,6 +36,16 @@ portal = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# bumped in the transaction of every change sip.get shows of the portal's lines (store/sql_base.py): what
+# a shared store's processes check before serving the lines they keep (store/postgres.py). A row of its
+# own, not a portal column: a line's delete or status write then waits for no sip.add holding the portal.
+lines_version = sa.Table(
+    "lines_version",
+    metadata,
+    sa.Column("portal_id", sa.ForeignKey("portal.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 user = sa.Table(
     "user",
     metadata,

@@ -16,6 +16,19 @@ from sipline.store.crypto import Cell, SecretBox
 from sipline.store.records import Line, LineType, Registration, StatusResult
 
 _INT32 = 2**31
+_VERSION = t.lines_version.c
+_LINES_CHANGED = {"version": _VERSION.version + sa.literal_column("1")}
+_BUMP_PORTAL = sa.update(t.lines_version).where(_VERSION.portal_id == sa.bindparam("b_portal")).values(_LINES_CHANGED)
+_BUMP_LINES_PORTALS = (
+    sa.update(t.lines_version)
+    .where(
+        _VERSION.portal_id.in_(
+            sa.select(t.line.c.portal_id).where(t.line.c.id.in_(sa.bindparam("ids", expanding=True)))
+        )
+    )
+    .values(_LINES_CHANGED)
+)
+_MAX_IN = 10_000  # ids in one IN list (SQLite takes 32,766 parameters, psycopg 65,535)
 # SQL text, and what turns a row of named parameters into the driver's positional ones (None: it takes names)
 _COMPILED: dict[tuple[sa.ClauseElement, str], tuple[str, Callable[[dict], tuple] | None]] = {}
 
@@ -55,6 +68,17 @@ class SqlPart:
             raise sa.exc.DBAPIError.instance(sql, params, error, dialect.loaded_dbapi.Error) from None
         finally:
             cursor.close()
+
+    def _portal_lines_changed(self, portal_id: int) -> None:
+        """Something voximplant.sip.get shows of the portal's lines changed in this transaction: its
+        lines_version moves, in the same commit (what store/postgres.py checks before serving the lines it
+        keeps). Every writer of what render_line shows calls this or _lines_changed."""
+        self._driver(_BUMP_PORTAL, [{"b_portal": portal_id}])
+
+    def _lines_changed(self, line_ids: list[int]) -> None:
+        """As _portal_lines_changed, for the portals of these lines: one statement for a whole batch."""
+        for start in range(0, len(line_ids), _MAX_IN):
+            self.conn.execute(_BUMP_LINES_PORTALS, {"ids": line_ids[start : start + _MAX_IN]})
 
     def _next(self, counter: str) -> int:
         return self.conn.execute(
