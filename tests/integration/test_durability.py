@@ -62,7 +62,7 @@ def test_sigkill_during_adds_loses_no_acknowledged_line(tmp_path):
 
     restarted = SiplineProcess(tmp_path / "data", "--max-cloud-lines", "1000000").start()
     try:
-        assert "webhook" not in restarted.printed  # the portal exists: no second bootstrap
+        assert restarted.printed["webhook"] == webhook  # the portal exists: no second bootstrap, the same webhook
         code_path = webhook.split("/rest/")[1]
         rows = {row["TITLE"]: row for row in all_lines(f"{restarted.base_url}/rest/{code_path}")}
         missing = set(acknowledged) - set(rows)
