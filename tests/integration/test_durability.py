@@ -62,8 +62,9 @@ def test_sigkill_during_adds_loses_no_acknowledged_line(tmp_path):
 
     restarted = SiplineProcess(tmp_path / "data", "--max-cloud-lines", "1000000").start()
     try:
-        assert restarted.printed["webhook"] == webhook  # the portal exists: no second bootstrap, the same webhook
         code_path = webhook.split("/rest/")[1]
+        # the portal exists: no second bootstrap; the start prints the same webhook (on its own port)
+        assert restarted.printed["webhook"] == f"{restarted.base_url}/rest/{code_path}"
         rows = {row["TITLE"]: row for row in all_lines(f"{restarted.base_url}/rest/{code_path}")}
         missing = set(acknowledged) - set(rows)
         assert not missing, f"{len(missing)} acknowledged lines lost"
