@@ -114,9 +114,12 @@ class Accounts:
         self.db = db
         self.clock = clock
 
-    async def bootstrap(self, *, domain: str, max_cloud_lines: int, max_lines: int | None = None) -> NewWebhook | None:
+    async def bootstrap(
+        self, *, domain: str, max_cloud_lines: int, max_lines: int | None = None, kept: bool = True
+    ) -> NewWebhook | None:
         """On first start: the default portal, an admin, and a telephony webhook, whose code is kept
-        sealed; on every start that webhook while it is live, to be printed (docs/behaviour.md#dashboard)."""
+        sealed; on every start that webhook while it is live, to be printed (docs/behaviour.md#dashboard),
+        unless not `kept` (a `sip` worker prints none)."""
 
         def work(repo: Repository) -> NewWebhook | None:
             repo.serialise("portals")  # several processes may start at once on one PostgreSQL
@@ -125,8 +128,8 @@ class Accounts:
                 created = self._new_portal(repo, domain, "", max_cloud_lines, max_lines)
                 repo.keep_webhook_code(created.webhook_id, created.code)
                 return created
-            kept = repo.kept_webhook(portal.id)
-            return NewWebhook(portal, *kept) if kept is not None else None
+            webhook = repo.kept_webhook(portal.id) if kept else None
+            return NewWebhook(portal, *webhook) if webhook is not None else None
 
         return await self.db.write(work)
 

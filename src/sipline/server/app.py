@@ -272,7 +272,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False, metrics_dir: st
     )
     api = settings.role != "sip"
     created = await services.accounts.bootstrap(
-        domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines, max_lines=settings.max_lines
+        domain=settings.url_host, max_cloud_lines=settings.max_cloud_lines, max_lines=settings.max_lines, kept=api
     )
     cert, key = tls_files(settings)
     # docs/behaviour.md#dashboard: at every start, before binding (shown even if the port is taken)
