@@ -8,6 +8,7 @@ from sqlalchemy.engine import RowMapping
 from sipline.store import schema as t
 from sipline.store.records import Portal, User, WebhookGrant, WebhookInfo
 from sipline.store.sql_base import SqlPart, algorithm_list, storable
+from sipline.store.topics import PORTAL_WRITE
 
 
 class SqlAccounts(SqlPart):
@@ -120,11 +121,13 @@ class SqlAccounts(SqlPart):
         return [_portal(row) for row in self.conn.execute(sa.select(t.portal).order_by(t.portal.c.id)).mappings()]
 
     def update_portal(self, portal_id: int, changes: dict[str, object]) -> None:
+        self.touched.update(PORTAL_WRITE)
         self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(changes))
         if "incoming_server" in changes:  # its office lines' INCOMING_SERVER, as sip.get shows them
             self._portal_lines_changed(portal_id)
 
     def set_default_line(self, portal_id: int, line_id: str | None) -> None:
+        self.touched.update(PORTAL_WRITE)
         self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(default_line=line_id))
 
     def user(self, portal_id: int, number: int) -> User | None:

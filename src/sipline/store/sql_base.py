@@ -39,6 +39,7 @@ class SqlPart:
     def __init__(self, conn: Connection, box: SecretBox) -> None:
         self.conn = conn
         self.box = box
+        self.touched: set[str] = set()  # Repository.touched
 
     def _driver(self, statement: sa.ClauseElement, rows: list[dict[str, object]]) -> list[dict[str, Any]]:
         """One statement for one or many rows, compiled once per dialect and run on the driver's own
