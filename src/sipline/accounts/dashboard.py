@@ -80,7 +80,7 @@ class Dashboard:
             )
             return NewLink(found, user_number, token)
 
-        return await self.db.write(work)
+        return await self.db.write(work, touches=())  # dashboard rows: nothing cached reads them
 
     async def sign_in(self, token: str, portal: Portal) -> str | None:
         """The new session's token for a live link of this portal, used up now; None for any other."""
@@ -97,7 +97,7 @@ class Dashboard:
             )
             return session
 
-        return await self.db.write(work) if token else None
+        return await self.db.write(work, touches=()) if token else None
 
     async def visitor(self, session: str | None, portal: Portal) -> Visitor | None:
         """Who holds this session token at this portal's address; None when nobody (unknown, idle,
@@ -109,7 +109,7 @@ class Dashboard:
         if visit is None or visit.portal_id != portal.id or not visit.user_active or visit.seen_at <= now - self.idle:
             return None
         if now - visit.seen_at >= TOUCH_EVERY:
-            await self.db.write(lambda repo: repo.touch_dashboard_session(visit.session_id, now))
+            await self.db.write(lambda repo: repo.touch_dashboard_session(visit.session_id, now), touches=())
         first = await self.db.read(lambda repo: repo.default_portal())
         return Visitor(
             session_id=visit.session_id,
@@ -123,7 +123,7 @@ class Dashboard:
         )
 
     async def sign_out(self, visitor: Visitor) -> None:
-        await self.db.write(lambda repo: repo.end_dashboard_sessions(session_id=visitor.session_id))
+        await self.db.write(lambda repo: repo.end_dashboard_sessions(session_id=visitor.session_id), touches=())
 
     async def revoke_all(self, *, portal: str | None, every_portal: bool = False) -> int:
         """Ends every session and unused link of a portal (or of all); how many sessions ended."""
@@ -132,7 +132,7 @@ class Dashboard:
             portal_id = None if every_portal else named_portal(repo, portal).id
             return repo.end_dashboard_sessions(portal_id=portal_id)
 
-        return await self.db.write(work)
+        return await self.db.write(work, touches=())
 
 
 def csrf_token(session: str) -> str:

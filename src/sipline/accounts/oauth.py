@@ -24,6 +24,7 @@ from sipline.store.crypto import code_hash
 from sipline.store.database import Database
 from sipline.store.records import App, Portal, TokenGrant
 from sipline.store.repository import Repository
+from sipline.store.topics import APP, TOKEN
 
 CODE_LIFETIME = 30.0
 ACCESS_LIFETIME = 3600.0
@@ -240,14 +241,14 @@ class OAuth:
 
     async def app(self, client_id: str) -> App:
         """An app that holds a live token. Raises: AccountNotFound when there is none."""
-        found = await self.db.cached(("app", client_id), lambda repo: repo.app_by_client_id(client_id))
+        found = await self.db.cached((APP, client_id), lambda repo: repo.app_by_client_id(client_id))
         if found is None:
             raise AccountNotFound(f"no app {client_id}")
         return found[0]
 
     async def token_grant(self, access_token: str) -> TokenGrant | None:
         digest = code_hash(access_token)
-        return await self.db.cached(("token", digest), lambda repo: repo.token_grant(digest))
+        return await self.db.cached((TOKEN, digest), lambda repo: repo.token_grant(digest))
 
     def _issue(self, repo: Repository, app: App, user_row: int) -> Tokens:
         now = self.clock()

@@ -18,6 +18,7 @@ from sipline.store.crypto import code_hash, new_code
 from sipline.store.database import Database
 from sipline.store.records import Portal, User, WebhookGrant, WebhookInfo
 from sipline.store.repository import Repository
+from sipline.store.topics import PORTAL, PORTAL_HOST, WEBHOOK
 
 # docs/behaviour.md#rest-scopes: Bitrix24's scope names [D]; sipline serves methods of `telephony` only,
 # the others are kept on a webhook or app (and shown by `scope`, `app.info`) but open nothing here
@@ -192,7 +193,7 @@ class Accounts:
     async def portal_for_host(self, host: str | None) -> Portal:
         """The portal a request to `host` (the Host header) is for. Raises: AccountError before bootstrap."""
         host = (host or "").strip().lower()
-        return await self.db.cached(("portal-host", host), lambda repo: _portal_for_host(repo, host))
+        return await self.db.cached((PORTAL_HOST, host), lambda repo: _portal_for_host(repo, host))
 
     async def named_portal(self, domain: str | None) -> Portal:
         """The portal with this domain, or the default one for None. Raises: AccountError."""
@@ -211,7 +212,7 @@ class Accounts:
         return await self.db.read(work)
 
     async def portal(self, portal_id: int) -> Portal:
-        return await self.db.cached(("portal", portal_id), lambda repo: repo.portal(portal_id))
+        return await self.db.cached((PORTAL, portal_id), lambda repo: repo.portal(portal_id))
 
     async def create_webhook(self, *, portal: str | None, user_number: int, scopes: str) -> NewWebhook:
         """A new webhook acting as a user of the portal (the default one when None).
@@ -262,7 +263,7 @@ class Accounts:
 
     async def webhook_grant(self, code: str) -> WebhookGrant | None:
         digest = code_hash(code)
-        return await self.db.cached(("webhook", digest), lambda repo: repo.webhook_grant(digest))
+        return await self.db.cached((WEBHOOK, digest), lambda repo: repo.webhook_grant(digest))
 
     def _new_portal(
         self, repo: Repository, domain: str, title: str, max_cloud_lines: int, max_lines: int | None

@@ -28,12 +28,13 @@ from sipline.sip.headers import MAX_DELTA, NameAddr, parse_cseq, split_list
 from sipline.sip.message import Request
 from sipline.sip.uri import SipUri
 from sipline.store.records import Binding
+from sipline.store.topics import BINDINGS
 
 MAX_CONTACT_LENGTH = 512  # docs/behaviour.md#office-order step 6
 # The store's cache topic of a line's bindings as last committed (keyed (CACHE_TOPIC, line id)), so
 # that a refresh needs no read. Expired ones stay in it until the line's next REGISTER: `apply`
 # skips them, and the sweeper has removed their rows.
-CACHE_TOPIC = "bindings"
+CACHE_TOPIC = BINDINGS
 
 
 class OutOfOrder(SipError):

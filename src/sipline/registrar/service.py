@@ -51,12 +51,13 @@ from sipline.sip.transports.manager import SipTransport, Source
 from sipline.store.database import MISSING, Database
 from sipline.store.records import Binding, OfficeUser
 from sipline.store.repository import Repository
+from sipline.store.topics import OFFICE_USER, PORTAL_REALMS
 
 log = logging.getLogger("sipline.registrar")
 security = logging.getLogger("sipline.security")
 
 SWEEP_INTERVAL = 1.0  # docs/behaviour.md#office-status: expired bindings go within 5 s
-REALMS = ("portal-realms",)  # cache key of the portals' own INCOMING_SERVERs, with their digest algorithms
+REALMS = (PORTAL_REALMS,)  # cache key of the portals' own INCOMING_SERVERs, with their digest algorithms
 COMMIT_DELAY = 0.002  # seconds a REGISTER waits for others to share its commit
 
 
@@ -156,7 +157,7 @@ class Registrar:
         username = credentials.username if credentials is not None else named
         if username is None:
             raise self._challenge(source, realm, "", self._realm_algorithms(realm), stale=False)
-        key = ("office-user", username)
+        key = (OFFICE_USER, username)
         found = self.db.recall(key)
         if found is MISSING:
             self._spawn(self._look_up(key, request, source, realm, credentials))
@@ -308,7 +309,7 @@ class Registrar:
             return user.ha1[algorithm]
         # docs/behaviour.md#office-identity: computed anew when the realm (INCOMING_SERVER) or the password changed, and kept
         ha1 = digest.ha1_kept(user.login, realm, user.password)
-        self._spawn(self.db.write(lambda repo: repo.store_ha1(user.line_id, realm, ha1), touches=("office-user",)))
+        self._spawn(self.db.write(lambda repo: repo.store_ha1(user.line_id, realm, ha1), touches=(OFFICE_USER,)))
         return ha1.get(algorithm, "")
 
     def _failed(

@@ -37,6 +37,7 @@ from sipline.sip.transports.stream import FlowKey, TransportError
 from sipline.store.database import Database
 from sipline.store.records import BreakerState, Line, LineType, ProviderState, Registration, RegistrationUpdate
 from sipline.store.repository import Repository
+from sipline.store.topics import LINES
 
 log = logging.getLogger("sipline.registration")
 
@@ -245,7 +246,7 @@ class RegistrationEngine:
                 repo.save_provider_states(states, self.owner or "")
 
         try:
-            await self.db.write(work, touches=("lines",))
+            await self.db.write(work, touches=(LINES,))
         except Exception as error:  # the store is down, or lost a race it did not retry: try again
             log.warning("registration status not saved, retrying: %s", str(error).splitlines()[0])
             self.core.writes_failed(updates, self.clock())

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
 
 from sipline.store import schema as t
 from sipline.store.records import Portal, User, WebhookGrant, WebhookInfo
 from sipline.store.sql_base import SqlPart, algorithm_list, storable
+from sipline.store.topics import PORTAL_WRITE
+
+# read by every sip.add and sip.delete: built once and run through SqlPart._driver (see lines_sql.py)
+_PORTAL = sa.select(t.portal).where(t.portal.c.id == sa.bindparam("b_id"))
+_LOCKED_PORTAL = _PORTAL.with_for_update()  # FOR UPDATE is dropped by the SQLite compiler
 
 
 class SqlAccounts(SqlPart):
@@ -16,12 +23,13 @@ class SqlAccounts(SqlPart):
         return _portal(row) if row else None
 
     def portal(self, portal_id: int) -> Portal:
-        return _portal(self.conn.execute(sa.select(t.portal).where(t.portal.c.id == portal_id)).mappings().one())
+        (row,) = self._driver(_PORTAL, [{"b_id": portal_id}])
+        return _driver_portal(row)
 
     def lock_portal(self, portal_id: int) -> Portal:
-        # FOR UPDATE is dropped by the SQLite compiler; there BEGIN IMMEDIATE already serialises writers.
-        query = sa.select(t.portal).where(t.portal.c.id == portal_id).with_for_update()
-        return _portal(self.conn.execute(query).mappings().one())
+        # SQLite: BEGIN IMMEDIATE already serialises writers.
+        (row,) = self._driver(_LOCKED_PORTAL, [{"b_id": portal_id}])
+        return _driver_portal(row)
 
     def insert_portal(
         self, *, domain: str, title: str, member_id: str, max_cloud_lines: int, now: float, max_lines: int | None = None
@@ -120,11 +128,13 @@ class SqlAccounts(SqlPart):
         return [_portal(row) for row in self.conn.execute(sa.select(t.portal).order_by(t.portal.c.id)).mappings()]
 
     def update_portal(self, portal_id: int, changes: dict[str, object]) -> None:
+        self.touched.update(PORTAL_WRITE)
         self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(changes))
         if "incoming_server" in changes:  # its office lines' INCOMING_SERVER, as sip.get shows them
             self._portal_lines_changed(portal_id)
 
     def set_default_line(self, portal_id: int, line_id: str | None) -> None:
+        self.touched.update(PORTAL_WRITE)
         self.conn.execute(sa.update(t.portal).where(t.portal.c.id == portal_id).values(default_line=line_id))
 
     def user(self, portal_id: int, number: int) -> User | None:
@@ -178,7 +188,12 @@ class SqlAccounts(SqlPart):
         )
 
 
-def _portal(row: RowMapping) -> Portal:
+def _driver_portal(row: Mapping[Any, Any]) -> Portal:
+    """A portal row as the driver gives it (booleans as 0/1 on SQLite)."""
+    return _portal({**row, "paid": bool(row["paid"]), "active": bool(row["active"])})
+
+
+def _portal(row: Mapping[Any, Any]) -> Portal:
     return Portal(
         id=row["id"],
         domain=row["domain"],

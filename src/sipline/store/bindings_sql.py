@@ -50,6 +50,13 @@ _OFFICE_USER = (
     .where(t.line.c.incoming_login == sa.bindparam("b_login"), t.line.c.type == sa.bindparam("b_type"))
 )
 
+# every new office line's (sip.add) and every change of realm or password
+_STORE_HA1 = (
+    sa.update(t.line)
+    .where(t.line.c.id == sa.bindparam("b_id"))
+    .values(incoming_realm=sa.bindparam("b_realm"), incoming_ha1=sa.bindparam("b_ha1"))
+)
+
 
 class SqlBindings(SqlPart):
     def office_user(self, login: str) -> tuple[OfficeUser, str | None] | None:
@@ -73,11 +80,8 @@ class SqlBindings(SqlPart):
         return user, row["incoming_server"]
 
     def store_ha1(self, line_id: int, realm: str, ha1: dict[str, str]) -> None:
-        self.conn.execute(
-            sa.update(t.line)
-            .where(t.line.c.id == line_id)
-            .values(incoming_realm=realm, incoming_ha1=self._seal(json.dumps(ha1), "incoming_ha1", line_id))
-        )
+        sealed = self._seal(json.dumps(ha1), "incoming_ha1", line_id)
+        self._driver(_STORE_HA1, [{"b_id": line_id, "b_realm": realm, "b_ha1": sealed}])
 
     def bindings_of(self, line_ids: list[int], *, lock: bool = True) -> dict[int, list[Binding]]:
         """Bindings per line; with `lock` the lines stay locked until commit (one writer per AoR, docs/behaviour.md#office-bindings;

@@ -22,6 +22,55 @@ _SEALED_VALUES = (
     .order_by(t.line.c.id)
 )
 
+# sip.add and sip.delete: each is about ten statements, and building one with SQLAlchemy Core
+# (expressions, cache key, execution context, result set-up) cost more than SQLite's own work
+# (docs/benchmarks.md, issue 21 point 6). Built once here, compiled once per dialect and run on
+# the driver's cursor (SqlPart._driver); the line table has no column a driver returns otherwise
+# than SQLAlchemy would (no booleans).
+_NEW_LINE_COLUMNS = (
+    "config_id",
+    "portal_id",
+    "app_id",
+    "type",
+    "title",
+    "title_key",
+    "server",
+    "login",
+    "incoming_login",
+    "registration_status_code",
+    "digest_algorithms",
+    "created_at",
+)
+_INSERT_LINE = (
+    sa.insert(t.line).values({name: sa.bindparam(f"b_{name}") for name in _NEW_LINE_COLUMNS}).returning(t.line.c.id)
+)
+_SEAL_NEW_LINE = (
+    sa.update(t.line)
+    .where(t.line.c.id == sa.bindparam("b_id"))
+    .values(password=sa.bindparam("b_password"), incoming_password=sa.bindparam("b_incoming_password"))
+)
+_NEW_SESSION_COLUMNS = ("reg_id", "line_id", "status_result", "last_updated", "call_id", "contact_token")
+_INSERT_REGISTRATION = sa.insert(t.registration).values(
+    {name: sa.bindparam(f"b_{name}") for name in _NEW_SESSION_COLUMNS}
+)
+_LINE_BY_ID = _LINE_QUERY.where(t.line.c.id == sa.bindparam("b_id"))
+_LINE_BY_CONFIG = _LINE_QUERY.where(
+    t.line.c.portal_id == sa.bindparam("b_portal_id"), t.line.c.config_id == sa.bindparam("b_config_id")
+)
+_DELETE_LINE_ROWS = tuple(
+    sa.delete(table).where(table.c.line_id == sa.bindparam("b_id"))
+    for table in (t.registration, t.binding, t.line_history)
+)
+_DELETE_LINE = sa.delete(t.line).where(t.line.c.id == sa.bindparam("b_id")).returning(t.line.c.portal_id)
+_COUNT_LINES = (
+    sa.select(sa.func.count().label("n")).select_from(t.line).where(t.line.c.portal_id == sa.bindparam("b_portal_id"))
+)
+_COUNT_TYPED_LINES = _COUNT_LINES.where(t.line.c.type == sa.bindparam("b_type"))
+_TITLE_TAKEN = sa.select(t.line.c.id).where(
+    t.line.c.portal_id == sa.bindparam("b_portal_id"), t.line.c.title_key == sa.bindparam("b_title_key")
+)  # no LIMIT (a bound parameter): a non-empty TITLE_KEY is unique in its portal (schema's index)
+_TITLE_TAKEN_BY_OTHER = _TITLE_TAKEN.where(t.line.c.id != sa.bindparam("b_except_id"))
+
 
 class SqlLines(SqlPart):
     _reseal_event_secrets: Callable[[SecretBox], int]  # SqlDeliveries', in the repository
@@ -36,9 +85,8 @@ class SqlLines(SqlPart):
     def line_by_config(self, portal_id: int, config_id: int) -> Line | None:
         if not storable(config_id):
             return None
-        query = _LINE_QUERY.where(t.line.c.portal_id == portal_id, t.line.c.config_id == config_id)
-        row = self.conn.execute(query).mappings().first()
-        return self._line(row) if row else None
+        found = self._driver(_LINE_BY_CONFIG, [{"b_portal_id": portal_id, "b_config_id": config_id}])
+        return self._line(found[0]) if found else None
 
     def line_states(
         self,
@@ -92,57 +140,43 @@ class SqlLines(SqlPart):
         return self.count_lines(portal_id, LineType.CLOUD)
 
     def count_lines(self, portal_id: int, type_: LineType | None = None) -> int:
-        query = sa.select(sa.func.count()).select_from(t.line).where(t.line.c.portal_id == portal_id)
-        if type_ is not None:
-            query = query.where(t.line.c.type == type_.value)
-        return self.conn.execute(query).scalar_one()
+        if type_ is None:
+            return self._driver(_COUNT_LINES, [{"b_portal_id": portal_id}])[0]["n"]
+        return self._driver(_COUNT_TYPED_LINES, [{"b_portal_id": portal_id, "b_type": type_.value}])[0]["n"]
 
     def title_taken(self, portal_id: int, title_key: str, except_line_id: int | None) -> bool:
-        query = sa.select(t.line.c.id).where(t.line.c.portal_id == portal_id, t.line.c.title_key == title_key)
-        if except_line_id is not None:
-            query = query.where(t.line.c.id != except_line_id)
-        return self.conn.execute(query.limit(1)).first() is not None
+        if except_line_id is None:
+            return bool(self._driver(_TITLE_TAKEN, [{"b_portal_id": portal_id, "b_title_key": title_key}]))
+        params = {"b_portal_id": portal_id, "b_title_key": title_key, "b_except_id": except_line_id}
+        return bool(self._driver(_TITLE_TAKEN_BY_OTHER, [params]))
 
     def next_config_id(self) -> int:
         return self._next("config_id")
 
     def insert_line(self, new: NewLine, now: float) -> Line:
-        line_id = self.conn.execute(
-            sa.insert(t.line)
-            .values(
-                config_id=new.config_id,
-                portal_id=new.portal_id,
-                app_id=new.app_id,
-                type=new.type.value,
-                title=new.title,
-                title_key=new.title_key,
-                server=new.server,
-                login=new.login,
-                incoming_login=new.incoming_login,
-                registration_status_code=new.registration_status_code,
-                digest_algorithms=new.digest_algorithms,
-                created_at=now,
-            )
-            .returning(t.line.c.id)
-        ).scalar_one()
+        values = {f"b_{name}": getattr(new, name) for name in _NEW_LINE_COLUMNS if name != "created_at"}
+        values.update(b_type=new.type.value, b_created_at=now)
+        line_id = self._driver(_INSERT_LINE, [values])[0]["id"]
         # sealed once the row has its id, which the sealed values are bound to
-        sealed = {"password": new.password, "incoming_password": new.incoming_password}
-        if any(value is not None for value in sealed.values()):
-            self._set_columns(line_id, sealed)
+        if new.password is not None or new.incoming_password is not None:
+            sealed = {
+                "b_id": line_id,
+                "b_password": self._seal(new.password, "password", line_id),
+                "b_incoming_password": self._seal(new.incoming_password, "incoming_password", line_id),
+            }
+            self._driver(_SEAL_NEW_LINE, [sealed])
         self._portal_lines_changed(new.portal_id)
         if new.session is not None:
-            self.conn.execute(
-                sa.insert(t.registration).values(
-                    reg_id=self._next("reg_id"),
-                    line_id=line_id,
-                    status_result=StatusResult.WAIT.value,
-                    last_updated=now,
-                    call_id=new.session.call_id,
-                    contact_token=new.session.contact_token,
-                )
-            )
-        row = self.conn.execute(_LINE_QUERY.where(t.line.c.id == line_id)).mappings().one()
-        return self._line(row)
+            session = {
+                "b_reg_id": self._next("reg_id"),
+                "b_line_id": line_id,
+                "b_status_result": StatusResult.WAIT.value,
+                "b_last_updated": now,
+                "b_call_id": new.session.call_id,
+                "b_contact_token": new.session.contact_token,
+            }
+            self._driver(_INSERT_REGISTRATION, [session])
+        return self._line(self._driver(_LINE_BY_ID, [{"b_id": line_id}])[0])
 
     def update_line(self, line_id: int, changes: Mapping[str, object]) -> None:
         self._set_columns(line_id, changes)
@@ -156,12 +190,10 @@ class SqlLines(SqlPart):
         self.conn.execute(sa.update(t.line).where(t.line.c.id == line_id).values(**values))
 
     def delete_line(self, line_id: int) -> None:
-        self.conn.execute(sa.delete(t.registration).where(t.registration.c.line_id == line_id))
-        self.conn.execute(sa.delete(t.binding).where(t.binding.c.line_id == line_id))
-        self.conn.execute(sa.delete(t.line_history).where(t.line_history.c.line_id == line_id))
-        deleted = self.conn.execute(sa.delete(t.line).where(t.line.c.id == line_id).returning(t.line.c.portal_id))
-        for (portal_id,) in deleted:  # last: the portal's row stays locked until commit
-            self._portal_lines_changed(portal_id)
+        for statement in _DELETE_LINE_ROWS:
+            self._driver(statement, [{"b_id": line_id}])
+        for row in self._driver(_DELETE_LINE, [{"b_id": line_id}]):  # last: the portal's row stays locked until commit
+            self._portal_lines_changed(row["portal_id"])
 
     def reseal(self, new_box: SecretBox) -> int:
         count = 0

@@ -8,10 +8,10 @@ advisory lock for bootstrap), and a transaction that loses a deadlock or a
 serialisation check is run again (the work functions have no effects outside
 the transaction).
 
-Other processes' writes: a write that touches cached topics sends
-`NOTIFY sipline_cache, '<topics>'` in its transaction, so the notification leaves
-exactly when the data is committed (a portal's lines are not kept that way, see
-below). One LISTEN connection per process receives
+Other processes' writes: a write that touches cached topics (store/topics.py: those it
+names and those its repository adds) sends `NOTIFY sipline_cache, '<topics>'` in its
+transaction, so the notification leaves exactly when the data is committed (a portal's
+lines are not kept that way, see below). One LISTEN connection per process receives
 them and forgets those cache entries. While that connection is down nothing is
 served from the cache (every read goes to the database), and on reconnect the
 whole cache is dropped, since notifications may have been missed. The same
@@ -55,6 +55,7 @@ from sipline.store.lock import USERS_LOCK, NoLock, StoreLock
 from sipline.store.migrate import upgrade
 from sipline.store.repository import Repository
 from sipline.store.sql import SqlRepository
+from sipline.store.topics import LINES
 from sipline.store.urls import libpq_url
 
 T = TypeVar("T")
@@ -70,7 +71,7 @@ _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
 # Kept by version, not by notification: a client that adds a line through one api process and lists
 # through another right after must see it, without waiting for a notification (auth lookups may lag by
 # milliseconds). Keys are (topic, portal id, ...); see the module docstring.
-VERSIONED = frozenset({"lines"})
+VERSIONED = frozenset({LINES})
 
 
 def _retryable(error: BaseException | None) -> bool:
@@ -128,10 +129,11 @@ class PostgresDatabase(Database):
 
     async def write(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None = None) -> T:
         self._forget(touches)
+        touched: set[str] = set()
         try:
-            return await self._in_thread(work, touches)
+            return await self._in_thread(work, touches, touched)
         finally:
-            self._forget(touches)
+            self._forget(None if touches is None else (*touches, *touched))
 
     async def cached(self, key: Hashable, work: Callable[[Repository], T]) -> T:
         if isinstance(key, tuple) and key[0] in VERSIONED:
@@ -183,15 +185,26 @@ class PostgresDatabase(Database):
     def keep(self, key: Hashable, value: object) -> None:
         """Other workers write the same rows (a PBX's REGISTERs may reach any of them): nothing is kept."""
 
-    async def _in_thread(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self._transaction, work, touches)
+    async def _in_thread(
+        self, work: Callable[[Repository], T], touches: tuple[str, ...] | None, touched: set[str] | None = None
+    ) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, self._transaction, work, touches, touched
+        )
 
-    def _transaction(self, work: Callable[[Repository], T], touches: tuple[str, ...] | None) -> T:
+    def _transaction(
+        self, work: Callable[[Repository], T], touches: tuple[str, ...] | None, touched: set[str] | None = None
+    ) -> T:
+        """`touched` receives the topics the repository says it changed (Repository.touched), which
+        are NOTIFYed with `touches`."""
         for attempt in itertools.count(1):
             try:
                 with self.engine.begin() as conn:
-                    result = work(SqlRepository(conn, self.box))
-                    notified = _notified(touches)
+                    repo = SqlRepository(conn, self.box)
+                    result = work(repo)
+                    if touched is not None:
+                        touched |= repo.touched
+                    notified = _notified(None if touches is None else tuple(sorted({*touches, *repo.touched})))
                     if notified is None or notified:
                         conn.execute(
                             _NOTIFY, {"channel": CACHE_CHANNEL, "payload": ",".join(notified) if notified else "*"}

@@ -266,6 +266,10 @@ class ProviderRepository(Protocol):
 class DatabaseRepository(Protocol):
     """What a rule may ask of the database itself rather than of a table."""
 
+    # Cache topics this transaction changed beyond those its write named (store/topics.py): the
+    # database forgets and, on PostgreSQL, NOTIFYs them too when it commits.
+    touched: set[str]
+
     def ping(self) -> None:
         """Raises when the database cannot be reached."""
 

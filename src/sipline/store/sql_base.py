@@ -3,7 +3,7 @@ secrets, counters, and statements run on the driver's own cursor for the hot pat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any, cast
 
@@ -31,6 +31,12 @@ _BUMP_LINES_PORTALS = (
 _MAX_IN = 10_000  # ids in one IN list (SQLite takes 32,766 parameters, psycopg 65,535)
 # SQL text, and what turns a row of named parameters into the driver's positional ones (None: it takes names)
 _COMPILED: dict[tuple[sa.ClauseElement, str], tuple[str, Callable[[dict], tuple] | None]] = {}
+_NEXT = (
+    sa.update(t.counter)
+    .where(t.counter.c.name == sa.bindparam("b_name"))
+    .values(value=t.counter.c.value + sa.literal_column("1"))  # a literal: `_driver` binds only named rows
+    .returning(t.counter.c.value)
+)
 
 
 class SqlPart:
@@ -39,6 +45,7 @@ class SqlPart:
     def __init__(self, conn: Connection, box: SecretBox) -> None:
         self.conn = conn
         self.box = box
+        self.touched: set[str] = set()  # Repository.touched
 
     def _driver(self, statement: sa.ClauseElement, rows: list[dict[str, object]]) -> list[dict[str, Any]]:
         """One statement for one or many rows, compiled once per dialect and run on the driver's own
@@ -81,12 +88,8 @@ class SqlPart:
             self.conn.execute(_BUMP_LINES_PORTALS, {"ids": line_ids[start : start + _MAX_IN]})
 
     def _next(self, counter: str) -> int:
-        return self.conn.execute(
-            sa.update(t.counter)
-            .where(t.counter.c.name == counter)
-            .values(value=t.counter.c.value + 1)
-            .returning(t.counter.c.value)
-        ).scalar_one()
+        """The counter's next value; every new line takes one (or two), so through `_driver`."""
+        return self._driver(_NEXT, [{"b_name": counter}])[0]["value"]
 
     def _seal(self, value: str | None, column: str, line_id: int) -> bytes | None:
         return None if value is None else self.box.seal(value, sealed_cell(column, line_id))
@@ -97,7 +100,7 @@ class SqlPart:
     def _opened(self, value: bytes, column: str, line_id: int) -> str:
         return self.box.open(value, sealed_cell(column, line_id))
 
-    def _line(self, row: RowMapping) -> Line:
+    def _line(self, row: Mapping[Any, Any]) -> Line:
         return Line(
             id=row["id"],
             config_id=row["config_id"],

@@ -8,7 +8,7 @@ Writers take the lock up front (BEGIN IMMEDIATE), so a read-to-write upgrade
 can never deadlock against another process such as the `sipline` CLI.
 
 `cached` serves hot reads (webhook lookups, a portal's lines) from memory until
-the database changes: our own writes clear the cache at once, and `PRAGMA
+the database changes: our own writes forget the topics they touch (store/topics.py), and `PRAGMA
 data_version` tells when another process (the `sipline` CLI) committed. That check
 is itself a statement (2-20 µs, a fifth of a cached request's time under load;
 the registrar looks up thousands of cached users a second), so it runs at most
@@ -67,10 +67,11 @@ class SqliteDatabase(Database):
         """Run `work` in a write transaction. `touches` names the cached topics (the first element
         of a `cached` key) the write can change; None, the default, forgets everything cached."""
         self._cache.forget(touches)
+        touched: set[str] = set()
         try:
-            return self._run(work, "BEGIN IMMEDIATE")
+            return self._run(work, "BEGIN IMMEDIATE", touched)
         finally:
-            self._cache.forget(touches)
+            self._cache.forget(None if touches is None else (*touches, *touched))
 
     async def cached(self, key: Hashable, work: Callable[[Repository], T]) -> T:
         value = self.recall(key)
@@ -124,10 +125,16 @@ class SqliteDatabase(Database):
         self.engine.dispose()
         self.lock.release()
 
-    def _run(self, work: Callable[[Repository], T], begin: str) -> T:
+    def _run(self, work: Callable[[Repository], T], begin: str, touched: set[str] | None = None) -> T:
+        """`touched` receives the topics the repository says it changed (Repository.touched)."""
         self._begin = begin
-        with self._conn.begin():
-            return work(SqlRepository(self._conn, self.box))
+        repo = SqlRepository(self._conn, self.box)
+        try:
+            with self._conn.begin():
+                return work(repo)
+        finally:
+            if touched is not None:
+                touched |= repo.touched
 
     def _read_data_version(self) -> int:
         return self._raw.execute("PRAGMA data_version").fetchone()[0]

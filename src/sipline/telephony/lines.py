@@ -32,6 +32,7 @@ from sipline.store.records import (
     StatusResult,
 )
 from sipline.store.repository import Repository
+from sipline.store.topics import LINE_WRITE, LINES, PORTAL
 from sipline.telephony.caller import Caller
 from sipline.telephony.errors import (
     AccessDenied,
@@ -46,11 +47,6 @@ from sipline.telephony.filter import Condition, FilterLimits, parse_filter, pars
 from sipline.telephony.line_names import office_login, title_key
 from sipline.telephony.providers import Provider, providers_of
 
-# What a line's add, update or delete can change of what is cached (store/database.py `touches`): its
-# portal's lines, the portal's DEFAULT_LINE (a Portal, by id and by host), the office users the registrar
-# looks up and their bindings. Not webhooks, apps or tokens: forgetting those at every line's change
-# would send every process of a shared store back to the database for each request's credentials.
-LINE_TOPICS = ("lines", "portal", "portal-host", "office-user", "bindings")
 PAGE_SIZE = 50  # every paging client assumes pages of 50 (docs/behaviour.md#sip-get)
 # Tests of a line against a filter value (≈ 40 ns each) a filter makes before it lets the event loop
 # serve others: about 2 ms. A thread would not help: filtering is Python, and a thread holding the
@@ -177,7 +173,7 @@ class SipLines:
     ) -> Line:
         require_numbers_right(caller)
         fields = check_new_line(type_, title, server, login, password, digest_algorithms)
-        line = await self.db.write(lambda repo: self._insert(repo, caller, fields), touches=LINE_TOPICS)
+        line = await self.db.write(lambda repo: self._insert(repo, caller, fields), touches=LINE_WRITE)
         self.events.line_added(line)
         return line
 
@@ -275,7 +271,7 @@ class SipLines:
             repo.update_line(line.id, changes)
             return repo.line_by_config(caller.portal_id, config_id), reregister  # type: ignore[return-value]
 
-        changed = await self.db.write(work, touches=LINE_TOPICS)
+        changed = await self.db.write(work, touches=LINE_WRITE)
         if changed is not None:
             self.events.line_changed(*changed)
 
@@ -300,7 +296,7 @@ class SipLines:
                 repo.set_default_line(caller.portal_id, None)
             return line
 
-        self.events.line_deleted(await self.db.write(work, touches=LINE_TOPICS))
+        self.events.line_deleted(await self.db.write(work, touches=LINE_WRITE))
 
     async def states(self, caller: Caller, config_id: int | None = None) -> list[LineState]:
         """The caller's lines (or one) with their registration and live bindings, as an operator sees
@@ -376,19 +372,19 @@ class SipLines:
         return await self.portal(caller.portal_id)
 
     async def portal(self, portal_id: int) -> Portal:
-        return await self.db.cached(("portal", portal_id), lambda repo: repo.portal(portal_id))
+        return await self.db.cached((PORTAL, portal_id), lambda repo: repo.portal(portal_id))
 
     async def owned_lines(self, caller: Caller) -> list[Line]:
         """The caller's lines (its APP_ID only, unless every_app), CONFIG_ID order. Shared: do not mutate."""
         return await self.db.cached(
-            ("lines", caller.portal_id, caller.owner),
+            (LINES, caller.portal_id, caller.owner),
             lambda repo: self._complete_all(repo, repo.lines(caller.portal_id, caller.owner), caller.portal_id),
         )
 
     async def portal_lines(self, portal_id: int) -> list[Line]:
         """Every line of the portal, of every app. Shared: do not mutate."""
         return await self.db.cached(
-            ("lines", portal_id, None),
+            (LINES, portal_id, None),
             lambda repo: self._complete_all(repo, repo.lines(portal_id, None), portal_id),
         )
 

@@ -7,6 +7,7 @@ outgoing line is a portal setting (docs/behaviour.md#outgoing-line).
 from __future__ import annotations
 
 from sipline.store.records import Line, LineType
+from sipline.store.topics import PORTAL_WRITE
 from sipline.telephony.caller import Caller
 from sipline.telephony.errors import LineNotFound
 from sipline.telephony.lines import SipLines, require_numbers_right
@@ -58,4 +59,4 @@ class OutgoingLines:
         return await self.lines.portal_lines(caller.portal_id)
 
     async def _store(self, caller: Caller, line_id: str | None) -> None:
-        await self.lines.db.write(lambda repo: repo.set_default_line(caller.portal_id, line_id))
+        await self.lines.db.write(lambda repo: repo.set_default_line(caller.portal_id, line_id), touches=PORTAL_WRITE)
